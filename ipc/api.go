@@ -1,0 +1,170 @@
+package ipc
+
+import "time"
+
+// Version is the API version prefix of every path the agent serves.
+const Version = "v1"
+
+// Paths of the socket API. Every path is versioned.
+const (
+	PathToken  = "/v1/token"  // GET  ?tenant=T&min_valid=S
+	PathStatus = "/v1/status" // GET
+	PathLogin  = "/v1/login"  // POST LoginRequest
+	PathLogout = "/v1/logout" // POST LogoutRequest
+	PathImport = "/v1/import" // POST ImportRequest
+	PathReload = "/v1/reload" // POST
+)
+
+// Error codes carried in ErrorBody.Code. Clients branch on codes, never on
+// messages.
+const (
+	CodeLoginRequired       = "login_required"          // no usable session; log in
+	CodeUnknownTenant       = "unknown_tenant"          // tenant not configured and not logged in
+	CodeUpstreamUnavailable = "upstream_unavailable"    // upstream failed transiently and no token is valid long enough
+	CodeBadRequest          = "bad_request"             // malformed request
+	CodeForbidden           = "forbidden"               // peer is another user
+	CodeNotFound            = "not_found"               // no such path
+	CodeMethodNotAllowed    = "method_not_allowed"      // wrong method for a path
+	CodeTooLarge            = "too_large"               // request body over the limit
+	CodeBadCredentials      = "bad_credentials"         // upstream rejected username/password or client
+	CodeUnsatisfiable       = "min_valid_unsatisfiable" // even a fresh token would not live min_valid
+	CodeDeviceExpired       = "device_code_expired"     // device code expired before approval
+	CodeInternal            = "internal"                // anything else
+)
+
+// ErrorBody is the JSON body of every non-2xx answer:
+// {"error":{"code":"…","message":"…","hint":"…"}}.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail describes one failure. Hint names the command to run next.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Hint    string `json:"hint,omitempty"`
+}
+
+// TokenResponse answers GET /v1/token.
+type TokenResponse struct {
+	Tenant      string    `json:"tenant"`
+	BaseURL     string    `json:"base_url"`
+	Username    string    `json:"username"`
+	AccessToken string    `json:"access_token"`
+	ExpiresAt   time.Time `json:"expires_at"` // RFC 3339
+	ExpiresIn   int64     `json:"expires_in"` // seconds remaining when answered
+}
+
+// Session states of a tenant.
+const (
+	StateLoginRequired = "login_required"
+	StateReady         = "ready"
+	StateAccessOnly    = "access_only"
+	StateExpired       = "expired"
+	StateRefreshing    = "refreshing"
+	StateRetrying      = "retrying"
+	StateDevicePending = "device_pending"
+)
+
+// StatusResponse answers GET /v1/status.
+type StatusResponse struct {
+	Version     string         `json:"version"`
+	PID         int            `json:"pid"`
+	Socket      string         `json:"socket"`
+	Config      string         `json:"config,omitempty"`
+	ConfigError string         `json:"config_error,omitempty"`
+	StartedAt   time.Time      `json:"started_at"`
+	Tenants     []TenantStatus `json:"tenants"`
+}
+
+// TenantStatus describes one tenant's session. It never holds a secret.
+type TenantStatus struct {
+	Tenant           string     `json:"tenant"`
+	BaseURL          string     `json:"base_url"`
+	Username         string     `json:"username,omitempty"`
+	ClientID         string     `json:"client_id,omitempty"`
+	State            string     `json:"state"`
+	Default          bool       `json:"default,omitempty"`
+	AccessExpiresAt  *time.Time `json:"access_expires_at,omitempty"`
+	RefreshExpiresAt *time.Time `json:"refresh_expires_at,omitempty"`
+	LastRefresh      *time.Time `json:"last_refresh,omitempty"`
+	NextRefresh      *time.Time `json:"next_refresh,omitempty"`
+	RefreshCount     int        `json:"refresh_count"`
+	LastError        string     `json:"last_error,omitempty"`
+	Warnings         []string   `json:"warnings,omitempty"`
+	// Device is set while a device-code login waits for the user.
+	Device *DeviceCode `json:"device,omitempty"`
+}
+
+// LoginRequest is the body of POST /v1/login. With Device set the agent
+// starts a device-code flow and answers with LoginResponse.Device; otherwise
+// it performs the password grant with Username and Password.
+type LoginRequest struct {
+	Tenant   string `json:"tenant"`
+	Username string `json:"username,omitempty"`
+	Password string `json:"password,omitempty"`
+	Device   bool   `json:"device,omitempty"`
+	ClientID string `json:"client_id,omitempty"`
+}
+
+// LoginResponse answers POST /v1/login.
+type LoginResponse struct {
+	Tenant TenantStatus `json:"tenant"`
+	Device *DeviceCode  `json:"device,omitempty"`
+}
+
+// DeviceCode is what a user needs to approve a device-code login.
+type DeviceCode struct {
+	VerificationURI string    `json:"verification_uri"`
+	UserCode        string    `json:"user_code"`
+	ExpiresAt       time.Time `json:"expires_at"`
+}
+
+// LogoutRequest is the body of POST /v1/logout.
+type LogoutRequest struct {
+	Tenant string `json:"tenant"`
+}
+
+// ImportRequest is the body of POST /v1/import.
+type ImportRequest struct {
+	Tenant       string `json:"tenant"`
+	AccessToken  string `json:"access_token,omitempty"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	ClientID     string `json:"client_id,omitempty"`
+	ClientKey    string `json:"client_key,omitempty"`
+}
+
+// Error is an error answered by the agent, or produced by the client for
+// an answer it could not use. Callers branch on Code.
+type Error struct {
+	Status  int // HTTP status of the answer; 0 when produced locally
+	Code    string
+	Message string
+	Hint    string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// HTTPStatus returns the HTTP status the agent answers for an error code.
+func HTTPStatus(code string) int {
+	switch code {
+	case CodeBadRequest, CodeUnsatisfiable:
+		return 400
+	case CodeBadCredentials:
+		return 401
+	case CodeForbidden:
+		return 403
+	case CodeNotFound, CodeUnknownTenant:
+		return 404
+	case CodeMethodNotAllowed:
+		return 405
+	case CodeLoginRequired, CodeDeviceExpired:
+		return 409
+	case CodeTooLarge:
+		return 413
+	case CodeUpstreamUnavailable:
+		return 503
+	default:
+		return 500
+	}
+}
