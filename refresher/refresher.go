@@ -1,0 +1,503 @@
+// Package refresher decides when to refresh one tenant's access token and
+// runs the refreshes: proactively at about two thirds of the token's
+// lifetime, on demand when a caller needs more validity than the current
+// token has, and again with exponential backoff and full jitter after a
+// transient failure. It knows nothing about HTTP or token values: the owner
+// supplies a Func that does the upstream call, swaps the tokens in its
+// session and reports the new token's Lifetime.
+//
+// At most one refresh per Refresher is in flight at a time; callers that
+// need one join it. Callers that the current token satisfies are answered
+// without waiting, even while a refresh is in flight. A Limiter shared by
+// several Refreshers bounds the refreshes in flight across tenants.
+//
+// All times are compared on the wall clock, because the monotonic clock
+// (and with it every Go timer) stops while a laptop or VM is suspended.
+package refresher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultJitter     = 0.1
+	DefaultMinBackoff = time.Second
+	DefaultMaxBackoff = 5 * time.Minute
+	DefaultTimeout    = 60 * time.Second
+)
+
+// wallCheck is the longest Run sleeps before it looks at the wall clock
+// again. Go timers run on the monotonic clock, which does not advance while
+// the machine is suspended: a four-hour timer armed before a night's
+// suspend fires four hours after resume, long after the token died. Waking
+// every minute bounds the delay after a resume to a minute.
+const wallCheck = time.Minute
+
+var (
+	// ErrStopped is returned by Ensure after Stop, or after the context
+	// given to Run ended, when the current token does not satisfy the
+	// caller.
+	ErrStopped = errors.New("refresher: stopped")
+
+	// ErrUnsatisfiable is returned by Ensure when even a freshly refreshed
+	// token does not stay valid for the asked minimum: upstream issues
+	// tokens with a shorter lifetime than that.
+	ErrUnsatisfiable = errors.New("refresher: token lifetime shorter than the asked minimum validity")
+)
+
+// Lifetime describes the current access token: when it was issued and when
+// it expires. Both are wall-clock instants, typically the JWT's iat and exp
+// claims. A zero IssuedAt means the issue time is unknown; a zero ExpiresAt
+// means there is no usable token.
+type Lifetime struct {
+	IssuedAt, ExpiresAt time.Time
+}
+
+// Func performs one refresh: it calls upstream, swaps both tokens in the
+// session atomically and returns the new access token's Lifetime. ctx ends
+// when the refresh times out or the Refresher stops. Func must return errors
+// that Config.Definitive classifies: a definitive error stops the schedule,
+// any other is retried with backoff.
+type Func func(ctx context.Context) (Lifetime, error)
+
+// Config configures a Refresher. Only Refresh is required; the zero value of
+// every other field selects the documented default.
+type Config struct {
+	// Refresh performs one refresh. It is never called concurrently by one
+	// Refresher.
+	Refresh Func
+
+	// Definitive reports whether an error returned by Refresh is
+	// definitive (e.g. the refresh token was rejected): such an error stops
+	// the schedule until Reset. Every other error is transient and
+	// retried. A nil Definitive treats every error as transient.
+	Definitive func(error) bool
+
+	// Margin, if positive, schedules the refresh this long before expiry
+	// instead of at 2/3 of the lifetime (Vault Agent's rule). A margin that
+	// does not fit in the token's lifetime falls back to the 2/3 rule.
+	Margin time.Duration
+
+	// Jitter is the fraction by which scheduled refreshes are spread:
+	// ±Jitter of the delay (or of the margin). Zero means DefaultJitter
+	// (±10 %); a negative value disables jitter.
+	Jitter float64
+
+	// MinBackoff and MaxBackoff bound the exponential backoff after
+	// transient failures: the retry after the n-th consecutive failure
+	// comes after a uniformly random delay in
+	// [0, min(MaxBackoff, MinBackoff·2^(n−1))) ("full jitter"). Zero means
+	// DefaultMinBackoff (1 s) and DefaultMaxBackoff (5 min).
+	MinBackoff, MaxBackoff time.Duration
+
+	// Timeout bounds one call of Refresh. Zero means DefaultTimeout (60 s).
+	Timeout time.Duration
+
+	// Now returns the wall-clock time. Zero means time.Now. Tests inject a
+	// clock that jumps to simulate suspend and resume.
+	Now func() time.Time
+
+	// Limiter, if not nil, is shared across Refreshers and bounds the
+	// number of calls of Refresh in flight across all of them.
+	Limiter *Limiter
+
+	// Rand returns a uniform random number in [0, 1) for jitter and
+	// backoff. Zero means math/rand/v2's Float64.
+	Rand func() float64
+
+	// OnChange, if not nil, is called after every change of state (a
+	// refresh starts or ends, Reset), outside any lock, possibly from
+	// several goroutines at once. It should be quick; it typically calls
+	// Status.
+	OnChange func()
+
+	// Logger receives a line per refresh outcome. Nil discards.
+	Logger *slog.Logger
+}
+
+// Status is a snapshot of a Refresher's state.
+type Status struct {
+	Refreshing bool // a refresh is in flight
+	Retrying   bool // the last refresh failed transiently; a retry is scheduled at NextRefresh
+	Failed     bool // a definitive failure stopped the schedule until Reset
+
+	LastError   error     // error of the last refresh, nil after a success or Reset
+	LastAttempt time.Time // start of the last refresh, zero if none
+	LastRefresh time.Time // end of the last successful refresh, zero if none
+	NextRefresh time.Time // when the next refresh is due, zero when Failed
+	Attempts    int       // consecutive failed attempts
+
+	Lifetime Lifetime // the current token's
+}
+
+// A Refresher schedules and runs the refreshes of one tenant's token.
+// Create it with New, run its loop with Run and end it with Stop. All its
+// methods are safe for concurrent use.
+type Refresher struct {
+	cfg Config
+
+	// expires holds the current token's expiry for Ensure's fast path,
+	// which takes no lock.
+	expires atomic.Pointer[time.Time]
+
+	base   context.Context // parent of every refresh; cancelled by Stop
+	cancel context.CancelFunc
+	wake   chan struct{} // nudges Run to look at the schedule again
+	wg     sync.WaitGroup
+
+	mu          sync.Mutex // guards the fields below; never held across a refresh
+	life        Lifetime
+	fromRefresh bool   // life came from Refresh, so its length is upstream's current token lifetime
+	gen         uint64 // incremented by Reset
+	next        time.Time
+	flight      *flight // the refresh in flight, or nil
+	lastErr     error
+	lastAttempt time.Time
+	lastRefresh time.Time
+	attempts    int
+	retrying    bool
+	failed      bool
+	running     bool // Run was called
+	stopped     bool
+}
+
+// flight is one refresh in flight. err is written before done is closed.
+type flight struct {
+	done chan struct{}
+	gen  uint64
+	err  error
+}
+
+// New returns a Refresher for a token with the lifetime current. It panics
+// if cfg.Refresh is nil. The proactive schedule runs once Run is called;
+// Ensure works without it.
+func New(cfg Config, current Lifetime) *Refresher {
+	if cfg.Refresh == nil {
+		panic("refresher: nil Config.Refresh")
+	}
+	if cfg.Definitive == nil {
+		cfg.Definitive = func(error) bool { return false }
+	}
+	if cfg.Jitter == 0 {
+		cfg.Jitter = DefaultJitter
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = DefaultMinBackoff
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = DefaultMaxBackoff
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = cfg.MinBackoff
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Float64
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	r := &Refresher{cfg: cfg, wake: make(chan struct{}, 1)}
+	r.base, r.cancel = context.WithCancel(context.Background())
+	r.mu.Lock()
+	r.setLifetimeLocked(current)
+	r.next = r.scheduleLocked(r.now())
+	r.mu.Unlock()
+	return r
+}
+
+// now returns the wall-clock time without a monotonic reading. Time.Sub
+// uses the monotonic readings when both operands have one, and the
+// monotonic clock stops during suspend: a deadline computed as
+// time.Now().Add(d) would still look d away after a night's suspend. Token
+// expiries parsed from JWTs or JSON carry no monotonic reading; stripping it
+// here too keeps every comparison on the wall clock.
+func (r *Refresher) now() time.Time { return r.cfg.Now().Round(0) }
+
+// setLifetimeLocked makes l the current lifetime, on the wall clock (see
+// now).
+func (r *Refresher) setLifetimeLocked(l Lifetime) {
+	l.IssuedAt = l.IssuedAt.Round(0)
+	l.ExpiresAt = l.ExpiresAt.Round(0)
+	r.life = l
+	exp := l.ExpiresAt
+	r.expires.Store(&exp)
+}
+
+// scheduleLocked returns the time of the proactive refresh of the current
+// token.
+func (r *Refresher) scheduleLocked(now time.Time) time.Time {
+	return refreshAt(r.life, now, r.cfg.Margin, r.cfg.Jitter, r.cfg.Rand())
+}
+
+// validFor reports whether the current token stays valid for d on the wall
+// clock. It takes no lock.
+func (r *Refresher) validFor(d time.Duration) bool {
+	left := r.expires.Load().Sub(r.now())
+	return left > 0 && left >= d
+}
+
+// Ensure makes sure the current token stays valid for minValid on the wall
+// clock. It returns nil at once when it already does, even while a refresh
+// is in flight. Otherwise it starts a refresh, or joins the one in flight,
+// and waits for it or for ctx; the refresh itself is not cancelled when ctx
+// ends.
+//
+// Ensure never lets callers hammer a failing upstream: while a retry is
+// scheduled after a transient failure it returns the last error at once,
+// and after a definitive failure it returns that error until Reset. It
+// returns ErrUnsatisfiable when a fresh token would not live minValid
+// either, and ErrStopped after Stop.
+func (r *Refresher) Ensure(ctx context.Context, minValid time.Duration) error {
+	if r.validFor(minValid) {
+		return nil
+	}
+	r.mu.Lock()
+	now := r.now()
+	if left := r.life.ExpiresAt.Sub(now); left > 0 && left >= minValid {
+		r.mu.Unlock() // a refresh ended since the fast path looked
+		return nil
+	}
+	if r.stopped {
+		r.mu.Unlock()
+		return ErrStopped
+	}
+	if r.failed {
+		err := r.lastErr
+		r.mu.Unlock()
+		return err
+	}
+	// A refreshed token lives as long as upstream currently issues tokens
+	// for: refreshing again cannot give more.
+	if r.fromRefresh && !r.life.IssuedAt.IsZero() && minValid > r.life.ExpiresAt.Sub(r.life.IssuedAt) {
+		r.mu.Unlock()
+		return ErrUnsatisfiable
+	}
+	f := r.flight
+	if f == nil {
+		if r.retrying && now.Before(r.next) {
+			err := r.lastErr
+			r.mu.Unlock()
+			return err
+		}
+		f = r.startLocked(now)
+	}
+	r.mu.Unlock()
+
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if f.err != nil {
+		return f.err
+	}
+	if r.validFor(minValid) {
+		return nil
+	}
+	return ErrUnsatisfiable
+}
+
+// startLocked starts a refresh in a goroutine that the Refresher owns and
+// Stop waits for. The caller has checked that none is in flight and that
+// the Refresher is not stopped.
+func (r *Refresher) startLocked(now time.Time) *flight {
+	f := &flight{done: make(chan struct{}), gen: r.gen}
+	r.flight = f
+	r.lastAttempt = now
+	r.wg.Add(1)
+	go r.refresh(f)
+	return f
+}
+
+// refresh runs one refresh and records its outcome.
+func (r *Refresher) refresh(f *flight) {
+	defer r.wg.Done()
+	r.changed()
+	start := r.now()
+	l, err := r.call()
+
+	r.mu.Lock()
+	now := r.now()
+	if err == nil && !l.ExpiresAt.Round(0).After(now) {
+		err = fmt.Errorf("refresher: refresh returned a token that expired at %s", l.ExpiresAt.Format(time.RFC3339))
+	}
+	log := r.cfg.Logger
+	switch {
+	case err == nil:
+		// A Reset during the refresh brought a token too; keep the one
+		// that lives longer.
+		if f.gen == r.gen || !l.ExpiresAt.Before(r.life.ExpiresAt) {
+			r.setLifetimeLocked(l)
+			r.fromRefresh = true
+		}
+		r.lastErr, r.attempts, r.retrying, r.failed = nil, 0, false, false
+		r.lastRefresh = now
+		r.next = r.scheduleLocked(now)
+		log.Info("refresh_ok", "expires_at", r.life.ExpiresAt, "next_refresh", r.next, "took", now.Sub(start))
+	case f.gen != r.gen || r.stopped:
+		// A Reset replaced the token this refresh started from, or Stop
+		// cancelled it: the failure says nothing about the current token.
+		log.Debug("refresh_abandoned", "error", err)
+	case r.cfg.Definitive(err):
+		r.lastErr, r.retrying, r.failed = err, false, true
+		r.attempts++
+		r.next = time.Time{}
+		log.Error("refresh_rejected", "error", err, "attempts", r.attempts)
+	default:
+		r.lastErr, r.retrying = err, true
+		r.attempts++
+		r.next = now.Add(backoff(r.attempts, r.cfg.MinBackoff, r.cfg.MaxBackoff, r.cfg.Rand()))
+		log.Warn("refresh_failed", "error", err, "attempts", r.attempts, "retry_at", r.next)
+	}
+	f.err = err
+	r.flight = nil
+	close(f.done)
+	r.mu.Unlock()
+
+	r.nudge()
+	r.changed()
+}
+
+// call calls Refresh under the limiter and the timeout.
+func (r *Refresher) call() (Lifetime, error) {
+	if err := r.cfg.Limiter.acquire(r.base); err != nil {
+		return Lifetime{}, fmt.Errorf("refresher: waiting for a refresh slot: %w", err)
+	}
+	defer r.cfg.Limiter.release()
+	ctx, cancel := context.WithTimeout(r.base, r.cfg.Timeout)
+	defer cancel()
+	return r.cfg.Refresh(ctx)
+}
+
+// Reset installs a token that arrived by other means (login, import): it
+// clears errors and backoff and reschedules the proactive refresh. A refresh
+// in flight keeps running; its failure is then ignored, and its success
+// counts only if its token expires no earlier than l.
+func (r *Refresher) Reset(l Lifetime) {
+	r.mu.Lock()
+	r.gen++
+	r.setLifetimeLocked(l)
+	r.fromRefresh = false
+	r.lastErr, r.attempts, r.retrying, r.failed = nil, 0, false, false
+	r.next = r.scheduleLocked(r.now())
+	r.mu.Unlock()
+	r.nudge()
+	r.changed()
+}
+
+// Status returns a snapshot of the state. It never waits for a refresh in
+// flight.
+func (r *Refresher) Status() Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return Status{
+		Refreshing:  r.flight != nil,
+		Retrying:    r.retrying,
+		Failed:      r.failed,
+		LastError:   r.lastErr,
+		LastAttempt: r.lastAttempt,
+		LastRefresh: r.lastRefresh,
+		NextRefresh: r.next,
+		Attempts:    r.attempts,
+		Lifetime:    r.life,
+	}
+}
+
+// Run runs the proactive schedule and the retries until ctx ends or Stop is
+// called. Ending ctx has the effect of Stop: refreshes in flight are
+// cancelled and the Refresher is done. Run returns at once when called a
+// second time or after Stop.
+func (r *Refresher) Run(ctx context.Context) {
+	r.mu.Lock()
+	if r.running || r.stopped {
+		r.mu.Unlock()
+		return
+	}
+	r.running = true
+	r.wg.Add(1)
+	r.mu.Unlock()
+	defer r.wg.Done()
+	defer context.AfterFunc(ctx, r.shutdown)()
+
+	t := time.NewTimer(wallCheck)
+	defer t.Stop()
+	for {
+		wait, ok := r.tick()
+		if !ok {
+			return
+		}
+		t.Reset(wait)
+		select {
+		case <-r.base.Done():
+			return
+		case <-r.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// tick starts the refresh when it is due on the wall clock and returns how
+// long Run may sleep before looking again, or false once stopped.
+func (r *Refresher) tick() (time.Duration, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return 0, false
+	}
+	if r.flight != nil || r.failed {
+		return wallCheck, true // the refresh's end or Reset nudges
+	}
+	now := r.now()
+	d := r.next.Sub(now)
+	if d <= 0 {
+		r.startLocked(now)
+		return wallCheck, true
+	}
+	return min(d, wallCheck), true
+}
+
+// nudge wakes Run without blocking.
+func (r *Refresher) nudge() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// changed calls OnChange.
+func (r *Refresher) changed() {
+	if r.cfg.OnChange != nil {
+		r.cfg.OnChange()
+	}
+}
+
+// shutdown stops the schedule and cancels the refresh in flight without
+// waiting.
+func (r *Refresher) shutdown() {
+	r.mu.Lock()
+	r.stopped = true
+	r.mu.Unlock()
+	r.cancel()
+}
+
+// Stop ends Run, cancels the refresh in flight and waits for both to
+// return. It is safe to call more than once. Afterwards Ensure answers from
+// the current token only and otherwise returns ErrStopped.
+func (r *Refresher) Stop() {
+	r.shutdown()
+	r.wg.Wait()
+}

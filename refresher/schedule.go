@@ -1,0 +1,71 @@
+package refresher
+
+import "time"
+
+// refreshAt returns the wall-clock time at which the token described by l
+// should be refreshed, given the current time now and a uniform random
+// number rnd in [0, 1).
+//
+// Without a margin the refresh lands at IssuedAt + 2/3 of the lifetime,
+// jittered by ±jitter of that delay (Vault Agent's rule: spread the load and
+// keep a third of the lifetime to ride out an upstream outage). With a
+// margin it lands at ExpiresAt − margin, jittered by ±jitter of the margin;
+// a margin that does not fit in the lifetime falls back to the 2/3 rule. A
+// token past its refresh point refreshes at once: the result is never
+// before now.
+//
+// A zero IssuedAt (an imported token whose issue time is unknown) counts as
+// issued at now.
+func refreshAt(l Lifetime, now time.Time, margin time.Duration, jitter, rnd float64) time.Time {
+	if l.ExpiresAt.IsZero() {
+		return now
+	}
+	issued := l.IssuedAt
+	if issued.IsZero() || !issued.Before(l.ExpiresAt) {
+		issued = now
+	}
+	lifetime := l.ExpiresAt.Sub(issued)
+	var at time.Time
+	if margin > 0 && margin < lifetime {
+		at = l.ExpiresAt.Add(-jittered(margin, jitter, rnd))
+	} else {
+		at = issued.Add(jittered(lifetime*2/3, jitter, rnd))
+	}
+	if at.Before(now) {
+		return now
+	}
+	return at
+}
+
+// jittered spreads d uniformly over d·(1 ± jitter), using rnd in [0, 1).
+func jittered(d time.Duration, jitter, rnd float64) time.Duration {
+	if jitter <= 0 {
+		return d
+	}
+	return d + time.Duration(float64(d)*jitter*(2*rnd-1))
+}
+
+// backoffCap returns the upper bound of the delay before retry number
+// attempt (1 for the retry after the first failure): min·2^(attempt−1),
+// capped at max.
+func backoffCap(attempt int, min, max time.Duration) time.Duration {
+	d := min
+	for i := 1; i < attempt; i++ {
+		if d >= max/2 {
+			return max
+		}
+		d *= 2
+	}
+	if d > max {
+		return max
+	}
+	return d
+}
+
+// backoff returns the delay before retry number attempt with full jitter
+// (AWS, "Exponential Backoff and Jitter"): uniform in [0, cap). Full jitter
+// spreads the retries of many clients that failed together, so a recovering
+// upstream is not hit by a synchronised wave.
+func backoff(attempt int, min, max time.Duration, rnd float64) time.Duration {
+	return time.Duration(rnd * float64(backoffCap(attempt, min, max)))
+}
