@@ -1,0 +1,166 @@
+package ipc
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// ErrAgentUnreachable is wrapped by the errors of a Client call when no
+// agent could be reached: the socket is missing or refuses connections,
+// the socket directory fails CheckDir, or the connection broke before an
+// answer arrived. Callers test it with errors.Is.
+var ErrAgentUnreachable = errors.New("agent not reachable")
+
+// Default per-call timeouts of a Client whose Timeout is zero. The agent
+// bounds its own work a little below these, so a slow call ends with the
+// agent's answer rather than the client's timeout.
+const (
+	DefaultTokenTimeout = 60 * time.Second
+	DefaultLoginTimeout = 5 * time.Minute
+	DefaultTimeout      = 30 * time.Second
+)
+
+// Client calls the agent over its Unix socket. The zero value uses
+// SocketPath and the default timeouts. A Client is safe for concurrent use:
+// every call opens its own connection.
+type Client struct {
+	// Path is the socket path; empty means SocketPath().
+	Path string
+	// Timeout bounds a whole call: connecting, sending and reading the
+	// answer. Zero means DefaultTokenTimeout for Token, DefaultLoginTimeout
+	// for Login and DefaultTimeout for the others.
+	Timeout time.Duration
+}
+
+// Token returns an access token for tenant that stays valid for at least
+// minValid. An empty tenant asks for the agent's default tenant.
+func (c *Client) Token(tenant string, minValid time.Duration) (*TokenResponse, error) {
+	q := url.Values{}
+	if tenant != "" {
+		q.Set("tenant", tenant)
+	}
+	secs := int64((minValid + time.Second - 1) / time.Second) // round up: never less than asked
+	if secs < 0 {
+		secs = 0
+	}
+	q.Set("min_valid", strconv.FormatInt(secs, 10))
+	var out TokenResponse
+	if err := c.call("GET", PathToken+"?"+q.Encode(), nil, &out, DefaultTokenTimeout); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Status returns the agent's status and one entry per tenant.
+func (c *Client) Status() (*StatusResponse, error) {
+	var out StatusResponse
+	if err := c.call("GET", PathStatus, nil, &out, DefaultTimeout); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Login logs in to a tenant with a password, or starts a device-code login
+// when req.Device is set.
+func (c *Client) Login(req *LoginRequest) (*LoginResponse, error) {
+	var out LoginResponse
+	if err := c.call("POST", PathLogin, req, &out, DefaultLoginTimeout); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Logout revokes the tenant's tokens upstream and wipes them from the agent.
+func (c *Client) Logout(tenant string) (*TenantStatus, error) {
+	var out TenantStatus
+	if err := c.call("POST", PathLogout, &LogoutRequest{Tenant: tenant}, &out, DefaultTimeout); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Import hands the agent an access token, and optionally a refresh token
+// and its client, obtained elsewhere.
+func (c *Client) Import(req *ImportRequest) (*TenantStatus, error) {
+	var out TenantStatus
+	if err := c.call("POST", PathImport, req, &out, DefaultTimeout); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Reload makes the agent re-read its configuration and returns its status.
+func (c *Client) Reload() (*StatusResponse, error) {
+	var out StatusResponse
+	if err := c.call("POST", PathReload, nil, &out, DefaultTimeout); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// call performs one request on a fresh connection. A nil in sends a POST
+// without a body.
+func (c *Client) call(method, target string, in, out any, defaultTimeout time.Duration) error {
+	var body []byte
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("encoding request: %w", err)
+		}
+		body = b
+	}
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = defaultTimeout
+	}
+	path := c.Path
+	if path == "" {
+		path = SocketPath()
+	}
+	if err := CheckDir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("%w: %w", ErrAgentUnreachable, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrAgentUnreachable, err) // err names the path
+	}
+	defer conn.Close()
+	deadline, _ := ctx.Deadline()
+	if err := conn.SetDeadline(deadline); err != nil {
+		return fmt.Errorf("%w at %s: %w", ErrAgentUnreachable, path, err)
+	}
+	if err := writeRequest(conn, method, target, body); err != nil {
+		return ioError("sending request to agent", path, err)
+	}
+	status, respBody, err := readResponse(bufio.NewReaderSize(conn, maxLineBytes))
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return e
+		}
+		return ioError("reading answer from agent", path, err)
+	}
+	return decodeAnswer(status, respBody, out)
+}
+
+// ioError wraps a failure on an established connection. A broken
+// connection means the agent went away: ErrAgentUnreachable. A timeout
+// keeps os.ErrDeadlineExceeded in the chain.
+func ioError(action, path string, err error) error {
+	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return fmt.Errorf("%s: %w at %s: %w", action, ErrAgentUnreachable, path, err)
+	}
+	return fmt.Errorf("%s at %s: %w", action, path, err)
+}

@@ -1,0 +1,413 @@
+// Package ipcserver serves the agent's socket API (package ipc) with
+// net/http over a Unix socket: routing, strict request decoding, peer
+// credential checks, size and time limits, and the socket's creation.
+//
+// It is a separate package so that the helper tapis-token, which links
+// package ipc, does not link net/http.
+package ipcserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/tapis-agent/tapis-agent/ipc"
+)
+
+// Handler does the work behind the socket API; the agent implements it.
+// Its methods are called concurrently, one goroutine per request, with a
+// context that ends when the client goes away or the call's time is up.
+//
+// An *ipc.Error is answered with its code, message and hint, under the
+// HTTP status ipc.HTTPStatus(code). Any other error is logged and answered
+// as 500 with code internal and a generic message, so an upstream detail
+// never reaches the client by accident.
+type Handler interface {
+	Token(ctx context.Context, tenant string, minValid time.Duration) (*ipc.TokenResponse, error)
+	Status(ctx context.Context) (*ipc.StatusResponse, error)
+	Login(ctx context.Context, req *ipc.LoginRequest) (*ipc.LoginResponse, error)
+	Logout(ctx context.Context, tenant string) (*ipc.TenantStatus, error)
+	Import(ctx context.Context, req *ipc.ImportRequest) (*ipc.TenantStatus, error)
+	Reload(ctx context.Context) (*ipc.StatusResponse, error)
+}
+
+// Limits and defaults of a Server.
+const (
+	// MaxBodyBytes bounds a request body; a larger one is answered 413.
+	MaxBodyBytes = 64 << 10
+	// MaxHeaderBytes bounds a request's header block.
+	MaxHeaderBytes = 8 << 10
+	// DefaultMinValid is the min_valid of a token request that names none.
+	DefaultMinValid = 60 * time.Second
+
+	defaultReadHeaderTimeout = 5 * time.Second
+	defaultIdleTimeout       = 60 * time.Second
+	defaultShutdownTimeout   = 5 * time.Second
+	defaultMaxConns          = 64
+	bodyReadTimeout          = 10 * time.Second
+	writeSlack               = 10 * time.Second
+)
+
+// Work deadlines per call, a little below the ipc client's defaults so the
+// client receives the agent's error rather than running into its own
+// timeout.
+const (
+	tokenWorkTimeout = ipc.DefaultTokenTimeout - 5*time.Second
+	loginWorkTimeout = ipc.DefaultLoginTimeout - 5*time.Second
+	otherWorkTimeout = ipc.DefaultTimeout - 5*time.Second
+)
+
+// Server answers the socket API. Create it with New, adjust the exported
+// fields if needed, then call Serve once. The fields must not change after
+// Serve starts; the Server's request handling is safe for concurrent use.
+type Server struct {
+	// ReadHeaderTimeout bounds reading a request's headers; zero means 5s.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes a kept-alive connection after this long without a
+	// request; zero means 60s.
+	IdleTimeout time.Duration
+	// ShutdownTimeout bounds how long Serve waits for in-flight answers
+	// once its context is done; zero means 5s.
+	ShutdownTimeout time.Duration
+	// MaxConns bounds the connections served at once; further clients wait
+	// in the listen backlog. Zero means 64.
+	MaxConns int
+
+	h   Handler
+	log *slog.Logger
+	uid int // the only peer uid served; os.Getuid() but for tests
+}
+
+// New returns a Server that answers with h and logs to logger (nil means
+// discard).
+func New(h Handler, logger *slog.Logger) *Server {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{h: h, log: logger, uid: os.Getuid()}
+}
+
+// Serve answers requests on ln until ctx is done, then stops accepting,
+// closes ln, lets in-flight answers finish for up to ShutdownTimeout and
+// returns nil. Closing a listener made by Listen removes the socket file.
+// It returns an error only if accepting connections fails.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	// Handlers run under a context that keeps ctx's values but is not
+	// cancelled with it: a shutdown lets them finish, up to the grace
+	// period, after which baseCancel cuts them off.
+	base, baseCancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer baseCancel()
+	maxConns := s.MaxConns
+	if maxConns <= 0 {
+		maxConns = defaultMaxConns
+	}
+	srv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: orDefault(s.ReadHeaderTimeout, defaultReadHeaderTimeout),
+		// ReadTimeout bounds the whole request; the handler lifts it once
+		// the body is read, because net/http cancels the request context
+		// when a read deadline passes during a long login.
+		ReadTimeout:    orDefault(s.ReadHeaderTimeout, defaultReadHeaderTimeout) + bodyReadTimeout,
+		IdleTimeout:    orDefault(s.IdleTimeout, defaultIdleTimeout),
+		MaxHeaderBytes: MaxHeaderBytes,
+		BaseContext:    func(net.Listener) context.Context { return base },
+		ConnContext:    s.connContext,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(newLimitListener(ln, maxConns)) }()
+	select {
+	case err := <-errc:
+		srv.Close()
+		return fmt.Errorf("serving socket API: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), orDefault(s.ShutdownTimeout, defaultShutdownTimeout))
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		s.log.Warn("ipc_shutdown_forced", slog.String("error", err.Error()))
+		baseCancel()
+		srv.Close()
+	}
+	<-errc // http.ErrServerClosed
+	return nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// ServeHTTP answers one request. It is exported for http.Server; requests
+// that did not come through Serve carry no peer credentials and are
+// answered 403.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	a := s.handle(w, r)
+	writeJSON(w, a.status, a.body)
+	attrs := []slog.Attr{
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", a.status),
+		slog.Duration("duration", time.Since(start)),
+	}
+	if a.tenant != "" {
+		attrs = append(attrs, slog.String("tenant", a.tenant))
+	}
+	if a.code != "" {
+		attrs = append(attrs, slog.String("code", a.code))
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelDebug, "ipc_request", attrs...)
+}
+
+// answer is what ServeHTTP writes and logs.
+type answer struct {
+	status int
+	body   any
+	tenant string // logged; the only request value that is
+	code   string // error code, logged
+}
+
+func okAnswer(body any) answer { return answer{status: http.StatusOK, body: body} }
+
+func errAnswer(code, msg, hint string) answer {
+	return answer{
+		status: ipc.HTTPStatus(code),
+		body:   ipc.ErrorBody{Error: ipc.ErrorDetail{Code: code, Message: msg, Hint: hint}},
+		code:   code,
+	}
+}
+
+// route describes one path of the API.
+type route struct {
+	method  string
+	timeout time.Duration
+	serve   func(s *Server, ctx context.Context, r *http.Request, body []byte) answer
+}
+
+var routes = map[string]route{
+	ipc.PathToken:  {http.MethodGet, tokenWorkTimeout, (*Server).serveToken},
+	ipc.PathStatus: {http.MethodGet, otherWorkTimeout, (*Server).serveStatus},
+	ipc.PathLogin:  {http.MethodPost, loginWorkTimeout, (*Server).serveLogin},
+	ipc.PathLogout: {http.MethodPost, otherWorkTimeout, (*Server).serveLogout},
+	ipc.PathImport: {http.MethodPost, otherWorkTimeout, (*Server).serveImport},
+	ipc.PathReload: {http.MethodPost, otherWorkTimeout, (*Server).serveReload},
+}
+
+func (s *Server) handle(w http.ResponseWriter, r *http.Request) (a answer) {
+	if p, _ := r.Context().Value(peerKey{}).(*peer); p == nil || p.err != nil || p.uid != s.uid {
+		return errAnswer(ipc.CodeForbidden, "the agent serves only its own user", "")
+	}
+	rt, found := routes[r.URL.Path]
+	if !found {
+		return errAnswer(ipc.CodeNotFound, "no such path: "+r.URL.Path, "")
+	}
+	if r.Method != rt.method {
+		w.Header().Set("Allow", rt.method)
+		return errAnswer(ipc.CodeMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path, "")
+	}
+	rc := http.NewResponseController(w)
+	body, a, ok := readBody(r, w)
+	if !ok {
+		return a
+	}
+	// The request is read: lift the read deadline so that net/http's
+	// background read does not cancel a long login, and give the answer
+	// time to be written after the work is done.
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Now().Add(rt.timeout + writeSlack))
+	ctx, cancel := context.WithTimeout(r.Context(), rt.timeout)
+	defer cancel()
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("ipc_handler_panic", slog.String("path", r.URL.Path), slog.Any("panic", v))
+			a = errAnswer(ipc.CodeInternal, "internal error in the agent; see its log", "")
+		}
+	}()
+	return rt.serve(s, ctx, r, body)
+}
+
+// readBody reads at most MaxBodyBytes of the request body.
+func readBody(r *http.Request, w http.ResponseWriter) ([]byte, answer, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, errAnswer(ipc.CodeTooLarge, fmt.Sprintf("request body over %d bytes", MaxBodyBytes), ""), false
+		}
+		return nil, errAnswer(ipc.CodeBadRequest, "reading request body: "+err.Error(), ""), false
+	}
+	return body, answer{}, true
+}
+
+// decodeStrict decodes exactly one JSON value into v, refusing unknown
+// fields and trailing data. An empty body is an error unless emptyOK.
+func decodeStrict(body []byte, v any, emptyOK bool) (answer, bool) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		if emptyOK {
+			return answer{}, true
+		}
+		return errAnswer(ipc.CodeBadRequest, "request body required", ""), false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		// The decoder's messages name fields and types, never values.
+		return errAnswer(ipc.CodeBadRequest, "decoding request body: "+jsonErrorText(err), ""), false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errAnswer(ipc.CodeBadRequest, "decoding request body: data after the JSON object", ""), false
+	}
+	return answer{}, true
+}
+
+// jsonErrorText describes a decoding error without quoting the input.
+func jsonErrorText(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return "invalid JSON at offset " + strconv.FormatInt(se.Offset, 10)
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return "wrong type for field " + strconv.Quote(te.Field)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return "truncated JSON"
+	}
+	// Unknown fields: "json: unknown field \"x\"" names the field only.
+	return err.Error()
+}
+
+// result turns a Handler's answer into an answer.
+func (s *Server) result(ctx context.Context, path string, v any, isNil bool, err error) answer {
+	if err != nil {
+		if e, ok := errors.AsType[*ipc.Error](err); ok && e.Code != "" {
+			return errAnswer(e.Code, e.Message, e.Hint)
+		}
+		s.log.ErrorContext(ctx, "ipc_handler_error", slog.String("path", path), slog.String("error", err.Error()))
+		return errAnswer(ipc.CodeInternal, "internal error in the agent; see its log", "")
+	}
+	if isNil {
+		s.log.ErrorContext(ctx, "ipc_handler_nil_answer", slog.String("path", path))
+		return errAnswer(ipc.CodeInternal, "internal error in the agent; see its log", "")
+	}
+	return okAnswer(v)
+}
+
+func (s *Server) serveToken(ctx context.Context, r *http.Request, body []byte) answer {
+	if len(body) != 0 {
+		return errAnswer(ipc.CodeBadRequest, "GET "+ipc.PathToken+" takes no body", "")
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return errAnswer(ipc.CodeBadRequest, "malformed query string", "")
+	}
+	for k, v := range q {
+		switch k {
+		case "tenant", "min_valid":
+			if len(v) != 1 {
+				return errAnswer(ipc.CodeBadRequest, "query parameter "+k+" given more than once", "")
+			}
+		default:
+			return errAnswer(ipc.CodeBadRequest, "unknown query parameter "+strconv.Quote(k), "")
+		}
+	}
+	tenant := q.Get("tenant")
+	minValid := DefaultMinValid
+	if mv, ok := q["min_valid"]; ok {
+		n, err := strconv.ParseInt(mv[0], 10, 64)
+		if err != nil || n < 0 || n > math.MaxInt64/int64(time.Second) {
+			a := errAnswer(ipc.CodeBadRequest, "query parameter min_valid must be a non-negative integer number of seconds", "")
+			a.tenant = tenant
+			return a
+		}
+		minValid = time.Duration(n) * time.Second
+	}
+	resp, err := s.h.Token(ctx, tenant, minValid)
+	a := s.result(ctx, r.URL.Path, resp, resp == nil, err)
+	a.tenant = tenant
+	return a
+}
+
+func (s *Server) serveStatus(ctx context.Context, r *http.Request, body []byte) answer {
+	if len(body) != 0 {
+		return errAnswer(ipc.CodeBadRequest, "GET "+ipc.PathStatus+" takes no body", "")
+	}
+	resp, err := s.h.Status(ctx)
+	return s.result(ctx, r.URL.Path, resp, resp == nil, err)
+}
+
+func (s *Server) serveLogin(ctx context.Context, r *http.Request, body []byte) answer {
+	var req ipc.LoginRequest
+	if a, ok := decodeStrict(body, &req, false); !ok {
+		return a
+	}
+	resp, err := s.h.Login(ctx, &req)
+	a := s.result(ctx, r.URL.Path, resp, resp == nil, err)
+	a.tenant = req.Tenant
+	return a
+}
+
+func (s *Server) serveLogout(ctx context.Context, r *http.Request, body []byte) answer {
+	var req ipc.LogoutRequest
+	if a, ok := decodeStrict(body, &req, false); !ok {
+		return a
+	}
+	resp, err := s.h.Logout(ctx, req.Tenant)
+	a := s.result(ctx, r.URL.Path, resp, resp == nil, err)
+	a.tenant = req.Tenant
+	return a
+}
+
+func (s *Server) serveImport(ctx context.Context, r *http.Request, body []byte) answer {
+	var req ipc.ImportRequest
+	if a, ok := decodeStrict(body, &req, false); !ok {
+		return a
+	}
+	resp, err := s.h.Import(ctx, &req)
+	a := s.result(ctx, r.URL.Path, resp, resp == nil, err)
+	a.tenant = req.Tenant
+	return a
+}
+
+func (s *Server) serveReload(ctx context.Context, r *http.Request, body []byte) answer {
+	var req struct{}
+	if a, ok := decodeStrict(body, &req, true); !ok {
+		return a
+	}
+	resp, err := s.h.Reload(ctx)
+	return s.result(ctx, r.URL.Path, resp, resp == nil, err)
+}
+
+// writeJSON writes v as the whole answer. The JSON is buffered so that
+// every answer has a Content-Length and is never chunked: the ipc client
+// relies on it.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(ipc.ErrorBody{Error: ipc.ErrorDetail{Code: ipc.CodeInternal, Message: "encoding the answer"}})
+	}
+	b = append(b, '\n')
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
