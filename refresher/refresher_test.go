@@ -1,0 +1,635 @@
+package refresher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+var (
+	errRejected  = errors.New("refresh token rejected")
+	errTransient = errors.New("upstream unavailable")
+)
+
+func isRejected(err error) bool { return errors.Is(err, errRejected) }
+
+// upstream is a fake refresh Func: it records its calls and issues tokens of
+// a fixed lifetime on its clock.
+type upstream struct {
+	lifetime time.Duration
+	now      func() time.Time     // the clock tokens are issued on; time.Now if nil
+	fail     func(call int) error // error of call n (1-based), nil for success
+	block    chan struct{}        // if not nil, each call waits for it (or ctx)
+
+	mu    sync.Mutex
+	calls []time.Time // bubble time of each call's start
+}
+
+func (u *upstream) refresh(ctx context.Context) (Lifetime, error) {
+	u.mu.Lock()
+	u.calls = append(u.calls, time.Now())
+	n := len(u.calls)
+	u.mu.Unlock()
+	if u.block != nil {
+		select {
+		case <-u.block:
+		case <-ctx.Done():
+			return Lifetime{}, fmt.Errorf("refreshing: %w", ctx.Err())
+		}
+	}
+	if u.fail != nil {
+		if err := u.fail(n); err != nil {
+			return Lifetime{}, fmt.Errorf("refreshing: %w", err)
+		}
+	}
+	now := time.Now()
+	if u.now != nil {
+		now = u.now()
+	}
+	return Lifetime{IssuedAt: now, ExpiresAt: now.Add(u.lifetime)}, nil
+}
+
+func (u *upstream) count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.calls)
+}
+
+func (u *upstream) times() []time.Time {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]time.Time(nil), u.calls...)
+}
+
+// fresh returns a lifetime issued at now.
+func fresh(now time.Time, d time.Duration) Lifetime {
+	return Lifetime{IssuedAt: now, ExpiresAt: now.Add(d)}
+}
+
+// dying returns a 4 h lifetime with only left remaining.
+func dying(now time.Time, left time.Duration) Lifetime {
+	return Lifetime{IssuedAt: now.Add(left - 4*time.Hour), ExpiresAt: now.Add(left)}
+}
+
+func TestProactiveScheduleOverAWeek(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const lifetime = 4 * time.Hour
+		up := &upstream{lifetime: lifetime}
+		start := time.Now()
+		r := New(Config{Refresh: up.refresh}, fresh(start, lifetime))
+		go r.Run(t.Context())
+		time.Sleep(7 * 24 * time.Hour)
+		r.Stop()
+
+		calls := up.times()
+		// 168 h / (2/3 · 4 h) = 63.
+		if n := len(calls); n < 60 || n > 66 {
+			t.Errorf("refreshes in a week = %d; want about 63", n)
+		}
+		lo := time.Duration(float64(lifetime*2/3) * 0.9)
+		hi := time.Duration(float64(lifetime*2/3) * 1.1)
+		prev := start
+		minGap, maxGap := time.Duration(1<<62), time.Duration(0)
+		for i, c := range calls {
+			gap := c.Sub(prev)
+			if gap < lo || gap > hi {
+				t.Errorf("refresh %d came %v after the token's issue; want within [%v, %v]", i, gap, lo, hi)
+			}
+			minGap, maxGap = min(minGap, gap), max(maxGap, gap)
+			prev = c
+		}
+		if maxGap-minGap < 10*time.Minute {
+			t.Errorf("refresh delays spread over [%v, %v]; want jitter to spread them over about ±16m", minGap, maxGap)
+		}
+	})
+}
+
+func TestMarginSchedule(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const lifetime = 4 * time.Hour
+		up := &upstream{lifetime: lifetime}
+		start := time.Now()
+		r := New(Config{Refresh: up.refresh, Margin: 30 * time.Minute}, fresh(start, lifetime))
+		go r.Run(t.Context())
+		time.Sleep(48 * time.Hour)
+		r.Stop()
+
+		calls := up.times()
+		// Refresh 27..33 min before expiry: every 3 h 27 m .. 3 h 33 m.
+		if n := len(calls); n < 13 || n > 14 {
+			t.Errorf("refreshes in 48 h = %d; want 13 or 14", n)
+		}
+		prev := start
+		for i, c := range calls {
+			before := prev.Add(lifetime).Sub(c)
+			if before < 27*time.Minute || before > 33*time.Minute {
+				t.Errorf("refresh %d came %v before expiry; want 30m ±3m", i, before)
+			}
+			prev = c
+		}
+	})
+}
+
+func TestConcurrentEnsureSingleflight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		up := &upstream{lifetime: 4 * time.Hour, block: make(chan struct{})}
+		var mu sync.Mutex
+		var seen []bool // Status().Refreshing at every OnChange
+		var r *Refresher
+		r = New(Config{Refresh: up.refresh, OnChange: func() {
+			s := r.Status()
+			mu.Lock()
+			seen = append(seen, s.Refreshing)
+			mu.Unlock()
+		}}, dying(time.Now(), 10*time.Minute))
+		defer r.Stop()
+
+		const callers = 1000
+		errs := make(chan error, callers)
+		for range callers {
+			go func() { errs <- r.Ensure(t.Context(), time.Hour) }()
+		}
+		synctest.Wait() // every caller waits for the one refresh
+
+		if n := up.count(); n != 1 {
+			t.Fatalf("Refresh calls with %d callers waiting = %d; want 1", callers, n)
+		}
+		if !r.Status().Refreshing {
+			t.Errorf("Status().Refreshing = false during a refresh; want true")
+		}
+		// A caller the current token satisfies is answered at once: were
+		// it to wait for the blocked refresh, the bubble would deadlock.
+		if err := r.Ensure(t.Context(), 5*time.Minute); err != nil {
+			t.Errorf("Ensure(5m) during a refresh with 10m left = %v; want nil", err)
+		}
+		select {
+		case err := <-errs:
+			t.Fatalf("an Ensure(1h) returned %v before the refresh ended", err)
+		default:
+		}
+
+		close(up.block)
+		for range callers {
+			if err := <-errs; err != nil {
+				t.Errorf("Ensure(1h) = %v; want nil", err)
+			}
+		}
+		if n := up.count(); n != 1 {
+			t.Errorf("Refresh calls = %d; want 1", n)
+		}
+		if err := r.Ensure(t.Context(), 3*time.Hour); err != nil {
+			t.Errorf("Ensure(3h) after the refresh = %v; want nil", err)
+		}
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		if fmt.Sprint(seen) != "[true false]" {
+			t.Errorf("Status().Refreshing at each OnChange = %v; want [true false]", seen)
+		}
+	})
+}
+
+func TestEnsureCallerCancelDoesNotAbortRefresh(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		up := &upstream{lifetime: 4 * time.Hour, block: make(chan struct{})}
+		r := New(Config{Refresh: up.refresh}, dying(time.Now(), time.Minute))
+		defer r.Stop()
+
+		ctx, cancel := context.WithCancel(t.Context())
+		impatient := make(chan error, 1)
+		go func() { impatient <- r.Ensure(ctx, time.Hour) }()
+		patient := make(chan error, 1)
+		go func() { patient <- r.Ensure(t.Context(), time.Hour) }()
+		synctest.Wait()
+
+		cancel()
+		if err := <-impatient; !errors.Is(err, context.Canceled) {
+			t.Errorf("Ensure with a cancelled ctx = %v; want context.Canceled", err)
+		}
+		close(up.block)
+		if err := <-patient; err != nil {
+			t.Errorf("Ensure of the other caller = %v; want nil", err)
+		}
+		if n := up.count(); n != 1 {
+			t.Errorf("Refresh calls = %d; want 1", n)
+		}
+	})
+}
+
+func TestTransientBackoffAndRecovery(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const failures = 12
+		up := &upstream{lifetime: 4 * time.Hour, fail: func(n int) error {
+			if n <= failures {
+				return errTransient
+			}
+			return nil
+		}}
+		r := New(Config{Refresh: up.refresh, Definitive: isRejected}, dying(time.Now(), 10*time.Second))
+		go r.Run(t.Context())
+		time.Sleep(time.Hour) // well after the sum of the backoffs (< 30 min)
+
+		calls := up.times()
+		if len(calls) != failures+1 {
+			t.Fatalf("Refresh calls = %d; want %d failures and one success", len(calls), failures+1)
+		}
+		prevCap := time.Duration(0)
+		for i := 1; i < len(calls); i++ {
+			gap := calls[i].Sub(calls[i-1])
+			limit := backoffCap(i, time.Second, 5*time.Minute)
+			if limit < prevCap || limit > 5*time.Minute {
+				t.Errorf("backoff bound %d = %v after %v; want non-decreasing, at most 5m", i, limit, prevCap)
+			}
+			prevCap = limit
+			if gap < 0 || gap > limit {
+				t.Errorf("retry %d came %v after the failure; want within [0, %v]", i, gap, limit)
+			}
+		}
+		st := r.Status()
+		if st.Retrying || st.Failed || st.Attempts != 0 || st.LastError != nil {
+			t.Errorf("Status() after recovery = %+v; want no error, no retry", st)
+		}
+		if !st.LastRefresh.Equal(calls[failures]) {
+			t.Errorf("Status().LastRefresh = %v; want %v", st.LastRefresh, calls[failures])
+		}
+		if d := st.NextRefresh.Sub(st.LastRefresh); d < 144*time.Minute || d > 176*time.Minute {
+			t.Errorf("next refresh %v after recovery; want the 2/3 rule again", d)
+		}
+		r.Stop()
+	})
+}
+
+func TestBackoffSequenceExact(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		up := &upstream{lifetime: 4 * time.Hour, fail: func(int) error { return errTransient }}
+		r := New(Config{Refresh: up.refresh, Rand: func() float64 { return 0.5 }}, dying(time.Now(), 0))
+		go r.Run(t.Context())
+		time.Sleep(20 * time.Minute)
+		r.Stop()
+
+		// Half of 1, 2, 4, … 256 s, then half of the 5 min cap.
+		want := []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second,
+			8 * time.Second, 16 * time.Second, 32 * time.Second, 64 * time.Second, 128 * time.Second,
+			150 * time.Second, 150 * time.Second}
+		calls := up.times()
+		if len(calls) < len(want)+1 {
+			t.Fatalf("Refresh calls in 20 min = %d; want at least %d", len(calls), len(want)+1)
+		}
+		for i, w := range want {
+			if gap := calls[i+1].Sub(calls[i]); gap != w {
+				t.Errorf("gap before retry %d = %v; want %v", i+1, gap, w)
+			}
+		}
+	})
+}
+
+func TestEnsureDuringBackoffDoesNotCallUpstream(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var down atomic.Bool
+		down.Store(true)
+		up := &upstream{lifetime: 4 * time.Hour, fail: func(int) error {
+			if down.Load() {
+				return errTransient
+			}
+			return nil
+		}}
+		r := New(Config{
+			Refresh:    up.refresh,
+			MinBackoff: 10 * time.Second,
+			Rand:       func() float64 { return 0.5 },
+		}, dying(time.Now(), 0))
+		defer r.Stop()
+		ctx := t.Context()
+
+		if err := r.Ensure(ctx, time.Minute); !errors.Is(err, errTransient) {
+			t.Fatalf("Ensure with upstream down = %v; want %v", err, errTransient)
+		}
+		failedAt := time.Now()
+		for range 100 {
+			if err := r.Ensure(ctx, time.Minute); !errors.Is(err, errTransient) {
+				t.Fatalf("Ensure during backoff = %v; want the last error", err)
+			}
+		}
+		if n := up.count(); n != 1 {
+			t.Fatalf("Refresh calls during backoff = %d; want 1", n)
+		}
+		st := r.Status()
+		if !st.Retrying || st.Attempts != 1 || !errors.Is(st.LastError, errTransient) || !st.NextRefresh.Equal(failedAt.Add(5*time.Second)) {
+			t.Errorf("Status() during backoff = %+v; want retrying, 1 attempt, next at +5s", st)
+		}
+
+		time.Sleep(5 * time.Second) // the retry is due
+		if err := r.Ensure(ctx, time.Minute); !errors.Is(err, errTransient) {
+			t.Fatalf("Ensure at the retry = %v; want %v", err, errTransient)
+		}
+		if n, a := up.count(), r.Status().Attempts; n != 2 || a != 2 {
+			t.Fatalf("after the retry: calls = %d, attempts = %d; want 2, 2", n, a)
+		}
+
+		down.Store(false)
+		if err := r.Ensure(ctx, time.Minute); !errors.Is(err, errTransient) {
+			t.Fatalf("Ensure before the second retry is due = %v; want the last error", err)
+		}
+		time.Sleep(10 * time.Second)
+		if err := r.Ensure(ctx, time.Minute); err != nil {
+			t.Fatalf("Ensure after upstream recovered = %v; want nil", err)
+		}
+		if n, st := up.count(), r.Status(); n != 3 || st.Attempts != 0 || st.Retrying {
+			t.Errorf("after recovery: calls = %d, status %+v; want 3 calls, no retry", n, st)
+		}
+	})
+}
+
+func TestDefinitiveFailureStopsUntilReset(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var reject atomic.Bool
+		reject.Store(true)
+		up := &upstream{lifetime: 4 * time.Hour, fail: func(int) error {
+			if reject.Load() {
+				return errRejected
+			}
+			return nil
+		}}
+		r := New(Config{Refresh: up.refresh, Definitive: isRejected}, dying(time.Now(), 10*time.Second))
+		go r.Run(t.Context())
+		synctest.Wait()
+
+		st := r.Status()
+		if !st.Failed || st.Retrying || !errors.Is(st.LastError, errRejected) || !st.NextRefresh.IsZero() || st.Attempts != 1 {
+			t.Fatalf("Status() after rejection = %+v; want Failed, no next refresh", st)
+		}
+		// While the old token lives, callers it satisfies still get it.
+		if err := r.Ensure(t.Context(), 5*time.Second); err != nil {
+			t.Errorf("Ensure(5s) with 10s left after rejection = %v; want nil", err)
+		}
+		time.Sleep(24 * time.Hour)
+		if err := r.Ensure(t.Context(), time.Minute); !errors.Is(err, errRejected) {
+			t.Errorf("Ensure after rejection = %v; want %v", err, errRejected)
+		}
+		if n := up.count(); n != 1 {
+			t.Fatalf("Refresh calls a day after rejection = %d; want 1", n)
+		}
+
+		reject.Store(false)
+		r.Reset(fresh(time.Now(), 4*time.Hour))
+		st = r.Status()
+		if st.Failed || st.LastError != nil || st.Attempts != 0 || st.NextRefresh.IsZero() {
+			t.Errorf("Status() after Reset = %+v; want a clean schedule", st)
+		}
+		if err := r.Ensure(t.Context(), time.Hour); err != nil {
+			t.Errorf("Ensure after Reset = %v; want nil", err)
+		}
+		time.Sleep(3 * time.Hour)
+		if n := up.count(); n != 2 {
+			t.Errorf("Refresh calls 3 h after Reset = %d; want 2 (the proactive one)", n)
+		}
+		r.Stop()
+	})
+}
+
+func TestResetSupersedesFailingRefresh(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		up := &upstream{lifetime: 4 * time.Hour, block: make(chan struct{}), fail: func(int) error { return errRejected }}
+		r := New(Config{Refresh: up.refresh, Definitive: isRejected}, dying(time.Now(), 0))
+		defer r.Stop()
+		done := make(chan error, 1)
+		go func() { done <- r.Ensure(t.Context(), time.Minute) }()
+		synctest.Wait()
+
+		r.Reset(fresh(time.Now(), 4*time.Hour)) // a login while the old token is being rejected
+		close(up.block)
+		if err := <-done; !errors.Is(err, errRejected) {
+			t.Errorf("Ensure joined to the rejected refresh = %v; want %v", err, errRejected)
+		}
+		if st := r.Status(); st.Failed || st.LastError != nil {
+			t.Errorf("Status() = %+v; want the rejection of the old token ignored", st)
+		}
+		if err := r.Ensure(t.Context(), time.Hour); err != nil {
+			t.Errorf("Ensure after Reset = %v; want nil", err)
+		}
+	})
+}
+
+func TestWallClockJump(t *testing.T) {
+	// The injected clock jumps while the bubble's clock (the monotonic
+	// clock timers run on) does not: a suspend and resume.
+	setup := func() (*Refresher, *upstream, *atomic.Int64) {
+		var offset atomic.Int64
+		clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+		up := &upstream{lifetime: 4 * time.Hour, now: clock}
+		r := New(Config{Refresh: up.refresh, Now: clock}, fresh(clock(), 4*time.Hour))
+		return r, up, &offset
+	}
+
+	t.Run("Ensure", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			r, up, offset := setup()
+			defer r.Stop()
+			if err := r.Ensure(t.Context(), time.Minute); err != nil || up.count() != 0 {
+				t.Fatalf("Ensure before the jump = %v with %d calls; want nil without a call", err, up.count())
+			}
+			offset.Store(int64(10 * time.Hour))
+			if err := r.Ensure(t.Context(), time.Minute); err != nil {
+				t.Fatalf("Ensure after the jump = %v; want nil", err)
+			}
+			if n := up.count(); n != 1 {
+				t.Errorf("Refresh calls after the jump = %d; want 1", n)
+			}
+			want := time.Now().Add(14 * time.Hour)
+			if got := r.Status().Lifetime.ExpiresAt; !got.Equal(want) {
+				t.Errorf("expiry after the jump = %v; want %v", got, want)
+			}
+		})
+	})
+
+	t.Run("Run", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			r, up, offset := setup()
+			go r.Run(t.Context())
+			synctest.Wait()
+			offset.Store(int64(10 * time.Hour))
+			time.Sleep(time.Minute)
+			synctest.Wait()
+			if n := up.count(); n != 1 {
+				t.Errorf("Refresh calls a minute after the jump = %d; want 1", n)
+			}
+			r.Stop()
+		})
+	})
+}
+
+func TestUnsatisfiable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		up := &upstream{lifetime: 4 * time.Hour}
+		r := New(Config{Refresh: up.refresh}, dying(time.Now(), time.Hour))
+		defer r.Stop()
+		// The first time, a refresh might bring a longer token.
+		if err := r.Ensure(t.Context(), 5*time.Hour); !errors.Is(err, ErrUnsatisfiable) {
+			t.Errorf("Ensure(5h) with 4h tokens = %v; want ErrUnsatisfiable", err)
+		}
+		if err := r.Ensure(t.Context(), 5*time.Hour); !errors.Is(err, ErrUnsatisfiable) {
+			t.Errorf("Ensure(5h) again = %v; want ErrUnsatisfiable", err)
+		}
+		if n := up.count(); n != 1 {
+			t.Errorf("Refresh calls = %d; want 1: a refreshed token shows the upstream lifetime", n)
+		}
+		if err := r.Ensure(t.Context(), 3*time.Hour); err != nil {
+			t.Errorf("Ensure(3h) = %v; want nil", err)
+		}
+	})
+}
+
+func TestRefreshTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		up := &upstream{lifetime: 4 * time.Hour, block: make(chan struct{})}
+		r := New(Config{Refresh: up.refresh}, dying(time.Now(), 0))
+		defer r.Stop()
+		start := time.Now()
+		if err := r.Ensure(t.Context(), time.Minute); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Ensure with a hung upstream = %v; want context.DeadlineExceeded", err)
+		}
+		if d := time.Since(start); d != DefaultTimeout {
+			t.Errorf("refresh gave up after %v; want %v", d, DefaultTimeout)
+		}
+		if st := r.Status(); !st.Retrying {
+			t.Errorf("Status() after a timeout = %+v; want Retrying", st)
+		}
+	})
+}
+
+func TestRefreshReturnsExpiredToken(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := New(Config{Refresh: func(context.Context) (Lifetime, error) {
+			return dying(time.Now(), -time.Second), nil
+		}}, dying(time.Now(), 0))
+		defer r.Stop()
+		if err := r.Ensure(t.Context(), time.Minute); err == nil {
+			t.Errorf("Ensure when Refresh returns an expired token = nil; want an error")
+		}
+		if st := r.Status(); !st.Retrying {
+			t.Errorf("Status() = %+v; want Retrying", st)
+		}
+	})
+}
+
+func TestLimiterBoundsConcurrency(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lim := NewLimiter(4)
+		var inflight, peak, calls atomic.Int32
+		refresh := func(ctx context.Context) (Lifetime, error) {
+			calls.Add(1)
+			n := inflight.Add(1)
+			defer inflight.Add(-1)
+			for {
+				p := peak.Load()
+				if n <= p || peak.CompareAndSwap(p, n) {
+					break
+				}
+			}
+			select { // upstream latency
+			case <-time.After(time.Second):
+			case <-ctx.Done():
+				return Lifetime{}, ctx.Err()
+			}
+			return fresh(time.Now(), 4*time.Hour), nil
+		}
+		const tenants = 100
+		rs := make([]*Refresher, tenants)
+		errs := make(chan error, tenants)
+		for i := range rs {
+			rs[i] = New(Config{Refresh: refresh, Limiter: lim}, dying(time.Now(), 0))
+			go func() { errs <- rs[i].Ensure(t.Context(), time.Minute) }()
+		}
+		for range tenants {
+			if err := <-errs; err != nil {
+				t.Errorf("Ensure = %v; want nil", err)
+			}
+		}
+		for _, r := range rs {
+			r.Stop()
+		}
+		if c, p := calls.Load(), peak.Load(); c != tenants || p != 4 {
+			t.Errorf("calls = %d, peak in flight = %d; want %d, 4", c, p, tenants)
+		}
+	})
+}
+
+func TestStopCancelsRefreshInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		up := &upstream{lifetime: 4 * time.Hour, block: make(chan struct{})}
+		r := New(Config{Refresh: up.refresh}, dying(time.Now(), time.Second))
+		ran := make(chan struct{})
+		go func() {
+			r.Run(t.Context())
+			close(ran)
+		}()
+		synctest.Wait()
+		if !r.Status().Refreshing {
+			t.Fatalf("Status().Refreshing = false; want a refresh in flight")
+		}
+		waiter := make(chan error, 1)
+		go func() { waiter <- r.Ensure(t.Context(), time.Minute) }()
+		synctest.Wait()
+
+		r.Stop() // returns only once Run and the refresh have returned
+		select {
+		case <-ran:
+		default:
+			t.Errorf("Run still running after Stop")
+		}
+		if err := <-waiter; !errors.Is(err, context.Canceled) {
+			t.Errorf("Ensure waiting on the cancelled refresh = %v; want context.Canceled", err)
+		}
+		if err := r.Ensure(t.Context(), time.Minute); !errors.Is(err, ErrStopped) {
+			t.Errorf("Ensure after Stop = %v; want ErrStopped", err)
+		}
+		r.Run(t.Context()) // returns at once
+		r.Stop()           // twice is fine
+		if n := up.count(); n != 1 {
+			t.Errorf("Refresh calls = %d; want 1", n)
+		}
+	})
+}
+
+func TestRunContextEndStops(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		up := &upstream{lifetime: 4 * time.Hour, block: make(chan struct{})}
+		r := New(Config{Refresh: up.refresh}, dying(time.Now(), 0))
+		ctx, cancel := context.WithCancel(t.Context())
+		ran := make(chan struct{})
+		go func() {
+			r.Run(ctx)
+			close(ran)
+		}()
+		synctest.Wait()
+		cancel()
+		<-ran
+		r.Stop() // waits for the cancelled refresh
+		if st := r.Status(); st.Refreshing {
+			t.Errorf("Status().Refreshing after Run's ctx ended = true; want false")
+		}
+	})
+}
+
+func BenchmarkEnsureFast(b *testing.B) {
+	r := New(Config{Refresh: func(context.Context) (Lifetime, error) {
+		b.Fatal("Refresh called on the fast path")
+		return Lifetime{}, nil
+	}}, fresh(time.Now(), 4*time.Hour))
+	defer r.Stop()
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := r.Ensure(ctx, time.Minute); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
