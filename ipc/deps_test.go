@@ -1,0 +1,36 @@
+package ipc
+
+import (
+	"context"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDeps guards the helper's start-up time: package ipc is linked into
+// tapis-token and must stay free of heavy packages.
+func TestDeps(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go not on PATH")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, goBin, "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	deps := map[string]bool{}
+	for _, p := range strings.Fields(string(out)) {
+		deps[p] = true
+	}
+	if !deps["net"] {
+		t.Fatalf("go list -deps output does not list net; parsing is broken:\n%s", out)
+	}
+	for _, bad := range []string{"net/http", "crypto/tls", "log/slog", "os/user"} {
+		if deps[bad] {
+			t.Errorf("package ipc depends on %s", bad)
+		}
+	}
+}

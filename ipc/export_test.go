@@ -1,0 +1,16 @@
+package ipc
+
+import (
+	"bufio"
+	"bytes"
+)
+
+// ParseResponse reads one answer from data and decodes it into out as the
+// Client does, for the fuzz target in package ipc_test.
+func ParseResponse(data []byte, out any) (status int, body []byte, err error) {
+	status, body, err = readResponse(bufio.NewReaderSize(bytes.NewReader(data), maxLineBytes))
+	if err != nil {
+		return 0, nil, err
+	}
+	return status, body, decodeAnswer(status, body, out)
+}
