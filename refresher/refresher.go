@@ -65,7 +65,8 @@ type Lifetime struct {
 // session atomically and returns the new access token's Lifetime. ctx ends
 // when the refresh times out or the Refresher stops. Func must return errors
 // that Config.Definitive classifies: a definitive error stops the schedule,
-// any other is retried with backoff.
+// any other is retried with backoff. Its errors are logged and returned to
+// Ensure callers, so they must not carry secrets.
 type Func func(ctx context.Context) (Lifetime, error)
 
 // Config configures a Refresher. Only Refresh is required; the zero value of
@@ -132,7 +133,7 @@ type Status struct {
 	LastError   error     // error of the last refresh, nil after a success or Reset
 	LastAttempt time.Time // start of the last refresh, zero if none
 	LastRefresh time.Time // end of the last successful refresh, zero if none
-	NextRefresh time.Time // when the next refresh is due, zero when Failed
+	NextRefresh time.Time // when the next refresh is due (past while Refreshing), zero when Failed
 	Attempts    int       // consecutive failed attempts
 
 	Lifetime Lifetime // the current token's

@@ -633,3 +633,26 @@ func BenchmarkEnsureFast(b *testing.B) {
 		}
 	})
 }
+
+func TestTimesAreWallClockOnly(t *testing.T) {
+	// Outside a bubble time.Now carries a monotonic reading, which stops
+	// during suspend; the Refresher must compare on the wall clock only.
+	r := New(Config{Refresh: func(context.Context) (Lifetime, error) {
+		return Lifetime{}, errTransient
+	}, MinBackoff: time.Hour, Rand: func() float64 { return 0.5 }}, fresh(time.Now(), 4*time.Hour))
+	defer r.Stop()
+	now := time.Now()
+	r.Reset(Lifetime{IssuedAt: now.Add(-4 * time.Hour), ExpiresAt: now.Add(time.Second)})
+	if err := r.Ensure(t.Context(), time.Minute); !errors.Is(err, errTransient) {
+		t.Fatalf("Ensure = %v; want %v", err, errTransient)
+	}
+	st := r.Status()
+	for name, tm := range map[string]time.Time{
+		"IssuedAt": st.Lifetime.IssuedAt, "ExpiresAt": st.Lifetime.ExpiresAt,
+		"NextRefresh": st.NextRefresh, "LastAttempt": st.LastAttempt,
+	} {
+		if tm.IsZero() || tm != tm.Round(0) {
+			t.Errorf("Status().%s = %v; want a non-zero wall-clock time without a monotonic reading", name, tm)
+		}
+	}
+}
