@@ -1,0 +1,122 @@
+package config
+
+import (
+	"strconv"
+	"strings"
+)
+
+// keyLines maps key paths to the line where they are defined. The TOML
+// library does not export key positions, so after a successful parse the
+// file is scanned again with a deliberately small reader of table headers
+// and `key =` lines. Keys it cannot place (inside inline tables, say) fall
+// back to the line of their closest placed parent.
+type keyLines map[string]int
+
+func joinPath(path []string) string { return strings.Join(path, "\x00") }
+
+func scanKeyLines(data []byte) keyLines {
+	lines := keyLines{}
+	var table []string
+	inML := "" // the delimiter of the multi-line string being skipped
+	for i, line := range strings.Split(string(data), "\n") {
+		n := i + 1
+		if inML != "" {
+			if strings.Count(line, inML)%2 == 1 {
+				inML = ""
+			}
+			continue
+		}
+		s := strings.TrimLeft(line, " \t")
+		switch {
+		case strings.HasPrefix(s, "["):
+			s = strings.TrimPrefix(strings.TrimPrefix(s, "["), "[")
+			if path, _, ok := parseKeyPath(s); ok {
+				table = path
+				lines.add(path, n)
+			}
+		default:
+			path, rest, ok := parseKeyPath(s)
+			if !ok || !strings.HasPrefix(rest, "=") {
+				continue
+			}
+			full := append(append([]string{}, table...), path...)
+			lines.add(full, n)
+			for _, d := range []string{`"""`, `'''`} {
+				if strings.Count(rest, d)%2 == 1 {
+					inML = d
+					break
+				}
+			}
+		}
+	}
+	return lines
+}
+
+// add records line n for path and for every prefix of it not yet seen, so
+// that dotted keys place their implicit parent tables too.
+func (l keyLines) add(path []string, n int) {
+	for i := 1; i <= len(path); i++ {
+		k := joinPath(path[:i])
+		if _, ok := l[k]; !ok {
+			l[k] = n
+		}
+	}
+}
+
+// line returns the line of path or of its longest placed prefix, 0 if none.
+func (l keyLines) line(path []string) int {
+	for i := len(path); i > 0; i-- {
+		if n, ok := l[joinPath(path[:i])]; ok {
+			return n
+		}
+	}
+	return 0
+}
+
+// parseKeyPath reads a dotted TOML key at the start of s and returns its
+// pieces and the rest of s after the key and any blanks.
+func parseKeyPath(s string) (path []string, rest string, ok bool) {
+	for {
+		s = strings.TrimLeft(s, " \t")
+		var piece string
+		switch {
+		case strings.HasPrefix(s, `"`):
+			end := 1
+			for end < len(s) && s[end] != '"' {
+				if s[end] == '\\' {
+					end++
+				}
+				end++
+			}
+			if end >= len(s) {
+				return nil, "", false
+			}
+			u, err := strconv.Unquote(s[:end+1])
+			if err != nil {
+				u = s[1:end]
+			}
+			piece, s = u, s[end+1:]
+		case strings.HasPrefix(s, "'"):
+			end := strings.IndexByte(s[1:], '\'')
+			if end < 0 {
+				return nil, "", false
+			}
+			piece, s = s[1:end+1], s[end+2:]
+		default:
+			end := 0
+			for end < len(s) && isBareRune(rune(s[end])) {
+				end++
+			}
+			if end == 0 {
+				return nil, "", false
+			}
+			piece, s = s[:end], s[end:]
+		}
+		path = append(path, piece)
+		s = strings.TrimLeft(s, " \t")
+		if !strings.HasPrefix(s, ".") {
+			return path, s, true
+		}
+		s = s[1:]
+	}
+}
