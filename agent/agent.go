@@ -1,0 +1,311 @@
+// Package agent holds the per-tenant sessions of tapis-agent: login and
+// logout, the current tokens, their refreshers, and the status the socket
+// API reports. An Agent implements ipcserver.Handler.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/tapis-agent/tapis-agent/config"
+	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/refresher"
+)
+
+// Options configure an Agent. The zero value of every field has a sensible
+// default.
+type Options struct {
+	Config  *config.Config   // nil: an empty config
+	Logger  *slog.Logger     // nil: discard
+	Now     func() time.Time // wall clock; nil: time.Now
+	Version string           // reported by status
+	Socket  string           // reported by status
+
+	// Hostname names the OAuth clients the agent registers; "" asks the OS.
+	Hostname string
+	// HTTPClient is used for upstream calls of tenants without a ca_file;
+	// nil: tapis's default client.
+	HTTPClient *http.Client
+	// MaxRefreshes bounds upstream refreshes in flight across all tenants;
+	// 0 means 8.
+	MaxRefreshes int
+	// UpstreamTimeout bounds one upstream call; 0 means 30s.
+	UpstreamTimeout time.Duration
+	// Reload re-reads the config for POST /v1/reload; nil: the agent keeps
+	// the config it has.
+	Reload func() error
+}
+
+// Agent holds the sessions of every tenant. It is safe for concurrent use.
+type Agent struct {
+	opts    Options
+	log     *slog.Logger
+	limiter *refresher.Limiter
+	started time.Time
+
+	ctx    context.Context // lives until Close; parent of every refresher
+	cancel context.CancelFunc
+
+	mu        sync.Mutex // guards cfg, configErr, sessions, closed
+	cfg       *config.Config
+	configErr error
+	sessions  map[string]*session
+	closed    bool
+}
+
+// New returns an Agent with no sessions. Call Close to stop its refreshers
+// and drop every secret it holds.
+func New(opts Options) *Agent {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Config == nil {
+		opts.Config = &config.Config{Tenants: map[string]*config.Tenant{}}
+	}
+	if opts.MaxRefreshes <= 0 {
+		opts.MaxRefreshes = 8
+	}
+	if opts.UpstreamTimeout <= 0 {
+		opts.UpstreamTimeout = 30 * time.Second
+	}
+	if opts.Hostname == "" {
+		opts.Hostname, _ = os.Hostname()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Agent{
+		opts:     opts,
+		log:      opts.Logger,
+		limiter:  refresher.NewLimiter(opts.MaxRefreshes),
+		started:  opts.Now(),
+		ctx:      ctx,
+		cancel:   cancel,
+		cfg:      opts.Config,
+		sessions: make(map[string]*session),
+	}
+}
+
+// Close stops every refresher and drops every token the agent holds.
+func (a *Agent) Close() {
+	a.mu.Lock()
+	a.closed = true
+	sessions := a.sessions
+	a.sessions = make(map[string]*session)
+	a.mu.Unlock()
+	a.cancel()
+	for _, s := range sessions {
+		s.close()
+	}
+}
+
+// Config returns the config in force.
+func (a *Agent) Config() *config.Config {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cfg
+}
+
+// SetConfigError records a config that could not be loaded. The config in
+// force stays; status shows err until the next successful ApplyConfig.
+func (a *Agent) SetConfigError(err error) {
+	a.mu.Lock()
+	a.configErr = err
+	a.mu.Unlock()
+	if err != nil {
+		a.log.Error("config_invalid", "err", err)
+	}
+}
+
+// ApplyConfig puts cfg in force. Sessions of tenants whose base URL,
+// username or client are unchanged keep their tokens; sessions of tenants
+// removed from the config, or changed, are dropped.
+func (a *Agent) ApplyConfig(cfg *config.Config) {
+	var drop []*session
+	a.mu.Lock()
+	old := a.cfg
+	a.cfg = cfg
+	a.configErr = nil
+	for name, s := range a.sessions {
+		was := old.Lookup(name)
+		now := cfg.Lookup(name)
+		switch {
+		case was == nil && now == nil:
+			// Logged in without config: the config never spoke of it.
+		case now == nil:
+			a.log.Info("session_dropped", "tenant", name, "reason", "tenant removed from config")
+			drop = append(drop, s)
+			delete(a.sessions, name)
+		case !s.tenant.SameSession(now):
+			a.log.Info("session_dropped", "tenant", name, "reason", "tenant's base_url, username or client changed")
+			drop = append(drop, s)
+			delete(a.sessions, name)
+		default:
+			s.setTenant(now)
+		}
+	}
+	a.mu.Unlock()
+	for _, s := range drop {
+		s.close()
+	}
+	a.log.Info("config_applied", "path", cfg.Path, "tenants", len(cfg.Tenants))
+}
+
+// session returns the session of name, or nil.
+func (a *Agent) session(name string) *session {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.sessions[name]
+}
+
+// resolve returns the tenant a request means: name, else the default.
+func (a *Agent) resolve(name string) (string, error) {
+	if name != "" {
+		if err := config.ValidTenantName(name); err != nil {
+			return "", &ipc.Error{Code: ipc.CodeBadRequest, Message: err.Error(),
+				Hint: "tenant names look like designsafe or tacc; see tapis-token status"}
+		}
+		return name, nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if d := a.cfg.DefaultTenantName(); d != "" {
+		return d, nil
+	}
+	if len(a.cfg.Tenants) == 0 && len(a.sessions) == 1 {
+		for n := range a.sessions {
+			return n, nil
+		}
+	}
+	return "", &ipc.Error{Code: ipc.CodeBadRequest,
+		Message: "no tenant named and no default tenant",
+		Hint:    "name one (tapis-token TENANT) or set default_tenant in the config"}
+}
+
+// Token answers GET /v1/token: the current access token of tenant, valid for
+// at least minValid on the wall clock, refreshing it first when needed.
+func (a *Agent) Token(ctx context.Context, tenant string, minValid time.Duration) (*ipc.TokenResponse, error) {
+	name, err := a.resolve(tenant)
+	if err != nil {
+		return nil, err
+	}
+	s := a.session(name)
+	if s == nil {
+		return nil, loginRequired(name, "not logged in")
+	}
+	return s.token(ctx, minValid)
+}
+
+// Status answers GET /v1/status.
+func (a *Agent) Status(ctx context.Context) (*ipc.StatusResponse, error) {
+	a.mu.Lock()
+	cfg, cfgErr := a.cfg, a.configErr
+	names := make(map[string]bool)
+	for n := range cfg.Tenants {
+		names[n] = true
+	}
+	sessions := make(map[string]*session, len(a.sessions))
+	for n, s := range a.sessions {
+		names[n] = true
+		sessions[n] = s
+	}
+	a.mu.Unlock()
+
+	resp := &ipc.StatusResponse{
+		Version:   a.opts.Version,
+		PID:       os.Getpid(),
+		Socket:    a.opts.Socket,
+		Config:    cfg.Path,
+		StartedAt: a.started.UTC(),
+		Tenants:   []ipc.TenantStatus{},
+	}
+	if cfgErr != nil {
+		resp.ConfigError = cfgErr.Error()
+	}
+	def := cfg.DefaultTenantName()
+	sorted := make([]string, 0, len(names))
+	for n := range names {
+		sorted = append(sorted, n)
+	}
+	sort.Strings(sorted)
+	for _, n := range sorted {
+		var st ipc.TenantStatus
+		if s := sessions[n]; s != nil {
+			st = s.status()
+		} else {
+			t := cfg.TenantOrDefault(n)
+			st = ipc.TenantStatus{Tenant: n, BaseURL: t.BaseURL, Username: t.Username,
+				ClientID: t.ClientID, State: ipc.StateLoginRequired}
+		}
+		st.Default = n == def
+		resp.Tenants = append(resp.Tenants, st)
+	}
+	return resp, nil
+}
+
+// Reload answers POST /v1/reload through Options.Reload.
+func (a *Agent) Reload(ctx context.Context) (*ipc.StatusResponse, error) {
+	if a.opts.Reload != nil {
+		if err := a.opts.Reload(); err != nil {
+			return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: err.Error(),
+				Hint: "fix the config file; the agent keeps the config it had"}
+		}
+	}
+	return a.Status(ctx)
+}
+
+// Logout revokes the tenant's tokens upstream (best effort) and drops them.
+func (a *Agent) Logout(ctx context.Context, tenant string) (*ipc.TenantStatus, error) {
+	name, err := a.resolve(tenant)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	s := a.sessions[name]
+	delete(a.sessions, name)
+	cfg := a.cfg
+	a.mu.Unlock()
+	if s == nil {
+		return nil, &ipc.Error{Code: ipc.CodeUnknownTenant,
+			Message: fmt.Sprintf("not logged in to %s", name),
+			Hint:    "see tapis-token status for the tenants the agent holds"}
+	}
+	s.logout(ctx)
+	t := cfg.TenantOrDefault(name)
+	a.log.Info("logout", "tenant", name)
+	return &ipc.TenantStatus{Tenant: name, BaseURL: t.BaseURL, Username: t.Username,
+		ClientID: t.ClientID, State: ipc.StateLoginRequired}, nil
+}
+
+// install makes s the session of its tenant, dropping the one it replaces.
+func (a *Agent) install(s *session) error {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		s.close()
+		return errors.New("agent is shutting down")
+	}
+	old := a.sessions[s.name]
+	a.sessions[s.name] = s
+	a.mu.Unlock()
+	if old != nil {
+		old.close()
+	}
+	s.start(a.ctx)
+	return nil
+}
+
+// loginRequired is the error for a tenant without a usable session.
+func loginRequired(tenant, why string) *ipc.Error {
+	return &ipc.Error{Code: ipc.CodeLoginRequired,
+		Message: fmt.Sprintf("%s: %s", tenant, why),
+		Hint:    "tapis-token login " + tenant}
+}

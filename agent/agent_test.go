@@ -1,0 +1,222 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tapis-agent/tapis-agent/config"
+	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/tapis/tapistest"
+)
+
+// world is an Agent with tenants backed by fake servers.
+type world struct {
+	clock *clock
+	a     *Agent
+	fakes map[string]*tapistest.Server
+	log   *bytes.Buffer
+}
+
+func newWorld(t *testing.T, tenants ...string) *world {
+	t.Helper()
+	w := &world{clock: &clock{}, fakes: map[string]*tapistest.Server{}, log: &bytes.Buffer{}}
+	for _, n := range tenants {
+		w.fakes[n] = tapistest.New(t, tapistest.Config{TenantID: n, Users: map[string]string{"jdoe": "pw-" + n}, Now: w.clock.Now})
+	}
+	w.a = New(Options{Logger: slog.New(slog.NewTextHandler(w.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Hostname: "login1.example.org", Now: w.clock.Now})
+	w.a.ApplyConfig(w.config(tenants...))
+	t.Cleanup(w.a.Close)
+	return w
+}
+
+// config names the given tenants, each at its fake.
+func (w *world) config(tenants ...string) *config.Config {
+	c := &config.Config{Path: "test.toml", Tenants: map[string]*config.Tenant{}}
+	for _, n := range tenants {
+		c.Tenants[n] = &config.Tenant{Name: n, BaseURL: w.fakes[n].URL(), Username: "jdoe"}
+	}
+	return c
+}
+
+func (w *world) login(t *testing.T, name string) {
+	t.Helper()
+	if _, err := w.a.Login(context.Background(), &ipc.LoginRequest{Tenant: name, Password: "pw-" + name}); err != nil {
+		t.Fatalf("login %s: %v", name, err)
+	}
+}
+
+func (w *world) token(t *testing.T, name string) string {
+	t.Helper()
+	tr, err := w.a.Token(context.Background(), name, time.Minute)
+	if err != nil {
+		t.Fatalf("token %s: %v", name, err)
+	}
+	return tr.AccessToken
+}
+
+// clock is the wall clock shifted by an offset that tests advance, shared
+// by the agent and the fakes, as if the machine had slept.
+type clock struct{ offset atomic.Int64 }
+
+func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+func code(err error) string {
+	var ie *ipc.Error
+	if errors.As(err, &ie) {
+		return ie.Code
+	}
+	return ""
+}
+
+func TestApplyConfigKeepsUnchangedSessions(t *testing.T) {
+	w := newWorld(t, "alpha", "beta")
+	w.login(t, "alpha")
+	w.login(t, "beta")
+	alphaTok := w.token(t, "alpha")
+	betaTok := w.token(t, "beta")
+
+	// Re-applying the same tenants keeps both sessions untouched.
+	w.a.ApplyConfig(w.config("alpha", "beta"))
+	if w.token(t, "alpha") != alphaTok || w.token(t, "beta") != betaTok {
+		t.Fatalf("an unchanged reload replaced a token")
+	}
+
+	// Removing beta drops its session; alpha keeps the same token.
+	w.a.ApplyConfig(w.config("alpha"))
+	if w.token(t, "alpha") != alphaTok {
+		t.Errorf("alpha's token changed when beta was removed")
+	}
+	if _, err := w.a.Token(context.Background(), "beta", 0); code(err) != ipc.CodeLoginRequired {
+		t.Errorf("beta after removal: %v; want login_required", err)
+	}
+
+	// Changing alpha's username starts it over.
+	c := w.config("alpha")
+	c.Tenants["alpha"].Username = "someone-else"
+	w.a.ApplyConfig(c)
+	if _, err := w.a.Token(context.Background(), "alpha", 0); code(err) != ipc.CodeLoginRequired {
+		t.Errorf("alpha after a username change: %v; want login_required", err)
+	}
+}
+
+func TestConfigErrorKeepsSessionsAndShows(t *testing.T) {
+	w := newWorld(t, "alpha")
+	w.login(t, "alpha")
+	tok := w.token(t, "alpha")
+	w.a.SetConfigError(errors.New("config.toml:3: tenants.alpha.base_url: must be https"))
+	st, _ := w.a.Status(context.Background())
+	if !strings.Contains(st.ConfigError, "config.toml:3") {
+		t.Errorf("status config_error = %q", st.ConfigError)
+	}
+	if w.token(t, "alpha") != tok {
+		t.Errorf("a config error replaced the token")
+	}
+	w.a.ApplyConfig(w.config("alpha"))
+	if st, _ := w.a.Status(context.Background()); st.ConfigError != "" {
+		t.Errorf("config_error after a good config = %q", st.ConfigError)
+	}
+}
+
+func TestStatusAndLogsHoldNoSecret(t *testing.T) {
+	w := newWorld(t, "alpha")
+	w.login(t, "alpha")
+	tok := w.token(t, "alpha")
+	// An hour later (the refresher's timer has not fired: the clock jumped),
+	// asking for 3.5 h forces a refresh.
+	w.clock.Advance(time.Hour)
+	if _, err := w.a.Token(context.Background(), "alpha", 3*time.Hour+30*time.Minute); err != nil {
+		t.Fatalf("on-demand refresh: %v", err)
+	}
+	st, err := w.a.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := json.Marshal(st)
+	clients := w.fakes["alpha"].Clients()
+	if len(clients) != 1 {
+		t.Fatalf("clients = %d; want 1 registered", len(clients))
+	}
+	for _, secret := range []string{tok, "pw-alpha", clients[0].ClientKey, w.token(t, "alpha")} {
+		if strings.Contains(string(js), secret) {
+			t.Errorf("status holds a secret")
+		}
+		if strings.Contains(w.log.String(), secret) {
+			t.Errorf("log holds a secret:\n%s", w.log.String())
+		}
+	}
+	if st.Tenants[0].RefreshCount != 1 || st.Tenants[0].State != ipc.StateReady {
+		t.Errorf("status = %+v; want ready with refresh_count 1", st.Tenants[0])
+	}
+}
+
+func TestTokenErrors(t *testing.T) {
+	w := newWorld(t, "alpha", "beta")
+	cases := []struct {
+		name     string
+		tenant   string
+		minValid time.Duration
+		want     string
+	}{
+		{"not logged in", "alpha", 0, ipc.CodeLoginRequired},
+		{"no default among two", "", 0, ipc.CodeBadRequest},
+		{"bad name", "Not A Name!", 0, ipc.CodeBadRequest},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := w.a.Token(context.Background(), tc.tenant, tc.minValid)
+			if got := code(err); got != tc.want {
+				t.Errorf("Token(%q) error code = %q (%v); want %q", tc.tenant, got, err, tc.want)
+			}
+		})
+	}
+	w.login(t, "alpha")
+	if _, err := w.a.Token(context.Background(), "alpha", 5*time.Hour); code(err) != ipc.CodeUnsatisfiable {
+		t.Errorf("min_valid beyond the lifetime: %v; want %s", err, ipc.CodeUnsatisfiable)
+	}
+}
+
+func TestImport(t *testing.T) {
+	w := newWorld(t, "alpha", "beta")
+	fake := w.fakes["alpha"]
+	access, _ := fake.IssueTokens("jdoe", "")
+	foreign, _ := w.fakes["beta"].IssueTokens("jdoe", "")
+	expired := fake.SignClaims(map[string]any{"jti": "x", "iss": fake.URL() + "/v3/tokens", "tapis/token_type": "access",
+		"tapis/tenant_id": "alpha", "tapis/username": "jdoe", "exp": time.Now().Add(-time.Hour).Unix()})
+	bad := []struct{ name, token, want string }{
+		{"garbage", "not-a-jwt", "not a Tapis access token"},
+		{"expired", expired, "expired"},
+		{"foreign issuer", foreign, "issued by"},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := w.a.Import(context.Background(), &ipc.ImportRequest{Tenant: "alpha", AccessToken: tc.token})
+			if code(err) != ipc.CodeBadRequest || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("import %s: %v; want bad_request mentioning %q", tc.name, err, tc.want)
+			}
+		})
+	}
+	st, err := w.a.Import(context.Background(), &ipc.ImportRequest{Tenant: "alpha", AccessToken: access})
+	if err != nil || st.State != ipc.StateAccessOnly {
+		t.Fatalf("import: %+v, %v; want access_only", st, err)
+	}
+	if w.token(t, "alpha") != access {
+		t.Errorf("imported token not served")
+	}
+	if _, err := w.a.Token(context.Background(), "alpha", 5*time.Hour); code(err) != ipc.CodeLoginRequired {
+		t.Errorf("access-only beyond its life: %v; want login_required", err)
+	}
+	// A refused import left the session alone.
+	_, _ = w.a.Import(context.Background(), &ipc.ImportRequest{Tenant: "alpha", AccessToken: "junk"})
+	if w.token(t, "alpha") != access {
+		t.Errorf("a refused import replaced the session")
+	}
+}

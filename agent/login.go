@@ -1,0 +1,231 @@
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tapis-agent/tapis-agent/config"
+	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/tapis"
+	"github.com/tapis-agent/tapis-agent/tapis/jwt"
+)
+
+// newAPI returns the upstream client of tenant t.
+func (a *Agent) newAPI(t *config.Tenant) (*tapis.Client, error) {
+	opts := []tapis.Option{tapis.WithTimeout(a.opts.UpstreamTimeout), tapis.WithUserAgent("tapis-agent/" + a.opts.Version)}
+	if t.CAFile != "" {
+		opts = append(opts, tapis.WithCAFile(t.CAFile))
+	} else if a.opts.HTTPClient != nil {
+		opts = append(opts, tapis.WithHTTPClient(a.opts.HTTPClient))
+	}
+	api, err := tapis.New(t.BaseURL, opts...)
+	if err != nil {
+		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: fmt.Sprintf("%s: %v", t.Name, err),
+			Hint: "fix base_url or ca_file of the tenant in the config"}
+	}
+	return api, nil
+}
+
+// Login answers POST /v1/login with the password grant. Without a client
+// configured for the tenant it registers an OAuth client for this host, since
+// Tapis issues refresh tokens only to a grant authenticated by a client.
+func (a *Agent) Login(ctx context.Context, req *ipc.LoginRequest) (*ipc.LoginResponse, error) {
+	name, err := a.resolve(req.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	if req.Device {
+		return nil, &ipc.Error{Code: ipc.CodeBadRequest,
+			Message: "device-code login is not available in this version",
+			Hint:    "tapis-token login " + name + " (username and password)"}
+	}
+	t := a.Config().TenantOrDefault(name)
+	username := req.Username
+	if username == "" {
+		username = t.Username
+	}
+	if username == "" {
+		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: name + ": no username given",
+			Hint: "tapis-token login " + name + " --username NAME"}
+	}
+	password := tapis.Secret(req.Password)
+	req.Password = ""
+	if password.IsZero() {
+		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: name + ": no password given",
+			Hint: "tapis-token login " + name + " (it prompts), or --password-stdin"}
+	}
+	api, err := a.newAPI(t)
+	if err != nil {
+		return nil, err
+	}
+
+	var creds *tapis.ClientCredentials
+	registered := false
+	if t.ClientID != "" {
+		creds = &tapis.ClientCredentials{ID: t.ClientID, Key: t.ClientKey}
+	} else if old := a.session(name); old != nil && old.registered && old.username == username && old.baseURL() == api.BaseURL() {
+		creds, registered = old.client, true
+	}
+	if creds == nil {
+		first, err := api.PasswordGrant(ctx, username, password, nil)
+		if err != nil {
+			return nil, a.upstreamError(name, "logging in", err)
+		}
+		oc, err := api.CreateClient(ctx, first.AccessToken, tapis.NewClient{
+			ID:          a.clientID(),
+			Description: truncate("tapis-agent on "+a.opts.Hostname, 70),
+		})
+		if err != nil {
+			return nil, a.upstreamError(name, "registering an OAuth client", err)
+		}
+		a.log.Info("client_registered", "tenant", name, "client_id", oc.ID)
+		creds = &tapis.ClientCredentials{ID: oc.ID, Key: oc.Key}
+		registered = true
+	}
+	tok, err := api.PasswordGrant(ctx, username, password, creds)
+	if err != nil {
+		return nil, a.upstreamError(name, "logging in", err)
+	}
+	if tok.RefreshToken.IsZero() {
+		return nil, &ipc.Error{Code: ipc.CodeInternal, Message: name + ": Tapis issued no refresh token",
+			Hint: "check client_id and client_key_file of the tenant"}
+	}
+	s := a.newSession(sessionParams{name: name, tenant: t, api: api, username: username,
+		client: creds, registered: registered, margin: a.Config().RefreshMargin}, newTokenSet(tok, a.opts.Now()))
+	if err := a.install(s); err != nil {
+		return nil, err
+	}
+	a.log.Info("login", "tenant", name, "username", username, "jti", tok.AccessJTI)
+	return &ipc.LoginResponse{Tenant: s.status()}, nil
+}
+
+// Import answers POST /v1/import: an access token alone gives an
+// access-only session until it expires; a refresh token with its client
+// gives a full session, checked by refreshing it at once.
+func (a *Agent) Import(ctx context.Context, req *ipc.ImportRequest) (*ipc.TenantStatus, error) {
+	name, err := a.resolve(req.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	t := a.Config().TenantOrDefault(name)
+	api, err := a.newAPI(t)
+	if err != nil {
+		return nil, err
+	}
+	now := a.opts.Now()
+	if req.RefreshToken != "" {
+		id, key := req.ClientID, tapis.Secret(req.ClientKey)
+		if id == "" {
+			id, key = t.ClientID, t.ClientKey
+		}
+		if id == "" || key.IsZero() {
+			return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: name + ": a refresh token needs the OAuth client it was issued to",
+				Hint: "give --client-id and the client key, or set client_id and client_key_file in the config"}
+		}
+		if _, err := checkImported(name, api.BaseURL(), req.RefreshToken, "refresh", now); err != nil {
+			return nil, err
+		}
+		creds := &tapis.ClientCredentials{ID: id, Key: key}
+		tok, err := api.Refresh(ctx, tapis.Secret(req.RefreshToken), *creds)
+		if err != nil {
+			return nil, a.upstreamError(name, "checking the imported refresh token", err)
+		}
+		c, _ := jwt.Decode(tok.AccessToken.Reveal())
+		s := a.newSession(sessionParams{name: name, tenant: t, api: api, username: c.Username(),
+			client: creds, margin: a.Config().RefreshMargin}, newTokenSet(tok, now))
+		if err := a.install(s); err != nil {
+			return nil, err
+		}
+		st := s.status()
+		return &st, nil
+	}
+	c, err := checkImported(name, api.BaseURL(), req.AccessToken, "access", now)
+	if err != nil {
+		return nil, err
+	}
+	exp, _ := c.Expiry()
+	ts := &tokenSet{access: tapis.Secret(req.AccessToken), accessJTI: c.JTI(), issuedAt: now, expiresAt: exp}
+	s := a.newSession(sessionParams{name: name, tenant: t, api: api, username: c.Username()}, ts)
+	if err := a.install(s); err != nil {
+		return nil, err
+	}
+	a.log.Info("import", "tenant", name, "jti", ts.accessJTI)
+	st := s.status()
+	return &st, nil
+}
+
+// checkImported refuses a token that is not a JWT of the wanted type, has
+// expired, or was issued for another tenant's base URL.
+func checkImported(name, baseURL, token, typ string, now time.Time) (jwt.Claims, error) {
+	bad := func(format string, args ...any) error {
+		return &ipc.Error{Code: ipc.CodeBadRequest, Message: name + ": " + fmt.Sprintf(format, args...),
+			Hint: "paste the " + typ + " token as issued by " + baseURL}
+	}
+	if token == "" {
+		return nil, bad("no %s token given", typ)
+	}
+	c, err := jwt.Decode(token)
+	if err != nil {
+		return nil, bad("not a Tapis %s token: %v", typ, err)
+	}
+	if got := c.TokenType(); got != typ {
+		return nil, bad("a token of type %q, not %q", got, typ)
+	}
+	exp, ok := c.Expiry()
+	if !ok {
+		return nil, bad("the token has no expiry")
+	}
+	if !now.Before(exp) {
+		return nil, bad("the token expired at %s", exp.UTC().Format(time.RFC3339))
+	}
+	if want := baseURL + "/v3/tokens"; c.Issuer() != want {
+		return nil, bad("the token was issued by %s, not by this tenant (%s)", c.Issuer(), want)
+	}
+	return c, nil
+}
+
+// upstreamError turns an upstream failure into the socket API's error.
+func (a *Agent) upstreamError(name, action string, err error) error {
+	var te *tapis.Error
+	switch {
+	case errors.As(err, &te) && te.Reason == tapis.ReasonBadCredentials:
+		return &ipc.Error{Code: ipc.CodeBadCredentials, Message: fmt.Sprintf("%s: Tapis rejected the username or password", name),
+			Hint: "tapis-token login " + name + " and check them"}
+	case errors.As(err, &te) && te.Reason == tapis.ReasonBadClient:
+		return &ipc.Error{Code: ipc.CodeBadCredentials, Message: fmt.Sprintf("%s: Tapis rejected the OAuth client (%s)", name, te.Message),
+			Hint: "check client_id and client_key_file of " + name + " in the config"}
+	case errors.As(err, &te) && te.Reason == tapis.ReasonInvalidRefreshToken:
+		return &ipc.Error{Code: ipc.CodeLoginRequired, Message: fmt.Sprintf("%s: Tapis rejected the refresh token", name),
+			Hint: "tapis-token login " + name}
+	case tapis.IsTransient(err):
+		return &ipc.Error{Code: ipc.CodeUpstreamUnavailable, Message: fmt.Sprintf("%s: %s: %v", name, action, err),
+			Hint: "Tapis did not answer; try again in a minute"}
+	}
+	return &ipc.Error{Code: ipc.CodeInternal, Message: fmt.Sprintf("%s: %s: %v", name, action, err)}
+}
+
+// clientID names an OAuth client registered for this host. Client ids are
+// unique across every Tapis tenant, hence the random suffix.
+func (a *Agent) clientID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	host := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' {
+			return r
+		}
+		return '-'
+	}, a.opts.Hostname)
+	return "tapis-agent-" + truncate(host, 50) + "-" + hex.EncodeToString(b[:])
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

@@ -1,0 +1,318 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tapis-agent/tapis-agent/config"
+	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/refresher"
+	"github.com/tapis-agent/tapis-agent/tapis"
+	"github.com/tapis-agent/tapis-agent/tapis/jwt"
+)
+
+// tokenSet is one generation of a session's tokens. It is never modified
+// after it is stored: a refresh stores a new one, so readers need no lock.
+type tokenSet struct {
+	access       tapis.Secret
+	accessJTI    string
+	issuedAt     time.Time
+	expiresAt    time.Time
+	refresh      tapis.Secret // zero for an imported access-only token
+	refreshJTI   string
+	refreshExp   time.Time
+	refreshCount int
+}
+
+// newTokenSet converts what upstream answered. The access token's issue
+// time is derived from its expiry and TTL: Tapis sends no iat claim.
+func newTokenSet(t *tapis.Token, now time.Time) *tokenSet {
+	ts := &tokenSet{
+		access:     t.AccessToken,
+		accessJTI:  t.AccessJTI,
+		expiresAt:  t.AccessExpiresAt,
+		issuedAt:   now,
+		refresh:    t.RefreshToken,
+		refreshJTI: t.RefreshJTI,
+		refreshExp: t.RefreshExpiresAt,
+	}
+	if t.AccessTTL > 0 {
+		ts.issuedAt = t.AccessExpiresAt.Add(-t.AccessTTL)
+	}
+	if c, err := jwt.Decode(t.AccessToken.Reveal()); err == nil {
+		if n, ok := c.Int("tapis/refresh_count"); ok {
+			ts.refreshCount = int(n)
+		}
+	}
+	return ts
+}
+
+func (t *tokenSet) lifetime() refresher.Lifetime {
+	return refresher.Lifetime{IssuedAt: t.issuedAt, ExpiresAt: t.expiresAt}
+}
+
+// session is one tenant's login: its tokens, the OAuth client that
+// refreshes them, and the refresher that keeps them fresh.
+type session struct {
+	name       string
+	api        *tapis.Client
+	username   string
+	client     *tapis.ClientCredentials // nil for an access-only session
+	registered bool                     // the agent registered client for this login
+	log        *slog.Logger
+	now        func() time.Time
+
+	tok atomic.Pointer[tokenSet] // nil once logged out
+	ref *refresher.Refresher     // nil for an access-only session
+
+	mu     sync.Mutex // guards tenant
+	tenant *config.Tenant
+}
+
+// sessionParams carries what newSession needs from the agent.
+type sessionParams struct {
+	name       string
+	tenant     *config.Tenant
+	api        *tapis.Client
+	username   string
+	client     *tapis.ClientCredentials
+	registered bool
+	margin     time.Duration
+}
+
+func (a *Agent) newSession(p sessionParams, ts *tokenSet) *session {
+	s := &session{
+		name:       p.name,
+		api:        p.api,
+		username:   p.username,
+		client:     p.client,
+		registered: p.registered,
+		log:        a.log.With("tenant", p.name),
+		now:        a.opts.Now,
+		tenant:     p.tenant,
+	}
+	s.tok.Store(ts)
+	if !ts.refresh.IsZero() && p.client != nil {
+		margin := p.margin
+		if p.tenant.RefreshMargin > 0 {
+			margin = p.tenant.RefreshMargin
+		}
+		s.ref = refresher.New(refresher.Config{
+			Refresh:    s.refresh,
+			Definitive: tapis.IsDefinitive,
+			Margin:     margin,
+			Now:        a.opts.Now,
+			Limiter:    a.limiter,
+			Logger:     s.log,
+		}, ts.lifetime())
+	}
+	return s
+}
+
+// start runs the session's refresher until ctx ends or close.
+func (s *session) start(ctx context.Context) {
+	if s.ref != nil {
+		go s.ref.Run(ctx)
+	}
+}
+
+// close stops the refresher and drops the tokens.
+func (s *session) close() {
+	if s.ref != nil {
+		s.ref.Stop()
+	}
+	s.tok.Store(nil)
+}
+
+func (s *session) setTenant(t *config.Tenant) {
+	s.mu.Lock()
+	s.tenant = t
+	s.mu.Unlock()
+}
+
+func (s *session) baseURL() string { return s.api.BaseURL() }
+
+// refresh is the session's refresher.Func: one refresh grant, then both
+// tokens replaced at once. The old generation is dropped; Go strings cannot
+// be overwritten in place, so dropping every reference is what wiping means
+// here (the process is non-dumpable and its memory locked where allowed).
+func (s *session) refresh(ctx context.Context) (refresher.Lifetime, error) {
+	old := s.tok.Load()
+	if old == nil {
+		return refresher.Lifetime{}, errors.New("logged out")
+	}
+	t, err := s.api.Refresh(ctx, old.refresh, *s.client)
+	if err != nil {
+		s.log.Warn("refresh_failed", "err", err, "transient", tapis.IsTransient(err))
+		return refresher.Lifetime{}, err
+	}
+	ts := newTokenSet(t, s.now())
+	if !s.tok.CompareAndSwap(old, ts) {
+		// Logged out or replaced by a new login while this refresh ran.
+		return old.lifetime(), nil
+	}
+	s.log.Info("refreshed", "jti", ts.accessJTI, "refresh_count", ts.refreshCount,
+		"expires_at", ts.expiresAt.UTC().Format(time.RFC3339))
+	return ts.lifetime(), nil
+}
+
+// token answers a token request for this session.
+func (s *session) token(ctx context.Context, minValid time.Duration) (*ipc.TokenResponse, error) {
+	t := s.tok.Load()
+	if t == nil {
+		return nil, loginRequired(s.name, "logged out")
+	}
+	// Validity is judged on the wall clock at every answer: timers stop
+	// while a laptop or VM sleeps, so a token may have died unnoticed.
+	if t.expiresAt.Sub(s.now()) >= minValid {
+		return s.answer(t), nil
+	}
+	if s.ref == nil {
+		if !s.now().Before(t.expiresAt) {
+			return nil, loginRequired(s.name, fmt.Sprintf("the imported token expired at %s and cannot be refreshed", t.expiresAt.UTC().Format(time.RFC3339)))
+		}
+		return nil, loginRequired(s.name, fmt.Sprintf("the imported token is valid for %s, less than the %s asked, and cannot be refreshed", round(t.expiresAt.Sub(s.now())), minValid))
+	}
+	err := s.ref.Ensure(ctx, minValid)
+	t = s.tok.Load()
+	if t == nil {
+		return nil, loginRequired(s.name, "logged out")
+	}
+	left := t.expiresAt.Sub(s.now())
+	if left >= minValid {
+		return s.answer(t), nil
+	}
+	switch {
+	case err == nil || errors.Is(err, refresher.ErrUnsatisfiable):
+		life := round(t.expiresAt.Sub(t.issuedAt))
+		return nil, &ipc.Error{Code: ipc.CodeUnsatisfiable,
+			Message: fmt.Sprintf("%s: asked for a token valid for %s, but %s issues tokens that live %s", s.name, minValid, s.name, life),
+			Hint:    fmt.Sprintf("ask for less, e.g. tapis-token --min-valid %s %s", round(t.expiresAt.Sub(t.issuedAt)*9/10), s.name)}
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case tapis.IsDefinitive(err):
+		return nil, loginRequired(s.name, "Tapis no longer accepts the refresh token")
+	}
+	msg := fmt.Sprintf("%s: cannot refresh (%v)", s.name, err)
+	if left > 0 {
+		msg += fmt.Sprintf("; the current token is valid for only %s", round(left))
+	} else {
+		msg += "; the current token has expired"
+	}
+	return nil, &ipc.Error{Code: ipc.CodeUpstreamUnavailable, Message: msg,
+		Hint: "the agent keeps retrying; see tapis-token status"}
+}
+
+func (s *session) answer(t *tokenSet) *ipc.TokenResponse {
+	return &ipc.TokenResponse{
+		Tenant:      s.name,
+		BaseURL:     s.baseURL(),
+		Username:    s.username,
+		AccessToken: t.access.Reveal(),
+		ExpiresAt:   t.expiresAt.UTC(),
+		ExpiresIn:   int64(t.expiresAt.Sub(s.now()) / time.Second),
+	}
+}
+
+// status describes the session without any secret.
+func (s *session) status() ipc.TenantStatus {
+	st := ipc.TenantStatus{
+		Tenant:   s.name,
+		BaseURL:  s.baseURL(),
+		Username: s.username,
+		State:    ipc.StateLoginRequired,
+	}
+	if s.client != nil {
+		st.ClientID = s.client.ID
+	}
+	t := s.tok.Load()
+	if t == nil {
+		return st
+	}
+	now := s.now()
+	st.AccessExpiresAt = timePtr(t.expiresAt)
+	st.RefreshCount = t.refreshCount
+	expired := !now.Before(t.expiresAt)
+	if s.ref == nil {
+		st.State = ipc.StateAccessOnly
+		if expired {
+			st.State = ipc.StateExpired
+		}
+		return st
+	}
+	st.RefreshExpiresAt = timePtr(t.refreshExp)
+	if left := t.refreshExp.Sub(now); left < 14*24*time.Hour {
+		st.Warnings = append(st.Warnings, fmt.Sprintf("the refresh token expires in %s; log in again before then", round(left)))
+	}
+	rs := s.ref.Status()
+	st.LastRefresh = timePtr(rs.LastRefresh)
+	st.NextRefresh = timePtr(rs.NextRefresh)
+	if rs.LastError != nil {
+		st.LastError = rs.LastError.Error()
+	}
+	switch {
+	case rs.Failed:
+		st.State = ipc.StateLoginRequired
+	case rs.Refreshing:
+		st.State = ipc.StateRefreshing
+	case expired:
+		st.State = ipc.StateExpired
+	case rs.Retrying:
+		st.State = ipc.StateRetrying
+	default:
+		st.State = ipc.StateReady
+	}
+	return st
+}
+
+// logout stops refreshing, revokes the tokens and the client the agent
+// registered (best effort: upstream revocation does not stop a refresh
+// token anyway), and drops the tokens.
+func (s *session) logout(ctx context.Context) {
+	if s.ref != nil {
+		s.ref.Stop()
+	}
+	t := s.tok.Swap(nil)
+	if t == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if s.registered && s.client != nil && s.now().Before(t.expiresAt) {
+		if err := s.api.DeleteClient(ctx, t.access, s.client.ID); err != nil {
+			s.log.Warn("client_delete_failed", "client_id", s.client.ID, "err", err)
+		}
+	}
+	for _, tok := range []tapis.Secret{t.access, t.refresh} {
+		if tok.IsZero() {
+			continue
+		}
+		if err := s.api.Revoke(ctx, tok); err != nil {
+			s.log.Warn("revoke_failed", "err", err)
+		}
+	}
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// round shortens a duration for messages.
+func round(d time.Duration) time.Duration {
+	switch {
+	case d > time.Hour:
+		return d.Round(time.Minute)
+	case d > time.Minute:
+		return d.Round(time.Second)
+	}
+	return d.Round(time.Millisecond)
+}

@@ -1,0 +1,124 @@
+// Command tapis-token prints a fresh Tapis access token held by
+// tapis-agent, and manages the agent's sessions:
+//
+//	curl -H "X-Tapis-Token: $(tapis-token designsafe)" https://designsafe.tapis.io/v3/systems
+//
+// It is started for every such call, so it stays small: no net/http, no
+// crypto/tls (see ipc).
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// Exit codes, listed in the help text.
+const (
+	exitOK          = 0
+	exitError       = 1
+	exitUsage       = 2
+	exitUnreachable = 3
+	exitLogin       = 4
+	exitUpstream    = 5
+)
+
+const usage = `usage: tapis-token [TENANT] [--min-valid DURATION] [-H | --json | --env]
+       tapis-token COMMAND [args]
+
+Prints a current Tapis access token for TENANT (default: default_tenant, or
+the only tenant) and a newline, nothing else:
+
+  curl -H "X-Tapis-Token: $(tapis-token designsafe)" https://designsafe.tapis.io/v3/systems
+
+Flags:
+  --min-valid DURATION  the token must stay valid this long (e.g. 2h, 90m;
+                        default 60s); the agent refreshes first if needed
+  -H, --header          print "X-Tapis-Token: <token>"
+  --json                print tenant, base_url, username, access_token,
+                        expires_at and expires_in as JSON
+  --env                 print export lines for TAPIS_BASE_URL and TAPIS_TOKEN
+
+Commands:
+  login [TENANT] [--username NAME] [--password-stdin]
+                        log in (prompts for the password without echo)
+  logout [TENANT]       revoke and forget the tenant's tokens
+  status [--json]       the agent's tenants, their state and expiries
+  claims [TENANT]       the decoded claims of the current access token
+  import TENANT [--refresh-token --client-id ID --client-key-stdin]
+                        hand the agent a token read from stdin
+  version               print the version
+  help                  print this help
+
+Exit codes:
+  0  ok
+  1  other error
+  2  usage error
+  3  agent not reachable
+  4  login required
+  5  Tapis unavailable and no token valid long enough
+
+The agent's socket: $TAPIS_AGENT_SOCK, else
+$XDG_RUNTIME_DIR/tapis-agent/agent.sock, else /tmp/tapis-agent-$UID/agent.sock.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// failure is an error with the exit code and the hint to print.
+type failure struct {
+	code int
+	msg  string
+	hint string
+}
+
+func (f *failure) Error() string { return f.msg }
+
+func usageErr(format string, args ...any) error {
+	return &failure{code: exitUsage, msg: fmt.Sprintf(format, args...), hint: "tapis-token help"}
+}
+
+// run executes one command line and returns the exit code.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	err := dispatch(args, stdin, stdout, stderr)
+	if err == nil {
+		return exitOK
+	}
+	f := classify(err)
+	fmt.Fprintf(stderr, "tapis-token: %s\n", f.msg)
+	if f.hint != "" {
+		fmt.Fprintf(stderr, "tapis-token: hint: %s\n", f.hint)
+	}
+	return f.code
+}
+
+func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "login":
+			return cmdLogin(args[1:], stdin, stderr)
+		case "logout":
+			return cmdLogout(args[1:], stderr)
+		case "status":
+			return cmdStatus(args[1:], stdout)
+		case "claims":
+			return cmdClaims(args[1:], stdout)
+		case "import":
+			return cmdImport(args[1:], stdin, stderr)
+		case "version", "--version":
+			fmt.Fprintln(stdout, "tapis-token", version)
+			return nil
+		case "help", "-h", "--help":
+			fmt.Fprint(stdout, usage)
+			return nil
+		}
+	}
+	return cmdToken(args, stdout)
+}
+
+var errNoValue = errors.New("needs a value")
