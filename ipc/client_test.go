@@ -100,7 +100,7 @@ func (f *fakeAgent) Reload(ctx context.Context) (*ipc.StatusResponse, error) {
 
 // shortDir returns a private directory with a path short enough for a
 // Unix socket (108 bytes), removed after the test.
-func shortDir(t *testing.T) string {
+func shortDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "ta")
 	if err != nil {
@@ -112,7 +112,7 @@ func shortDir(t *testing.T) string {
 
 // startServer serves h on a fresh socket until the test ends and returns
 // the socket path.
-func startServer(t *testing.T, h ipcserver.Handler) string {
+func startServer(t testing.TB, h ipcserver.Handler) string {
 	t.Helper()
 	path := filepath.Join(shortDir(t), "agent.sock")
 	ln, err := ipcserver.Listen(path)
