@@ -1,0 +1,151 @@
+package tapistest
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// Device codes live 600 s; the authenticator allows 6 s of grace (§6.3).
+const (
+	deviceLifetime = 600 * time.Second
+	deviceGrace    = 6 * time.Second
+)
+
+// device is an issued device code.
+type device struct {
+	code     string
+	userCode string
+	clientID string
+	issued   time.Time
+	approved bool
+	ttl      time.Duration // access TTL chosen at approval; 0 → tenant default
+}
+
+// ErrUnknownUserCode is returned by ApproveDevice for a user code that was
+// never issued, was already used, or has expired.
+var ErrUnknownUserCode = errors.New("tapistest: unknown or expired user code")
+
+func (s *Server) handleDeviceCode(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(r)
+	if err != nil {
+		fail(w, msgDeserialize)
+		return
+	}
+	fields, msg := decodeJSONObject(body)
+	if msg != "" {
+		fail(w, msg)
+		return
+	}
+	id, has := fields["client_id"]
+	s.mu.Lock()
+	// The lookup ignores the tenant and the active flag.
+	if !has || s.clientLocked(id) == nil {
+		s.mu.Unlock()
+		if !has {
+			id = "None"
+		}
+		fail(w, "Invalid client: "+id)
+		return
+	}
+	d := &device{
+		code:     randomString(40, lettersDigits),
+		userCode: randomString(8, letters),
+		clientID: id,
+		issued:   s.now(),
+	}
+	s.devices[d.code] = d
+	s.mu.Unlock()
+	ok(w, msgCreated, struct {
+		ClientID        string `json:"client_id"`
+		DeviceCode      string `json:"device_code"`
+		ExpiresIn       string `json:"expires_in"`
+		UserCode        string `json:"user_code"`
+		VerificationURI string `json:"verification_uri"`
+	}{
+		ClientID:        id,
+		DeviceCode:      d.code,
+		ExpiresIn:       d.issued.Add(deviceLifetime).UTC().Format(http.TimeFormat),
+		UserCode:        d.userCode,
+		VerificationURI: s.url + "/v3/oauth2/device?client_id=" + url.QueryEscape(id),
+	})
+}
+
+// ApproveDevice plays the user who entered userCode and approved it on
+// the authorize page with the default TTL of 30 days (DeviceTTL): the
+// next poll for its device code succeeds once. The tokens are issued to
+// the owner of the code's client.
+func (s *Server) ApproveDevice(userCode string) error {
+	return s.ApproveDeviceTTL(userCode, DeviceTTL)
+}
+
+// ApproveDeviceTTL is ApproveDevice with the access TTL the user chose;
+// ttl 0 gives the tenant's default access TTL (a poller that wins as soon
+// as the code is entered, §6.3).
+func (s *Server) ApproveDeviceTTL(userCode string, ttl time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	for _, d := range s.devices {
+		if d.userCode == userCode {
+			if now.After(d.issued.Add(deviceLifetime + deviceGrace)) {
+				return fmt.Errorf("approving %s: %w", userCode, ErrUnknownUserCode)
+			}
+			d.approved = true
+			d.ttl = ttl
+			return nil
+		}
+	}
+	return fmt.Errorf("approving %s: %w", userCode, ErrUnknownUserCode)
+}
+
+// deviceGrant answers a device_code poll: rows 5 to 10 of §2.6, in order.
+func (s *Server) deviceGrant(w http.ResponseWriter, req *tokenRequest) {
+	if str(req.ClientID) == "" {
+		fail(w, msgNoClientID)
+		return
+	}
+	if str(req.DeviceCode) == "" {
+		fail(w, msgNoDeviceCode)
+		return
+	}
+	s.mu.Lock()
+	d := s.devices[*req.DeviceCode]
+	var msg string
+	now := s.now()
+	switch {
+	case d == nil:
+		msg = msgDeviceNotValid
+	// Readiness is checked before expiry: a code never entered keeps
+	// answering "not ready" after it expired.
+	case !d.approved && !(s.approveAfter > 0 && !now.Before(d.issued.Add(s.approveAfter))):
+		msg = msgDeviceNotReady
+	case now.After(d.issued.Add(deviceLifetime + deviceGrace)):
+		delete(s.devices, d.code)
+		msg = msgDeviceExpired
+	case d.clientID != *req.ClientID:
+		msg = msgDeviceMismatch
+	default:
+		delete(s.devices, d.code) // one-shot
+	}
+	var user string
+	if d != nil {
+		// The approving user is the client's owner.
+		if c := s.clientLocked(d.clientID); c != nil {
+			user = c.Owner
+		}
+	}
+	s.mu.Unlock()
+	if msg != "" {
+		fail(w, msg)
+		return
+	}
+	res, err := s.mint(mintRequest{username: user, clientID: d.clientID, grant: "device_code", withRefresh: true, accessTTL: d.ttl})
+	if err != nil {
+		crash(w, err.Error())
+		return
+	}
+	ok(w, msgCreated, res)
+}
