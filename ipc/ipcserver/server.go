@@ -55,7 +55,7 @@ const (
 	defaultIdleTimeout       = 60 * time.Second
 	defaultShutdownTimeout   = 5 * time.Second
 	defaultMaxConns          = 64
-	bodyReadTimeout          = 10 * time.Second
+	defaultReadTimeout       = 15 * time.Second
 	writeSlack               = 10 * time.Second
 )
 
@@ -74,6 +74,9 @@ const (
 type Server struct {
 	// ReadHeaderTimeout bounds reading a request's headers; zero means 5s.
 	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, headers and body; zero
+	// means 15s. It does not limit how long the work behind a call takes.
+	ReadTimeout time.Duration
 	// IdleTimeout closes a kept-alive connection after this long without a
 	// request; zero means 60s.
 	IdleTimeout time.Duration
@@ -115,10 +118,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: orDefault(s.ReadHeaderTimeout, defaultReadHeaderTimeout),
-		// ReadTimeout bounds the whole request; the handler lifts it once
-		// the body is read, because net/http cancels the request context
-		// when a read deadline passes during a long login.
-		ReadTimeout:    orDefault(s.ReadHeaderTimeout, defaultReadHeaderTimeout) + bodyReadTimeout,
+		// ReadTimeout bounds reading the request only. WriteTimeout stays
+		// zero: each route sets its own write deadline, as a login may
+		// take minutes.
+		ReadTimeout:    orDefault(s.ReadTimeout, defaultReadTimeout),
 		IdleTimeout:    orDefault(s.IdleTimeout, defaultIdleTimeout),
 		MaxHeaderBytes: MaxHeaderBytes,
 		BaseContext:    func(net.Listener) context.Context { return base },
@@ -224,10 +227,9 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) (a answer) {
 	if !ok {
 		return a
 	}
-	// The request is read: lift the read deadline so that net/http's
-	// background read does not cancel a long login, and give the answer
-	// time to be written after the work is done.
-	_ = rc.SetReadDeadline(time.Time{})
+	// The request is read (net/http lifts the read deadline here, so a
+	// long login is not cut off by ReadTimeout); give the answer time to
+	// be written after the work is done.
 	_ = rc.SetWriteDeadline(time.Now().Add(rt.timeout + writeSlack))
 	ctx, cancel := context.WithTimeout(r.Context(), rt.timeout)
 	defer cancel()
