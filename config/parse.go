@@ -439,18 +439,11 @@ func isLoopback(host string) bool {
 // readKeyFile reads a client key: the trimmed first line of a regular file
 // that group and others cannot access. Its errors never hold the content.
 func readKeyFile(name string) (tapis.Secret, error) {
-	f, err := os.Open(name)
+	f, fi, err := openRegular(name)
 	if err != nil {
-		return "", fmt.Errorf("cannot read %s: %s", name, errText(err))
+		return "", err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "", fmt.Errorf("cannot read %s: %s", name, errText(err))
-	}
-	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("%s is not a regular file", name)
-	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return "", fmt.Errorf("%s is accessible by group or others (mode %04o); run chmod 600 %s", name, perm, name)
 	}
@@ -467,9 +460,9 @@ func readKeyFile(name string) (tapis.Secret, error) {
 
 // checkCAFile reports whether name is readable and holds a PEM certificate.
 func checkCAFile(name string) error {
-	f, err := os.Open(name)
+	f, _, err := openRegular(name)
 	if err != nil {
-		return fmt.Errorf("cannot read %s: %s", name, errText(err))
+		return err
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxCAFile))
@@ -486,6 +479,27 @@ func checkCAFile(name string) error {
 			return nil
 		}
 	}
+}
+
+// openRegular opens a regular file for reading. It checks the type before
+// opening, because opening a FIFO or a terminal would block the load.
+func openRegular(name string) (*os.File, fs.FileInfo, error) {
+	fi, err := os.Stat(name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot read %s: %s", name, errText(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("%s is not a regular file", name)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot read %s: %s", name, errText(err))
+	}
+	if fi, err = f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s is not a regular file", name)
+	}
+	return f, fi, nil
 }
 
 // errText returns the reason of a file error without repeating the path.

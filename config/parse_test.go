@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -56,6 +57,9 @@ func newFixture(t *testing.T) fixture {
 		if err := os.Chmod(p, fl.mode); err != nil { // umask may have narrowed it
 			t.Fatal(err)
 		}
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o600); err != nil {
+		t.Fatal(err)
 	}
 	t.Setenv("HOME", f.home)
 	t.Setenv("PATH", f.bin)
@@ -124,6 +128,7 @@ func TestLoadMalformed(t *testing.T) {
 		{"key file group readable", "[tenants.ds]\nclient_id = \"abc\"\nclient_key_file = \"open.key\"\n", []string{"config.toml:3: tenants.ds.client_key_file: ", "accessible by group or others (mode 0644); run chmod 600 " + filepath.Join(f.dir, "open.key")}},
 		{"key file empty", "[tenants.ds]\nclient_id = \"abc\"\nclient_key_file = \"empty.key\"\n", []string{"tenants.ds.client_key_file: ", "empty.key is empty; its first line must be the client key"}},
 		{"key file directory", "[tenants.ds]\nclient_id = \"abc\"\nclient_key_file = \"bin\"\n", []string{"tenants.ds.client_key_file: ", "bin is not a regular file"}},
+		{"key file fifo", "[tenants.ds]\nclient_id = \"abc\"\nclient_key_file = \"fifo\"\n", []string{"config.toml:3: tenants.ds.client_key_file: ", "fifo is not a regular file"}},
 		{"key file tilde user", "[tenants.ds]\nclient_id = \"abc\"\nclient_key_file = \"~bob/key\"\n", []string{`config.toml:3: tenants.ds.client_key_file: ~user paths are not supported (got "~bob/key")`}},
 		{"password command not found", "[tenants.ds]\npassword_command = \"pass show tacc\"\n", []string{`config.toml:2: tenants.ds.password_command: program "pass" is not found on $PATH; use an absolute path`}},
 		{"password command relative", "[tenants.ds]\npassword_command = \"./getpw\"\n", []string{`tenants.ds.password_command: program "./getpw" must be an absolute path or a command name found on $PATH`}},
@@ -141,6 +146,7 @@ func TestLoadMalformed(t *testing.T) {
 		{"token format alone", "[tenants.ds]\ntoken_format = \"tapis-cmd\"\n", []string{"config.toml:2: tenants.ds.token_format: needs token_file"}},
 		{"token file empty", "[tenants.ds]\ntoken_file = \"\"\n", []string{"config.toml:2: tenants.ds.token_file: must not be empty; remove the line instead"}},
 		{"ca file missing", "[tenants.ds]\nca_file = \"/nonexistent/ca.pem\"\n", []string{"config.toml:2: tenants.ds.ca_file: cannot read /nonexistent/ca.pem: no such file or directory"}},
+		{"ca file device", "[tenants.ds]\nca_file = \"/dev/null\"\n", []string{"config.toml:2: tenants.ds.ca_file: /dev/null is not a regular file"}},
 		{"ca file not pem", "[tenants.ds]\nca_file = \"notca.pem\"\n", []string{"tenants.ds.ca_file: ", "notca.pem holds no PEM certificate"}},
 		{"tenant refresh margin zero", "[tenants.ds]\nrefresh_margin = \"0s\"\n", []string{`config.toml:2: tenants.ds.refresh_margin: must be above 0 and below 24h (got "0s")`}},
 	}
