@@ -118,10 +118,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: orDefault(s.ReadHeaderTimeout, defaultReadHeaderTimeout),
-		// ReadTimeout bounds reading the request only. WriteTimeout stays
-		// zero: each route sets its own write deadline, as a login may
-		// take minutes.
+		// ReadTimeout bounds reading the request only; the work behind a
+		// call has its own deadline per route.
 		ReadTimeout:    orDefault(s.ReadTimeout, defaultReadTimeout),
+		// The default write deadline, for answers that never reach a
+		// route; routes set their own.
+		WriteTimeout:   otherWorkTimeout + writeSlack,
 		IdleTimeout:    orDefault(s.IdleTimeout, defaultIdleTimeout),
 		MaxHeaderBytes: MaxHeaderBytes,
 		BaseContext:    func(net.Listener) context.Context { return base },
