@@ -120,7 +120,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ReadHeaderTimeout: orDefault(s.ReadHeaderTimeout, defaultReadHeaderTimeout),
 		// ReadTimeout bounds reading the request only; the work behind a
 		// call has its own deadline per route.
-		ReadTimeout:    orDefault(s.ReadTimeout, defaultReadTimeout),
+		ReadTimeout: orDefault(s.ReadTimeout, defaultReadTimeout),
 		// The default write deadline, for answers that never reach a
 		// route; routes set their own.
 		WriteTimeout:   otherWorkTimeout + writeSlack,
