@@ -268,6 +268,10 @@ func decodeStrict(body []byte, v any, emptyOK bool) (answer, bool) {
 		}
 		return errAnswer(ipc.CodeBadRequest, "request body required", ""), false
 	}
+	if bytes.TrimSpace(body)[0] != '{' {
+		// null, arrays and scalars would decode into a zero request.
+		return errAnswer(ipc.CodeBadRequest, "request body must be a JSON object", ""), false
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
