@@ -347,6 +347,9 @@ func TestDeviceFlow(t *testing.T) {
 	expect(t, call(t, "POST", s.URL()+"/v3/oauth2/device/code", js, `{"client_id":"ghost"}`), 400, "Invalid client: ghost")
 
 	c := start("myclient1")
+	if got := s.UserCodes(); len(got) != 1 || got[0] != c.UserCode {
+		t.Errorf("UserCodes() = %q; want [%s]", got, c.UserCode)
+	}
 	if !regexp.MustCompile(`^[A-Za-z0-9]{40}$`).MatchString(c.DeviceCode) || !regexp.MustCompile(`^[A-Za-z]{8}$`).MatchString(c.UserCode) {
 		t.Errorf("codes = %q, %q", c.DeviceCode, c.UserCode)
 	}
@@ -370,6 +373,9 @@ func TestDeviceFlow(t *testing.T) {
 		t.Errorf("device claims = %v", ac)
 	}
 	expect(t, poll("myclient1", c.DeviceCode), 400, "device code not valid.")
+	if got := s.UserCodes(); len(got) != 0 {
+		t.Errorf("UserCodes() after use = %q; want none", got)
+	}
 	// The pair refreshes with the client, to the tenant's default TTL.
 	rr := mustTokens(t, refresh(t, s, basic("myclient1", "mykey1"), r.RefreshToken.RefreshToken))
 	if rr.AccessToken.ExpiresIn != 14400 {
@@ -424,7 +430,7 @@ func TestConcurrentRefresh(t *testing.T) {
 	s := newTenant(t, tapistest.Config{})
 	c1 := basic("myclient1", "mykey1")
 	first := password(t, s, c1, "testuser1", "pw1")
-	const n = 50
+	const n = 1000
 	errs := make(chan string, n)
 	for range n {
 		go func() {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 )
 
@@ -99,6 +100,23 @@ func (s *Server) ApproveDeviceTTL(userCode string, ttl time.Duration) error {
 		}
 	}
 	return fmt.Errorf("approving %s: %w", userCode, ErrUnknownUserCode)
+}
+
+// UserCodes returns the user codes of the device codes issued and not yet
+// used or expired, oldest first: what a user would read off the terminal.
+func (s *Server) UserCodes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ds := make([]*device, 0, len(s.devices))
+	for _, d := range s.devices {
+		ds = append(ds, d)
+	}
+	slices.SortFunc(ds, func(a, b *device) int { return a.issued.Compare(b.issued) })
+	var out []string
+	for _, d := range ds {
+		out = append(out, d.userCode)
+	}
+	return out
 }
 
 // deviceGrant answers a device_code poll: rows 5 to 10 of §2.6, in order.

@@ -403,6 +403,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Read the body up front: counters and faults filter by grant type.
 		body, err := readBody(r)
 		if err != nil {
+			fail(rec, msgDeserialize)
 			return
 		}
 		r.Body = readCloser{bytes.NewReader(body)}
