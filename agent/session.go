@@ -16,6 +16,9 @@ import (
 	"github.com/tapis-agent/tapis-agent/tapis/jwt"
 )
 
+// DefaultMinValid is the validity a token request gets when it names none.
+const DefaultMinValid = 60 * time.Second
+
 // tokenSet is one generation of a session's tokens. It is never modified
 // after it is stored: a refresh stores a new one, so readers need no lock.
 type tokenSet struct {
@@ -166,6 +169,11 @@ func (s *session) token(ctx context.Context, minValid time.Duration) (*ipc.Token
 	t := s.tok.Load()
 	if t == nil {
 		return nil, loginRequired(s.name, "logged out")
+	}
+	if minValid < 0 {
+		// The caller named no minimum: 60 s, or half the lifetime of
+		// tokens that live less than two minutes.
+		minValid = min(DefaultMinValid, t.expiresAt.Sub(t.issuedAt)/2)
 	}
 	// Validity is judged on the wall clock at every answer: timers stop
 	// while a laptop or VM sleeps, so a token may have died unnoticed.

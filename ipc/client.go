@@ -42,17 +42,18 @@ type Client struct {
 }
 
 // Token returns an access token for tenant that stays valid for at least
-// minValid. An empty tenant asks for the agent's default tenant.
+// minValid; a negative minValid leaves the choice to the agent (60 s, or
+// less for tokens that live less than two minutes). An empty tenant asks
+// for the agent's default tenant.
 func (c *Client) Token(tenant string, minValid time.Duration) (*TokenResponse, error) {
 	q := url.Values{}
 	if tenant != "" {
 		q.Set("tenant", tenant)
 	}
-	secs := int64((minValid + time.Second - 1) / time.Second) // round up: never less than asked
-	if secs < 0 {
-		secs = 0
+	if minValid >= 0 {
+		secs := int64((minValid + time.Second - 1) / time.Second) // round up: never less than asked
+		q.Set("min_valid", strconv.FormatInt(secs, 10))
 	}
-	q.Set("min_valid", strconv.FormatInt(secs, 10))
 	var out TokenResponse
 	if err := c.call("GET", PathToken+"?"+q.Encode(), nil, &out, DefaultTokenTimeout); err != nil {
 		return nil, err

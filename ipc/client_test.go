@@ -154,6 +154,14 @@ func TestClientContract(t *testing.T) {
 			t.Errorf("handler got %v", call)
 		}
 	})
+	t.Run("token default min_valid", func(t *testing.T) {
+		if _, err := c.Token("t", -1); err != nil {
+			t.Fatal(err)
+		}
+		if call := f.lastCall(); !reflect.DeepEqual(call, []any{"token", "t", ipcserver.NoMinValid}) {
+			t.Errorf("handler got %v; want NoMinValid", call)
+		}
+	})
 	t.Run("token default tenant", func(t *testing.T) {
 		if _, err := c.Token("", 0); err != nil {
 			t.Fatal(err)

@@ -82,7 +82,7 @@ func client() *ipc.Client { return &ipc.Client{Path: ipc.SocketPath()} }
 
 func cmdToken(args []string, stdout io.Writer) error {
 	var header, asJSON, env bool
-	minValid := "60s"
+	minValid := ""
 	pos, err := parseArgs(args,
 		map[string]*bool{"-H": &header, "--header": &header, "--json": &asJSON, "--env": &env},
 		map[string]*string{"--min-valid": &minValid})
@@ -96,9 +96,11 @@ func cmdToken(args []string, stdout io.Writer) error {
 	if n := btoi(header) + btoi(asJSON) + btoi(env); n > 1 {
 		return usageErr("-H, --json and --env exclude each other")
 	}
-	d, err := parseMinValid(minValid)
-	if err != nil {
-		return err
+	d := time.Duration(-1) // the agent's default
+	if minValid != "" {
+		if d, err = parseMinValid(minValid); err != nil {
+			return err
+		}
 	}
 	tok, err := client().Token(tenant, d)
 	if err != nil {

@@ -48,8 +48,9 @@ const (
 	MaxBodyBytes = 64 << 10
 	// MaxHeaderBytes bounds a request's header block.
 	MaxHeaderBytes = 8 << 10
-	// DefaultMinValid is the min_valid of a token request that names none.
-	DefaultMinValid = 60 * time.Second
+	// NoMinValid is the minValid a Handler gets for a token request that
+	// names none: the handler applies its default.
+	NoMinValid time.Duration = -1
 
 	defaultReadHeaderTimeout = 5 * time.Second
 	defaultIdleTimeout       = 60 * time.Second
@@ -336,7 +337,7 @@ func (s *Server) serveToken(ctx context.Context, r *http.Request, body []byte) a
 		}
 	}
 	tenant := q.Get("tenant")
-	minValid := DefaultMinValid
+	minValid := NoMinValid
 	if mv, ok := q["min_valid"]; ok {
 		n, err := strconv.ParseInt(mv[0], 10, 64)
 		if err != nil || n < 0 || n > math.MaxInt64/int64(time.Second) {

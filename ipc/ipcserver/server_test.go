@@ -32,7 +32,12 @@ func (f *fakeHandler) Token(ctx context.Context, tenant string, minValid time.Du
 	if f.token != nil {
 		return f.token(ctx, tenant, minValid)
 	}
-	return &ipc.TokenResponse{Tenant: tenant, AccessToken: "jwt", ExpiresIn: int64(minValid / time.Second)}, nil
+	// ExpiresIn echoes minValid in seconds, and -1 for NoMinValid.
+	in := int64(minValid / time.Second)
+	if minValid == NoMinValid {
+		in = -1
+	}
+	return &ipc.TokenResponse{Tenant: tenant, AccessToken: "jwt", ExpiresIn: in}, nil
 }
 
 func (f *fakeHandler) Status(ctx context.Context) (*ipc.StatusResponse, error) {
@@ -248,7 +253,7 @@ func TestGoodRequests(t *testing.T) {
 		raw  string
 		want string // substring of the JSON body
 	}{
-		{"token default min_valid", get("/v1/token?tenant=t"), `"expires_in":60`},
+		{"token without min_valid", get("/v1/token?tenant=t"), `"expires_in":-1`}, // NoMinValid: the handler's default
 		{"token min_valid 0", get("/v1/token?min_valid=0"), `"expires_in":0`},
 		{"token min_valid", get("/v1/token?tenant=a%20b&min_valid=7200"), `"tenant":"a b","base_url":"","username":"","access_token":"jwt","expires_at":"0001-01-01T00:00:00Z","expires_in":7200}`},
 		{"status", get(ipc.PathStatus), `"version":"test"`},

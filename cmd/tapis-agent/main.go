@@ -1,0 +1,72 @@
+// Command tapis-agent is the per-user daemon that holds Tapis sessions in
+// memory and serves fresh access tokens over a Unix socket.
+//
+//	tapis-agent serve [--socket PATH] [--config PATH] [--log-level LEVEL]
+//	tapis-agent version
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tapis-agent: %v\n", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+// usageError is a mistake in the command line.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+const usage = `usage: tapis-agent COMMAND [flags]
+
+Commands:
+  serve     run the agent in the foreground
+  version   print the version
+
+serve flags:
+  --socket PATH     listen here (default: $TAPIS_AGENT_SOCK, else
+                    $XDG_RUNTIME_DIR/tapis-agent/agent.sock, else
+                    /tmp/tapis-agent-$UID/agent.sock)
+  --config PATH     config file (default: $TAPIS_AGENT_CONFIG, else
+                    $XDG_CONFIG_HOME/tapis-agent/config.toml)
+  --log-level LEVEL debug, info, warn or error (default info)
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usageError{"no command given"}
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "tapis-agent", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return usageError{fmt.Sprintf("unknown command %q", args[0])}
+}

@@ -1,0 +1,264 @@
+// Package e2e tests tapis-agent end to end: the real binaries, a real Unix
+// socket, and the fake Tapis tenant of tapis/tapistest over loopback.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/tapis/tapistest"
+)
+
+// binDir holds the binaries built once by TestMain.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tapis-e2e-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	cmd := exec.Command("go", "build", "-o", dir+"/", "../cmd/tapis-agent", "../cmd/tapis-token", "../cmd/tapis-fake")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the binaries:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// env is one test's world: a fake tenant, an agent process, a socket.
+type env struct {
+	t      *testing.T
+	fake   *tapistest.Server
+	dir    string // short temp dir holding the socket and config
+	sock   string
+	config string
+	home   string
+
+	mu     sync.Mutex
+	log    bytes.Buffer // the agent's stderr
+	agent  *exec.Cmd
+	exited chan struct{}
+}
+
+// newEnv starts a fake tenant "dev" with user jdoe/secret and writes a
+// config naming it. It does not start the agent.
+func newEnv(t *testing.T, cfg tapistest.Config) *env {
+	t.Helper()
+	if cfg.TenantID == "" {
+		cfg.TenantID = "dev"
+	}
+	if cfg.Users == nil {
+		cfg.Users = map[string]string{"jdoe": "secret"}
+	}
+	fake := tapistest.New(t, cfg)
+	// Unix socket paths are limited to 108 bytes: t.TempDir() can be longer.
+	dir, err := os.MkdirTemp("", "tae")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	e := &env{t: t, fake: fake, dir: dir, sock: filepath.Join(dir, "s", "agent.sock"),
+		config: filepath.Join(dir, "config.toml"), home: filepath.Join(dir, "home")}
+	if err := os.MkdirAll(e.home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	e.writeConfig(fmt.Sprintf("default_tenant = \"dev\"\n\n[tenants.dev]\nbase_url = %q\nusername = \"jdoe\"\n", fake.URL()))
+	return e
+}
+
+func (e *env) writeConfig(s string) {
+	e.t.Helper()
+	tmp := e.config + ".tmp"
+	if err := os.WriteFile(tmp, []byte(s), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, e.config); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// environ is the environment of every process the test starts.
+func (e *env) environ() []string {
+	return []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + e.home,
+		"TAPIS_AGENT_SOCK=" + e.sock,
+		"TAPIS_AGENT_CONFIG=" + e.config,
+		"XDG_RUNTIME_DIR=" + filepath.Join(e.dir, "run"),
+		"XDG_CONFIG_HOME=" + filepath.Join(e.home, ".config"),
+		"XDG_STATE_HOME=" + filepath.Join(e.home, ".local", "state"),
+	}
+}
+
+// startAgent runs tapis-agent serve and waits until it answers.
+func (e *env) startAgent(extra ...string) {
+	e.t.Helper()
+	args := append([]string{"serve", "--log-level", "debug"}, extra...)
+	cmd := exec.Command(filepath.Join(binDir, "tapis-agent"), args...)
+	cmd.Env = e.environ()
+	cmd.Stderr = lockedWriter{&e.mu, &e.log}
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.agent = cmd
+	e.exited = make(chan struct{})
+	go func() { cmd.Wait(); close(e.exited) }()
+	e.t.Cleanup(e.stopAgent)
+	// Readiness: the agent answers status on its socket. It is a separate
+	// process, so this polls with a deadline.
+	c := &ipc.Client{Path: e.sock, Timeout: time.Second}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := c.Status(); err == nil {
+			return
+		}
+		select {
+		case <-e.exited:
+			e.t.Fatalf("agent exited at start:\n%s", e.agentLog())
+		default:
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("agent did not answer within 10s:\n%s", e.agentLog())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stopAgent sends SIGTERM and waits for a clean exit.
+func (e *env) stopAgent() {
+	if e.agent == nil {
+		return
+	}
+	select {
+	case <-e.exited:
+		return
+	default:
+	}
+	_ = e.agent.Process.Signal(os.Interrupt)
+	select {
+	case <-e.exited:
+	case <-time.After(10 * time.Second):
+		_ = e.agent.Process.Kill()
+		<-e.exited
+		e.t.Errorf("agent did not stop within 10s of SIGINT")
+	}
+}
+
+func (e *env) agentLog() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.log.String()
+}
+
+// result is what one tapis-token run produced.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// token runs tapis-token with args and stdin.
+func (e *env) token(stdin string, args ...string) result {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "tapis-token"), args...)
+	cmd.Env = e.environ()
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		e.t.Fatalf("tapis-token %v: %v", args, err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+// mustToken runs tapis-token and fails the test unless it exits 0.
+func (e *env) mustToken(stdin string, args ...string) result {
+	e.t.Helper()
+	r := e.token(stdin, args...)
+	if r.code != 0 {
+		e.t.Fatalf("tapis-token %v: exit %d\nstderr: %s\nagent log:\n%s", args, r.code, r.stderr, e.agentLog())
+	}
+	return r
+}
+
+// login logs jdoe in to the tenant "dev".
+func (e *env) login() {
+	e.t.Helper()
+	e.mustToken("secret\n", "login", "dev", "--password-stdin")
+}
+
+// client is an in-process client of the agent's socket.
+func (e *env) client() *ipc.Client { return &ipc.Client{Path: e.sock} }
+
+// status returns the status of tenant name.
+func (e *env) status(name string) ipc.TenantStatus {
+	e.t.Helper()
+	st, err := e.client().Status()
+	if err != nil {
+		e.t.Fatalf("status: %v", err)
+	}
+	for _, t := range st.Tenants {
+		if t.Tenant == name {
+			return t
+		}
+	}
+	e.t.Fatalf("status has no tenant %q: %+v", name, st.Tenants)
+	return ipc.TenantStatus{}
+}
+
+// waitFor polls cond until it holds or the deadline passes. The agent is
+// another process: there is no event to wait on but its answers.
+func (e *env) waitFor(what string, d time.Duration, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out after %s waiting for %s\nagent log:\n%s", d, what, e.agentLog())
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// waitRemainingBelow waits until the access token of "dev" has less than d
+// left, so that asking for d forces a refresh.
+func (e *env) waitRemainingBelow(d time.Duration) {
+	e.t.Helper()
+	exp := e.status("dev").AccessExpiresAt
+	if exp == nil {
+		e.t.Fatalf("dev has no access token")
+	}
+	e.waitFor(fmt.Sprintf("less than %s left on the token", d), d+5*time.Second, func() bool {
+		return time.Until(*exp) < d
+	})
+}
