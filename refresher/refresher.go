@@ -348,7 +348,7 @@ func (r *Refresher) refresh(f *flight) {
 		r.lastErr, r.attempts, r.retrying, r.failed = nil, 0, false, false
 		r.lastRefresh = now
 		r.next = r.scheduleLocked(now)
-		log.Info("refresh_ok", "expires_at", r.life.ExpiresAt, "next_refresh", r.next, "took", now.Sub(start))
+		log.Debug("refresh_ok", "expires_at", r.life.ExpiresAt, "next_refresh", r.next, "took", now.Sub(start))
 	case f.gen != r.gen || r.stopped:
 		// A Reset replaced the token this refresh started from, or Stop
 		// cancelled it: the failure says nothing about the current token.
