@@ -4,21 +4,24 @@ GO ?= go
 PREFIX ?= $(HOME)/.local
 BINDIR ?= $(PREFIX)/bin
 UNITDIR ?= $(HOME)/.config/systemd/user
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 CMDS := tapis-agent tapis-token tapis-fake
 FUZZTIME ?= 30s
 
-.PHONY: help build test gotest lint fmt-check demo bench fuzz install clean
+.PHONY: help build test gotest lint fmt-check units-check demo bench fuzz install clean
 
 help: ## show this help
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# Static binaries (no cgo): they start faster and run on any Linux login
+# node, whatever its C library.
 build: ## build the binaries into bin/
 	@mkdir -p bin
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ $(addprefix ./cmd/,$(CMDS))
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ $(addprefix ./cmd/,$(CMDS))
 
-test: lint fmt-check gotest ## run every check: vet, staticcheck, gofmt, race-enabled tests
+test: lint fmt-check units-check gotest ## run every check: vet, staticcheck, gofmt, systemd units, race-enabled tests
 
 gotest:
 	$(GO) test -race -count=1 ./...
@@ -30,6 +33,9 @@ lint: ## go vet and staticcheck
 fmt-check: ## fail when gofmt would change a file
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+units-check: build ## systemd-analyze verify the user units, as install writes them
+	@bash contrib/systemd/verify.sh bin
 
 demo: build ## see the whole product work on a built-in fake tenant
 	@bash contrib/demo.sh
@@ -43,12 +49,19 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; done
 
-install: build ## install binaries into PREFIX/bin and the systemd user units
+install: build ## install binaries into PREFIX/bin, the systemd user units and completions
 	install -d $(BINDIR) $(UNITDIR)
 	install -m 0755 bin/tapis-agent bin/tapis-token $(BINDIR)/
 	sed 's|@BINDIR@|$(BINDIR)|g' contrib/systemd/tapis-agent.service > $(UNITDIR)/tapis-agent.service
+	chmod 0644 $(UNITDIR)/tapis-agent.service
 	install -m 0644 contrib/systemd/tapis-agent.socket $(UNITDIR)/
+	@set -e; for f in contrib/completion/*; do \
+	  test -f "$$f" || continue; \
+	  install -d $(COMPLETIONDIR); install -m 0644 "$$f" $(COMPLETIONDIR)/; \
+	done
 	@echo "installed into $(BINDIR) and $(UNITDIR)"
+	@echo "run it with systemd:  systemctl --user daemon-reload && systemctl --user enable --now tapis-agent.socket"
+	@echo "or, without systemd, add to ~/.bashrc:  eval \"\$$($(BINDIR)/tapis-agent start -q)\""
 
 clean: ## remove build output
 	rm -rf bin
