@@ -2,6 +2,8 @@
 // memory and serves fresh access tokens over a Unix socket.
 //
 //	tapis-agent serve [--socket PATH] [--config PATH] [--log-level LEVEL]
+//	tapis-agent start [-c | -s] [-q] [--socket PATH] [--config PATH]
+//	tapis-agent stop [-c | -s] [-q] [--socket PATH]
 //	tapis-agent version
 package main
 
@@ -40,16 +42,26 @@ func (e usageError) Error() string { return e.msg }
 const usage = `usage: tapis-agent COMMAND [flags]
 
 Commands:
-  serve     run the agent in the foreground
+  serve     run the agent in the foreground (systemd starts it so)
+  start     start an agent in the background unless one runs, and print
+            the shell commands that point tapis-token at it:
+              eval "$(tapis-agent start)"     (in ~/.bashrc)
+  stop      stop the running agent; its sessions are lost
   version   print the version
 
-serve flags:
-  --socket PATH     listen here (default: $TAPIS_AGENT_SOCK, else
+Flags:
+  --socket PATH     the agent's socket (default: $TAPIS_AGENT_SOCK, else
                     $XDG_RUNTIME_DIR/tapis-agent/agent.sock, else
                     /tmp/tapis-agent-$UID/agent.sock)
-  --config PATH     config file (default: $TAPIS_AGENT_CONFIG, else
-                    $XDG_CONFIG_HOME/tapis-agent/config.toml)
-  --log-level LEVEL debug, info, warn or error (default info)
+  --config PATH     config file, serve and start (default: $TAPIS_AGENT_CONFIG,
+                    else $XDG_CONFIG_HOME/tapis-agent/config.toml)
+  --log-level LEVEL debug, info, warn or error, serve and start (default info)
+  -c, -s            start and stop: print csh or sh commands (default: sh,
+                    unless $SHELL is a csh)
+  -q                start and stop: nothing on stderr unless something fails
+
+A started agent logs to $XDG_STATE_HOME/tapis-agent/agent.log
+(default ~/.local/state/tapis-agent/agent.log).
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -60,6 +72,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], stderr)
+	case "start":
+		return start(ctx, args[1:], stdout, stderr)
+	case "stop":
+		return stop(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "tapis-agent", version)
 		return nil

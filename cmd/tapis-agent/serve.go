@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/tapis-agent/tapis-agent/agent"
 	"github.com/tapis-agent/tapis-agent/config"
 	"github.com/tapis-agent/tapis-agent/ipc"
@@ -35,6 +37,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return usageError{fmt.Sprintf("--log-level %q: use debug, info, warn or error", *level)}
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	// Before any secret enters memory.
+	for _, w := range harden() {
+		log.Warn("hardening_incomplete", "detail", w)
+	}
 	if *socket == "" {
 		*socket = ipc.SocketPath()
 	}
@@ -42,17 +48,22 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		*cfgPath = config.DefaultPath()
 	}
 
-	ln, err := ipcserver.Listen(*socket)
+	ln, activated, err := listen(*socket)
 	if err != nil {
 		return err
 	}
+	if activated {
+		if p := ln.Addr().String(); p != *socket {
+			log.Info("socket_activated", "socket", p, "ignored", *socket)
+			*socket = p
+		}
+	}
+	n := newNotifier(log)
 
 	// reloadMu serialises reloads from SIGHUP, the watcher and the socket.
 	var reloadMu sync.Mutex
 	var a *agent.Agent
-	reload := func() error {
-		reloadMu.Lock()
-		defer reloadMu.Unlock()
+	load := func() error {
 		if _, err := os.Stat(*cfgPath); os.IsNotExist(err) && len(a.Config().Tenants) > 0 {
 			// Some editors delete the file before writing the new one: a
 			// vanished file must not log out every tenant. Emptying the
@@ -68,6 +79,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		a.ApplyConfig(cfg)
 		return nil
 	}
+	// reload is load while the agent runs, framed for systemd.
+	reload := func() error {
+		reloadMu.Lock()
+		defer reloadMu.Unlock()
+		n.reloading()
+		err := load()
+		n.ready(statusOf(a))
+		return err
+	}
 	a = agent.New(agent.Options{
 		Logger:  log,
 		Version: version,
@@ -75,7 +95,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Reload:  reload,
 	})
 	defer a.Close()
-	if err := reload(); err != nil {
+	if err := load(); err != nil {
 		// Start anyway: the error shows in status, and fixing the file
 		// reloads it. Refusing to start would leave the user with nothing.
 		log.Error("config_invalid", "path", *cfgPath, "err", err)
@@ -83,10 +103,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// STOPPING=1 as soon as shutdown begins, not when it ends.
+	stopNotify := context.AfterFunc(ctx, n.stopping)
+	defer stopNotify()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	go func() {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel() // runs before wg.Wait
+	wg.Go(func() {
 		for {
 			select {
 			case <-ctx.Done():
@@ -96,8 +122,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 				_ = reload()
 			}
 		}
-	}()
-	go func() {
+	})
+	wg.Go(func() {
 		err := config.Watch(ctx, *cfgPath, 200*time.Millisecond, func() {
 			log.Info("reload", "reason", "config file changed")
 			_ = reload()
@@ -105,10 +131,53 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		if err != nil && ctx.Err() == nil {
 			log.Warn("config_watch_failed", "path", *cfgPath, "err", err)
 		}
-	}()
+	})
+	wg.Go(func() { n.run(ctx, func() (*ipc.StatusResponse, error) { return a.Status(ctx) }) })
 
-	log.Info("serving", "socket", *socket, "config", *cfgPath, "version", version, "pid", os.Getpid())
+	log.Info("serving", "socket", *socket, "activated", activated, "config", *cfgPath, "version", version, "pid", os.Getpid())
+	// The listener accepts already: connections queue until Serve takes them.
+	n.ready(statusOf(a))
 	err = ipcserver.New(a, log).Serve(ctx, ln)
 	log.Info("stopped")
 	return err
+}
+
+// listen returns the socket systemd passed (socket activation), else a new
+// one at path. It reports whether the socket came from systemd: systemd
+// owns that file, and closing the listener leaves it in place.
+func listen(path string) (net.Listener, bool, error) {
+	lns, err := activation.Listeners()
+	if err != nil {
+		return nil, false, fmt.Errorf("taking the sockets systemd passed: %w", err)
+	}
+	switch len(lns) {
+	case 0:
+		ln, err := ipcserver.Listen(path)
+		return ln, false, err
+	case 1:
+		if ul, ok := lns[0].(*net.UnixListener); ok {
+			return ul, true, nil
+		}
+		if lns[0] != nil {
+			lns[0].Close()
+			return nil, false, fmt.Errorf("systemd passed a %s socket; tapis-agent.socket needs ListenStream= with a path", lns[0].Addr().Network())
+		}
+		return nil, false, fmt.Errorf("systemd passed a socket that is not a stream socket; tapis-agent.socket needs ListenStream= with a path")
+	default:
+		for _, l := range lns {
+			if l != nil {
+				l.Close()
+			}
+		}
+		return nil, false, fmt.Errorf("systemd passed %d sockets; tapis-agent.socket must have exactly one ListenStream=", len(lns))
+	}
+}
+
+// statusOf is the agent's status line for systemd.
+func statusOf(a *agent.Agent) string {
+	st, err := a.Status(context.Background())
+	if err != nil {
+		return "status unavailable: " + err.Error()
+	}
+	return statusLine(st)
 }

@@ -1,0 +1,84 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// memlockHeadroom is what the agent may still map after mlockall: with
+// MCL_FUTURE every later mapping is locked too, and one that exceeds
+// RLIMIT_MEMLOCK fails — the Go runtime treats that as out of memory and
+// crashes. So memory is locked only when the limit leaves this much room.
+const memlockHeadroom = 512 << 20
+
+// harden shields the secrets in the agent's memory: no core dumps, no
+// ptrace or /proc/PID/mem by other processes of the user (PR_SET_DUMPABLE
+// also makes /proc/PID root-owned), files created private, and memory
+// locked against swap where the limits allow. It returns warnings for what
+// it could not do; none of them stops the agent.
+func harden() (warnings []string) {
+	unix.Umask(0o077)
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		warnings = append(warnings, fmt.Sprintf("clearing the dumpable flag: %v", err))
+	}
+	if err := unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{}); err != nil {
+		warnings = append(warnings, fmt.Sprintf("setting RLIMIT_CORE to 0: %v", err))
+	}
+	if w := lockMemory(); w != "" {
+		warnings = append(warnings, w)
+	}
+	return warnings
+}
+
+// lockMemory locks the agent's memory so that tokens never reach swap. It
+// returns a warning, or "" when memory is locked.
+func lockMemory() string {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_MEMLOCK, &lim); err != nil {
+		return fmt.Sprintf("reading RLIMIT_MEMLOCK: %v; memory not locked", err)
+	}
+	// root (CAP_IPC_LOCK) is not bound by the limit.
+	if lim.Cur != unix.RLIM_INFINITY && os.Geteuid() != 0 {
+		size := vmSize()
+		if size == 0 || lim.Cur < size+memlockHeadroom {
+			return fmt.Sprintf("RLIMIT_MEMLOCK is %d KiB, too small to lock the agent's memory (%d KiB mapped); "+
+				"tokens may be swapped out; raise it (ulimit -l unlimited, or LimitMEMLOCK= in the unit) to lock memory",
+				lim.Cur>>10, size>>10)
+		}
+	}
+	// MCL_ONFAULT locks pages as they are touched instead of faulting in
+	// every mapping at once: the runtime's reservations stay virtual.
+	err := unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE | unix.MCL_ONFAULT)
+	if err == unix.EINVAL {
+		// Kernels before 4.4 know no MCL_ONFAULT.
+		err = unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE)
+	}
+	if err != nil {
+		return fmt.Sprintf("locking memory (mlockall): %v; tokens may be swapped out", err)
+	}
+	return ""
+}
+
+// vmSize returns the size of the process's mappings in bytes, or 0.
+func vmSize() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmSize:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
+	}
+	return 0
+}
