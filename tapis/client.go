@@ -300,6 +300,9 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 	if out == nil {
 		return nil
 	}
+	if len(env.Result) == 0 || string(env.Result) == "null" {
+		return fail(resp.StatusCode, errors.New("result is null"))
+	}
 	if err := json.Unmarshal(env.Result, out); err != nil {
 		return fail(resp.StatusCode, fmt.Errorf("decoding result: %w", err))
 	}
