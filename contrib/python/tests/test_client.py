@@ -1,0 +1,472 @@
+"""Tests of tapis_agent against the real agent, helper and fake tenant,
+and against hostile answers from a stand-in agent."""
+
+import ast
+import datetime
+import json
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import unittest
+import urllib.request
+
+import harness  # puts contrib/python on sys.path
+
+import tapis_agent
+
+
+class EnvCase(unittest.TestCase):
+    """A test case that restores the process environment after each test."""
+
+    def setUp(self):
+        saved = dict(os.environ)
+
+        def restore():
+            os.environ.clear()
+            os.environ.update(saved)
+
+        self.addCleanup(restore)
+
+
+class RealAgentTest(EnvCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.world = harness.World().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.world.stop()
+
+    def setUp(self):
+        super().setUp()
+        os.environ["TAPIS_AGENT_SOCK"] = self.world.sock
+
+    def test_token_equals_helper(self):
+        cases = [
+            ("default tenant", None, []),
+            ("named tenant", "demo", ["demo"]),
+        ]
+        for name, tenant, args in cases:
+            with self.subTest(name):
+                got = tapis_agent.token(tenant)
+                want = self.world.helper_token(*args)
+                self.assertEqual(got, want)
+                self.assertEqual(got.count("."), 2, "not a JWT: %r" % got[:20])
+
+    def test_token_info(self):
+        info = tapis_agent.token_info("demo", min_valid=datetime.timedelta(minutes=30))
+        self.assertEqual(info["tenant"], "demo")
+        self.assertEqual(info["base_url"], self.world.base_url)
+        self.assertEqual(info["username"], "demo")
+        self.assertGreaterEqual(info["expires_in"], 30 * 60)
+        expires = datetime.datetime.fromisoformat(info["expires_at"].replace("Z", "+00:00"))
+        left = expires - datetime.datetime.now(datetime.timezone.utc)
+        self.assertGreater(left, datetime.timedelta(minutes=30))
+
+    def test_headers(self):
+        h = tapis_agent.headers("demo")
+        self.assertEqual(list(h), ["X-Tapis-Token"])
+        self.assertEqual(h["X-Tapis-Token"], self.world.helper_token("demo"))
+
+    def test_headers_accepted_by_tapis(self):
+        # The fake tenant checks the token's signature and expiry.
+        req = urllib.request.Request(self.world.base_url + "/v3/oauth2/userinfo", headers=tapis_agent.headers())
+        with urllib.request.urlopen(req, timeout=harness.CALL_TIMEOUT) as resp:
+            body = json.load(resp)
+        self.assertEqual(body["result"]["username"], "demo")
+
+    def test_min_valid(self):
+        cases = [
+            ("zero", 0, None),
+            ("seconds", 600, None),
+            ("fraction rounds up", 59.2, None),
+            ("timedelta", datetime.timedelta(minutes=50), None),
+            ("longer than tokens live", 2 * 3600, "min_valid_unsatisfiable"),
+        ]
+        for name, min_valid, code in cases:
+            with self.subTest(name):
+                if code is None:
+                    info = tapis_agent.token_info("demo", min_valid=min_valid)
+                    want = min_valid.total_seconds() if isinstance(min_valid, datetime.timedelta) else min_valid
+                    self.assertGreaterEqual(info["expires_in"], want)
+                    continue
+                with self.assertRaises(tapis_agent.TapisAgentError) as cm:
+                    tapis_agent.token("demo", min_valid=min_valid)
+                self.assertEqual(cm.exception.code, code)
+                self.assertEqual(cm.exception.status, 400)
+                self.assertIn("--min-valid", cm.exception.hint)
+
+    def test_min_valid_refused_locally(self):
+        cases = [
+            ("negative", -1, ValueError),
+            ("nan", float("nan"), ValueError),
+            ("infinite", float("inf"), ValueError),
+            ("text", "60", TypeError),
+            ("bool", True, TypeError),
+        ]
+        for name, min_valid, exc in cases:
+            with self.subTest(name):
+                with self.assertRaises(exc) as cm:
+                    tapis_agent.token("demo", min_valid=min_valid)
+                self.assertIn("min_valid", str(cm.exception))
+
+    def test_login_required(self):
+        with self.assertRaises(tapis_agent.LoginRequired) as cm:
+            tapis_agent.token("idle")
+        e = cm.exception
+        self.assertEqual(e.code, "login_required")
+        self.assertEqual(e.status, 409)
+        self.assertIn("tapis-token login idle", e.hint)
+        self.assertIn(e.hint, str(e))
+
+    def test_unconfigured_tenant(self):
+        # Any tenant name can be logged in to (at https://NAME.tapis.io), so
+        # an unconfigured one needs a login rather than being unknown.
+        with self.assertRaises(tapis_agent.LoginRequired) as cm:
+            tapis_agent.token("nosuch")
+        self.assertIn("nosuch", cm.exception.message)
+        self.assertIn("tapis-token login nosuch", cm.exception.hint)
+
+    def test_unknown_tenant(self):
+        # The agent answers unknown_tenant to a logout of a tenant it holds
+        # no session for; the module's status() has no logout, so ask
+        # through a Client subclass to check the mapping on a real answer.
+        class LogoutClient(tapis_agent.Client):
+            def logout(self, tenant):
+                return self._call("POST", "/v1/logout", tapis_agent.DEFAULT_TIMEOUT, {"tenant": tenant})
+
+        with self.assertRaises(tapis_agent.UnknownTenant) as cm:
+            LogoutClient().logout("nosuch")
+        self.assertEqual(cm.exception.code, "unknown_tenant")
+        self.assertEqual(cm.exception.status, 404)
+
+    def test_status(self):
+        st = tapis_agent.status()
+        self.assertEqual(st["pid"], self.world.agent.pid)
+        self.assertEqual(st["socket"], self.world.sock)
+        states = {t["tenant"]: t["state"] for t in st["tenants"]}
+        self.assertEqual(states, {"demo": "ready", "idle": "login_required"})
+        self.assertNotIn(tapis_agent.token("demo"), json.dumps(st))
+
+    def test_explicit_client_ignores_env(self):
+        os.environ["TAPIS_AGENT_SOCK"] = "/nonexistent/agent.sock"
+        c = tapis_agent.Client(self.world.sock, timeout=10)
+        self.assertEqual(c.token(), self.world.helper_token())
+        with self.assertRaises(tapis_agent.AgentNotRunning):
+            tapis_agent.token()
+
+    def test_concurrent_calls(self):
+        want = self.world.helper_token()
+        got, errors = [], []
+
+        def call():
+            try:
+                got.append(tapis_agent.token())
+            except Exception as e:  # reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=call) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(harness.CALL_TIMEOUT)
+        self.assertEqual(errors, [])
+        self.assertEqual(got, [want] * 16)
+
+    def test_auth_fetches_per_request(self):
+        # A plain object with a headers dict is what requests hands an auth.
+        class Req:
+            def __init__(self):
+                self.headers = {}
+
+        self.world.login("idle")
+        self.addCleanup(self.world.run, "logout", "idle")
+        auth = tapis_agent.TapisAgentAuth("idle")
+        first = auth(Req()).headers["X-Tapis-Token"]
+        self.assertEqual(first, self.world.helper_token("idle"))
+        self.world.logout("idle")
+        with self.assertRaises(tapis_agent.LoginRequired):
+            auth(Req())
+        self.world.login("idle")
+        second = auth(Req()).headers["X-Tapis-Token"]
+        self.assertNotEqual(second, first)
+        self.assertEqual(second, self.world.helper_token("idle"))
+
+    def test_auth_with_requests(self):
+        try:
+            import requests
+        except ImportError:
+            self.skipTest("requests is not installed (Debian: python3-requests)")
+        with requests.Session() as s:
+            s.auth = tapis_agent.TapisAgentAuth(min_valid=300)
+            for _ in range(2):
+                r = s.get(self.world.base_url + "/v3/oauth2/userinfo", timeout=harness.CALL_TIMEOUT)
+                self.assertEqual(r.status_code, 200, r.text)
+                self.assertEqual(r.json()["result"]["username"], "demo")
+                self.assertEqual(r.request.headers["X-Tapis-Token"], self.world.helper_token())
+
+    def test_tapipy_client(self):
+        # A stand-in tapipy that records how Tapis is made: the real one is
+        # not packaged for Debian.
+        d = tempfile.mkdtemp(prefix="tpy-tapipy")
+        self.addCleanup(shutil.rmtree, d, True)
+        os.mkdir(os.path.join(d, "tapipy"))
+        open(os.path.join(d, "tapipy", "__init__.py"), "w").close()
+        with open(os.path.join(d, "tapipy", "tapis.py"), "w") as f:
+            f.write("class Tapis:\n    def __init__(self, **kw):\n        self.kw = kw\n")
+        sys.path.insert(0, d)
+        self.addCleanup(sys.path.remove, d)
+        self.addCleanup(lambda: [sys.modules.pop(m, None) for m in ("tapipy", "tapipy.tapis")])
+        t = tapis_agent.tapipy_client("demo", verify=False)
+        self.assertEqual(
+            t.kw,
+            {"base_url": self.world.base_url, "access_token": self.world.helper_token("demo"), "verify": False},
+        )
+
+
+class NoAgentTest(EnvCase):
+    def setUp(self):
+        super().setUp()
+        self.dir = tempfile.mkdtemp(prefix="tpy", dir="/tmp")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        os.environ.pop("XDG_RUNTIME_DIR", None)
+
+    def sockdir(self, name, mode=0o700):
+        d = os.path.join(self.dir, name)
+        os.mkdir(d)
+        os.chmod(d, mode)
+        return d
+
+    def test_not_running(self):
+        stale = os.path.join(self.sockdir("stale"), "agent.sock")
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(stale)  # bound, never listening: connections are refused
+        self.addCleanup(s.close)
+        cases = [
+            ("no socket", os.path.join(self.sockdir("empty"), "agent.sock")),
+            ("no directory", os.path.join(self.dir, "missing", "agent.sock")),
+            ("stale socket", stale),
+        ]
+        for name, path in cases:
+            with self.subTest(name):
+                os.environ["TAPIS_AGENT_SOCK"] = path
+                with self.assertRaises(tapis_agent.AgentNotRunning) as cm:
+                    tapis_agent.token()
+                e = cm.exception
+                self.assertNotIsInstance(e, tapis_agent.SocketDirUnsafe)
+                self.assertEqual(e.code, "agent_unreachable")
+                self.assertIn(os.path.dirname(path) if name == "no directory" else path, e.message)
+                self.assertIn("tapis-agent start", e.hint)
+
+    def test_unsafe_dir(self):
+        real = self.sockdir("real")
+        link = os.path.join(self.dir, "link")
+        os.symlink(real, link)
+        cases = [
+            ("group and other bits", self.sockdir("open", 0o755), "chmod 0700"),
+            ("group bits only", self.sockdir("group", 0o750), "chmod 0700"),
+            ("symlink", link, "not a directory"),
+        ]
+        if os.getuid() == 0:
+            foreign = self.sockdir("foreign")
+            os.chown(foreign, 65534, 65534)
+            cases.append(("another owner", foreign, "owned by uid 65534"))
+        for name, d, want in cases:
+            with self.subTest(name):
+                os.environ["TAPIS_AGENT_SOCK"] = os.path.join(d, "agent.sock")
+                with self.assertRaises(tapis_agent.SocketDirUnsafe) as cm:
+                    tapis_agent.status()
+                self.assertIsInstance(cm.exception, tapis_agent.AgentNotRunning)
+                self.assertIn(d, cm.exception.message)
+                self.assertIn(want, str(cm.exception))
+
+    def test_unsafe_dir_refused_before_connecting(self):
+        # An agent that would answer is still not asked through an open
+        # directory.
+        d = self.sockdir("open", 0o755)
+        with FakeAgent(os.path.join(d, "agent.sock"), [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"]) as fa:
+            with self.assertRaises(tapis_agent.SocketDirUnsafe):
+                tapis_agent.Client(fa.path).status()
+        self.assertEqual(fa.requests, [])
+
+
+class SocketPathTest(EnvCase):
+    def test_discovery(self):
+        uid = os.getuid()
+        cases = [
+            ("explicit", {"TAPIS_AGENT_SOCK": "/x/a.sock", "XDG_RUNTIME_DIR": "/run/user/7"}, "/x/a.sock"),
+            ("runtime dir", {"XDG_RUNTIME_DIR": "/run/user/7"}, "/run/user/7/tapis-agent/agent.sock"),
+            ("empty variables", {"TAPIS_AGENT_SOCK": "", "XDG_RUNTIME_DIR": ""}, "/tmp/tapis-agent-%d/agent.sock" % uid),
+            ("nothing set", {}, "/tmp/tapis-agent-%d/agent.sock" % uid),
+        ]
+        for name, env, want in cases:
+            with self.subTest(name):
+                os.environ.pop("TAPIS_AGENT_SOCK", None)
+                os.environ.pop("XDG_RUNTIME_DIR", None)
+                os.environ.update(env)
+                self.assertEqual(tapis_agent.socket_path(), want)
+
+    def test_default_ignores_explicit(self):
+        os.environ["TAPIS_AGENT_SOCK"] = "/x/a.sock"
+        os.environ["XDG_RUNTIME_DIR"] = "/run/user/7"
+        self.assertEqual(tapis_agent.default_socket_path(), "/run/user/7/tapis-agent/agent.sock")
+
+
+# HOLD as a FakeAgent answer: read the request, then answer nothing until
+# the FakeAgent is closed.
+HOLD = object()
+
+
+class FakeAgent:
+    """A stand-in agent on a Unix socket that answers each connection with
+    the next canned bytes (None: close at once) and records the requests."""
+
+    def __init__(self, path, answers):
+        self.path = path
+        self.answers = list(answers)
+        self.requests = []
+        self.release = threading.Event()
+
+    def __enter__(self):
+        self.ln = socket.socket(socket.AF_UNIX)
+        self.ln.bind(self.path)
+        self.ln.listen(8)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+        return self
+
+    def _serve(self):
+        for answer in self.answers:
+            try:
+                conn, _ = self.ln.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(10)
+                if answer is None:
+                    continue
+                req = b""
+                while b"\r\n\r\n" not in req:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    req += chunk
+                self.requests.append(req.decode("latin-1"))
+                if answer is HOLD:
+                    self.release.wait(30)
+                    continue
+                try:
+                    conn.sendall(answer)
+                except OSError:
+                    pass  # the client stopped reading, as it should for huge answers
+
+    def __exit__(self, *exc):
+        self.release.set()
+        self.ln.close()
+        os.unlink(self.path)
+        self.thread.join(10)
+
+
+def http(status, body, extra=b""):
+    if isinstance(body, str):
+        body = body.encode()
+    return b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n%s" % (
+        status,
+        len(body),
+        extra,
+        body,
+    )
+
+
+class AnswerTest(unittest.TestCase):
+    """The client against hostile or unusual answers."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="tpy", dir="/tmp")
+        os.chmod(self.dir, 0o700)
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.path = os.path.join(self.dir, "agent.sock")
+
+    def ask(self, answer):
+        with FakeAgent(self.path, [answer]) as fa:
+            try:
+                return tapis_agent.Client(self.path, timeout=0.5 if answer is HOLD else 5).token("t1", min_valid=90.5)
+            finally:
+                self.requests = fa.requests
+
+    def test_request(self):
+        self.assertEqual(self.ask(http(200, '{"access_token":"a.b.c"}')), "a.b.c")
+        self.assertEqual(len(self.requests), 1)
+        line = self.requests[0].split("\r\n", 1)[0]
+        self.assertEqual(line, "GET /v1/token?tenant=t1&min_valid=91 HTTP/1.1")
+
+    def test_errors(self):
+        err = lambda code, hint="": json.dumps({"error": {"code": code, "message": "m " + code, "hint": hint}})
+        cases = [
+            ("login required", http(409, err("login_required", "h")), tapis_agent.LoginRequired, "login_required"),
+            ("unknown tenant", http(404, err("unknown_tenant")), tapis_agent.UnknownTenant, "unknown_tenant"),
+            ("upstream", http(503, err("upstream_unavailable")), tapis_agent.UpstreamUnavailable, "upstream_unavailable"),
+            ("other code", http(403, err("forbidden")), tapis_agent.TapisAgentError, "forbidden"),
+            ("no error body", http(500, "oops"), tapis_agent.TapisAgentError, "bad_answer"),
+            ("error not an object", http(500, '{"error":"x"}'), tapis_agent.TapisAgentError, "bad_answer"),
+            ("code not a string", http(500, '{"error":{"code":7}}'), tapis_agent.TapisAgentError, "bad_answer"),
+            ("200 not JSON", http(200, "\xff"), tapis_agent.TapisAgentError, "bad_answer"),
+            ("200 a list", http(200, "[]"), tapis_agent.TapisAgentError, "bad_answer"),
+            ("200 without token", http(200, '{"access_token":""}'), tapis_agent.TapisAgentError, "bad_answer"),
+            ("not HTTP", b"SSH-2.0-x\r\n\r\n", tapis_agent.TapisAgentError, "bad_answer"),
+            ("body cut short", http(200, '{"access_token":"a.b.c"}')[:-3], tapis_agent.TapisAgentError, "bad_answer"),
+            ("closed at once", None, tapis_agent.AgentNotRunning, "agent_unreachable"),
+            ("no answer in time", HOLD, tapis_agent.TapisAgentError, "timeout"),
+        ]
+        for name, answer, exc, code in cases:
+            with self.subTest(name):
+                with self.assertRaises(exc) as cm:
+                    self.ask(answer)
+                self.assertIs(type(cm.exception), exc)
+                if code is not None:
+                    self.assertEqual(cm.exception.code, code)
+                self.assertTrue(str(cm.exception))
+
+    def test_error_fields(self):
+        body = json.dumps({"error": {"code": "login_required", "message": "dev: log in", "hint": "tapis-token login dev"}})
+        with self.assertRaises(tapis_agent.LoginRequired) as cm:
+            self.ask(http(409, body))
+        e = cm.exception
+        self.assertEqual((e.code, e.message, e.hint, e.status), ("login_required", "dev: log in", "tapis-token login dev", 409))
+        self.assertEqual(str(e), "dev: log in (hint: tapis-token login dev)")
+
+    def test_too_large(self):
+        big = b'{"access_token":"' + b"a" * (5 << 20) + b'"}'
+        with self.assertRaises(tapis_agent.TapisAgentError) as cm:
+            self.ask(http(200, big))
+        self.assertEqual(cm.exception.code, "bad_answer")
+        self.assertIn("too large", cm.exception.message)
+
+
+class SourceTest(unittest.TestCase):
+    def test_python38_syntax(self):
+        path = os.path.join(harness.PYDIR, "tapis_agent.py")
+        with open(path) as f:
+            ast.parse(f.read(), path, feature_version=(3, 8))
+
+    def test_stdlib_only(self):
+        path = os.path.join(harness.PYDIR, "tapis_agent.py")
+        with open(path) as f:
+            tree = ast.parse(f.read(), path)
+        top = set()
+        for node in tree.body:  # module-level imports only; tapipy is imported lazily
+            if isinstance(node, ast.Import):
+                top.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                top.add(node.module.split(".")[0])
+        stdlib = getattr(sys, "stdlib_module_names", None)
+        if stdlib is None:
+            self.skipTest("sys.stdlib_module_names needs Python 3.10")
+        self.assertEqual(sorted(top - set(stdlib)), [])
+
+
+if __name__ == "__main__":
+    unittest.main()
