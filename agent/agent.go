@@ -41,6 +41,14 @@ type Options struct {
 	// Reload re-reads the config for POST /v1/reload; nil: the agent keeps
 	// the config it has.
 	Reload func() error
+	// DevicePoll is how often a device-code login asks upstream whether
+	// the user approved it; 0 means DefaultDevicePoll.
+	DevicePoll time.Duration
+	// DeviceWait bounds one LoginRequest with Wait; 0 means 25s.
+	DeviceWait time.Duration
+	// PasswordTimeout bounds one run of a tenant's password_command; 0
+	// means DefaultPasswordTimeout.
+	PasswordTimeout time.Duration
 }
 
 // Agent holds the sessions of every tenant. It is safe for concurrent use.
@@ -50,14 +58,20 @@ type Agent struct {
 	limiter *refresher.Limiter
 	started time.Time
 
-	ctx    context.Context // lives until Close; parent of every refresher
+	ctx    context.Context // lives until Close; parent of every refresher and background login
 	cancel context.CancelFunc
+	wg     sync.WaitGroup // background logins (device code, password_command)
 
-	mu        sync.Mutex // guards cfg, configErr, sessions, closed
+	sinkMu sync.Mutex // serialises writes of token files
+
+	mu        sync.Mutex // guards the fields below
 	cfg       *config.Config
 	configErr error
 	sessions  map[string]*session
 	closed    bool
+	flows     map[string]*deviceFlow // the latest device-code login per tenant, pending or ended
+	loginErr  map[string]string      // why the last background login of a tenant failed
+	unattends map[string]bool        // tenants whose password_command login is running
 }
 
 // New returns an Agent with no sessions. Call Close to stop its refreshers
@@ -81,6 +95,15 @@ func New(opts Options) *Agent {
 	if opts.Hostname == "" {
 		opts.Hostname, _ = os.Hostname()
 	}
+	if opts.DevicePoll <= 0 {
+		opts.DevicePoll = DefaultDevicePoll
+	}
+	if opts.DeviceWait <= 0 {
+		opts.DeviceWait = 25 * time.Second
+	}
+	if opts.PasswordTimeout <= 0 {
+		opts.PasswordTimeout = DefaultPasswordTimeout
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Agent{
 		opts:     opts,
@@ -89,8 +112,11 @@ func New(opts Options) *Agent {
 		started:  opts.Now(),
 		ctx:      ctx,
 		cancel:   cancel,
-		cfg:      opts.Config,
-		sessions: make(map[string]*session),
+		cfg:       opts.Config,
+		sessions:  make(map[string]*session),
+		flows:     make(map[string]*deviceFlow),
+		loginErr:  make(map[string]string),
+		unattends: make(map[string]bool),
 	}
 }
 
@@ -102,8 +128,11 @@ func (a *Agent) Close() {
 	a.sessions = make(map[string]*session)
 	a.mu.Unlock()
 	a.cancel()
+	a.wg.Wait()
 	for _, s := range sessions {
-		s.close()
+		// Token files stay: they expire on their own, and a notebook
+		// reading one keeps working until then.
+		s.close(false)
 	}
 }
 
@@ -154,9 +183,14 @@ func (a *Agent) ApplyConfig(cfg *config.Config) {
 	}
 	a.mu.Unlock()
 	for _, s := range drop {
-		s.close()
+		s.close(true)
 	}
 	a.log.Info("config_applied", "path", cfg.Path, "tenants", len(cfg.Tenants))
+	for _, name := range cfg.TenantNames() {
+		if a.session(name) == nil {
+			a.startUnattended(name, "no session")
+		}
+	}
 }
 
 // session returns the session of name, or nil.
@@ -217,6 +251,16 @@ func (a *Agent) Status(ctx context.Context) (*ipc.StatusResponse, error) {
 		names[n] = true
 		sessions[n] = s
 	}
+	flows := make(map[string]*deviceFlow, len(a.flows))
+	for n, f := range a.flows {
+		names[n] = true
+		flows[n] = f
+	}
+	loginErr := make(map[string]string, len(a.loginErr))
+	for n, e := range a.loginErr {
+		names[n] = true
+		loginErr[n] = e
+	}
 	a.mu.Unlock()
 
 	resp := &ipc.StatusResponse{
@@ -245,6 +289,15 @@ func (a *Agent) Status(ctx context.Context) (*ipc.StatusResponse, error) {
 			st = ipc.TenantStatus{Tenant: n, BaseURL: t.BaseURL, Username: t.Username,
 				ClientID: t.ClientID, State: ipc.StateLoginRequired}
 		}
+		if e := loginErr[n]; e != "" && st.State == ipc.StateLoginRequired {
+			// The failed re-login says more than the refusal before it.
+			st.LastError = e
+		}
+		if f := flows[n]; f != nil && f.pending() {
+			st.State = ipc.StateDevicePending
+			code := f.code
+			st.Device = &code
+		}
 		st.Default = n == def
 		resp.Tenants = append(resp.Tenants, st)
 	}
@@ -272,13 +325,21 @@ func (a *Agent) Logout(ctx context.Context, tenant string) (*ipc.TenantStatus, e
 	s := a.sessions[name]
 	delete(a.sessions, name)
 	cfg := a.cfg
+	f := a.flows[name]
 	a.mu.Unlock()
+	abandoned := f != nil && f.abandon()
+	if s == nil && abandoned {
+		t := cfg.TenantOrDefault(name)
+		return &ipc.TenantStatus{Tenant: name, BaseURL: t.BaseURL, Username: t.Username,
+			ClientID: t.ClientID, State: ipc.StateLoginRequired}, nil
+	}
 	if s == nil {
 		return nil, &ipc.Error{Code: ipc.CodeUnknownTenant,
 			Message: fmt.Sprintf("not logged in to %s", name),
 			Hint:    "see tapis-token status for the tenants the agent holds"}
 	}
 	s.logout(ctx)
+	s.removeSink()
 	t := cfg.TenantOrDefault(name)
 	a.log.Info("logout", "tenant", name)
 	return &ipc.TenantStatus{Tenant: name, BaseURL: t.BaseURL, Username: t.Username,
@@ -287,19 +348,27 @@ func (a *Agent) Logout(ctx context.Context, tenant string) (*ipc.TenantStatus, e
 
 // install makes s the session of its tenant, dropping the one it replaces.
 func (a *Agent) install(s *session) error {
+	// A rejected refresh token is a cue for password_command, if the
+	// tenant has one by then.
+	s.onRejected = func() { a.startUnattended(s.name, "refresh token rejected") }
 	a.mu.Lock()
 	if a.closed {
 		a.mu.Unlock()
-		s.close()
+		s.close(false)
 		return errors.New("agent is shutting down")
 	}
 	old := a.sessions[s.name]
 	a.sessions[s.name] = s
+	delete(a.loginErr, s.name)
 	a.mu.Unlock()
 	if old != nil {
-		old.close()
+		old.close(false)
 	}
 	s.start(a.ctx)
+	if t := s.tok.Load(); t != nil {
+		s.writeSink(t)
+		s.logRefreshExpiry(t)
+	}
 	return nil
 }
 

@@ -40,9 +40,12 @@ func (a *Agent) Login(ctx context.Context, req *ipc.LoginRequest) (*ipc.LoginRes
 		return nil, err
 	}
 	if req.Device {
-		return nil, &ipc.Error{Code: ipc.CodeBadRequest,
-			Message: "device-code login is not available in this version",
-			Hint:    "tapis-token login " + name + " (username and password)"}
+		req.Password = ""
+		return a.loginDevice(ctx, name, req)
+	}
+	if req.Wait || req.Cancel {
+		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "wait and cancel apply to device-code logins only",
+			Hint: "tapis-token login " + name + " --device"}
 	}
 	t := a.Config().TenantOrDefault(name)
 	username := req.Username
@@ -59,6 +62,16 @@ func (a *Agent) Login(ctx context.Context, req *ipc.LoginRequest) (*ipc.LoginRes
 		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: name + ": no password given",
 			Hint: "tapis-token login " + name + " (it prompts), or --password-stdin"}
 	}
+	s, err := a.passwordLogin(ctx, name, t, username, password)
+	if err != nil {
+		return nil, err
+	}
+	return &ipc.LoginResponse{Tenant: s.status()}, nil
+}
+
+// passwordLogin performs the password grant for tenant t and installs the
+// session it obtains.
+func (a *Agent) passwordLogin(ctx context.Context, name string, t *config.Tenant, username string, password tapis.Secret) (*session, error) {
 	api, err := a.newAPI(t)
 	if err != nil {
 		return nil, err
@@ -101,7 +114,7 @@ func (a *Agent) Login(ctx context.Context, req *ipc.LoginRequest) (*ipc.LoginRes
 		return nil, err
 	}
 	a.log.Info("login", "tenant", name, "username", username, "jti", tok.AccessJTI)
-	return &ipc.LoginResponse{Tenant: s.status()}, nil
+	return s, nil
 }
 
 // Import answers POST /v1/import: an access token alone gives an
@@ -120,12 +133,20 @@ func (a *Agent) Import(ctx context.Context, req *ipc.ImportRequest) (*ipc.Tenant
 	now := a.opts.Now()
 	if req.RefreshToken != "" {
 		id, key := req.ClientID, tapis.Secret(req.ClientKey)
+		req.ClientKey = ""
 		if id == "" {
-			id, key = t.ClientID, t.ClientKey
+			id = t.ClientID
 		}
-		if id == "" || key.IsZero() {
-			return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: name + ": a refresh token needs the OAuth client it was issued to",
-				Hint: "give --client-id and the client key, or set client_id and client_key_file in the config"}
+		if key.IsZero() && id == t.ClientID {
+			key = t.ClientKey
+		}
+		if id == "" {
+			return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: name + ": a refresh token needs the OAuth client it was issued to: Tapis refreshes it only for that client",
+				Hint: "tapis-token import " + name + " --refresh-token --client-id ID --client-key-stdin (token, then key, on stdin), or set client_id and client_key_file in the config"}
+		}
+		if key.IsZero() {
+			return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: fmt.Sprintf("%s: the key of client %s is needed to refresh the imported token", name, id),
+				Hint: "give it on the line after the token with --client-key-stdin, or set client_key_file in the config"}
 		}
 		if _, err := checkImported(name, api.BaseURL(), req.RefreshToken, "refresh", now); err != nil {
 			return nil, err

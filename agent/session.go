@@ -73,8 +73,19 @@ type session struct {
 	tok atomic.Pointer[tokenSet] // nil once logged out
 	ref *refresher.Refresher     // nil for an access-only session
 
-	mu     sync.Mutex // guards tenant
-	tenant *config.Tenant
+	// onRejected, if set, is called in its own goroutine when upstream
+	// rejects the refresh token for good (the agent's unattended re-login).
+	onRejected func()
+
+	// sinkMu serialises writes of every session's token file (it is the
+	// agent's), so that a superseded session never writes after its
+	// successor.
+	sinkMu *sync.Mutex
+
+	mu           sync.Mutex // guards tenant, sinkWarning, expiryLogged
+	tenant       *config.Tenant
+	sinkWarning  string    // why the token file could not be written; "" when fine
+	expiryLogged time.Time // when the refresh token's coming expiry was last logged
 }
 
 // sessionParams carries what newSession needs from the agent.
@@ -98,6 +109,7 @@ func (a *Agent) newSession(p sessionParams, ts *tokenSet) *session {
 		log:        a.log.With("tenant", p.name),
 		now:        a.opts.Now,
 		tenant:     p.tenant,
+		sinkMu:     &a.sinkMu,
 	}
 	s.tok.Store(ts)
 	if !ts.refresh.IsZero() && p.client != nil {
@@ -124,18 +136,38 @@ func (s *session) start(ctx context.Context) {
 	}
 }
 
-// close stops the refresher and drops the tokens.
-func (s *session) close() {
+// close stops the refresher and drops the tokens. With removeSink it also
+// removes the token file: the tenant is gone, not merely replaced.
+func (s *session) close(removeSink bool) {
 	if s.ref != nil {
 		s.ref.Stop()
 	}
 	s.tok.Store(nil)
+	if removeSink {
+		s.removeSink()
+	}
 }
 
+// setTenant puts the reloaded settings t of the session's tenant in force.
+// A changed token_file or token_format moves the token to the new file.
 func (s *session) setTenant(t *config.Tenant) {
 	s.mu.Lock()
+	old := sinkOf(s.tenant)
 	s.tenant = t
 	s.mu.Unlock()
+	if sinkOf(t) == old {
+		return
+	}
+	if old.path != "" {
+		s.sinkMu.Lock()
+		if err := old.remove(s.sinkToken(nil)); err != nil {
+			s.log.Warn("token_file_remove_failed", "path", old.path, "err", err)
+		}
+		s.sinkMu.Unlock()
+	}
+	if ts := s.tok.Load(); ts != nil {
+		s.writeSink(ts)
+	}
 }
 
 func (s *session) baseURL() string { return s.api.BaseURL() }
@@ -152,6 +184,9 @@ func (s *session) refresh(ctx context.Context) (refresher.Lifetime, error) {
 	t, err := s.api.Refresh(ctx, old.refresh, *s.client)
 	if err != nil {
 		s.log.Warn("refresh_failed", "err", err, "transient", tapis.IsTransient(err))
+		if tapis.IsDefinitive(err) && s.onRejected != nil {
+			go s.onRejected()
+		}
 		return refresher.Lifetime{}, err
 	}
 	ts := newTokenSet(t, s.now())
@@ -161,6 +196,8 @@ func (s *session) refresh(ctx context.Context) (refresher.Lifetime, error) {
 	}
 	s.log.Info("refreshed", "jti", ts.accessJTI, "refresh_count", ts.refreshCount,
 		"expires_at", ts.expiresAt.UTC().Format(time.RFC3339))
+	s.writeSink(ts)
+	s.logRefreshExpiry(ts)
 	return ts.lifetime(), nil
 }
 
@@ -245,6 +282,11 @@ func (s *session) status() ipc.TenantStatus {
 	now := s.now()
 	st.AccessExpiresAt = timePtr(t.expiresAt)
 	st.RefreshCount = t.refreshCount
+	s.mu.Lock()
+	if s.sinkWarning != "" {
+		st.Warnings = append(st.Warnings, s.sinkWarning)
+	}
+	s.mu.Unlock()
 	expired := !now.Before(t.expiresAt)
 	if s.ref == nil {
 		st.State = ipc.StateAccessOnly
@@ -254,8 +296,9 @@ func (s *session) status() ipc.TenantStatus {
 		return st
 	}
 	st.RefreshExpiresAt = timePtr(t.refreshExp)
-	if left := t.refreshExp.Sub(now); left < 14*24*time.Hour {
+	if left := t.refreshExp.Sub(now); left < RefreshExpiryWarning {
 		st.Warnings = append(st.Warnings, fmt.Sprintf("the refresh token expires in %s; log in again before then", round(left)))
+		s.logRefreshExpiry(t)
 	}
 	rs := s.ref.Status()
 	st.LastRefresh = timePtr(rs.LastRefresh)
@@ -323,4 +366,86 @@ func round(d time.Duration) time.Duration {
 		return d.Round(time.Second)
 	}
 	return d.Round(time.Millisecond)
+}
+
+// RefreshExpiryWarning is how long before its refresh token expires a
+// session starts warning, in status and once a day in the log.
+const RefreshExpiryWarning = 14 * 24 * time.Hour
+
+// logRefreshExpiry logs, at most once a day, that t's refresh token
+// expires within RefreshExpiryWarning: after that, only a new login helps.
+func (s *session) logRefreshExpiry(t *tokenSet) {
+	if t.refreshExp.IsZero() {
+		return
+	}
+	now := s.now()
+	left := t.refreshExp.Sub(now)
+	if left >= RefreshExpiryWarning {
+		return
+	}
+	s.mu.Lock()
+	due := s.expiryLogged.IsZero() || now.Sub(s.expiryLogged) >= 24*time.Hour || now.Before(s.expiryLogged)
+	if due {
+		s.expiryLogged = now
+	}
+	s.mu.Unlock()
+	if due {
+		s.log.Warn("refresh_token_expiring", "expires_at", t.refreshExp.UTC().Format(time.RFC3339),
+			"expires_in", round(left).String(), "hint", "tapis-token login "+s.name)
+	}
+}
+
+// sinkToken is what the token file of the session holds for t; a nil t
+// gives the names alone, enough to remove the file.
+func (s *session) sinkToken(t *tokenSet) sinkToken {
+	st := sinkToken{baseURL: s.baseURL(), username: s.username}
+	if t != nil {
+		st.access = t.access.Reveal()
+		st.exp = jwtExpiry(st.access, t.expiresAt)
+	}
+	return st
+}
+
+// writeSink rewrites the tenant's token file with t, unless t is no longer
+// the session's current token. A file that cannot be written is a warning
+// in status and the log, never a reason to drop the session.
+func (s *session) writeSink(t *tokenSet) {
+	s.mu.Lock()
+	f := sinkOf(s.tenant)
+	s.mu.Unlock()
+	if f.path == "" {
+		return
+	}
+	s.sinkMu.Lock()
+	defer s.sinkMu.Unlock()
+	if s.tok.Load() != t {
+		return
+	}
+	warning := ""
+	if err := f.write(s.sinkToken(t)); err != nil {
+		warning = fmt.Sprintf("token_file %s: cannot write it (%v); the agent keeps the session and retries at the next refresh", f.path, err)
+		s.log.Warn("token_file_failed", "path", f.path, "format", f.format, "err", err)
+	} else {
+		s.log.Debug("token_file_written", "path", f.path, "format", f.format, "jti", t.accessJTI)
+	}
+	s.mu.Lock()
+	s.sinkWarning = warning
+	s.mu.Unlock()
+}
+
+// removeSink removes the tenant's token file (logout, tenant removed).
+func (s *session) removeSink() {
+	s.mu.Lock()
+	f := sinkOf(s.tenant)
+	s.mu.Unlock()
+	if f.path == "" {
+		return
+	}
+	s.sinkMu.Lock()
+	defer s.sinkMu.Unlock()
+	if err := f.remove(s.sinkToken(nil)); err != nil {
+		s.log.Warn("token_file_remove_failed", "path", f.path, "err", err)
+		return
+	}
+	s.log.Info("token_file_removed", "path", f.path)
 }

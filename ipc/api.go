@@ -105,6 +105,16 @@ type LoginRequest struct {
 	Password string `json:"password,omitempty"`
 	Device   bool   `json:"device,omitempty"`
 	ClientID string `json:"client_id,omitempty"`
+	// ClientKey is the key of ClientID, needed to refresh the tokens a
+	// device-code login obtains; empty means the key from the config.
+	ClientKey string `json:"client_key,omitempty"`
+	// Wait, with Device, starts nothing: it waits a while for the
+	// tenant's device-code login in progress to end, and answers with its
+	// outcome, or with LoginResponse.Device set while it is still pending.
+	Wait bool `json:"wait,omitempty"`
+	// Cancel, with Device, abandons the tenant's device-code login in
+	// progress; a session the tenant already had is kept.
+	Cancel bool `json:"cancel,omitempty"`
 }
 
 // LoginResponse answers POST /v1/login.

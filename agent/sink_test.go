@@ -1,0 +1,243 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapis-agent/tapis-agent/config"
+	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/tapis/jwt"
+)
+
+func TestConnectTapisFormat(t *testing.T) {
+	exp := time.Date(2026, 11, 22, 18, 11, 15, 676197000, time.FixedZone("CST", -6*3600))
+	got, err := connectTapis(sinkToken{access: "a.b.c", exp: exp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Python: json.dump({"access_token": t, "expires_at": exp.isoformat()}).
+	want := `{"access_token": "a.b.c", "expires_at": "2026-11-23T00:11:15+00:00"}`
+	if string(got) != want {
+		t.Errorf("connectTapis = %s; want %s", got, want)
+	}
+}
+
+func TestTapisV3CLIKeepsOtherContent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.json")
+	orig := `{"current_user": "other", "current_package": "tapiscustom", "output": {"type": "json", "dir": "/x"},
+ "extra": 1, "profiles": [
+  {"username": "other", "current_base_url": "https://o", "auths": [{"base_url": "https://o", "jwt": "O"}]},
+  {"username": "jdoe", "current_base_url": "https://old", "auths": [{"base_url": "https://old", "jwt": "OLD"}, {"base_url": "https://t", "jwt": "STALE"}]}]}`
+	if err := os.WriteFile(path, []byte(orig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := sinkFile{path: path, format: config.FormatTapisV3CLI}
+	tok := sinkToken{baseURL: "https://t", username: "jdoe", access: "NEW"}
+	if err := f.write(tok); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		CurrentUser    string         `json:"current_user"`
+		CurrentPackage string         `json:"current_package"`
+		Output         map[string]any `json:"output"`
+		Extra          float64        `json:"extra"`
+		Profiles       []struct {
+			Username       string `json:"username"`
+			CurrentBaseURL string `json:"current_base_url"`
+			BaseURL        string `json:"base_url"`
+			JWT            string `json:"jwt"`
+			Auths          []struct {
+				BaseURL string `json:"base_url"`
+				JWT     string `json:"jwt"`
+			} `json:"auths"`
+		} `json:"profiles"`
+	}
+	data, _ := os.ReadFile(path)
+	if err := json.Unmarshal(data, &got); err != nil {
+		t.Fatalf("written file is not JSON: %v\n%s", err, data)
+	}
+	if got.CurrentUser != "jdoe" || got.CurrentPackage != "tapiscustom" || got.Output["type"] != "json" || got.Extra != 1 {
+		t.Errorf("top level = %+v; want current_user jdoe and the rest kept", got)
+	}
+	if len(got.Profiles) != 2 || got.Profiles[0].Username != "jdoe" || got.Profiles[1].Username != "other" {
+		t.Fatalf("profiles = %+v; want jdoe first, other kept", got.Profiles)
+	}
+	p := got.Profiles[0]
+	if p.CurrentBaseURL != "https://t" || p.BaseURL != "https://t" || p.JWT != "NEW" ||
+		len(p.Auths) != 2 || p.Auths[0].BaseURL != "https://t" || p.Auths[0].JWT != "NEW" || p.Auths[1].JWT != "OLD" {
+		t.Errorf("jdoe's profile = %+v", p)
+	}
+	if !strings.Contains(string(data), "\n  \"") {
+		t.Errorf("file is not indented by 2 like the CLI writes it:\n%s", data)
+	}
+
+	if err := f.remove(tok); err != nil {
+		t.Fatal(err)
+	}
+	data, _ = os.ReadFile(path)
+	if strings.Contains(string(data), "NEW") || !strings.Contains(string(data), `"O"`) || !strings.Contains(string(data), "OLD") {
+		t.Errorf("after remove the file still holds the token or lost others:\n%s", data)
+	}
+
+	// A file that is not the CLI's JSON is the user's: never overwritten.
+	if err := os.WriteFile(path, []byte("not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.write(tok); err == nil || !strings.Contains(err.Error(), "not overwriting") {
+		t.Errorf("write over a non-JSON file: %v; want a refusal", err)
+	}
+	if data, _ := os.ReadFile(path); string(data) != "not json" {
+		t.Errorf("non-JSON file was changed to %q", data)
+	}
+}
+
+func TestTapisCmdFormat(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dev-dev-jdoe.properties")
+	f := sinkFile{path: path, format: config.FormatTapisCmd}
+	if err := f.write(sinkToken{baseURL: "https://dev.tapis.io", access: "J.W.T"}); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	if want := "BASE_URL=https://dev.tapis.io\nUSER_JWT=J.W.T\n"; string(data) != want {
+		t.Errorf("tapis-cmd file = %q; want %q", data, want)
+	}
+}
+
+// sinkWorld is a world whose tenant "dev" writes a token file at path.
+func sinkWorld(t *testing.T, path, format string) *world {
+	t.Helper()
+	w := newWorld(t, "dev")
+	cfg := w.config("dev")
+	cfg.Tenants["dev"].TokenFile = path
+	cfg.Tenants["dev"].TokenFormat = format
+	w.a.ApplyConfig(cfg)
+	return w
+}
+
+func TestTokenFileFollowsSession(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens.json")
+	w := sinkWorld(t, path, config.FormatConnectTapis)
+	w.login(t, "dev")
+	read := func() (string, time.Time) {
+		t.Helper()
+		var f struct {
+			AccessToken string `json:"access_token"`
+			ExpiresAt   string `json:"expires_at"`
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("reading token file: %v", err)
+		}
+		if err := json.Unmarshal(data, &f); err != nil {
+			t.Fatalf("token file %q: %v", data, err)
+		}
+		exp, err := time.Parse("2006-01-02T15:04:05-07:00", f.ExpiresAt)
+		if err != nil || !strings.HasSuffix(f.ExpiresAt, "+00:00") {
+			t.Fatalf("expires_at %q: %v", f.ExpiresAt, err)
+		}
+		return f.AccessToken, exp
+	}
+	tok, exp := read()
+	if tok != w.token(t, "dev") {
+		t.Errorf("token file holds another token than the one served")
+	}
+	c, _ := jwt.Decode(tok)
+	if jexp, _ := c.Expiry(); !jexp.Equal(exp) {
+		t.Errorf("expires_at = %v; want the JWT exp %v", exp, jexp)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("token file mode = %v; want 0600", fi.Mode().Perm())
+	}
+
+	// A refresh rewrites it.
+	w.clock.Advance(3*time.Hour + 59*time.Minute)
+	fresh, err := w.a.Token(context.Background(), "dev", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := read(); got != fresh.AccessToken || got == tok {
+		t.Errorf("after a refresh the file holds an old token")
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(path)); len(ents) != 1 {
+		t.Errorf("directory holds %d entries; want only the token file (no temporaries)", len(ents))
+	}
+
+	if _, err := w.a.Logout(context.Background(), "dev"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("token file still there after logout: %v", err)
+	}
+}
+
+func TestTokenFileUnwritableIsAWarning(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Log("running as root: a missing directory stands in for a read-only one")
+	}
+	path := filepath.Join(t.TempDir(), "no", "such", "dir", "tokens.json")
+	w := sinkWorld(t, path, config.FormatConnectTapis)
+	w.login(t, "dev")
+	st := w.a.tenantStatus("dev")
+	if st.State != ipc.StateReady || len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], path) {
+		t.Fatalf("status = %+v; want ready with a warning naming %s", st, path)
+	}
+	if !strings.Contains(w.log.String(), "token_file_failed") {
+		t.Errorf("log lacks token_file_failed:\n%s", w.log)
+	}
+	w.token(t, "dev") // the session is intact
+
+	// Once the directory exists the next write clears the warning.
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.Advance(3*time.Hour + 59*time.Minute)
+	w.token(t, "dev")
+	if st := w.a.tenantStatus("dev"); len(st.Warnings) != 0 {
+		t.Errorf("warnings after a good write: %v", st.Warnings)
+	}
+}
+
+func TestTokenFileRemovedWithTenant(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens.json")
+	w := sinkWorld(t, path, config.FormatTapisCmd)
+	w.login(t, "dev")
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal(err)
+	}
+	w.a.ApplyConfig(&config.Config{Tenants: map[string]*config.Tenant{}})
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("token file still there after the tenant left the config: %v", err)
+	}
+}
+
+func TestRefreshExpiryLoggedOnceADay(t *testing.T) {
+	w := newWorld(t, "dev")
+	w.fakes["dev"].SetTTLs(0, 10*24*time.Hour)
+	w.login(t, "dev")
+	count := func() int { return strings.Count(w.log.String(), "refresh_token_expiring") }
+	if n := count(); n != 1 {
+		t.Fatalf("logged %d expiry warnings at login; want 1", n)
+	}
+	st := w.a.tenantStatus("dev")
+	if len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], "refresh token expires in") {
+		t.Errorf("status warnings = %v", st.Warnings)
+	}
+	for range 5 {
+		w.a.tenantStatus("dev")
+	}
+	w.clock.Advance(12 * time.Hour)
+	w.a.tenantStatus("dev")
+	if n := count(); n != 1 {
+		t.Errorf("logged %d warnings within a day; want 1", n)
+	}
+	w.clock.Advance(12 * time.Hour)
+	w.a.tenantStatus("dev")
+	if n := count(); n != 2 {
+		t.Errorf("logged %d warnings after a day; want 2", n)
+	}
+}
