@@ -106,12 +106,12 @@ func New(opts Options) *Agent {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Agent{
-		opts:     opts,
-		log:      opts.Logger,
-		limiter:  refresher.NewLimiter(opts.MaxRefreshes),
-		started:  opts.Now(),
-		ctx:      ctx,
-		cancel:   cancel,
+		opts:      opts,
+		log:       opts.Logger,
+		limiter:   refresher.NewLimiter(opts.MaxRefreshes),
+		started:   opts.Now(),
+		ctx:       ctx,
+		cancel:    cancel,
 		cfg:       opts.Config,
 		sessions:  make(map[string]*session),
 		flows:     make(map[string]*deviceFlow),
