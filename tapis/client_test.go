@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -378,5 +379,39 @@ func TestVerifyRS256OwnKey(t *testing.T) {
 		if _, err := tapis.VerifyRS256(signRS256(t, key, hdr, `{}`), pkix); !errors.Is(err, tapis.ErrBadSignature) {
 			t.Errorf("header %s: err = %v; want ErrBadSignature", hdr, err)
 		}
+	}
+}
+
+// TestExpiryPrefersEarlierExp checks that a token's expiry is the JWT exp
+// when expires_at (with its fraction) is later, and expires_at when exp is
+// missing or later.
+func TestExpiryPrefersEarlierExp(t *testing.T) {
+	enc := func(p string) string {
+		return "eyJhbGciOiJSUzI1NiJ9." + base64.RawURLEncoding.EncodeToString([]byte(p)) + ".sig"
+	}
+	cases := []struct {
+		name, token, expiresAt string
+		want                   time.Time
+	}{
+		{"exp earlier", enc(`{"exp":1795371079}`), "2026-11-22T18:11:19.676197+00:00", time.Unix(1795371079, 0)},
+		{"expires_at earlier", enc(`{"exp":1795371090}`), "2026-11-22T18:11:19.676197+00:00", time.Date(2026, 11, 22, 18, 11, 19, 676197000, time.UTC)},
+		{"no exp", enc(`{}`), "2026-11-22T18:11:19+00:00", time.Date(2026, 11, 22, 18, 11, 19, 0, time.UTC)},
+		{"no expires_at", enc(`{"exp":1795371079}`), "", time.Unix(1795371079, 0)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ea := ""
+			if tc.expiresAt != "" {
+				ea = `"expires_at":"` + tc.expiresAt + `",`
+			}
+			c, _ := newRecorder(t, `{"access_token":{"access_token":"`+tc.token+`",`+ea+`"expires_in":14400,"jti":"j"}}`)
+			tok, err := c.PasswordGrant(context.Background(), "u", "p", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tok.AccessExpiresAt.Equal(tc.want) {
+				t.Errorf("AccessExpiresAt = %v; want %v", tok.AccessExpiresAt, tc.want)
+			}
+		})
 	}
 }

@@ -30,8 +30,9 @@ type ClientCredentials struct {
 	Key Secret
 }
 
-// Token is the pair a grant returns. Expiry instants come from upstream's
-// expires_at (or, if absent, the JWT exp claim); TTLs are upstream's
+// Token is the pair a grant returns. Expiry instants are the earlier of
+// upstream's expires_at and the JWT's exp claim (exp is what services
+// check, and it is expires_at truncated to whole seconds); TTLs are upstream's
 // expires_in, the lifetime at issue, not the time remaining. The refresh
 // fields are zero when no refresh token was issued (password grant
 // without a client).
@@ -139,15 +140,23 @@ func parseTokenObject(raw string, o *tokenObject) (jti string, exp time.Time, tt
 	if jti == "" {
 		jti = claims.JTI()
 	}
-	if o.ExpiresAt != "" {
+	claimExp, hasClaim := claims.Expiry()
+	switch {
+	case o.ExpiresAt != "":
 		// Python isoformat: +00:00 offset, 6 or 0 fraction digits.
 		exp, err = time.Parse(time.RFC3339Nano, o.ExpiresAt)
 		if err != nil {
 			return "", time.Time{}, 0, fmt.Errorf("parsing expires_at %q: %w", truncate(o.ExpiresAt, 40), err)
 		}
-	} else if e, ok := claims.Expiry(); ok {
-		exp = e
-	} else {
+		// Services check the JWT's exp, which is expires_at truncated to
+		// whole seconds: trust the earlier, so a token is never thought
+		// valid for up to a second after services reject it.
+		if hasClaim && claimExp.Before(exp) {
+			exp = claimExp
+		}
+	case hasClaim:
+		exp = claimExp
+	default:
 		return "", time.Time{}, 0, errors.New("no expires_at and no exp claim")
 	}
 	if len(o.ExpiresIn) > 0 && string(o.ExpiresIn) != "null" {
