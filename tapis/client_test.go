@@ -415,3 +415,17 @@ func TestExpiryPrefersEarlierExp(t *testing.T) {
 		})
 	}
 }
+
+func TestEmptyIDsRejectedLocally(t *testing.T) {
+	c, reqs := newRecorder(t, `{}`)
+	ctx := context.Background()
+	if _, err := c.Tenant(ctx, ""); !tapis.IsDefinitive(err) {
+		t.Errorf("Tenant(\"\") = %v; want a definitive error", err)
+	}
+	if err := c.DeleteClient(ctx, "at", ""); !tapis.IsDefinitive(err) {
+		t.Errorf("DeleteClient(\"\") = %v; want a definitive error", err)
+	}
+	if n := len(reqs()); n != 0 {
+		t.Errorf("server saw %d requests; want 0", n)
+	}
+}

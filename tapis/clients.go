@@ -79,6 +79,10 @@ func (c *Client) DeleteClient(ctx context.Context, accessToken Secret, clientID 
 		path:  pathClients + "/" + url.PathEscape(clientID),
 		token: accessToken,
 	}
+	if clientID == "" {
+		// The bare collection path does not take DELETE.
+		return &Error{Op: r.op, Reason: ReasonBadRequest, Err: errors.New("empty client id")}
+	}
 	return c.do(ctx, r, nil)
 }
 

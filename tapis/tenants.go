@@ -29,10 +29,14 @@ type Site struct {
 	Primary               bool   `json:"primary"`
 }
 
-// Tenant returns the tenant id. No token is sent: the tenants API
+// Tenant returns the record of tenant id. No token is sent: the tenants API
 // rejects a stale one. An unknown id fails with ReasonNotFound.
 func (c *Client) Tenant(ctx context.Context, id string) (*Tenant, error) {
 	r := request{op: "get tenant", method: http.MethodGet, path: pathTenants + "/" + url.PathEscape(id)}
+	if id == "" {
+		// The bare collection path would answer a list, not a tenant.
+		return nil, &Error{Op: r.op, Reason: ReasonBadRequest, Err: errors.New("empty tenant id")}
+	}
 	var t Tenant
 	if err := c.do(ctx, r, &t); err != nil {
 		return nil, err
