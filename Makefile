@@ -9,8 +9,9 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 CMDS := tapis-agent tapis-token tapis-fake
 FUZZTIME ?= 30s
+PYTHON ?= /usr/bin/python3
 
-.PHONY: help build test gotest lint fmt-check units-check demo bench fuzz install clean
+.PHONY: help build test gotest pytest lint fmt-check units-check demo bench fuzz install clean
 
 help: ## show this help
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -21,10 +22,15 @@ build: ## build the binaries into bin/
 	@mkdir -p bin
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ $(addprefix ./cmd/,$(CMDS))
 
-test: lint fmt-check units-check gotest ## run every check: vet, staticcheck, gofmt, systemd units, race-enabled tests
+test: lint fmt-check units-check gotest pytest ## run every check: vet, staticcheck, gofmt, systemd units, race-enabled tests, Python client
 
 gotest:
 	$(GO) test -race -count=1 ./...
+
+# Debian's python3, which CI gives python3-ipykernel, python3-jupyter-client
+# and python3-requests; the tests run the binaries of bin/.
+pytest: build ## test the Python client, its Jupyter use and the bash completion
+	TAPIS_AGENT_BIN=$(CURDIR)/bin $(PYTHON) -m unittest discover -s contrib/python/tests -t contrib/python/tests
 
 lint: ## go vet and staticcheck
 	$(GO) vet ./...
@@ -40,8 +46,8 @@ units-check: build ## systemd-analyze verify the user units, as install writes t
 demo: build ## see the whole product work on a built-in fake tenant
 	@bash contrib/demo.sh
 
-bench: build ## benchmarks, as ratios against baselines measured in the same run
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+bench: build ## benchmarks as one table of ratios against baselines of the same run (bench/results.md)
+	$(GO) run ./bench/cmd/benchtable -bin bin -out bench/results.md
 
 fuzz: ## run every fuzz target for FUZZTIME each
 	@set -e; for pkg in $$($(GO) list ./...); do \
