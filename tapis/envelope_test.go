@@ -37,10 +37,10 @@ func TestParseEnvelope(t *testing.T) {
 	}
 }
 
-// FuzzClassify feeds arbitrary bodies to parseEnvelope and, when they
+// FuzzParseEnvelope feeds arbitrary bodies to parseEnvelope and, when they
 // parse, their message to classify: no panic, no accepted bad status, no
-// secret in the error text. Seeds are in testdata/fuzz/FuzzClassify.
-func FuzzClassify(f *testing.F) {
+// secret in the error text. Seeds are in testdata/fuzz/FuzzParseEnvelope.
+func FuzzParseEnvelope(f *testing.F) {
 	f.Add([]byte(`{"message":"Token created successfully.","metadata":{},"result":{},"status":"success","version":"dev"}`))
 	f.Add([]byte(`{"message":"Invalid client credentials: a, b. session: <SecureCookieSession {}>","metadata":{},"result":null,"status":"error","version":"dev"}`))
 	f.Add([]byte(`<html>`))
