@@ -30,7 +30,7 @@ gotest:
 # Debian's python3, which CI gives python3-ipykernel, python3-jupyter-client
 # and python3-requests; the tests run the binaries of bin/.
 pytest: build ## test the Python client, its Jupyter use and the bash completion
-	TAPIS_AGENT_BIN=$(CURDIR)/bin $(PYTHON) -m unittest discover -s contrib/python/tests -t contrib/python/tests
+	TAPIS_AGENT_BIN=$(CURDIR)/bin $(PYTHON) -B -m unittest discover -s contrib/python/tests -t contrib/python/tests
 
 lint: ## go vet and staticcheck
 	$(GO) vet ./...

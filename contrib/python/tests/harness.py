@@ -107,6 +107,7 @@ class World:
             "XDG_CONFIG_HOME": os.path.join(self.dir, "xdg-config"),
             "XDG_STATE_HOME": os.path.join(self.dir, "xdg-state"),
             "LANG": "C.UTF-8",
+            "PYTHONDONTWRITEBYTECODE": "1",
         }
         env.update(extra)
         return env
