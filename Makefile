@@ -46,8 +46,8 @@ units-check: build ## systemd-analyze verify the user units, as install writes t
 demo: build ## see the whole product work on a built-in fake tenant
 	@bash contrib/demo.sh
 
-bench: build ## benchmarks, as ratios against baselines measured in the same run
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+bench: build ## benchmarks as one table of ratios against baselines of the same run (bench/results.md)
+	$(GO) run ./bench/cmd/benchtable -bin bin -out bench/results.md
 
 fuzz: ## run every fuzz target for FUZZTIME each
 	@set -e; for pkg in $$($(GO) list ./...); do \

@@ -1,0 +1,109 @@
+// Command benchtable measures tapis-agent against baselines and prints one
+// Markdown table, also written to bench/results.md with the date and the
+// machine (make bench). Every figure is compared with a baseline measured
+// in the same run, the two interleaved (A B A B …), and given as a median
+// with its min–max.
+//
+// It runs the real binaries: tapis-agent and tapis-token from -bin (make
+// bench builds them into bin/), a hello-world Go binary and a minimal
+// net/http server built into a temporary directory, and fake Tapis tenants
+// (tapis/tapistest) in this process on 127.0.0.1.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/tapis-agent/tapis-agent/bench"
+)
+
+func main() {
+	binDir := flag.String("bin", "bin", "directory holding tapis-agent and tapis-token")
+	out := flag.String("out", "bench/results.md", "file to write the table to (\"\" for none)")
+	quick := flag.Bool("quick", false, "fewer rounds: a smoke test of the driver, not figures to quote")
+	flag.Parse()
+	if err := run(*binDir, *out, *quick); err != nil {
+		fmt.Fprintln(os.Stderr, "benchtable:", err)
+		os.Exit(1)
+	}
+}
+
+func run(binDir, out string, quick bool) error {
+	w, err := newWorld(binDir)
+	if err != nil {
+		return err
+	}
+	defer w.close()
+	p := params{startRounds: 200, loadRounds: 3, loadTime: time.Second, pyRounds: 5, pyCalls: 300, tenants: 1000}
+	if quick {
+		p = params{startRounds: 20, loadRounds: 1, loadTime: 200 * time.Millisecond, pyRounds: 2, pyCalls: 30, tenants: 50}
+	}
+	var rows []bench.Row
+	steps := []struct {
+		name string
+		f    func(*world, params) ([]bench.Row, error)
+	}{
+		{"start-up", startup},
+		{"throughput", throughput},
+		{"refresh storm", storm},
+		{"tenants", tenants},
+		{"python", python},
+	}
+	for _, s := range steps {
+		fmt.Fprintf(os.Stderr, "benchtable: %s …\n", s.name)
+		r, err := s.f(w, p)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		rows = append(rows, r...)
+	}
+	table := bench.Table(rows)
+	fmt.Print(table)
+	if out == "" {
+		return nil
+	}
+	doc := fmt.Sprintf("# tapis-agent benchmarks\n\n%s\n\nCommand: `make bench` (`go run ./bench/cmd/benchtable`). Medians with min–max; every baseline measured in the same run, interleaved with the figure it is compared with.\n\n%s\n%s",
+		machine(), table, notes)
+	return os.WriteFile(out, []byte(doc), 0o644)
+}
+
+// params scale the measurements.
+type params struct {
+	startRounds int           // process starts per binary
+	loadRounds  int           // alternating rounds per load case
+	loadTime    time.Duration // length of one load round
+	pyRounds    int           // alternating rounds of the Python comparison
+	pyCalls     int           // calls per Python round
+	tenants     int           // tenants of the many-tenants agent
+}
+
+const notes = `Notes:
+- Start-up: wall time from fork to exit of each binary, its stdout to a pipe; ` + "`tapis-token`" + ` answers from the agent's cached token.
+- Throughput: N goroutines of this driver call GET /v1/token in a loop for one round; "conn/request" dials a new Unix connection per call (the helper's and the Python client's way), "keep-alive" reuses connections (net/http client). The baseline is a minimal net/http server answering a token-sized JSON body.
+- Refresh storm: callers ask for more validity than the token has left, so each needs a refresh; the fake answers the refresh grant after 200 ms so that every caller arrives while it is in flight. The baseline is one caller forcing a refresh alone.
+- Tenants: one fake serves every tenant; RSS is VmRSS of the agent process. "In flight" is the most concurrent refresh grants upstream saw when every tenant needed a refresh at once (each refresh held 40 ms by the fake).
+- Python: contrib/python/tapis_agent.py in one interpreter, a new connection per call, against json.load of a connect_tapis token file.
+`
+
+// machine describes where the figures were taken.
+func machine() string {
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	kernel := "unknown kernel"
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel = "Linux " + strings.TrimSpace(string(b))
+	}
+	return fmt.Sprintf("Date: %s  \nMachine: %s, %d CPUs, %s, %s/%s, %s",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), model, runtime.NumCPU(), kernel, runtime.GOOS, runtime.GOARCH, runtime.Version())
+}
