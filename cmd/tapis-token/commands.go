@@ -120,11 +120,11 @@ func cmdToken(args []string, stdout io.Writer) error {
 }
 
 func cmdLogin(args []string, stdin io.Reader, stderr io.Writer) error {
-	var passwordStdin bool
-	var username string
+	var passwordStdin, device, keyStdin bool
+	var username, clientID string
 	pos, err := parseArgs(args,
-		map[string]*bool{"--password-stdin": &passwordStdin},
-		map[string]*string{"--username": &username, "-u": &username})
+		map[string]*bool{"--password-stdin": &passwordStdin, "--device": &device, "--client-key-stdin": &keyStdin},
+		map[string]*string{"--username": &username, "-u": &username, "--client-id": &clientID})
 	if err != nil {
 		return err
 	}
@@ -132,7 +132,19 @@ func cmdLogin(args []string, stdin io.Reader, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if device && (passwordStdin || username != "") {
+		return usageErr("--device takes no username or password: the user approves the login in a browser")
+	}
+	if !device && (keyStdin || clientID != "") {
+		return usageErr("--client-id and --client-key-stdin go with --device")
+	}
 	c := client()
+	if err := ensureAgent(c, stderr); err != nil {
+		return err
+	}
+	if device {
+		return loginDevice(c, tenant, clientID, keyStdin, stdin, stderr)
+	}
 	label := tenant
 	if username == "" || label == "" {
 		// The agent knows the configured username and default tenant.
@@ -299,6 +311,9 @@ func cmdImport(args []string, stdin io.Reader, stderr io.Writer) error {
 	if len(pos) != 1 {
 		return usageErr("import needs exactly one TENANT")
 	}
+	if !refresh && (keyStdin || clientID != "") {
+		return usageErr("--client-id and --client-key-stdin go with --refresh-token")
+	}
 	r := bufio.NewReader(io.LimitReader(stdin, 1<<20))
 	first, _ := r.ReadString('\n')
 	req := &ipc.ImportRequest{Tenant: pos[0], ClientID: clientID}
@@ -308,6 +323,10 @@ func cmdImport(args []string, stdin io.Reader, stderr io.Writer) error {
 		if keyStdin {
 			second, _ := r.ReadString('\n')
 			req.ClientKey = strings.TrimSpace(second)
+			if req.ClientKey == "" {
+				return &failure{code: exitUsage, msg: "no client key on the line after the refresh token",
+					hint: "printf '%s\\n%s\\n' \"$REFRESH_TOKEN\" \"$CLIENT_KEY\" | tapis-token import " + pos[0] + " --refresh-token --client-id ID --client-key-stdin"}
+			}
 		}
 	} else {
 		req.AccessToken = tok

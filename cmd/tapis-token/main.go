@@ -45,12 +45,20 @@ Flags:
 
 Commands:
   login [TENANT] [--username NAME] [--password-stdin]
-                        log in (prompts for the password without echo)
+                        log in (prompts for the password without echo);
+                        starts an agent when none is running
+  login [TENANT] --device [--client-id ID] [--client-key-stdin]
+                        log in by approving a code in a browser elsewhere;
+                        needs an OAuth client (client_id and
+                        client_key_file in the config, or these flags)
   logout [TENANT]       revoke and forget the tenant's tokens
   status [--json]       the agent's tenants, their state and expiries
   claims [TENANT]       the decoded claims of the current access token
-  import TENANT [--refresh-token --client-id ID --client-key-stdin]
-                        hand the agent a token read from stdin
+  import TENANT [--refresh-token [--client-id ID] [--client-key-stdin]]
+                        hand the agent an access token read from stdin
+                        (valid until it expires), or a refresh token and
+                        on the next line, with --client-key-stdin, the key
+                        of the client it was issued to
   version               print the version
   help                  print this help
 

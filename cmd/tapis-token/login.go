@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tapis-agent/tapis-agent/ipc"
+)
+
+// loginDevice runs a device-code login: the agent starts it and polls
+// Tapis; this prints where to approve it and waits for the outcome. Ctrl-C
+// abandons it in the agent too.
+func loginDevice(c *ipc.Client, tenant, clientID string, keyStdin bool, stdin io.Reader, stderr io.Writer) error {
+	req := &ipc.LoginRequest{Tenant: tenant, Device: true, ClientID: clientID}
+	if keyStdin {
+		line, err := bufio.NewReader(io.LimitReader(stdin, 64<<10)).ReadString('\n')
+		req.ClientKey = strings.TrimSpace(line)
+		if req.ClientKey == "" {
+			return &failure{code: exitUsage, msg: fmt.Sprintf("reading the client key from stdin: no line given (%v)", err),
+				hint: "tapis-token login " + tenant + " --device --client-id ID --client-key-stdin < keyfile"}
+		}
+	}
+	resp, err := c.Login(req)
+	req.ClientKey = ""
+	if err != nil {
+		return err
+	}
+	name := resp.Tenant.Tenant
+	if d := resp.Device; d != nil {
+		fmt.Fprintf(stderr, "tapis-token: to log in to %s, open\n\n    %s\n\nand enter the code\n\n    %s\n\n", name, d.VerificationURI, d.UserCode)
+		if !d.ExpiresAt.IsZero() {
+			fmt.Fprintf(stderr, "tapis-token: the code expires at %s; waiting for approval (Ctrl-C to give up)\n", d.ExpiresAt.Local().Format("15:04:05"))
+		}
+	}
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sig)
+	type outcome struct {
+		resp *ipc.LoginResponse
+		err  error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		for {
+			r, err := c.Login(&ipc.LoginRequest{Tenant: name, Device: true, Wait: true})
+			if err != nil || r.Device == nil {
+				done <- outcome{r, err}
+				return
+			}
+		}
+	}()
+	select {
+	case o := <-done:
+		if o.err != nil {
+			return o.err
+		}
+		t := o.resp.Tenant
+		fmt.Fprintf(stderr, "tapis-token: logged in to %s as %s with the device code; the token is refreshed before it expires\n", t.Tenant, t.Username)
+		return nil
+	case s := <-sig:
+		abandon := &ipc.Client{Path: c.Path, Timeout: 10 * time.Second}
+		if _, err := abandon.Login(&ipc.LoginRequest{Tenant: name, Device: true, Cancel: true}); err != nil {
+			fmt.Fprintf(stderr, "tapis-token: telling the agent to abandon the login: %v\n", err)
+		}
+		return &failure{code: exitError, msg: fmt.Sprintf("device-code login to %s abandoned (%v)", name, s),
+			hint: "tapis-token login " + name + " --device"}
+	}
+}
+
+// ensureAgent starts an agent when there is none at the well-known socket,
+// as gpg-agent does, so that `tapis-token login` is the whole setup on a
+// fresh login node. With TAPIS_AGENT_SOCK set the user chose an agent;
+// starting another elsewhere would hide that it is gone.
+func ensureAgent(c *ipc.Client, stderr io.Writer) error {
+	_, err := c.Status()
+	if err == nil || !errors.Is(err, ipc.ErrAgentUnreachable) || os.Getenv("TAPIS_AGENT_SOCK") != "" {
+		return nil // the call that follows reports any error
+	}
+	sock, err := startAgent()
+	if err != nil {
+		return &failure{code: exitUnreachable, msg: "no agent is running and none could be started: " + err.Error(),
+			hint: `start one: eval "$(tapis-agent start)", or systemctl --user start tapis-agent.socket`}
+	}
+	c.Path = sock
+	fmt.Fprintf(stderr, "tapis-token: started an agent (socket %s); add eval \"$(tapis-agent start)\" to ~/.bashrc so that every shell finds it\n", sock)
+	return nil
+}
+
+// startAgent runs `tapis-agent start` (the tapis-agent beside this program,
+// else the one on PATH) and returns the socket it reports.
+func startAgent() (string, error) {
+	bin := "tapis-agent"
+	if self, err := os.Executable(); err == nil {
+		if p := filepath.Join(filepath.Dir(self), "tapis-agent"); isExecutable(p) {
+			bin = p
+		}
+	}
+	if bin == "tapis-agent" {
+		p, err := exec.LookPath(bin)
+		if err != nil {
+			return "", errors.New("tapis-agent is neither beside tapis-token nor on PATH")
+		}
+		bin = p
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "start")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	// The agent it leaves running must not keep this waiting on the pipes.
+	cmd.WaitDelay = 2 * time.Second
+	if err := cmd.Run(); err != nil && !errors.Is(err, exec.ErrWaitDelay) {
+		msg := strings.TrimSpace(errb.String())
+		if len(msg) > 300 {
+			msg = msg[:300]
+		}
+		return "", fmt.Errorf("%s start: %v %s", bin, err, msg)
+	}
+	sock := parseSockLine(out.String())
+	if sock == "" {
+		return "", fmt.Errorf("%s start printed no TAPIS_AGENT_SOCK=…", bin)
+	}
+	return sock, nil
+}
+
+// parseSockLine finds the socket in `TAPIS_AGENT_SOCK=/path; export
+// TAPIS_AGENT_SOCK;` (sh) or `setenv TAPIS_AGENT_SOCK /path;` (csh), with
+// or without shell quotes.
+func parseSockLine(out string) string {
+	for line := range strings.Lines(out) {
+		line = strings.TrimSpace(line)
+		var v string
+		if rest, ok := strings.CutPrefix(line, "TAPIS_AGENT_SOCK="); ok {
+			v, _, _ = strings.Cut(rest, ";")
+		} else if rest, ok := strings.CutPrefix(line, "setenv TAPIS_AGENT_SOCK "); ok {
+			v, _, _ = strings.Cut(rest, ";")
+		} else {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		if len(v) >= 2 && (v[0] == '\'' || v[0] == '"') && v[len(v)-1] == v[0] {
+			v = strings.ReplaceAll(v[1:len(v)-1], `'\''`, "'")
+		}
+		return v
+	}
+	return ""
+}
+
+func isExecutable(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
+}

@@ -1,0 +1,354 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/tapis/tapistest"
+)
+
+func TestDeviceLogin(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, tapistest.Config{DeviceApproveAfter: 2 * time.Second, AccessTTL: 6 * time.Second})
+	e.withClient("")
+	e.startAgent()
+
+	b := e.tokenBg("login", "dev", "--device")
+	var pending ipc.TenantStatus
+	e.waitFor("device_pending in status", 10*time.Second, func() bool {
+		pending = e.status("dev")
+		return pending.State == ipc.StateDevicePending
+	})
+	if pending.Device == nil || pending.Device.UserCode == "" {
+		t.Fatalf("pending status = %+v; want the user code", pending)
+	}
+	code, stderr := e.wait(b, 30*time.Second)
+	if code != 0 {
+		t.Fatalf("login --device: exit %d\n%s\nagent log:\n%s", code, stderr, e.agentLog())
+	}
+	for _, want := range []string{pending.Device.VerificationURI, pending.Device.UserCode, "logged in to dev as jdoe"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	st := e.status("dev")
+	if st.State != ipc.StateReady || st.ClientID != testClientID || st.Device != nil {
+		t.Errorf("status after approval = %+v; want ready with client c1", st)
+	}
+	if _, err := verify(e, strings.TrimSpace(e.mustToken("", "dev").stdout)); err != nil {
+		t.Errorf("token after device login: %v", err)
+	}
+	// The session refreshes with the client's key (6 s tokens: at about 4 s).
+	e.waitFor("a refresh of the device-login session", 15*time.Second, func() bool {
+		return e.status("dev").RefreshCount >= 1
+	})
+}
+
+func TestDeviceLoginExpiresUnapproved(t *testing.T) {
+	t.Parallel()
+	// The fake's clock runs 596 s behind the wall clock, so its 600 s
+	// device codes expire about 4 s from now by the wall clock; after
+	// that it keeps answering "not ready", as the real service does, and
+	// the agent must end the login itself.
+	e := newEnv(t, tapistest.Config{Now: func() time.Time { return time.Now().Add(-596 * time.Second) }})
+	e.withClient("")
+	e.startAgent()
+	start := time.Now()
+	r := e.token("", "login", "dev", "--device")
+	if r.code != 1 || !strings.Contains(r.stderr, "expired") || !strings.Contains(r.stderr, "before it was approved") ||
+		!strings.Contains(r.stderr, "hint: tapis-token login dev --device") {
+		t.Fatalf("unapproved code: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("expiry noticed after %s; want about 4s", took)
+	}
+	if st := e.status("dev"); st.State != ipc.StateLoginRequired || !strings.Contains(st.LastError, "expired") {
+		t.Errorf("status = %+v; want login_required with the expiry as last_error", st)
+	}
+}
+
+func TestDeviceLoginInterrupted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, tapistest.Config{})
+	e.withClient("")
+	e.startAgent()
+	b := e.tokenBg("login", "dev", "--device")
+	e.waitFor("device_pending", 10*time.Second, func() bool { return e.status("dev").State == ipc.StateDevicePending })
+	if err := b.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	code, stderr := e.wait(b, 10*time.Second)
+	if code != 1 || !strings.Contains(stderr, "abandoned") {
+		t.Errorf("after Ctrl-C: exit %d, stderr:\n%s", code, stderr)
+	}
+	// The agent stopped polling: approving the code now logs nobody in.
+	for _, c := range e.fake.UserCodes() {
+		_ = e.fake.ApproveDevice(c)
+	}
+	polls := e.fake.GrantCalls("device_code")
+	if st := e.status("dev"); st.State != ipc.StateLoginRequired || st.Device != nil {
+		t.Errorf("status after Ctrl-C = %+v; want login_required, no code", st)
+	}
+	if e.fake.GrantCalls("device_code") != polls {
+		t.Errorf("the agent kept polling after the login was abandoned")
+	}
+}
+
+func TestDeviceLoginNeedsClient(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, tapistest.Config{})
+	if err := e.fake.AddClient("jdoe", testClientID, testClientKey); err != nil {
+		t.Fatal(err)
+	}
+	e.startAgent()
+	cases := []struct {
+		name  string
+		stdin string
+		args  []string
+		code  int
+		want  []string
+	}{
+		{"no client", "", []string{"login", "dev", "--device"}, 1,
+			[]string{"needs an OAuth client", "/v3/oauth2/clients", "client_key_file"}},
+		{"no key", "", []string{"login", "dev", "--device", "--client-id", "c1"}, 1,
+			[]string{"key of client c1", "--client-key-stdin"}},
+		{"empty key", "\n", []string{"login", "dev", "--device", "--client-id", "c1", "--client-key-stdin"}, 2,
+			[]string{"client key"}},
+		{"password with device", "pw\n", []string{"login", "dev", "--device", "--password-stdin"}, 2,
+			[]string{"--device takes no username or password"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.token(tc.stdin, tc.args...)
+			if r.code != tc.code {
+				t.Errorf("exit %d; want %d\n%s", r.code, tc.code, r.stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, r.stderr)
+				}
+			}
+		})
+	}
+	// With the client on the command line and its key on stdin, it works:
+	// the user (here the test) approves the code the helper shows.
+	approved := make(chan error, 1)
+	go func() {
+		deadline := time.Now().Add(10 * time.Second)
+		for len(e.fake.UserCodes()) == 0 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		codes := e.fake.UserCodes()
+		if len(codes) != 1 {
+			approved <- fmt.Errorf("the fake holds user codes %v; want one", codes)
+			return
+		}
+		approved <- e.fake.ApproveDevice(codes[0])
+	}()
+	r := e.token(testClientKey+"\n", "login", "dev", "--device", "--client-id", "c1", "--client-key-stdin")
+	if err := <-approved; err != nil {
+		t.Fatal(err)
+	}
+	if r.code != 0 || e.status("dev").State != ipc.StateReady {
+		t.Errorf("device login with --client-id and key on stdin: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+func TestImportRefusalsKeepSession(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, tapistest.Config{})
+	e.startAgent()
+	e.login()
+	held := e.mustToken("", "dev").stdout
+
+	other := tapistest.New(t, tapistest.Config{TenantID: "dev"})
+	foreign, _ := other.IssueTokens("jdoe", "")
+	expired := e.fake.SignClaims(map[string]any{"jti": "x", "iss": e.fake.URL() + "/v3/tokens", "sub": "jdoe@dev",
+		"tapis/token_type": "access", "tapis/tenant_id": "dev", "tapis/username": "jdoe", "exp": time.Now().Add(-time.Hour).Unix()})
+	_, refresh := e.fake.IssueTokens("jdoe", "c9")
+	cases := []struct {
+		name  string
+		stdin string
+		args  []string
+		code  int
+		want  string
+	}{
+		{"garbage", "hello world\n", nil, 1, "not a Tapis access token"},
+		{"expired", expired + "\n", nil, 1, "expired at"},
+		{"foreign issuer", foreign + "\n", nil, 1, "issued by " + other.URL()},
+		{"refresh token as access", refresh + "\n", nil, 1, `type "refresh", not "access"`},
+		{"nothing", "", nil, 2, "no token on stdin"},
+		{"refresh without client", refresh + "\n", []string{"--refresh-token"}, 1, "needs the OAuth client"},
+		{"refresh without key", refresh + "\n", []string{"--refresh-token", "--client-id", "c9"}, 1, "key of client c9"},
+		{"refresh with wrong key", refresh + "\nnope\n", []string{"--refresh-token", "--client-id", "c9", "--client-key-stdin"}, 1, "rejected the OAuth client"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.token(tc.stdin, append([]string{"import", "dev"}, tc.args...)...)
+			if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("import: exit %d, stderr %q; want %d mentioning %q", r.code, r.stderr, tc.code, tc.want)
+			}
+			if strings.Contains(r.stderr, "nope") {
+				t.Errorf("the client key is in the message: %s", r.stderr)
+			}
+			if got := e.mustToken("", "dev").stdout; got != held {
+				t.Fatalf("a refused import replaced the session")
+			}
+		})
+	}
+
+	// A good refresh token with its client gives a full session.
+	if err := e.fake.AddClient("jdoe", "c9", "k9"); err != nil {
+		t.Fatal(err)
+	}
+	r := e.mustToken(refresh+"\nk9\n", "import", "dev", "--refresh-token", "--client-id", "c9", "--client-key-stdin")
+	if st := e.status("dev"); st.State != ipc.StateReady || st.ClientID != "c9" || !strings.Contains(r.stderr, "ready") {
+		t.Errorf("after refresh-token import: %+v, %q; want ready with client c9", st, r.stderr)
+	}
+	// An access token alone: access_only.
+	access, _ := e.fake.IssueTokens("jdoe", "")
+	e.mustToken(access+"\n", "import", "dev")
+	if st := e.status("dev"); st.State != ipc.StateAccessOnly {
+		t.Errorf("after access-token import: %s; want access_only", st.State)
+	}
+	if got := strings.TrimSpace(e.mustToken("", "dev").stdout); got != access {
+		t.Errorf("imported access token not served")
+	}
+}
+
+func TestPasswordCommand(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		script string
+		state  string
+		want   string
+		slow   bool
+	}{
+		{name: "good", script: "echo secret", state: ipc.StateReady},
+		{name: "fails", script: "echo secret; echo 'pass: tacc is not in the password store' >&2; exit 1", state: ipc.StateLoginRequired,
+			want: "exit status 1"},
+		{name: "prints nothing", script: "exit 0", state: ipc.StateLoginRequired, want: "printed no password"},
+		{name: "wrong password", script: "echo secret-but-wrong", state: ipc.StateLoginRequired, want: "rejected the username or password"},
+		{name: "hangs", script: "exec sleep 120", state: ipc.StateLoginRequired, want: "did not finish within 30s", slow: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.slow && testing.Short() {
+				t.Skip("waits for the 30 s password_command timeout")
+			}
+			t.Parallel()
+			e := newEnv(t, tapistest.Config{})
+			cmd := e.script("pw", tc.script)
+			e.tenantLines(fmt.Sprintf("password_command = [%q]\n", cmd))
+			e.startAgent()
+			var st ipc.TenantStatus
+			e.waitFor("the password_command login to end", 45*time.Second, func() bool {
+				st = e.status("dev")
+				return st.State == ipc.StateReady || st.LastError != ""
+			})
+			if st.State != tc.state || !strings.Contains(st.LastError, tc.want) {
+				t.Errorf("status = %s, last_error %q; want %s with %q", st.State, st.LastError, tc.state, tc.want)
+			}
+			if tc.state == ipc.StateReady {
+				e.mustToken("", "dev")
+			}
+			if log := e.agentLog(); strings.Contains(log, "secret") {
+				t.Errorf("the password is in the agent log:\n%s", log)
+			}
+		})
+	}
+}
+
+// TestLoginStartsAgent checks that `tapis-token login` with no agent at the
+// well-known socket and TAPIS_AGENT_SOCK unset starts one through
+// `tapis-agent start`, says so, and logs in; plain `tapis-token` does not.
+// A stand-in tapis-agent beside the helper plays `start`: it prints the
+// export line and leaves `tapis-agent serve` running.
+func TestLoginStartsAgent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, tapistest.Config{})
+	bin := filepath.Join(e.dir, "bin")
+	if err := os.Mkdir(bin, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"tapis-token"} {
+		data, err := os.ReadFile(filepath.Join(binDir, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(bin, n), data, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sock := filepath.Join(e.dir, "run", "tapis-agent", "agent.sock")
+	pidFile := filepath.Join(e.dir, "agent.pid")
+	logFile := filepath.Join(e.dir, "agent.log")
+	if err := os.WriteFile(filepath.Join(bin, "tapis-agent"), []byte(fmt.Sprintf(`#!/bin/sh
+[ "$1" = start ] || exit 2
+setsid %q serve --socket %q </dev/null >%q 2>&1 &
+echo $! > %q
+i=0
+while [ ! -S %q ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
+echo "TAPIS_AGENT_SOCK=%s; export TAPIS_AGENT_SOCK;"
+`, filepath.Join(binDir, "tapis-agent"), sock, logFile, pidFile, sock, sock)), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(pidFile); err == nil {
+			var pid int
+			fmt.Sscan(string(b), &pid)
+			if pid > 0 {
+				_ = syscall.Kill(pid, syscall.SIGTERM)
+			}
+		}
+	})
+	var environ []string
+	for _, kv := range e.environ() {
+		if !strings.HasPrefix(kv, "TAPIS_AGENT_SOCK=") {
+			environ = append(environ, kv)
+		}
+	}
+	run := func(stdin string, args ...string) result {
+		cmd := exec.Command(filepath.Join(bin, "tapis-token"), args...)
+		cmd.Env = environ
+		cmd.Stdin = strings.NewReader(stdin)
+		var out, errb strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return result{out.String(), errb.String(), code}
+	}
+
+	if r := run("", "dev"); r.code != 3 || !strings.Contains(r.stderr, "hint:") {
+		t.Errorf("plain tapis-token without agent: exit %d, %q; want 3 and a hint", r.code, r.stderr)
+	}
+	if _, err := os.Stat(pidFile); err == nil {
+		t.Fatalf("plain tapis-token started an agent")
+	}
+	r := run("secret\n", "login", "dev", "--password-stdin")
+	if r.code != 0 || !strings.Contains(r.stderr, "started an agent (socket "+sock+")") ||
+		!strings.Contains(r.stderr, `eval "$(tapis-agent start)"`) || !strings.Contains(r.stderr, "logged in to dev") {
+		log, _ := os.ReadFile(logFile)
+		t.Fatalf("login without agent: exit %d\n%s\nagent log:\n%s", r.code, r.stderr, log)
+	}
+	if r := run("", "dev"); r.code != 0 || strings.Count(r.stdout, ".") != 2 {
+		t.Errorf("token from the started agent: exit %d, %q", r.code, r.stderr)
+	}
+	// A second login finds the agent and starts none.
+	if r := run("secret\n", "login", "dev", "--password-stdin"); r.code != 0 || strings.Contains(r.stderr, "started an agent") {
+		t.Errorf("second login: exit %d, %q", r.code, r.stderr)
+	}
+}
