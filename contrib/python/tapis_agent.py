@@ -214,8 +214,8 @@ class Client:
     """Client of one tapis-agent socket.
 
     path is the socket path; None means socket_path() at each call. timeout
-    (seconds) bounds each call: connecting, sending and reading the answer;
-    None means TOKEN_TIMEOUT for tokens and DEFAULT_TIMEOUT otherwise. A
+    (seconds) bounds connecting and every wait for the agent's answer; None
+    means TOKEN_TIMEOUT for tokens and DEFAULT_TIMEOUT otherwise. A
     Client holds no connection and no token: it is safe to share between
     threads, and every call asks the agent afresh.
     """
