@@ -1,0 +1,183 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// agentCmd runs the tapis-agent binary with args in e's environment plus
+// extra variables, and returns what it printed and its exit code.
+func (e *env) agentCmd(extraEnv []string, args ...string) result {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "tapis-agent"), args...)
+	cmd.Env = append(e.environ(), extraEnv...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		e.t.Fatalf("tapis-agent %v: %v", args, err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+// startDetached runs `tapis-agent start` with args, fails the test unless
+// it exits 0, and makes sure the agent it leaves behind dies with the test.
+func (e *env) startDetached(args ...string) result {
+	e.t.Helper()
+	r := e.agentCmd(nil, append([]string{"start"}, args...)...)
+	if r.code != 0 {
+		e.t.Fatalf("tapis-agent start %v: exit %d\nstderr: %s\nlog:\n%s", args, r.code, r.stderr, readFile(e.agentLogPath()))
+	}
+	if st, err := e.client().Status(); err == nil {
+		pid := st.PID
+		e.t.Cleanup(func() { killAndWait(e.t, pid) })
+	}
+	return r
+}
+
+// agentLogPath is where `tapis-agent start` makes the agent log.
+func (e *env) agentLogPath() string {
+	return filepath.Join(e.home, ".local", "state", "tapis-agent", "agent.log")
+}
+
+// killAndWait sends SIGKILL to pid, if it still runs, and waits until it is
+// gone. The agent of `start` is no child of the test: poll /proc.
+func killAndWait(t *testing.T, pid int) {
+	t.Helper()
+	if !processAlive(pid) {
+		return
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	deadline := time.Now().Add(10 * time.Second)
+	for processAlive(pid) {
+		if time.Now().After(deadline) {
+			t.Errorf("pid %d still alive 10s after SIGKILL", pid)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// processAlive reports whether pid exists and is not a zombie.
+func processAlive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && i+2 < len(s) && s[i+2] != 'Z' && s[i+2] != 'X'
+}
+
+// agentsServing returns the pids of live tapis-agent serve processes of
+// this test's binary whose command line names sock.
+func agentsServing(t *testing.T, sock string) []int {
+	t.Helper()
+	exe := filepath.Join(binDir, "tapis-agent")
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, ent := range entries {
+		pid, err := strconv.Atoi(ent.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + ent.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if len(args) < 2 || args[0] != exe || args[1] != "serve" || !strings.Contains(string(b), sock) {
+			continue
+		}
+		if processAlive(pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// procField returns the value of a "Name:" line of /proc/PID/status.
+func procField(t *testing.T, pid int, name string) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatalf("/proc/%d/status has no %s", pid, name)
+	return ""
+}
+
+func readFile(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
+}
+
+// notifySocket is a stand-in for systemd's notification socket: a unixgram
+// socket whose path goes into NOTIFY_SOCKET.
+type notifySocket struct {
+	t    *testing.T
+	path string
+	conn *net.UnixConn
+}
+
+func newNotifySocket(t *testing.T, dir string) *notifySocket {
+	t.Helper()
+	path := filepath.Join(dir, "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &notifySocket{t: t, path: path, conn: conn}
+}
+
+// next returns the next message, waiting at most 10 s.
+func (n *notifySocket) next() string {
+	n.t.Helper()
+	buf := make([]byte, 4096)
+	if err := n.conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		n.t.Fatal(err)
+	}
+	k, err := n.conn.Read(buf)
+	if err != nil {
+		n.t.Fatalf("waiting for a notification: %v", err)
+	}
+	return string(buf[:k])
+}
+
+// waitFor returns the first message with a line starting with prefix,
+// skipping others (watchdog pings, status updates), and the skipped ones.
+func (n *notifySocket) waitFor(prefix string) (msg string, skipped []string) {
+	n.t.Helper()
+	for {
+		m := n.next()
+		for _, line := range strings.Split(m, "\n") {
+			if strings.HasPrefix(line, prefix) {
+				return m, skipped
+			}
+		}
+		skipped = append(skipped, m)
+	}
+}

@@ -1,0 +1,352 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/tapis/tapistest"
+)
+
+// password is distinct enough to be searched for in logs.
+const password = "pw-Zq8xVv3-not-in-logs"
+
+func TestStartStop(t *testing.T) {
+	e := newEnv(t, tapistest.Config{Users: map[string]string{"jdoe": password}})
+	shLine := fmt.Sprintf("TAPIS_AGENT_SOCK=%s; export TAPIS_AGENT_SOCK;\n", e.sock)
+
+	r := e.startDetached()
+	if r.stdout != shLine {
+		t.Fatalf("start printed %q; want %q", r.stdout, shLine)
+	}
+	if !strings.Contains(r.stderr, "started agent pid") {
+		t.Errorf("start said %q on stderr; want the pid of the agent it started", r.stderr)
+	}
+	st, err := e.client().Status()
+	if err != nil {
+		t.Fatalf("status after start: %v", err)
+	}
+	pid := st.PID
+
+	// Again: the same agent, the same socket.
+	r = e.startDetached()
+	if r.stdout != shLine || !strings.Contains(r.stderr, fmt.Sprintf("agent pid %d already runs", pid)) {
+		t.Errorf("second start: stdout %q, stderr %q; want the same socket and pid %d reused", r.stdout, r.stderr, pid)
+	}
+	if got := agentsServing(t, e.sock); len(got) != 1 || got[0] != pid {
+		t.Errorf("agents serving after two starts: %v; want [%d]", got, pid)
+	}
+	if r := e.startDetached("-c", "-q"); r.stdout != fmt.Sprintf("setenv TAPIS_AGENT_SOCK %s;\n", e.sock) || r.stderr != "" {
+		t.Errorf("start -c -q: stdout %q, stderr %q; want one setenv line and silence", r.stdout, r.stderr)
+	}
+	if r := e.agentCmd([]string{"SHELL=/bin/tcsh"}, "start", "-q"); !strings.HasPrefix(r.stdout, "setenv ") {
+		t.Errorf("start with SHELL=/bin/tcsh printed %q; want csh syntax", r.stdout)
+	}
+
+	// Hardening, as the kernel sees it.
+	limits := readFile(fmt.Sprintf("/proc/%d/limits", pid))
+	if !strings.Contains(limits, "Max core file size        0                    0") {
+		t.Errorf("/proc/%d/limits:\n%s\nwant a core file size of 0", pid, limits)
+	}
+	if os.Geteuid() == 0 {
+		// root may lock memory whatever RLIMIT_MEMLOCK says.
+		if lck := procField(t, pid, "VmLck"); lck == "0 kB" {
+			t.Errorf("VmLck = %s; want the agent's memory locked", lck)
+		}
+	} else {
+		// A process that is not dumpable has its /proc files owned by root.
+		fi, err := os.Stat(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uid := fi.Sys().(*syscall.Stat_t).Uid; uid != 0 {
+			t.Errorf("/proc/%d/status is owned by uid %d; want 0 (the agent is not dumpable)", pid, uid)
+		}
+	}
+
+	// The log is private and holds no secret after a login.
+	e.mustToken(password+"\n", "login", "dev", "--password-stdin")
+	tok := strings.TrimSpace(e.mustToken("", "dev").stdout)
+	logPath := e.agentLogPath()
+	fi, err := os.Stat(logPath)
+	if err != nil {
+		t.Fatalf("agent log: %v", err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("agent log mode = %v; want 0600", fi.Mode().Perm())
+	}
+	log := readFile(logPath)
+	if !strings.Contains(log, "serving") {
+		t.Errorf("agent log lacks the serving line:\n%s", log)
+	}
+	secrets := map[string]string{"password": password, "access token": tok}
+	for _, c := range e.fake.Clients() {
+		secrets["client key"] = c.ClientKey
+	}
+	for what, s := range secrets {
+		if s != "" && strings.Contains(log, s) {
+			t.Errorf("agent log holds the %s", what)
+		}
+	}
+
+	// kill -9 leaves a stale socket; the next start replaces it.
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the killed agent to die", 10*time.Second, func() bool { return !processAlive(pid) })
+	if fi, err := os.Lstat(e.sock); err != nil || fi.Mode().Type() != os.ModeSocket {
+		t.Fatalf("socket after kill -9: %v; want a stale socket file left behind", err)
+	}
+	r = e.startDetached()
+	if r.stdout != shLine {
+		t.Errorf("start over a stale socket printed %q; want %q", r.stdout, shLine)
+	}
+	st, err = e.client().Status()
+	if err != nil || st.PID == pid {
+		t.Fatalf("status after restart: %+v, %v; want a new agent", st, err)
+	}
+	pid = st.PID
+
+	// stop: the agent is gone, and so is its socket.
+	r = e.agentCmd(nil, "stop")
+	if r.code != 0 || r.stdout != "unset TAPIS_AGENT_SOCK;\n" || !strings.Contains(r.stderr, fmt.Sprintf("stopped agent pid %d", pid)) {
+		t.Fatalf("stop: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if processAlive(pid) {
+		t.Errorf("agent pid %d alive after stop returned", pid)
+	}
+	if _, err := os.Lstat(e.sock); !os.IsNotExist(err) {
+		t.Errorf("socket after stop: %v; want it removed", err)
+	}
+	if r := e.agentCmd(nil, "stop"); r.code != 1 || !strings.Contains(r.stderr, "no agent answers on "+e.sock) {
+		t.Errorf("stop without agent: exit %d, stderr %q; want 1 and a clear message", r.code, r.stderr)
+	}
+	if r := e.token("", "status"); r.code != 3 {
+		t.Errorf("tapis-token status after stop: exit %d; want 3 (agent not reachable)", r.code)
+	}
+}
+
+func TestConcurrentStartsMakeOneAgent(t *testing.T) {
+	e := newEnv(t, tapistest.Config{})
+	const n = 5
+	var wg sync.WaitGroup
+	results := make([]result, n)
+	for i := range n {
+		wg.Go(func() { results[i] = e.agentCmd(nil, "start") })
+	}
+	wg.Wait()
+	for _, pid := range agentsServing(t, e.sock) {
+		t.Cleanup(func() { killAndWait(t, pid) })
+	}
+	want := fmt.Sprintf("TAPIS_AGENT_SOCK=%s; export TAPIS_AGENT_SOCK;\n", e.sock)
+	started := 0
+	for i, r := range results {
+		if r.code != 0 || r.stdout != want {
+			t.Errorf("start #%d: exit %d, stdout %q, stderr %q", i, r.code, r.stdout, r.stderr)
+		}
+		if strings.Contains(r.stderr, "started agent") {
+			started++
+		}
+	}
+	if started != 1 {
+		t.Errorf("%d of %d racing starts started an agent; want 1", started, n)
+	}
+	st, err := e.client().Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := agentsServing(t, e.sock); len(got) != 1 || got[0] != st.PID {
+		t.Errorf("agents serving after %d racing starts: %v; want only pid %d", n, got, st.PID)
+	}
+	for i, r := range results {
+		if !strings.Contains(r.stderr, "pid "+strconv.Itoa(st.PID)) {
+			t.Errorf("start #%d named another agent: %q; want pid %d", i, r.stderr, st.PID)
+		}
+	}
+}
+
+func TestStartReportsAgentThatCannotStart(t *testing.T) {
+	e := newEnv(t, tapistest.Config{})
+	// Something that is not a socket sits where the socket goes.
+	if err := os.MkdirAll(filepath.Dir(e.sock), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.sock, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := e.agentCmd(nil, "start")
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "is not a socket") || !strings.Contains(r.stderr, e.agentLogPath()) {
+		t.Errorf("start with a file in the way: exit %d, stdout %q, stderr %q; want 1, nothing on stdout, the reason and the log path", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestSocketActivation(t *testing.T) {
+	activate, err := exec.LookPath("systemd-socket-activate")
+	if err != nil {
+		t.Skip("systemd-socket-activate not installed")
+	}
+	e := newEnv(t, tapistest.Config{})
+	ns := newNotifySocket(t, e.dir)
+	sock := filepath.Join(e.dir, "activated.sock")
+	// Without --accept, systemd-socket-activate waits for the first
+	// connection, then execs the agent in its own process with the
+	// listening socket as fd 3. TAPIS_AGENT_SOCK stays unset: the agent must
+	// serve on the descriptor, not at a path of its own.
+	cmd := exec.Command(activate, "-l", sock, "--fdname=agent.sock",
+		"-E", "NOTIFY_SOCKET="+ns.path, "-E", "WATCHDOG_USEC=400000",
+		"-E", "TAPIS_AGENT_CONFIG="+e.config, "-E", "HOME="+e.home,
+		"-E", "XDG_RUNTIME_DIR="+filepath.Join(e.dir, "run"),
+		filepath.Join(binDir, "tapis-agent"), "serve", "--log-level", "debug")
+	cmd.Stderr = lockedWriter{&e.mu, &e.log}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	var exitErr error
+	go func() { exitErr = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		select {
+		case <-exited:
+		default:
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	e.waitFor("systemd-socket-activate to listen", 10*time.Second, func() bool {
+		_, err := os.Lstat(sock)
+		return err == nil
+	})
+	before, err := os.Lstat(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	c := &ipc.Client{Path: sock, Timeout: 10 * time.Second}
+	st, err := c.Status()
+	if err != nil {
+		t.Fatalf("status through the activated socket: %v\nlog:\n%s", err, e.agentLog())
+	}
+	if st.PID != cmd.Process.Pid || st.Socket != sock {
+		t.Errorf("status = pid %d socket %q; want pid %d (exec'd in place) socket %q", st.PID, st.Socket, cmd.Process.Pid, sock)
+	}
+	if msg, _ := ns.waitFor("READY=1"); !strings.Contains(msg, "STATUS=1 needs login") {
+		t.Errorf("READY message %q; want it with STATUS=1 needs login", msg)
+	}
+	if _, skipped := ns.waitFor("WATCHDOG=1"); len(skipped) > 5 {
+		t.Errorf("messages before the first watchdog ping: %q", skipped)
+	}
+
+	reloadSeen := func(how string) {
+		t.Helper()
+		msg, _ := ns.waitFor("RELOADING=1")
+		if !strings.Contains(msg, "MONOTONIC_USEC=") {
+			t.Errorf("%s: reload message %q; want MONOTONIC_USEC with RELOADING=1", how, msg)
+		}
+		if msg, _ := ns.waitFor("READY=1"); !strings.Contains(msg, "STATUS=") {
+			t.Errorf("%s: message after the reload %q; want READY=1 with a STATUS line", how, msg)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	reloadSeen("SIGHUP")
+	if _, err := c.Reload(); err != nil {
+		t.Fatalf("POST /v1/reload: %v", err)
+	}
+	reloadSeen("POST /v1/reload")
+
+	after, err := os.Lstat(sock)
+	if err != nil || !os.SameFile(before, after) {
+		t.Errorf("socket replaced while serving (%v); want the one systemd passed", err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	ns.waitFor("STOPPING=1")
+	select {
+	case <-exited:
+		if exitErr != nil {
+			t.Errorf("agent exit after SIGTERM: %v; want 0\nlog:\n%s", exitErr, e.agentLog())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("agent did not exit within 15s of SIGTERM")
+	}
+	// The socket belongs to systemd: the agent leaves it in place.
+	if _, err := os.Lstat(sock); err != nil {
+		t.Errorf("activated socket after exit: %v; want it left in place", err)
+	}
+	if _, err := os.Lstat(filepath.Join(e.dir, "run", "tapis-agent")); !os.IsNotExist(err) {
+		t.Errorf("the activated agent made its default socket directory (%v); want nothing created", err)
+	}
+}
+
+func TestMakeInstall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binaries through make")
+	}
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make not installed")
+	}
+	dir := t.TempDir()
+	goenv := func(name string) string {
+		out, err := exec.Command("go", "env", name).Output()
+		if err != nil {
+			t.Fatalf("go env %s: %v", name, err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	cmd := exec.Command("make", "-C", "..", "install", "PREFIX="+dir, "HOME="+dir)
+	// HOME moves, the Go caches must not.
+	cmd.Env = append(os.Environ(), "HOME="+dir, "GOCACHE="+goenv("GOCACHE"), "GOPATH="+goenv("GOPATH"),
+		"GOMODCACHE="+goenv("GOMODCACHE"), "GOFLAGS=-mod=mod")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make install: %v\n%s", err, out)
+	}
+	for _, want := range []string{"systemctl --user daemon-reload && systemctl --user enable --now tapis-agent.socket", `eval "$(` + dir + "/bin/tapis-agent start -q)"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("make install output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, bin := range []string{"tapis-agent", "tapis-token"} {
+		fi, err := os.Stat(filepath.Join(dir, "bin", bin))
+		if err != nil || fi.Mode().Perm() != 0o755 {
+			t.Errorf("installed %s: %v, %v; want mode 0755", bin, fi, err)
+		}
+	}
+	units := filepath.Join(dir, ".config", "systemd", "user")
+	service := readFile(filepath.Join(units, "tapis-agent.service"))
+	if !strings.Contains(service, "ExecStart="+dir+"/bin/tapis-agent serve\n") || strings.Contains(service, "@BINDIR@") {
+		t.Errorf("installed service does not start %s/bin/tapis-agent:\n%s", dir, service)
+	}
+	socket := readFile(filepath.Join(units, "tapis-agent.socket"))
+	for _, want := range []string{"ListenStream=%t/tapis-agent/agent.sock", "SocketMode=0600", "DirectoryMode=0700", "WantedBy=sockets.target"} {
+		if !strings.Contains(socket, want) {
+			t.Errorf("installed socket unit lacks %s", want)
+		}
+	}
+	if out, err := exec.Command(filepath.Join(dir, "bin", "tapis-agent"), "version").Output(); err != nil || !strings.HasPrefix(string(out), "tapis-agent ") {
+		t.Errorf("installed tapis-agent version: %q, %v", out, err)
+	}
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		return
+	}
+	run := filepath.Join(dir, "run")
+	if err := os.Mkdir(run, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	v := exec.Command(analyze, "verify", "--user", filepath.Join(units, "tapis-agent.socket"), filepath.Join(units, "tapis-agent.service"))
+	v.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+run, "HOME="+dir)
+	if out, err := v.CombinedOutput(); err != nil || strings.Contains(string(out), "tapis-agent") {
+		t.Errorf("systemd-analyze verify --user on the installed units: %v\n%s", err, out)
+	}
+}
