@@ -1,0 +1,136 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/tapis/tapistest"
+)
+
+// reloadWithin is how fast a saved config must show in status.
+const reloadWithin = 2 * time.Second
+
+func TestReload(t *testing.T) {
+	cases := []struct {
+		name    string
+		symlink bool // the config path is a symlink to a file in another directory
+	}{
+		{"plain file", false},
+		{"symlinked file", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { testReload(t, tc.symlink) })
+	}
+}
+
+func testReload(t *testing.T, symlink bool) {
+	e := newEnv(t, tapistest.Config{})
+	prod := tapistest.New(t, tapistest.Config{TenantID: "prod", Users: map[string]string{"jdoe": "secret"}})
+	write := e.writeConfig
+	if symlink {
+		real := filepath.Join(e.dir, "dotfiles", "tapis-agent.toml")
+		if err := os.MkdirAll(filepath.Dir(real), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(e.config, real); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(real, e.config); err != nil {
+			t.Fatal(err)
+		}
+		// Editors save the target by writing a temp file beside it and
+		// renaming it over the target.
+		write = func(s string) {
+			t.Helper()
+			if err := os.WriteFile(real+".tmp", []byte(s), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(real+".tmp", real); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	dev := fmt.Sprintf("default_tenant = \"dev\"\n\n[tenants.dev]\nbase_url = %q\nusername = \"jdoe\"\n", e.fake.URL())
+	both := dev + fmt.Sprintf("\n[tenants.prod]\nbase_url = %q\nusername = \"jdoe\"\n", prod.URL())
+	// A bare word for a string, on line 5.
+	broken := fmt.Sprintf("default_tenant = \"dev\"\n\n[tenants.dev]\nbase_url = %q\nusername = jdoe\n", e.fake.URL())
+
+	e.startAgent()
+	e.login()
+	devToken := e.mustToken("", "dev").stdout
+	devBefore := e.status("dev")
+
+	// devUntouched checks that the dev session survived a reload as it was.
+	devUntouched := func(when string) {
+		t.Helper()
+		if got := e.mustToken("", "dev").stdout; got != devToken {
+			t.Errorf("%s: dev serves another access token; want the session untouched", when)
+		}
+		s := e.status("dev")
+		if s.State != ipc.StateReady || s.RefreshCount != devBefore.RefreshCount || !s.AccessExpiresAt.Equal(*devBefore.AccessExpiresAt) {
+			t.Errorf("%s: dev status = %s, refresh_count %d, expires %v; want ready, %d, %v",
+				when, s.State, s.RefreshCount, s.AccessExpiresAt, devBefore.RefreshCount, devBefore.AccessExpiresAt)
+		}
+	}
+	tenants := func() map[string]bool {
+		st, err := e.client().Status()
+		if err != nil {
+			t.Fatalf("status: %v", err)
+		}
+		m := map[string]bool{}
+		for _, ts := range st.Tenants {
+			m[ts.Tenant] = true
+		}
+		return m
+	}
+	configError := func() string {
+		st, err := e.client().Status()
+		if err != nil {
+			t.Fatalf("status: %v", err)
+		}
+		return st.ConfigError
+	}
+
+	// Add a tenant.
+	write(both)
+	e.waitFor("prod in status", reloadWithin, func() bool { return tenants()["prod"] })
+	if s := e.status("prod"); s.State != ipc.StateLoginRequired || s.BaseURL != prod.URL() {
+		t.Errorf("added prod: %+v; want login_required at %s", s, prod.URL())
+	}
+	devUntouched("after adding prod")
+	e.mustToken("secret\n", "login", "prod", "--password-stdin")
+	e.mustToken("", "prod")
+
+	// Remove it: its session is wiped.
+	write(dev)
+	e.waitFor("prod gone from status", reloadWithin, func() bool { return !tenants()["prod"] })
+	if r := e.token("", "prod"); r.code != 4 {
+		t.Errorf("token of removed prod: exit %d, stderr %q; want 4 (login required)", r.code, r.stderr)
+	}
+	devUntouched("after removing prod")
+
+	// A broken file: the config in force stays, status shows the error.
+	write(broken)
+	e.waitFor("the config error in status", reloadWithin, func() bool { return configError() != "" })
+	if msg := configError(); !strings.Contains(msg, "config.toml:5: ") {
+		t.Errorf("config error %q; want it to name the file and line 5", msg)
+	}
+	st := e.mustToken("", "status").stdout
+	if !strings.Contains(st, "config error") || !strings.Contains(st, "config.toml:5: ") {
+		t.Errorf("tapis-token status does not show the config error with its line:\n%s", st)
+	}
+	if !tenants()["dev"] {
+		t.Errorf("dev left status after a broken config")
+	}
+	devUntouched("after a broken config")
+
+	// Fixed: the error goes.
+	write(dev)
+	e.waitFor("the config error to clear", reloadWithin, func() bool { return configError() == "" })
+	devUntouched("after fixing the config")
+}
