@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -348,5 +350,68 @@ func TestMakeInstall(t *testing.T) {
 	v.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+run, "HOME="+dir)
 	if out, err := v.CombinedOutput(); err != nil || strings.Contains(string(out), "tapis-agent") {
 		t.Errorf("systemd-analyze verify --user on the installed units: %v\n%s", err, out)
+	}
+}
+
+func TestConcurrentServesKeepOneAgent(t *testing.T) {
+	e := newEnv(t, tapistest.Config{})
+	// A stale socket, as a killed agent leaves it, which every serve may
+	// want to replace.
+	if err := os.MkdirAll(filepath.Dir(e.sock), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	stale, err := net.Listen("unix", e.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.(*net.UnixListener).SetUnlinkOnClose(false)
+	stale.Close()
+
+	const n = 5
+	type proc struct {
+		cmd    *exec.Cmd
+		stderr bytes.Buffer
+		done   chan struct{}
+		err    error
+	}
+	procs := make([]*proc, n)
+	for i := range procs {
+		p := &proc{done: make(chan struct{})}
+		p.cmd = exec.Command(filepath.Join(binDir, "tapis-agent"), "serve")
+		p.cmd.Env = e.environ()
+		p.cmd.Stderr = &p.stderr
+		procs[i] = p
+	}
+	for _, p := range procs {
+		if err := p.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { p.err = p.cmd.Wait(); close(p.done) }()
+		t.Cleanup(func() {
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		})
+	}
+	// The winner answers; every other one gives up with a clear error.
+	var st *ipc.StatusResponse
+	e.waitFor("an agent to answer", 10*time.Second, func() bool {
+		st, err = e.client().Status()
+		return err == nil
+	})
+	for _, p := range procs {
+		if p.cmd.Process.Pid == st.PID {
+			continue
+		}
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("serve pid %d still runs beside agent %d", p.cmd.Process.Pid, st.PID)
+		}
+		if p.err == nil || !strings.Contains(p.stderr.String(), "an agent is already running") {
+			t.Errorf("losing serve: %v, stderr %q; want exit 1 saying an agent already runs", p.err, p.stderr.String())
+		}
+	}
+	if st2, err := e.client().Status(); err != nil || st2.PID != st.PID {
+		t.Errorf("status after the race: %+v, %v; want agent %d still serving", st2, err, st.PID)
 	}
 }
