@@ -55,7 +55,7 @@ const (
 	defaultReadHeaderTimeout = 5 * time.Second
 	defaultIdleTimeout       = 60 * time.Second
 	defaultShutdownTimeout   = 5 * time.Second
-	defaultMaxConns          = 64
+	defaultMaxConns          = 4096
 	defaultReadTimeout       = 15 * time.Second
 	writeSlack               = 10 * time.Second
 )
@@ -85,7 +85,10 @@ type Server struct {
 	// once its context is done; zero means 5s.
 	ShutdownTimeout time.Duration
 	// MaxConns bounds the connections served at once; further clients wait
-	// in the listen backlog. Zero means 64.
+	// in the listen backlog. Zero means 4096: idle connections hold a slot
+	// until ReadHeaderTimeout or IdleTimeout closes them, so a small cap
+	// lets a leaky or hostile client of the same user (1000 idle
+	// connections) starve every other client for as long as it holds them.
 	MaxConns int
 
 	h   Handler
