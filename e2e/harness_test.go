@@ -174,10 +174,17 @@ type result struct {
 // token runs tapis-token with args and stdin.
 func (e *env) token(stdin string, args ...string) result {
 	e.t.Helper()
+	return runCmd(e.t, filepath.Join(binDir, "tapis-token"), e.environ(), stdin, args...)
+}
+
+// runCmd runs the program at path with env, stdin and args, within a
+// minute, and returns what it printed and its exit code.
+func runCmd(t *testing.T, path string, env []string, stdin string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "tapis-token"), args...)
-	cmd.Env = e.environ()
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Env = env
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -186,7 +193,7 @@ func (e *env) token(stdin string, args ...string) result {
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
-		e.t.Fatalf("tapis-token %v: %v", args, err)
+		t.Fatalf("%s %v: %v", filepath.Base(path), args, err)
 	}
 	return result{out.String(), errb.String(), code}
 }

@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,20 +15,7 @@ import (
 // extra variables, and returns what it printed and its exit code.
 func (e *env) agentCmd(extraEnv []string, args ...string) result {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "tapis-agent"), args...)
-	cmd.Env = append(e.environ(), extraEnv...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		e.t.Fatalf("tapis-agent %v: %v", args, err)
-	}
-	return result{out.String(), errb.String(), code}
+	return runCmd(e.t, filepath.Join(binDir, "tapis-agent"), append(e.environ(), extraEnv...), "", args...)
 }
 
 // startDetached runs `tapis-agent start` with args, fails the test unless

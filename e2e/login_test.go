@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -279,7 +278,9 @@ func TestLoginStartsAgent(t *testing.T) {
 	if err := os.Mkdir(bin, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []string{"tapis-token"} {
+	// The real binaries, side by side as installed: login finds
+	// tapis-agent beside itself.
+	for _, n := range []string{"tapis-token", "tapis-agent"} {
 		data, err := os.ReadFile(filepath.Join(binDir, n))
 		if err != nil {
 			t.Fatal(err)
@@ -289,26 +290,9 @@ func TestLoginStartsAgent(t *testing.T) {
 		}
 	}
 	sock := filepath.Join(e.dir, "run", "tapis-agent", "agent.sock")
-	pidFile := filepath.Join(e.dir, "agent.pid")
-	logFile := filepath.Join(e.dir, "agent.log")
-	if err := os.WriteFile(filepath.Join(bin, "tapis-agent"), []byte(fmt.Sprintf(`#!/bin/sh
-[ "$1" = start ] || exit 2
-setsid %q serve --socket %q </dev/null >%q 2>&1 &
-echo $! > %q
-i=0
-while [ ! -S %q ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
-echo "TAPIS_AGENT_SOCK=%s; export TAPIS_AGENT_SOCK;"
-`, filepath.Join(binDir, "tapis-agent"), sock, logFile, pidFile, sock, sock)), 0o700); err != nil {
-		t.Fatal(err)
-	}
+	logFile := filepath.Join(e.home, ".local", "state", "tapis-agent", "agent.log")
 	t.Cleanup(func() {
-		if b, err := os.ReadFile(pidFile); err == nil {
-			var pid int
-			fmt.Sscan(string(b), &pid)
-			if pid > 0 {
-				_ = syscall.Kill(pid, syscall.SIGTERM)
-			}
-		}
+		runCmd(t, filepath.Join(bin, "tapis-agent"), e.environ(), "", "stop", "--socket", sock)
 	})
 	var environ []string
 	for _, kv := range e.environ() {
@@ -317,25 +301,13 @@ echo "TAPIS_AGENT_SOCK=%s; export TAPIS_AGENT_SOCK;"
 		}
 	}
 	run := func(stdin string, args ...string) result {
-		cmd := exec.Command(filepath.Join(bin, "tapis-token"), args...)
-		cmd.Env = environ
-		cmd.Stdin = strings.NewReader(stdin)
-		var out, errb strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return result{out.String(), errb.String(), code}
+		return runCmd(t, filepath.Join(bin, "tapis-token"), environ, stdin, args...)
 	}
 
 	if r := run("", "dev"); r.code != 3 || !strings.Contains(r.stderr, "hint:") {
 		t.Errorf("plain tapis-token without agent: exit %d, %q; want 3 and a hint", r.code, r.stderr)
 	}
-	if _, err := os.Stat(pidFile); err == nil {
+	if _, err := os.Stat(sock); err == nil {
 		t.Fatalf("plain tapis-token started an agent")
 	}
 	r := run("secret\n", "login", "dev", "--password-stdin")
