@@ -365,35 +365,31 @@ func (s *Server) serveStatus(ctx context.Context, r *http.Request, body []byte) 
 }
 
 func (s *Server) serveLogin(ctx context.Context, r *http.Request, body []byte) answer {
-	var req ipc.LoginRequest
-	if a, ok := decodeStrict(body, &req, false); !ok {
-		return a
-	}
-	resp, err := s.h.Login(ctx, &req)
-	a := s.result(ctx, r.URL.Path, resp, resp == nil, err)
-	a.tenant = req.Tenant
-	return a
+	return serveJSON(s, ctx, r, body, s.h.Login, func(q *ipc.LoginRequest) string { return q.Tenant })
 }
 
 func (s *Server) serveLogout(ctx context.Context, r *http.Request, body []byte) answer {
-	var req ipc.LogoutRequest
-	if a, ok := decodeStrict(body, &req, false); !ok {
-		return a
+	logout := func(ctx context.Context, q *ipc.LogoutRequest) (*ipc.TenantStatus, error) {
+		return s.h.Logout(ctx, q.Tenant)
 	}
-	resp, err := s.h.Logout(ctx, req.Tenant)
-	a := s.result(ctx, r.URL.Path, resp, resp == nil, err)
-	a.tenant = req.Tenant
-	return a
+	return serveJSON(s, ctx, r, body, logout, func(q *ipc.LogoutRequest) string { return q.Tenant })
 }
 
 func (s *Server) serveImport(ctx context.Context, r *http.Request, body []byte) answer {
-	var req ipc.ImportRequest
+	return serveJSON(s, ctx, r, body, s.h.Import, func(q *ipc.ImportRequest) string { return q.Tenant })
+}
+
+// serveJSON decodes a POST body strictly into a Req, calls the handler with
+// it, and names the request's tenant in the answer's log line.
+func serveJSON[Req, Resp any](s *Server, ctx context.Context, r *http.Request, body []byte,
+	call func(context.Context, *Req) (*Resp, error), tenant func(*Req) string) answer {
+	var req Req
 	if a, ok := decodeStrict(body, &req, false); !ok {
 		return a
 	}
-	resp, err := s.h.Import(ctx, &req)
+	resp, err := call(ctx, &req)
 	a := s.result(ctx, r.URL.Path, resp, resp == nil, err)
-	a.tenant = req.Tenant
+	a.tenant = tenant(&req)
 	return a
 }
 
