@@ -139,25 +139,20 @@ func cmdLogin(args []string, stdin io.Reader, stderr io.Writer) error {
 		return usageErr("--client-id and --client-key-stdin go with --device")
 	}
 	c := client()
-	if err := ensureAgent(c, stderr); err != nil {
+	st, err := ensureAgent(c, stderr)
+	if err != nil {
 		return err
 	}
 	if device {
 		return loginDevice(c, tenant, clientID, keyStdin, stdin, stderr)
 	}
+	// The agent knows the configured username and default tenant.
 	label := tenant
-	if username == "" || label == "" {
-		// The agent knows the configured username and default tenant.
-		st, err := c.Status()
-		if err != nil {
-			return err
-		}
-		for _, t := range st.Tenants {
-			if t.Tenant == tenant || (tenant == "" && t.Default) {
-				label = t.Tenant
-				if username == "" {
-					username = t.Username
-				}
+	for _, t := range st.Tenants {
+		if t.Tenant == tenant || (tenant == "" && t.Default) {
+			label = t.Tenant
+			if username == "" {
+				username = t.Username
 			}
 		}
 	}
@@ -397,7 +392,7 @@ func short(d time.Duration) string {
 	case d >= 48*time.Hour:
 		return strconv.Itoa(int(d/(24*time.Hour))) + "d"
 	case d >= time.Hour:
-		return d.Truncate(time.Minute).String()[:len(d.Truncate(time.Minute).String())-2]
+		return strings.TrimSuffix(d.Truncate(time.Minute).String(), "0s") // 3h12m0s → 3h12m
 	}
 	return d.Truncate(time.Second).String()
 }

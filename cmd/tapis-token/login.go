@@ -82,20 +82,21 @@ func loginDevice(c *ipc.Client, tenant, clientID string, keyStdin bool, stdin io
 // ensureAgent starts an agent when there is none at the well-known socket,
 // as gpg-agent does, so that `tapis-token login` is the whole setup on a
 // fresh login node. With TAPIS_AGENT_SOCK set the user chose an agent;
-// starting another elsewhere would hide that it is gone.
-func ensureAgent(c *ipc.Client, stderr io.Writer) error {
-	_, err := c.Status()
+// starting another elsewhere would hide that it is gone. It returns the
+// status of the agent that answers.
+func ensureAgent(c *ipc.Client, stderr io.Writer) (*ipc.StatusResponse, error) {
+	st, err := c.Status()
 	if err == nil || !errors.Is(err, ipc.ErrAgentUnreachable) || os.Getenv("TAPIS_AGENT_SOCK") != "" {
-		return nil // the call that follows reports any error
+		return st, err
 	}
 	sock, err := startAgent()
 	if err != nil {
-		return &failure{code: exitUnreachable, msg: "no agent is running and none could be started: " + err.Error(),
+		return nil, &failure{code: exitUnreachable, msg: "no agent is running and none could be started: " + err.Error(),
 			hint: `start one: eval "$(tapis-agent start)", or systemctl --user start tapis-agent.socket`}
 	}
 	c.Path = sock
 	fmt.Fprintf(stderr, "tapis-token: started an agent (socket %s); add eval \"$(tapis-agent start)\" to ~/.bashrc so that every shell finds it\n", sock)
-	return nil
+	return c.Status()
 }
 
 // startAgent runs `tapis-agent start` (the tapis-agent beside this program,
@@ -116,7 +117,7 @@ func startAgent() (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "start")
+	cmd := exec.CommandContext(ctx, bin, "start", "-s") // sh syntax, whatever $SHELL is
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	// The agent it leaves running must not keep this waiting on the pipes.
@@ -135,20 +136,16 @@ func startAgent() (string, error) {
 	return sock, nil
 }
 
-// parseSockLine finds the socket in `TAPIS_AGENT_SOCK=/path; export
-// TAPIS_AGENT_SOCK;` (sh) or `setenv TAPIS_AGENT_SOCK /path;` (csh), with
-// or without shell quotes.
+// parseSockLine finds the socket in the `TAPIS_AGENT_SOCK=/path; export
+// TAPIS_AGENT_SOCK;` line of `tapis-agent start -s`, with or without shell
+// quotes.
 func parseSockLine(out string) string {
 	for line := range strings.Lines(out) {
-		line = strings.TrimSpace(line)
-		var v string
-		if rest, ok := strings.CutPrefix(line, "TAPIS_AGENT_SOCK="); ok {
-			v, _, _ = strings.Cut(rest, ";")
-		} else if rest, ok := strings.CutPrefix(line, "setenv TAPIS_AGENT_SOCK "); ok {
-			v, _, _ = strings.Cut(rest, ";")
-		} else {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "TAPIS_AGENT_SOCK=")
+		if !ok {
 			continue
 		}
+		v, _, _ := strings.Cut(rest, ";")
 		v = strings.TrimSpace(v)
 		if len(v) >= 2 && (v[0] == '\'' || v[0] == '"') && v[len(v)-1] == v[0] {
 			v = strings.ReplaceAll(v[1:len(v)-1], `'\''`, "'")

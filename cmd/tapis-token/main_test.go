@@ -109,3 +109,16 @@ func TestShellQuote(t *testing.T) {
 		t.Errorf("shellQuote = %s", got)
 	}
 }
+
+func TestParseSockLine(t *testing.T) {
+	cases := map[string]string{
+		"TAPIS_AGENT_SOCK=/run/a.sock; export TAPIS_AGENT_SOCK;\n":       "/run/a.sock",
+		"echo hi;\nTAPIS_AGENT_SOCK='/tmp/it'\\''s/a.sock'; export X;\n": "/tmp/it's/a.sock",
+		"nothing here\n": "",
+	}
+	for in, want := range cases {
+		if got := parseSockLine(in); got != want {
+			t.Errorf("parseSockLine(%q) = %q; want %q", in, got, want)
+		}
+	}
+}
