@@ -2,11 +2,9 @@ package ipc
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -130,18 +128,11 @@ func (c *Client) call(method, target string, in, out any, defaultTimeout time.Du
 	if err := CheckDir(filepath.Dir(path)); err != nil {
 		return fmt.Errorf("%w: %w", ErrAgentUnreachable, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", path)
+	conn, err := dial(path, time.Now().Add(timeout))
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrAgentUnreachable, err) // err names the path
 	}
 	defer conn.Close()
-	deadline, _ := ctx.Deadline()
-	if err := conn.SetDeadline(deadline); err != nil {
-		return fmt.Errorf("%w at %s: %w", ErrAgentUnreachable, path, err)
-	}
 	if err := writeRequest(conn, method, target, body); err != nil {
 		return ioError("sending request to agent", path, err)
 	}
