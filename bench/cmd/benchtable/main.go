@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,14 +26,18 @@ func main() {
 	binDir := flag.String("bin", "bin", "directory holding tapis-agent and tapis-token")
 	out := flag.String("out", "bench/results.md", "file to write the table to (\"\" for none)")
 	quick := flag.Bool("quick", false, "fewer rounds: a smoke test of the driver, not figures to quote")
+	only := flag.String("only", "", "comma-separated steps to run (start-up, throughput, refresh storm, tenants, python); implies -out \"\"")
 	flag.Parse()
-	if err := run(*binDir, *out, *quick); err != nil {
+	if *only != "" {
+		*out = ""
+	}
+	if err := run(*binDir, *out, *quick, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "benchtable:", err)
 		os.Exit(1)
 	}
 }
 
-func run(binDir, out string, quick bool) error {
+func run(binDir, out string, quick bool, only string) error {
 	w, err := newWorld(binDir)
 	if err != nil {
 		return err
@@ -54,6 +59,9 @@ func run(binDir, out string, quick bool) error {
 		{"python", python},
 	}
 	for _, s := range steps {
+		if only != "" && !slices.Contains(strings.Split(only, ","), s.name) {
+			continue
+		}
 		fmt.Fprintf(os.Stderr, "benchtable: %s …\n", s.name)
 		r, err := s.f(w, p)
 		if err != nil {
