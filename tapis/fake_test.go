@@ -183,8 +183,8 @@ func TestFakeConcurrentRefresh(t *testing.T) {
 }
 
 // TestFakeGrantErrors runs every §2.6 row the fake can produce through the
-// client and checks the classification. Rows it cannot produce (1, 2, 3, 4,
-// 14, 22, and the AUTH25 wordings) are covered by TestMessageClassification.
+// client and checks the classification. Rows it cannot produce (1, 2, 3, 14,
+// 22, and the AUTH25 wordings) are covered by TestMessageClassification.
 func TestFakeGrantErrors(t *testing.T) {
 	s, c, clock := newFake(t)
 	ctx := ctxT(t)
@@ -204,12 +204,24 @@ func TestFakeGrantErrors(t *testing.T) {
 	expiredRefresh := s.SignClaims(map[string]any{"jti": "x3", "tapis/tenant_id": "dev", "tapis/token_type": "refresh",
 		"exp": clock.Now().Add(-time.Second).Unix(), "tapis/access_token": map[string]any{"tapis/client_id": "cid", "tapis/refresh_count": 0}})
 
+	// A tenant with the same id and key that allows only the device flow,
+	// for row 4.
+	deviceOnly := tapistest.New(t, tapistest.Config{TenantID: "dev", Users: map[string]string{"jdoe": "pw"}, Now: clock.Now, GrantTypes: []string{"device_code"}})
+	if err := deviceOnly.AddClient("jdoe", "cid", "ckey"); err != nil {
+		t.Fatal(err)
+	}
+	dc, err := tapis.New(deviceOnly.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	password := func(user string, pw tapis.Secret, cl *tapis.ClientCredentials) func() error {
 		return func() error { _, err := c.PasswordGrant(ctx, user, pw, cl); return err }
 	}
 	refresh := func(rt tapis.Secret, cl tapis.ClientCredentials) func() error {
 		return func() error { _, err := c.Refresh(ctx, rt, cl); return err }
 	}
+	const notAllowed = "; this grant type is not allowed for this tenant. Allowable grant types: ['device_code']"
 	cases := []struct {
 		row    string
 		call   func() error
@@ -218,6 +230,8 @@ func TestFakeGrantErrors(t *testing.T) {
 		status int
 		msg    string // prefix of the sanitised message
 	}{
+		{"4 password not allowed", func() error { _, err := dc.PasswordGrant(ctx, "jdoe", "pw", &cred); return err }, tapis.ReasonBadRequest, false, 400, "Invalid grant_type (password)" + notAllowed},
+		{"4 refresh not allowed", func() error { _, err := dc.Refresh(ctx, good.RefreshToken, cred); return err }, tapis.ReasonBadRequest, false, 400, "Invalid grant_type (refresh_token)" + notAllowed},
 		{"11 wrong key", password("jdoe", "pw", &tapis.ClientCredentials{ID: "cid", Key: "wrong-key"}), tapis.ReasonBadClient, false, 400, "Invalid client credentials: cid, REDACTED."},
 		{"11 unknown client", refresh(good.RefreshToken, tapis.ClientCredentials{ID: "nope", Key: "k3y"}), tapis.ReasonBadClient, false, 400, "Invalid client credentials: nope, REDACTED."},
 		{"11 before password", password("jdoe", "bad", &tapis.ClientCredentials{ID: "cid", Key: "wrong-key"}), tapis.ReasonBadClient, false, 400, "Invalid client credentials"},

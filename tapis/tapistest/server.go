@@ -7,10 +7,10 @@
 // rotation where old refresh tokens keep working, RS256 JWTs, the device
 // flow, and a 500 HTML page for unknown paths.
 //
-// Tests steer it with an injectable clock, per-tenant TTLs, a device
-// approval hook, and fault injection per route (delays, hangs, status
-// codes, dropped connections, slow bodies), and inspect it through request
-// counters.
+// Tests steer it with an injectable clock, per-tenant TTLs and allowed
+// grant types, a device approval hook, and fault injection per route
+// (delays, hangs, status codes, dropped connections, slow bodies), and
+// inspect it through request counters.
 //
 // It deliberately does not import package tapis: it is an independent
 // implementation of the protocol, so it can catch the client's mistakes.
@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -37,6 +38,11 @@ type Config struct {
 	Users      map[string]string // username → password
 	AccessTTL  time.Duration     // default 4h (14400 s)
 	RefreshTTL time.Duration     // default 8760h (31536000 s)
+	// GrantTypes are the grant types the tenant allows, in the order the
+	// "not allowed" error lists them (§2.6 row 4). Nil means the default
+	// set (password, implicit, authorization_code, refresh_token,
+	// device_code); an empty non-nil slice allows none.
+	GrantTypes []string
 	// Now is the clock used for exp, expiry checks, device codes and
 	// client timestamps. Default time.Now.
 	Now func() time.Time
@@ -57,6 +63,10 @@ const (
 	// the user approves a device code (30 days).
 	DeviceTTL = 2592000 * time.Second
 )
+
+// defaultGrantTypes are the grant types a tenant allows by default (§2.4),
+// in the order the authenticator lists them. Never modified.
+var defaultGrantTypes = []string{"password", "implicit", "authorization_code", "refresh_token", "device_code"}
 
 // version is the envelope's version field, as observed.
 const version = "dev"
@@ -79,6 +89,7 @@ type Server struct {
 	users        map[string]string
 	accessTTL    time.Duration
 	refreshTTL   time.Duration
+	grantTypes   []string // never modified in place; replaced by SetGrantTypes
 	now          func() time.Time
 	approveAfter time.Duration
 	singleUse    bool
@@ -120,6 +131,9 @@ func NewServer(cfg Config, ln net.Listener) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.GrantTypes == nil {
+		cfg.GrantTypes = defaultGrantTypes
+	}
 	key, err := keyFor(cfg.TenantID)
 	if err != nil {
 		return nil, err
@@ -141,6 +155,7 @@ func NewServer(cfg Config, ln net.Listener) (*Server, error) {
 		users:        make(map[string]string),
 		accessTTL:    cfg.AccessTTL,
 		refreshTTL:   cfg.RefreshTTL,
+		grantTypes:   slices.Clone(cfg.GrantTypes),
 		now:          cfg.Now,
 		approveAfter: cfg.DeviceApproveAfter,
 		usedRefresh:  make(map[string]bool),
@@ -203,6 +218,27 @@ func (s *Server) SetTTLs(access, refresh time.Duration) {
 	if refresh > 0 {
 		s.refreshTTL = refresh
 	}
+}
+
+// SetGrantTypes changes the grant types the tenant allows, as a tenant
+// admin can through /v3/oauth2/admin/config; nil restores the default set.
+// Later token requests see the new list.
+func (s *Server) SetGrantTypes(types []string) {
+	if types == nil {
+		types = defaultGrantTypes
+	}
+	types = slices.Clone(types)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.grantTypes = types
+}
+
+// allowedGrantTypes returns the tenant's allowed grant types. The caller
+// must not modify the slice.
+func (s *Server) allowedGrantTypes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.grantTypes
 }
 
 // SetNow replaces the clock; nil restores time.Now.

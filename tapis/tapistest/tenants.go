@@ -135,10 +135,12 @@ func (s *Server) handleWellKnown(w http.ResponseWriter, r *http.Request) {
 	base := s.url
 	ok(w, "OAuth server metadata retrieved successfully.", map[string]any{
 		"authorization_endpoint": base + "/v3/oauth2/authorize",
-		"grant_types_supported":  grantTypes,
-		"issuer":                 base + "/v3/oauth2",
-		"jwks_uri":               base + "/v3/tenants/" + s.tenant,
-		"registration_endpoint":  base + "/v3/oauth2/clients",
+		// §6.5 documents the five defaults here; the fake does not tie
+		// the document to the tenant's configured list.
+		"grant_types_supported": defaultGrantTypes,
+		"issuer":                base + "/v3/oauth2",
+		"jwks_uri":              base + "/v3/tenants/" + s.tenant,
+		"registration_endpoint": base + "/v3/oauth2/clients",
 		// Wrong on purpose: the real document advertises a path that
 		// does not exist (§6.5).
 		"token_endpoint": base + "/v3/oauth2/token",

@@ -9,13 +9,10 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
-
-// grantTypes are the tenant's allowed grant types, in the order the error
-// message lists them (§2.6 row 4).
-var grantTypes = []string{"password", "implicit", "authorization_code", "refresh_token", "device_code"}
 
 // Token-endpoint messages (§2.6).
 const (
@@ -39,6 +36,7 @@ const (
 	msgNoAccessClaim   = "Invalid refresh_token format; this token was missing the access_token claim."
 	msgNoRefreshCount  = "Unrecognized exception type: <class 'TypeError'>. Exception: unsupported operand type(s) for +: 'NoneType' and 'int'"
 	msgInvalidGrant    = "Invalid grant_type"
+	msgGrantNotAllowed = "Invalid grant_type (%s); this grant type is not allowed for this tenant. Allowable grant types: %s"
 	msgMediaNotFound   = "Invalid POST data: [MediaTypeNotFound('Content for the following mimetype not found: %s. Valid mimetypes: [application/json, application/x-www-form-urlencoded]')]."
 	msgDeserialize     = "Invalid POST data: [MediaTypeDeserializeError('Failed to deserialize request body')]."
 	msgMissingBody     = "Invalid POST data: [MissingRequiredRequestBody('Missing required request body')]."
@@ -127,6 +125,15 @@ func pyRepr(v any) string {
 	return string(b)
 }
 
+// pyStrList renders a list of strings as Python's repr does, for the
+// "not allowed" grant type message: ['a', 'b'], or [] when empty.
+func pyStrList(items []string) string {
+	if len(items) == 0 {
+		return "[]"
+	}
+	return "['" + strings.Join(items, "', '") + "']"
+}
+
 // parseTokenRequest decodes the body by content type; the second result
 // is the error answer, if any (status, message).
 func parseTokenRequest(r *http.Request) (*tokenRequest, int, string) {
@@ -202,12 +209,8 @@ func (s *Server) handleTokens(w http.ResponseWriter, r *http.Request) {
 		fail(w, msgNoGrant)
 		return
 	}
-	allowed := false
-	for _, g := range grantTypes {
-		allowed = allowed || g == gt
-	}
-	if !allowed {
-		fail(w, fmt.Sprintf("Invalid grant_type (%s); this grant type is not allowed for this tenant. Allowable grant types: ['%s']", gt, strings.Join(grantTypes, "', '")))
+	if allowed := s.allowedGrantTypes(); !slices.Contains(allowed, gt) {
+		fail(w, fmt.Sprintf(msgGrantNotAllowed, gt, pyStrList(allowed)))
 		return
 	}
 	if gt == "device_code" {
