@@ -243,7 +243,13 @@ func decodeAnswer(status int, body []byte, out any) error {
 		}
 		return &Error{Status: status, Code: eb.Error.Code, Message: eb.Error.Message, Hint: eb.Error.Hint}
 	}
-	if err := json.Unmarshal(body, out); err != nil {
+	var err error
+	if t, ok := out.(*TokenResponse); ok {
+		err = decodeToken(body, t) // the helper's hot path
+	} else {
+		err = json.Unmarshal(body, out)
+	}
+	if err != nil {
 		// The decoder's message may quote the answer; keep it out.
 		e := malformed("invalid JSON body")
 		e.Status = status

@@ -1,0 +1,351 @@
+package ipc
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// decodeToken decodes the agent's answer to GET /v1/token into t without
+// encoding/json. A cold process pays for reflection-based decoding with
+// about a tenth of tapis-token's run time, and this is the one answer the
+// helper decodes on every call.
+//
+// It is stricter than encoding/json, never looser: whatever it accepts,
+// json.Unmarshal accepts too and decodes to the same value (FuzzDecodeToken
+// checks this), and it accepts everything the agent sends. It refuses keys
+// that match a field only without regard to case, null for a field,
+// numbers other than plain integers for expires_in, invalid UTF-8, lone
+// surrogates and nesting deeper than maxDepth.
+func decodeToken(b []byte, t *TokenResponse) error {
+	d := tokenDecoder{b: b}
+	if err := d.object(t); err != nil {
+		return err
+	}
+	d.space()
+	if d.i != len(d.b) {
+		return errTokenJSON
+	}
+	return nil
+}
+
+var errTokenJSON = errors.New("invalid token answer")
+
+// maxDepth bounds the nesting of values skipped for unknown keys.
+const maxDepth = 32
+
+type tokenDecoder struct {
+	b []byte
+	i int
+}
+
+func (d *tokenDecoder) space() {
+	for d.i < len(d.b) {
+		switch d.b[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+// next skips white space and reports whether the next byte is c,
+// consuming it if so.
+func (d *tokenDecoder) next(c byte) bool {
+	d.space()
+	if d.i < len(d.b) && d.b[d.i] == c {
+		d.i++
+		return true
+	}
+	return false
+}
+
+func (d *tokenDecoder) object(t *TokenResponse) error {
+	if !d.next('{') {
+		return errTokenJSON
+	}
+	if d.next('}') {
+		return nil
+	}
+	for {
+		d.space()
+		key, err := d.str()
+		if err != nil || !d.next(':') {
+			return errTokenJSON
+		}
+		d.space()
+		if err := d.field(key, t); err != nil {
+			return err
+		}
+		if d.next('}') {
+			return nil
+		}
+		if !d.next(',') {
+			return errTokenJSON
+		}
+	}
+}
+
+// field decodes the value of key into t, or skips it for an unknown key.
+func (d *tokenDecoder) field(key string, t *TokenResponse) error {
+	var dst *string
+	switch key {
+	case "tenant":
+		dst = &t.Tenant
+	case "base_url":
+		dst = &t.BaseURL
+	case "username":
+		dst = &t.Username
+	case "access_token":
+		dst = &t.AccessToken
+	case "expires_at":
+		// time.Time's UnmarshalJSON parses the text between the quotes
+		// as it stands, escapes and all; UnmarshalText does the same.
+		start := d.i
+		if _, err := d.str(); err != nil {
+			return err
+		}
+		raw := d.b[start+1 : d.i-1]
+		if bytes.IndexByte(raw, '\\') >= 0 || t.ExpiresAt.UnmarshalText(raw) != nil {
+			return errTokenJSON
+		}
+		return nil
+	case "expires_in":
+		n, err := d.integer()
+		if err != nil {
+			return err
+		}
+		t.ExpiresIn = n
+		return nil
+	default:
+		for _, f := range [...]string{"tenant", "base_url", "username", "access_token", "expires_at", "expires_in"} {
+			if strings.EqualFold(key, f) {
+				return errTokenJSON // encoding/json would match it
+			}
+		}
+		return d.skip(0)
+	}
+	s, err := d.str()
+	if err != nil {
+		return err
+	}
+	*dst = s
+	return nil
+}
+
+// str decodes a string at the current position.
+func (d *tokenDecoder) str() (string, error) {
+	if d.i >= len(d.b) || d.b[d.i] != '"' {
+		return "", errTokenJSON
+	}
+	d.i++
+	start := d.i
+	// The common case: no escapes.
+	for d.i < len(d.b) {
+		c := d.b[d.i]
+		if c == '"' {
+			s := d.b[start:d.i]
+			d.i++
+			if !utf8.Valid(s) {
+				return "", errTokenJSON
+			}
+			return string(s), nil
+		}
+		if c == '\\' {
+			break
+		}
+		if c < 0x20 {
+			return "", errTokenJSON
+		}
+		d.i++
+	}
+	out := append([]byte(nil), d.b[start:d.i]...)
+	for d.i < len(d.b) {
+		c := d.b[d.i]
+		switch {
+		case c == '"':
+			d.i++
+			if !utf8.Valid(out) {
+				return "", errTokenJSON
+			}
+			return string(out), nil
+		case c < 0x20:
+			return "", errTokenJSON
+		case c != '\\':
+			out = append(out, c)
+			d.i++
+			continue
+		}
+		if d.i+1 >= len(d.b) {
+			return "", errTokenJSON
+		}
+		e := d.b[d.i+1]
+		d.i += 2
+		switch e {
+		case '"', '\\', '/':
+			out = append(out, e)
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r, ok := d.hex4()
+			if !ok {
+				return "", errTokenJSON
+			}
+			if utf16.IsSurrogate(r) {
+				if d.i+1 >= len(d.b) || d.b[d.i] != '\\' || d.b[d.i+1] != 'u' {
+					return "", errTokenJSON
+				}
+				d.i += 2
+				r2, ok := d.hex4()
+				if !ok {
+					return "", errTokenJSON
+				}
+				if r = utf16.DecodeRune(r, r2); r == utf8.RuneError {
+					return "", errTokenJSON
+				}
+			}
+			out = utf8.AppendRune(out, r)
+		default:
+			return "", errTokenJSON
+		}
+	}
+	return "", errTokenJSON
+}
+
+func (d *tokenDecoder) hex4() (rune, bool) {
+	if d.i+4 > len(d.b) {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(d.b[d.i:d.i+4]), 16, 32)
+	if err != nil {
+		return 0, false
+	}
+	d.i += 4
+	return rune(n), true
+}
+
+// integer decodes -?(0|[1-9][0-9]*) within the range of int64.
+func (d *tokenDecoder) integer() (int64, error) {
+	start := d.i
+	if d.i < len(d.b) && d.b[d.i] == '-' {
+		d.i++
+	}
+	digits := d.i
+	for d.i < len(d.b) && '0' <= d.b[d.i] && d.b[d.i] <= '9' {
+		d.i++
+	}
+	if d.i == digits || (d.b[digits] == '0' && d.i-digits > 1) {
+		return 0, errTokenJSON
+	}
+	if d.i < len(d.b) {
+		switch d.b[d.i] {
+		case '.', 'e', 'E':
+			return 0, errTokenJSON
+		}
+	}
+	n, err := strconv.ParseInt(string(d.b[start:d.i]), 10, 64)
+	if err != nil {
+		return 0, errTokenJSON
+	}
+	return n, nil
+}
+
+// skip skips one valid JSON value, nested at most maxDepth deep.
+func (d *tokenDecoder) skip(depth int) error {
+	if depth > maxDepth || d.i >= len(d.b) {
+		return errTokenJSON
+	}
+	switch c := d.b[d.i]; {
+	case c == '"':
+		_, err := d.str()
+		return err
+	case c == '{' || c == '[':
+		end := byte('}')
+		if c == '[' {
+			end = ']'
+		}
+		d.i++
+		if d.next(end) {
+			return nil
+		}
+		for {
+			d.space()
+			if c == '{' {
+				if _, err := d.str(); err != nil || !d.next(':') {
+					return errTokenJSON
+				}
+				d.space()
+			}
+			if err := d.skip(depth + 1); err != nil {
+				return err
+			}
+			if d.next(end) {
+				return nil
+			}
+			if !d.next(',') {
+				return errTokenJSON
+			}
+		}
+	case c == '-' || '0' <= c && c <= '9':
+		return d.number()
+	}
+	for _, lit := range [...]string{"true", "false", "null"} {
+		if len(d.b)-d.i >= len(lit) && string(d.b[d.i:d.i+len(lit)]) == lit {
+			d.i += len(lit)
+			return nil
+		}
+	}
+	return errTokenJSON
+}
+
+// number skips a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (d *tokenDecoder) number() error {
+	if d.b[d.i] == '-' {
+		d.i++
+	}
+	if d.i >= len(d.b) {
+		return errTokenJSON
+	}
+	if d.b[d.i] == '0' {
+		d.i++
+	} else if !d.digits() {
+		return errTokenJSON
+	}
+	if d.i < len(d.b) && d.b[d.i] == '.' {
+		d.i++
+		if !d.digits() {
+			return errTokenJSON
+		}
+	}
+	if d.i < len(d.b) && (d.b[d.i] == 'e' || d.b[d.i] == 'E') {
+		d.i++
+		if d.i < len(d.b) && (d.b[d.i] == '+' || d.b[d.i] == '-') {
+			d.i++
+		}
+		if !d.digits() {
+			return errTokenJSON
+		}
+	}
+	return nil
+}
+
+// digits consumes [0-9]+ and reports whether there was at least one.
+func (d *tokenDecoder) digits() bool {
+	start := d.i
+	for d.i < len(d.b) && '0' <= d.b[d.i] && d.b[d.i] <= '9' {
+		d.i++
+	}
+	return d.i > start
+}
