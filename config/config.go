@@ -43,8 +43,9 @@ var TokenFormats = []string{FormatConnectTapis, FormatTapisV3CLI, FormatTapisCmd
 // LogLevels lists the valid values of `log_level`.
 var LogLevels = []string{"debug", "info", "warn", "error"}
 
-// MaxRefreshMargin bounds `refresh_margin`: a margin of a day or more would
-// refresh a 4-hour token continuously.
+// MaxRefreshMargin bounds `refresh_margin`: a margin of a day or more is
+// surely a mistake, longer than a default access token lives (and the
+// refresher ignores a margin that does not fit in the token's lifetime).
 const MaxRefreshMargin = 24 * time.Hour
 
 // Config is a loaded configuration file. The zero value is an empty
@@ -56,8 +57,11 @@ type Config struct {
 	Path string
 	// DefaultTenant is `default_tenant`; "" when unset.
 	DefaultTenant string
-	// RefreshMargin is `refresh_margin`: refresh when this much validity
-	// remains. 0 means the default, a third of the token's lifetime.
+	// RefreshMargin is `refresh_margin`: refresh no later than when this
+	// much validity remains. The refresh comes at 2/3 of the token's
+	// lifetime or this long before expiry, whichever is earlier, so a
+	// margin below a third of the lifetime changes nothing. 0 means unset:
+	// the 2/3 rule alone.
 	RefreshMargin time.Duration
 	// LogLevel is `log_level`, one of LogLevels, or "" when unset.
 	LogLevel string
@@ -97,7 +101,7 @@ type Tenant struct {
 	// CAFile is `ca_file`, absolute after loading; "" for the system roots.
 	CAFile string
 	// RefreshMargin is the tenant's `refresh_margin`, overriding
-	// Config.RefreshMargin; 0 when unset.
+	// Config.RefreshMargin (same meaning); 0 when unset.
 	RefreshMargin time.Duration
 }
 

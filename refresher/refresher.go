@@ -1,8 +1,9 @@
 // Package refresher decides when to refresh one tenant's access token and
 // runs the refreshes: proactively at about two thirds of the token's
-// lifetime, on demand when a caller needs more validity than the current
-// token has, and again with exponential backoff and full jitter after a
-// transient failure. It knows nothing about HTTP or token values: the owner
+// lifetime (earlier when a margin asks for more validity to remain), on
+// demand when a caller needs more validity than the current token has, and
+// again with exponential backoff and full jitter after a transient
+// failure. It knows nothing about HTTP or token values: the owner
 // supplies a Func that does the upstream call, swaps the tokens in its
 // session and reports the new token's Lifetime.
 //
@@ -82,13 +83,17 @@ type Config struct {
 	// retried. A nil Definitive treats every error as transient.
 	Definitive func(error) bool
 
-	// Margin, if positive, schedules the refresh this long before expiry
-	// instead of at 2/3 of the lifetime (Vault Agent's rule). A margin that
-	// does not fit in the token's lifetime falls back to the 2/3 rule.
+	// Margin, if positive, is the validity that must at least remain when
+	// the scheduled refresh comes: the refresh comes at 2/3 of the
+	// lifetime (Vault Agent's rule) or this long before expiry, whichever
+	// is earlier, so a margin can bring the refresh forward but never
+	// delay it. A margin that does not fit in the token's lifetime is
+	// ignored.
 	Margin time.Duration
 
 	// Jitter is the fraction by which scheduled refreshes are spread:
-	// ±Jitter of the delay (or of the margin). Zero means DefaultJitter
+	// ±Jitter of the 2/3 delay, or, when the margin decides, up to
+	// Jitter·Margin earlier than expiry − Margin. Zero means DefaultJitter
 	// (±10 %); a negative value disables jitter.
 	Jitter float64
 

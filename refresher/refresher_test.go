@@ -109,30 +109,51 @@ func TestProactiveScheduleOverAWeek(t *testing.T) {
 	})
 }
 
+// TestMarginSchedule checks that a margin only ever brings the refresh
+// forward: the refresh comes at the earlier of the jittered 2/3 point and
+// expiry − margin.
 func TestMarginSchedule(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		const lifetime = 4 * time.Hour
-		up := &upstream{lifetime: lifetime}
-		start := time.Now()
-		r := New(Config{Refresh: up.refresh, Margin: 30 * time.Minute}, fresh(start, lifetime))
-		go r.Run(t.Context())
-		time.Sleep(48 * time.Hour)
-		r.Stop()
+	const lifetime = 4 * time.Hour
+	cases := []struct {
+		name   string
+		margin time.Duration
+		// Each refresh comes within [lo, hi] after the token's issue.
+		lo, hi time.Duration
+		// Refreshes in 48 h.
+		minN, maxN int
+	}{
+		// Expiry − 30m is 3h30, later than 2/3 (2h24..2h56): no delay.
+		{"small margin keeps 2/3", 30 * time.Minute, 144 * time.Minute, 176 * time.Minute, 16, 20},
+		// Expiry − 2h..2h12 is earlier than 2/3 whatever the jitter.
+		{"large margin brings it forward", 2 * time.Hour, 108 * time.Minute, 120 * time.Minute, 24, 27},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				up := &upstream{lifetime: lifetime}
+				start := time.Now()
+				r := New(Config{Refresh: up.refresh, Margin: tc.margin}, fresh(start, lifetime))
+				go r.Run(t.Context())
+				time.Sleep(48 * time.Hour)
+				r.Stop()
 
-		calls := up.times()
-		// Refresh 27..33 min before expiry: every 3 h 27 m .. 3 h 33 m.
-		if n := len(calls); n < 13 || n > 14 {
-			t.Errorf("refreshes in 48 h = %d; want 13 or 14", n)
-		}
-		prev := start
-		for i, c := range calls {
-			before := prev.Add(lifetime).Sub(c)
-			if before < 27*time.Minute || before > 33*time.Minute {
-				t.Errorf("refresh %d came %v before expiry; want 30m ±3m", i, before)
-			}
-			prev = c
-		}
-	})
+				calls := up.times()
+				if n := len(calls); n < tc.minN || n > tc.maxN {
+					t.Errorf("refreshes in 48 h with margin %v = %d; want %d..%d", tc.margin, n, tc.minN, tc.maxN)
+				}
+				prev := start
+				for i, c := range calls {
+					if gap := c.Sub(prev); gap < tc.lo || gap > tc.hi {
+						t.Errorf("refresh %d came %v after the token's issue (%v before expiry); want within [%v, %v]", i, gap, lifetime-gap, tc.lo, tc.hi)
+					}
+					if left := prev.Add(lifetime).Sub(c); left < tc.margin {
+						t.Errorf("refresh %d came with %v left; want at least the margin %v", i, left, tc.margin)
+					}
+					prev = c
+				}
+			})
+		})
+	}
 }
 
 func TestConcurrentEnsureSingleflight(t *testing.T) {

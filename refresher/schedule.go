@@ -6,13 +6,15 @@ import "time"
 // should be refreshed, given the current time now and a uniform random
 // number rnd in [0, 1).
 //
-// Without a margin the refresh lands at IssuedAt + 2/3 of the lifetime,
-// jittered by ±jitter of that delay (Vault Agent's rule: spread the load and
-// keep a third of the lifetime to ride out an upstream outage). With a
-// margin it lands at ExpiresAt − margin, jittered by ±jitter of the margin;
-// a margin that does not fit in the lifetime falls back to the 2/3 rule. A
-// token past its refresh point refreshes at once: the result is never
-// before now.
+// The refresh lands at IssuedAt + 2/3 of the lifetime, jittered by ±jitter
+// of that delay (Vault Agent's rule: spread the load and keep a third of the
+// lifetime to ride out an upstream outage). A margin can only bring it
+// forward: when ExpiresAt − margin comes earlier, the refresh lands there
+// instead, moved earlier still by up to jitter·margin, so at least the
+// margin always remains and refreshes stay spread. A small margin therefore
+// changes nothing; a margin that does not fit in the lifetime is ignored
+// rather than refreshing continuously. A token past its refresh point
+// refreshes at once: the result is never before now.
 //
 // A zero IssuedAt (an imported token whose issue time is unknown) counts as
 // issued at now.
@@ -25,11 +27,15 @@ func refreshAt(l Lifetime, now time.Time, margin time.Duration, jitter, rnd floa
 		issued = now
 	}
 	lifetime := l.ExpiresAt.Sub(issued)
-	var at time.Time
+	at := issued.Add(jittered(lifetime*2/3, jitter, rnd))
 	if margin > 0 && margin < lifetime {
-		at = l.ExpiresAt.Add(-jittered(margin, jitter, rnd))
-	} else {
-		at = issued.Add(jittered(lifetime*2/3, jitter, rnd))
+		early := margin
+		if jitter > 0 {
+			early += time.Duration(float64(margin) * jitter * rnd)
+		}
+		if m := l.ExpiresAt.Add(-early); m.Before(at) {
+			at = m
+		}
 	}
 	if at.Before(now) {
 		return now
