@@ -70,7 +70,7 @@ func Parse(path string, data []byte) (*Config, error) {
 	if _, err := toml.Decode(string(data), &raw); err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, &Error{File: path, Line: pe.Position.Line, Msg: "invalid TOML: " + pe.Message, err: err}
+			return nil, syntaxError(path, data, pe)
 		}
 		return nil, &Error{File: path, Msg: "invalid TOML: " + err.Error(), err: err}
 	}
@@ -91,6 +91,44 @@ func Parse(path string, data []byte) (*Config, error) {
 		errs[i] = e
 	}
 	return nil, errors.Join(errs...)
+}
+
+// syntaxError describes a TOML syntax error: its line, the key being
+// defined and, for a bare word where a value belongs (the most common
+// mistake: username = jdoe), the line as it would be valid.
+func syntaxError(path string, data []byte, pe toml.ParseError) *Error {
+	e := &Error{File: path, Line: pe.Position.Line, Key: pe.LastKey, Msg: "invalid TOML: " + pe.Message, err: pe}
+	var line string
+	if lines := strings.Split(string(data), "\n"); e.Line > 0 && e.Line <= len(lines) {
+		line = strings.TrimLeft(lines[e.Line-1], " \t")
+	}
+	keyPath, rest, ok := parseKeyPath(line)
+	if !ok || !strings.HasPrefix(rest, "=") || strings.HasPrefix(line, "[") {
+		return e
+	}
+	key := keyString(keyPath)
+	value := strings.TrimSpace(rest[1:])
+	if i := strings.Index(value, "#"); i >= 0 {
+		value = strings.TrimSpace(value[:i])
+	}
+	badValue := strings.HasPrefix(pe.Message, "expected value but found")
+	if strings.HasPrefix(pe.Message, "expected a top-level item to end with") {
+		// The library names the table here, not the key of the line.
+		badValue = true
+		if e.Key != key && !strings.HasSuffix(e.Key, "."+key) {
+			e.Key = strings.TrimPrefix(e.Key+"."+key, ".")
+		}
+	}
+	switch {
+	case !badValue:
+	case value == "":
+		e.Msg += fmt.Sprintf(`; give %s a value, e.g. a string in double quotes: %s = "..."`, key, key)
+	case !strings.ContainsAny(value[:1], `"'[{`):
+		e.Msg += fmt.Sprintf("; strings need double quotes: %s = %q", key, value)
+	default:
+		e.Msg += `; values are strings in double quotes ("jdoe"), numbers, true or false, [arrays] or {inline tables}`
+	}
+	return e
 }
 
 type parser struct {

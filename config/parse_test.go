@@ -148,6 +148,14 @@ func TestLoadMalformed(t *testing.T) {
 		{"ca file missing", "[tenants.ds]\nca_file = \"/nonexistent/ca.pem\"\n", []string{"config.toml:2: tenants.ds.ca_file: cannot read /nonexistent/ca.pem: no such file or directory"}},
 		{"ca file device", "[tenants.ds]\nca_file = \"/dev/null\"\n", []string{"config.toml:2: tenants.ds.ca_file: /dev/null is not a regular file"}},
 		{"ca file not pem", "[tenants.ds]\nca_file = \"notca.pem\"\n", []string{"tenants.ds.ca_file: ", "notca.pem holds no PEM certificate"}},
+		// Syntax errors name the key and, for a bare word, the valid line.
+		{"bare string", "[tenants.ds]\nusername = jdoe\n", []string{`config.toml:2: tenants.ds.username: invalid TOML: expected value but found "jdoe" instead; strings need double quotes: username = "jdoe"`}},
+		{"bare string top level", "default_tenant = ds # mine\n", []string{`config.toml:1: default_tenant: invalid TOML: expected value but found "ds" instead; strings need double quotes: default_tenant = "ds"`}},
+		{"bare url", "[tenants.ds]\nbase_url = https://ds.org\n", []string{`config.toml:2: tenants.ds.base_url: invalid TOML: expected value but found "https" instead; strings need double quotes: base_url = "https://ds.org"`}},
+		{"bare duration", "[tenants.ds]\nrefresh_margin = 1h\n", []string{`config.toml:2: tenants.ds.refresh_margin: invalid TOML: `, `strings need double quotes: refresh_margin = "1h"`}},
+		{"missing value", "[tenants.ds]\nusername =\n", []string{`config.toml:2: tenants.ds.username: invalid TOML: expected value but found '\n' instead; give username a value, e.g. a string in double quotes: username = "..."`}},
+		{"bare word in inline table", "[tenants.ds]\npassword_command = {a = b}\n", []string{`config.toml:2: tenants.ds.password_command.a: invalid TOML: expected value but found "b" instead; values are strings in double quotes`}},
+		{"unterminated string", "[tenants.ds]\nusername = \"jdoe\n", []string{`config.toml:2: tenants.ds.username: invalid TOML: strings cannot contain newlines`}},
 		{"tenant refresh margin zero", "[tenants.ds]\nrefresh_margin = \"0s\"\n", []string{`config.toml:2: tenants.ds.refresh_margin: must be above 0 and below 24h (got "0s")`}},
 	}
 	for _, tc := range cases {
