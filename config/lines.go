@@ -16,14 +16,16 @@ func joinPath(path []string) string { return strings.Join(path, "\x00") }
 
 func scanKeyLines(data []byte) keyLines {
 	lines := keyLines{}
-	var table []string
-	inML := "" // the delimiter of the multi-line string being skipped
+	var (
+		table []string
+		v     valueScanner
+	)
 	for i, line := range strings.Split(string(data), "\n") {
 		n := i + 1
-		if inML != "" {
-			if strings.Count(line, inML)%2 == 1 {
-				inML = ""
-			}
+		if v.open() {
+			// A line inside a multi-line string, array or inline table
+			// defines no key of its own.
+			v.scan(line)
 			continue
 		}
 		s := strings.TrimLeft(line, " \t")
@@ -41,15 +43,74 @@ func scanKeyLines(data []byte) keyLines {
 			}
 			full := append(append([]string{}, table...), path...)
 			lines.add(full, n)
-			for _, d := range []string{`"""`, `'''`} {
-				if strings.Count(rest, d)%2 == 1 {
-					inML = d
-					break
-				}
-			}
+			v.scan(rest[1:])
 		}
 	}
 	return lines
+}
+
+// valueScanner follows a value across lines: just enough of TOML's
+// lexical rules to know whether the next line is still part of it. Quotes
+// and brackets inside strings and comments do not count, so that three
+// single quotes inside a basic string open no multi-line string.
+type valueScanner struct {
+	ml    string // the delimiter of the open multi-line string, """ or '''
+	depth int    // open arrays and inline tables
+}
+
+// open reports whether a value continues on the next line.
+func (v *valueScanner) open() bool { return v.ml != "" || v.depth > 0 }
+
+// scan reads one line (or the rest of one, after `key =`) of a value.
+func (v *valueScanner) scan(s string) {
+	for i := 0; i < len(s); {
+		if v.ml != "" {
+			switch {
+			case v.ml == `"""` && s[i] == '\\':
+				i += 2 // an escape, perhaps of a quote
+			case strings.HasPrefix(s[i:], v.ml):
+				// Up to two more quotes may end the string's content.
+				i += 3
+				for k := 0; k < 2 && i < len(s) && s[i] == v.ml[0]; k++ {
+					i++
+				}
+				v.ml = ""
+			default:
+				i++
+			}
+			continue
+		}
+		switch c := s[i]; {
+		case c == '#':
+			return // a comment runs to the end of the line
+		case strings.HasPrefix(s[i:], `"""`), strings.HasPrefix(s[i:], `'''`):
+			v.ml = s[i : i+3]
+			i += 3
+		case c == '"':
+			for i++; i < len(s) && s[i] != '"'; i++ {
+				if s[i] == '\\' {
+					i++
+				}
+			}
+			i++
+		case c == '\'':
+			end := strings.IndexByte(s[i+1:], '\'')
+			if end < 0 {
+				return
+			}
+			i += end + 2
+		case c == '[' || c == '{':
+			v.depth++
+			i++
+		case c == ']' || c == '}':
+			if v.depth > 0 {
+				v.depth--
+			}
+			i++
+		default:
+			i++
+		}
+	}
 }
 
 // add records line n for path and for every prefix of it not yet seen, so

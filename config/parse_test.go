@@ -156,6 +156,14 @@ func TestLoadMalformed(t *testing.T) {
 		{"missing value", "[tenants.ds]\nusername =\n", []string{`config.toml:2: tenants.ds.username: invalid TOML: expected value but found '\n' instead; give username a value, e.g. a string in double quotes: username = "..."`}},
 		{"bare word in inline table", "[tenants.ds]\npassword_command = {a = b}\n", []string{`config.toml:2: tenants.ds.password_command.a: invalid TOML: expected value but found "b" instead; values are strings in double quotes`}},
 		{"unterminated string", "[tenants.ds]\nusername = \"jdoe\n", []string{`config.toml:2: tenants.ds.username: invalid TOML: strings cannot contain newlines`}},
+		// Lines of keys after values the key scanner must read past.
+		{"line after ''' in basic string", "[tenants.ds]\nusername = \"jd'''\"\ncolour = \"red\"\n", []string{"config.toml:3: tenants.ds.colour: unknown key"}},
+		{"line after \"\"\" in literal string", "[tenants.ds]\nusername = 'jd\"\"\"'\ncolour = \"red\"\n", []string{"config.toml:3: tenants.ds.colour: unknown key"}},
+		{"line after ''' in comment", "[tenants.ds]\nusername = \"jd\" # '''\ncolour = \"red\"\n", []string{"config.toml:3: tenants.ds.colour: unknown key"}},
+		{"line after escaped quote", "[tenants.ds]\nusername = \"jd\\\"'''\"\ncolour = \"red\"\n", []string{"config.toml:3: tenants.ds.colour: unknown key"}},
+		{"line after multi-line string", "[tenants.ds]\nnotes = '''\ncolour = \"x\"\n'''\ncolor = \"red\"\n", []string{"config.toml:2: tenants.ds.notes: unknown key", "config.toml:5: tenants.ds.color: unknown key"}},
+		{"line after multi-line basic string", "[tenants.ds]\nnotes = \"\"\"a \\\"\"\"\n[x]\n\"\"\"\ncolor = \"red\"\n", []string{"config.toml:5: tenants.ds.color: unknown key"}},
+		{"line after multi-line array", "[tenants.ds]\npassword_command = [\n  \"getpw\",\n  \"x = ]'''\",\n]\ncolor = \"red\"\n", []string{"config.toml:6: tenants.ds.color: unknown key"}},
 		{"tenant refresh margin zero", "[tenants.ds]\nrefresh_margin = \"0s\"\n", []string{`config.toml:2: tenants.ds.refresh_margin: must be above 0 and below 24h (got "0s")`}},
 	}
 	for _, tc := range cases {
