@@ -16,17 +16,32 @@ import (
 // TestSecretsAudit runs every flow of the product against the real
 // binaries, then scans the agent's log, every output of tapis-token but
 // the tokens it prints on purpose, the status JSON and every file under
-// HOME but the configured token file for any password, client key, access
-// or refresh token. Beyond the known values, any JWT ("eyJ…") is a hit:
-// that catches the refresh tokens, which only the agent ever sees.
+// HOME but the configured token and client key files for any password,
+// client key, access or refresh token. Beyond the known values, any JWT
+// ("eyJ…") is a hit: that catches the refresh tokens, which only the agent
+// ever sees.
+//
+// The flows include wrong OAuth client keys, at login and at import,
+// because Tapis echoes the submitted key in its answer (§2.6 row 11:
+// "Invalid client credentials: <id>, <key>. …").
 func TestSecretsAudit(t *testing.T) {
 	e := newEnv(t, tapistest.Config{AccessTTL: 30 * time.Second})
 	tokenFile := filepath.Join(e.home, "tokens.json")
-	e.writeConfig(fmt.Sprintf("default_tenant = \"dev\"\n\n[tenants.dev]\nbase_url = %q\nusername = \"jdoe\"\ntoken_file = %q\n\n[tenants.dev2]\nbase_url = %q\nusername = \"jdoe\"\n",
-		e.fake.URL(), tokenFile, e.fake.URL()))
+	// Tenant dev3 names a real client of the fake but holds a wrong key.
+	const wrongKey = "wrong-client-key-2b8e"
+	if err := e.fake.AddClient("jdoe", "audit-client", "audit-key-91d0"); err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(e.home, "dev3.key")
+	if err := os.WriteFile(keyFile, []byte(wrongKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.writeConfig(fmt.Sprintf("default_tenant = \"dev\"\n\n[tenants.dev]\nbase_url = %q\nusername = \"jdoe\"\ntoken_file = %q\n\n[tenants.dev2]\nbase_url = %q\nusername = \"jdoe\"\n"+
+		"\n[tenants.dev3]\nbase_url = %q\nusername = \"jdoe\"\nclient_id = \"audit-client\"\nclient_key_file = %q\n",
+		e.fake.URL(), tokenFile, e.fake.URL(), e.fake.URL(), keyFile))
 	e.startAgent()
 
-	secrets := map[string]string{"password": "secret", "wrong password": "wrong-pw-7f3a9"}
+	secrets := map[string]string{"password": "secret", "wrong password": "wrong-pw-7f3a9", "wrong client key": wrongKey}
 	var scanned []string // outputs that must hold no secret, labelled
 	add := func(label, s string) { scanned = append(scanned, label+"\x00"+s) }
 	run := func(label, stdin string, printsToken bool, args ...string) result {
@@ -45,6 +60,19 @@ func TestSecretsAudit(t *testing.T) {
 	}
 
 	run("failed login", "wrong-pw-7f3a9\n", false, "login", "dev", "--password-stdin")
+	// The right password with the wrong client key: the fake answers with
+	// the key in the message, and the login fails (the exit code is not
+	// this test's business).
+	before := e.fake.GrantCalls("password")
+	if r := run("login with a wrong client key", "secret\n", false, "login", "dev3", "--password-stdin"); r.code == 0 {
+		t.Errorf("login with a wrong client key: exit 0; want a failure")
+	}
+	if n := e.fake.GrantCalls("password") - before; n < 1 {
+		t.Errorf("login with a wrong client key made %d password grants; want the key sent upstream", n)
+	}
+	run("status after a wrong client key", "", false, "status")
+	run("status --json after a wrong client key", "", false, "status", "--json")
+	run("token after a wrong client key", "", false, "dev3")
 	if r := run("login", "secret\n", false, "login", "dev", "--password-stdin"); r.code != 0 {
 		t.Fatalf("login: exit %d %s", r.code, r.stderr)
 	}
@@ -68,6 +96,17 @@ func TestSecretsAudit(t *testing.T) {
 	}
 	_, refresh := e.fake.IssueTokens("jdoe", "imported-client")
 	secrets["imported refresh token"] = refresh
+	// The import checks the refresh token with a refresh grant, which
+	// echoes a wrong key too.
+	const wrongImportKey = "wrong-import-key-e61f"
+	secrets["wrong imported client key"] = wrongImportKey
+	before = e.fake.GrantCalls("refresh_token")
+	if r := run("import with a wrong client key", refresh+"\n"+wrongImportKey+"\n", false, "import", "dev2", "--refresh-token", "--client-id", "imported-client", "--client-key-stdin"); r.code == 0 {
+		t.Errorf("import with a wrong client key: exit 0; want a failure")
+	}
+	if n := e.fake.GrantCalls("refresh_token") - before; n < 1 {
+		t.Errorf("import with a wrong client key made %d refresh grants; want the key sent upstream", n)
+	}
 	run("import refresh", refresh+"\nimported-key-5c1e\n", false, "import", "dev2", "--refresh-token", "--client-id", "imported-client", "--client-key-stdin")
 	run("token dev2", "", true, "dev2")
 	run("logout dev2", "", false, "logout", "dev2")
@@ -84,7 +123,7 @@ func TestSecretsAudit(t *testing.T) {
 	add("agent log", e.agentLog())
 	files := 0
 	filepath.WalkDir(e.home, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || path == tokenFile {
+		if err != nil || d.IsDir() || path == tokenFile || path == keyFile {
 			return nil
 		}
 		b, err := os.ReadFile(path)
