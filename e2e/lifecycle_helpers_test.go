@@ -3,12 +3,15 @@ package e2e
 import (
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tapis-agent/tapis-agent/ipc"
 )
 
 // agentCmd runs the tapis-agent binary with args in e's environment plus
@@ -163,5 +166,38 @@ func (n *notifySocket) waitFor(prefix string) (msg string, skipped []string) {
 			}
 		}
 		skipped = append(skipped, m)
+	}
+}
+
+// startServe is startAgent with the serve arguments given in full: it runs
+// tapis-agent with args, as a child logging into e's buffer, and waits
+// until it answers.
+func (e *env) startServe(args ...string) {
+	e.t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "tapis-agent"), args...)
+	cmd.Env = e.environ()
+	cmd.Stderr = lockedWriter{&e.mu, &e.log}
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.agent = cmd
+	e.exited = make(chan struct{})
+	go func() { cmd.Wait(); close(e.exited) }()
+	e.t.Cleanup(e.stopAgent)
+	c := &ipc.Client{Path: e.sock, Timeout: time.Second}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := c.Status(); err == nil {
+			return
+		}
+		select {
+		case <-e.exited:
+			e.t.Fatalf("agent exited at start:\n%s", e.agentLog())
+		default:
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("agent did not answer within 10s:\n%s", e.agentLog())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -134,3 +134,45 @@ func testReload(t *testing.T, symlink bool) {
 	e.waitFor("the config error to clear", reloadWithin, func() bool { return configError() == "" })
 	devUntouched("after fixing the config")
 }
+
+// TestReloadLogLevel checks that log_level takes effect at start and on
+// every reload, and that --log-level, when given, wins over it.
+func TestReloadLogLevel(t *testing.T) {
+	t.Run("config", func(t *testing.T) {
+		e := newEnv(t, tapistest.Config{})
+		base := fmt.Sprintf("default_tenant = \"dev\"\n\n[tenants.dev]\nbase_url = %q\n", e.fake.URL())
+		e.writeConfig("log_level = \"warn\"\n" + base)
+		e.startServe("serve")
+		if log := e.agentLog(); strings.Contains(log, "msg=serving") {
+			t.Errorf("log_level = \"warn\" at start, yet the agent logged at info:\n%s", log)
+		}
+		e.writeConfig("log_level = \"debug\"\n" + base)
+		e.waitFor("the debug level in the log", reloadWithin, func() bool {
+			return strings.Contains(e.agentLog(), "level=DEBUG msg=log_level_changed from=WARN to=DEBUG")
+		})
+		e.writeConfig(base) // no log_level: info
+		e.waitFor("the info level in the log", reloadWithin, func() bool {
+			return strings.Contains(e.agentLog(), "msg=log_level_changed from=DEBUG to=INFO")
+		})
+		e.writeConfig("log_level = \"error\"\n" + base)
+		e.waitFor("the error level in the log", reloadWithin, func() bool {
+			return strings.Contains(e.agentLog(), "msg=log_level_changed from=INFO to=ERROR")
+		})
+		n := strings.Count(e.agentLog(), "msg=config_applied")
+		e.writeConfig("log_level = \"error\"\n\n" + base)
+		if _, err := e.client().Reload(); err != nil {
+			t.Fatalf("reload: %v", err)
+		}
+		if got := strings.Count(e.agentLog(), "msg=config_applied"); got != n {
+			t.Errorf("log_level = \"error\", yet the agent logged config_applied at info:\n%s", e.agentLog())
+		}
+	})
+	t.Run("flag wins", func(t *testing.T) {
+		e := newEnv(t, tapistest.Config{})
+		e.writeConfig(fmt.Sprintf("log_level = \"error\"\n[tenants.dev]\nbase_url = %q\n", e.fake.URL()))
+		e.startServe("serve", "--log-level", "info")
+		if log := e.agentLog(); !strings.Contains(log, "msg=serving") || strings.Contains(log, "log_level_changed") {
+			t.Errorf("--log-level info with log_level = \"error\": log\n%s\nwant info lines and no level change", log)
+		}
+	})
+}

@@ -55,7 +55,8 @@ Flags:
                     /tmp/tapis-agent-$UID/agent.sock)
   --config PATH     config file, serve and start (default: $TAPIS_AGENT_CONFIG,
                     else $XDG_CONFIG_HOME/tapis-agent/config.toml)
-  --log-level LEVEL debug, info, warn or error, serve and start (default info)
+  --log-level LEVEL debug, info, warn or error, serve and start (default: the
+                    config's log_level, else info)
   -c, -s            start and stop: print csh or sh commands (default: sh,
                     unless $SHELL is a csh)
   -q                start and stop: nothing on stderr unless something fails

@@ -313,3 +313,33 @@ func shortDir(t *testing.T) string {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	return dir
 }
+
+func TestSetLogLevel(t *testing.T) {
+	cases := []struct {
+		name     string
+		from     slog.Level
+		config   string
+		want     slog.Level
+		wantLine string // "" for no line
+	}{
+		{"unset is info", slog.LevelWarn, "", slog.LevelInfo, "level=INFO msg=log_level_changed from=WARN to=INFO"},
+		{"more verbose shows", slog.LevelInfo, "debug", slog.LevelDebug, "level=DEBUG msg=log_level_changed from=INFO to=DEBUG"},
+		{"less verbose shows", slog.LevelDebug, "error", slog.LevelError, "level=DEBUG msg=log_level_changed from=DEBUG to=ERROR"},
+		{"same is silent", slog.LevelWarn, "warn", slog.LevelWarn, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var lvl slog.LevelVar
+			lvl.Set(tc.from)
+			var buf bytes.Buffer
+			log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: &lvl}))
+			setLogLevel(log, &lvl, tc.config)
+			if got := lvl.Level(); got != tc.want {
+				t.Errorf("setLogLevel(%v, %q) set %v; want %v", tc.from, tc.config, got, tc.want)
+			}
+			if got := buf.String(); tc.wantLine == "" && got != "" || !strings.Contains(got, tc.wantLine) {
+				t.Errorf("setLogLevel(%v, %q) logged %q; want %q", tc.from, tc.config, got, tc.wantLine)
+			}
+		})
+	}
+}

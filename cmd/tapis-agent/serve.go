@@ -32,11 +32,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Arg(0))}
 	}
-	var lvl slog.Level
+	// The level changes with the config's log_level, unless --log-level
+	// was given: the command line wins.
+	var lvl slog.LevelVar
+	levelGiven := false
+	fs.Visit(func(f *flag.Flag) { levelGiven = levelGiven || f.Name == "log-level" })
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
 		return usageError{fmt.Sprintf("--log-level %q: use debug, info, warn or error", *level)}
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: &lvl}))
 	// Before any secret enters memory.
 	for _, w := range harden() {
 		log.Warn("hardening_incomplete", "detail", w)
@@ -75,6 +79,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		if err != nil {
 			a.SetConfigError(err)
 			return err
+		}
+		if !levelGiven {
+			setLogLevel(log, &lvl, cfg.LogLevel)
 		}
 		a.ApplyConfig(cfg)
 		return nil
@@ -171,6 +178,27 @@ func listen(path string) (net.Listener, bool, error) {
 		}
 		return nil, false, fmt.Errorf("systemd passed %d sockets; tapis-agent.socket must have exactly one ListenStream=", len(lns))
 	}
+}
+
+// setLogLevel puts the config's log_level in force: name is one of
+// config.LogLevels, or "" for info.
+func setLogLevel(log *slog.Logger, lvl *slog.LevelVar, name string) {
+	want := slog.LevelInfo
+	if name != "" {
+		if err := want.UnmarshalText([]byte(name)); err != nil {
+			return // config.Load accepts only valid names
+		}
+	}
+	old := lvl.Level()
+	if old == want {
+		return
+	}
+	// Logged at the more verbose of the two levels, while it is in force.
+	if want < old {
+		lvl.Set(want)
+	}
+	log.Log(context.Background(), min(old, want), "log_level_changed", "from", old, "to", want)
+	lvl.Set(want)
 }
 
 // statusOf is the agent's status line for systemd.

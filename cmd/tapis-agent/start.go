@@ -74,7 +74,8 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var f shellFlags
 	f.register(fs)
 	cfgPath := fs.String("config", "", "config file")
-	level := fs.String("log-level", "info", "log level of a new agent")
+	// No default: a level given here would override the config's log_level.
+	level := fs.String("log-level", "", "log level of a new agent")
 	if err := f.parse(fs, args); err != nil {
 		return err
 	}
@@ -221,7 +222,10 @@ func spawn(ctx context.Context, socket, cfgPath, level, logPath string) (int, er
 	}
 	defer devnull.Close()
 
-	args := []string{"serve", "--socket", socket, "--log-level", level}
+	args := []string{"serve", "--socket", socket}
+	if level != "" {
+		args = append(args, "--log-level", level)
+	}
 	if cfgPath != "" {
 		args = append(args, "--config", cfgPath)
 	}
