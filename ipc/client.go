@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -44,16 +43,21 @@ type Client struct {
 // less for tokens that live less than two minutes). An empty tenant asks
 // for the agent's default tenant.
 func (c *Client) Token(tenant string, minValid time.Duration) (*TokenResponse, error) {
-	q := url.Values{}
+	// Built by hand: net/url would add its package initialisation to
+	// every start of tapis-token.
+	q := ""
 	if tenant != "" {
-		q.Set("tenant", tenant)
+		q = "tenant=" + queryEscape(tenant)
 	}
 	if minValid >= 0 {
 		secs := int64((minValid + time.Second - 1) / time.Second) // round up: never less than asked
-		q.Set("min_valid", strconv.FormatInt(secs, 10))
+		if q != "" {
+			q += "&"
+		}
+		q += "min_valid=" + strconv.FormatInt(secs, 10)
 	}
 	var out TokenResponse
-	if err := c.call("GET", PathToken+"?"+q.Encode(), nil, &out, DefaultTokenTimeout); err != nil {
+	if err := c.call("GET", PathToken+"?"+q, nil, &out, DefaultTokenTimeout); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -155,4 +159,20 @@ func ioError(action, path string, err error) error {
 		return fmt.Errorf("%s: %w at %s: %w", action, ErrAgentUnreachable, path, err)
 	}
 	return fmt.Errorf("%s at %s: %w", action, path, err)
+}
+
+// queryEscape percent-encodes s for a query value, as url.QueryEscape
+// does but with %20 for a space, which every server decodes alike.
+func queryEscape(s string) string {
+	const hex = "0123456789ABCDEF"
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.', c == '~':
+			b = append(b, c)
+		default:
+			b = append(b, '%', hex[c>>4], hex[c&15])
+		}
+	}
+	return string(b)
 }
