@@ -69,9 +69,9 @@ type Agent struct {
 	configErr error
 	sessions  map[string]*session
 	closed    bool
-	flows     map[string]*deviceFlow // the latest device-code login per tenant, pending or ended
-	loginErr  map[string]string      // why the last background login of a tenant failed
-	unattends map[string]bool        // tenants whose password_command login is running
+	flows     map[string]*deviceFlow      // the latest device-code login per tenant, pending or ended
+	loginErr  map[string]string           // why the last background login of a tenant failed
+	unattends map[string]*unattendedLogin // password_command logins running or waiting to retry
 }
 
 // New returns an Agent with no sessions. Call Close to stop its refreshers
@@ -116,7 +116,7 @@ func New(opts Options) *Agent {
 		sessions:  make(map[string]*session),
 		flows:     make(map[string]*deviceFlow),
 		loginErr:  make(map[string]string),
-		unattends: make(map[string]bool),
+		unattends: make(map[string]*unattendedLogin),
 	}
 }
 
@@ -155,8 +155,9 @@ func (a *Agent) SetConfigError(err error) {
 }
 
 // ApplyConfig puts cfg in force. Sessions of tenants whose base URL,
-// username or client are unchanged keep their tokens; sessions of tenants
-// removed from the config, or changed, are dropped.
+// username, client and CA file are unchanged (config.Tenant.SameSession)
+// keep their tokens; sessions of tenants removed from the config, or
+// changed, are dropped.
 func (a *Agent) ApplyConfig(cfg *config.Config) {
 	var drop []*session
 	a.mu.Lock()
@@ -174,11 +175,11 @@ func (a *Agent) ApplyConfig(cfg *config.Config) {
 			drop = append(drop, s)
 			delete(a.sessions, name)
 		case !s.tenant.SameSession(now):
-			a.log.Info("session_dropped", "tenant", name, "reason", "tenant's base_url, username or client changed")
+			a.log.Info("session_dropped", "tenant", name, "reason", "tenant's base_url, username, client or ca_file changed")
 			drop = append(drop, s)
 			delete(a.sessions, name)
 		default:
-			s.setTenant(now)
+			s.setTenant(now, cfg.RefreshMargin)
 		}
 	}
 	a.mu.Unlock()
@@ -186,6 +187,7 @@ func (a *Agent) ApplyConfig(cfg *config.Config) {
 		s.close(true)
 	}
 	a.log.Info("config_applied", "path", cfg.Path, "tenants", len(cfg.Tenants))
+	a.stopUnattendedRemoved(cfg)
 	for _, name := range cfg.TenantNames() {
 		if a.session(name) == nil {
 			a.startUnattended(name, "no session")
@@ -233,6 +235,9 @@ func (a *Agent) Token(ctx context.Context, tenant string, minValid time.Duration
 	}
 	s := a.session(name)
 	if s == nil {
+		if err := a.loginRetryError(name); err != nil {
+			return nil, err
+		}
 		return nil, loginRequired(name, "not logged in")
 	}
 	return s.token(ctx, minValid)
@@ -260,6 +265,13 @@ func (a *Agent) Status(ctx context.Context) (*ipc.StatusResponse, error) {
 	for n, e := range a.loginErr {
 		names[n] = true
 		loginErr[n] = e
+	}
+	retryAt := make(map[string]time.Time)
+	for n := range a.unattends {
+		if retrying, next := a.loginRetryStateLocked(n); retrying {
+			names[n] = true
+			retryAt[n] = next
+		}
 	}
 	a.mu.Unlock()
 
@@ -293,6 +305,10 @@ func (a *Agent) Status(ctx context.Context) (*ipc.StatusResponse, error) {
 			// The failed re-login says more than the refusal before it.
 			st.LastError = e
 		}
+		if next, ok := retryAt[n]; ok && st.State == ipc.StateLoginRequired {
+			st.State = ipc.StateRetrying
+			st.NextRefresh = timePtr(next)
+		}
 		if f := flows[n]; f != nil && f.pending() {
 			st.State = ipc.StateDevicePending
 			code := f.code
@@ -321,6 +337,9 @@ func (a *Agent) Logout(ctx context.Context, tenant string) (*ipc.TenantStatus, e
 	if err != nil {
 		return nil, err
 	}
+	// First the unattended login, so that it cannot install a session
+	// after this.
+	stopped := a.stopUnattended(name, true)
 	a.mu.Lock()
 	s := a.sessions[name]
 	delete(a.sessions, name)
@@ -328,7 +347,7 @@ func (a *Agent) Logout(ctx context.Context, tenant string) (*ipc.TenantStatus, e
 	f := a.flows[name]
 	a.mu.Unlock()
 	abandoned := f != nil && f.abandon()
-	if s == nil && abandoned {
+	if s == nil && (abandoned || stopped) {
 		t := cfg.TenantOrDefault(name)
 		return &ipc.TenantStatus{Tenant: name, BaseURL: t.BaseURL, Username: t.Username,
 			ClientID: t.ClientID, State: ipc.StateLoginRequired}, nil

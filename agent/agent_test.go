@@ -99,12 +99,96 @@ func TestApplyConfigKeepsUnchangedSessions(t *testing.T) {
 		t.Errorf("beta after removal: %v; want login_required", err)
 	}
 
-	// Changing alpha's username starts it over.
+}
+
+func TestApplyConfigStartsChangedSessionsOver(t *testing.T) {
+	cases := []struct {
+		name   string
+		change func(*config.Tenant)
+	}{
+		{"username", func(t *config.Tenant) { t.Username = "someone-else" }},
+		{"base_url", func(t *config.Tenant) { t.BaseURL = "https://elsewhere.tapis.io" }},
+		{"client_id", func(t *config.Tenant) { t.ClientID, t.ClientKey = "my-client", "my-key" }},
+		{"ca_file", func(t *config.Tenant) { t.CAFile = "/etc/ssl/site-ca.pem" }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, "alpha", "beta")
+			w.login(t, "alpha")
+			w.login(t, "beta")
+			betaTok := w.token(t, "beta")
+			c := w.config("alpha", "beta")
+			tc.change(c.Tenants["alpha"])
+			w.a.ApplyConfig(c)
+			if _, err := w.a.Token(context.Background(), "alpha", 0); code(err) != ipc.CodeLoginRequired {
+				t.Errorf("alpha after a %s change: %v; want login_required", tc.name, err)
+			}
+			if w.token(t, "beta") != betaTok {
+				t.Errorf("beta's token changed when alpha's %s changed", tc.name)
+			}
+			if !strings.Contains(w.log.String(), "ca_file changed") {
+				t.Errorf("log lacks the reason alpha was dropped:\n%s", w.log)
+			}
+		})
+	}
+}
+
+func TestApplyConfigDefersRefreshMargin(t *testing.T) {
+	w := newWorld(t, "alpha")
+	w.login(t, "alpha")
+	tok := w.token(t, "alpha")
+	warning := func() string {
+		t.Helper()
+		st, err := w.a.Status(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ts := range st.Tenants {
+			for _, wr := range ts.Warnings {
+				if strings.Contains(wr, "refresh_margin") {
+					return wr
+				}
+			}
+		}
+		return ""
+	}
+
 	c := w.config("alpha")
-	c.Tenants["alpha"].Username = "someone-else"
+	c.RefreshMargin = time.Hour
 	w.a.ApplyConfig(c)
-	if _, err := w.a.Token(context.Background(), "alpha", 0); code(err) != ipc.CodeLoginRequired {
-		t.Errorf("alpha after a username change: %v; want login_required", err)
+	if w.token(t, "alpha") != tok {
+		t.Errorf("a refresh_margin change replaced the token")
+	}
+	want := "refresh_margin is now 1h0m0s, but this session refreshes with the default until the next login (tapis-token login alpha)"
+	if got := warning(); got != want {
+		t.Errorf("status warning after a refresh_margin change = %q; want %q", got, want)
+	}
+	if !strings.Contains(w.log.String(), "refresh_margin_deferred") {
+		t.Errorf("log lacks refresh_margin_deferred:\n%s", w.log)
+	}
+
+	// The tenant's own margin wins over the top-level one.
+	c = w.config("alpha")
+	c.RefreshMargin = time.Hour
+	c.Tenants["alpha"].RefreshMargin = 30 * time.Minute
+	w.a.ApplyConfig(c)
+	if got := warning(); !strings.Contains(got, "refresh_margin is now 30m0s") {
+		t.Errorf("status warning after a tenant refresh_margin = %q; want it to name 30m0s", got)
+	}
+
+	// Back to the margin in force: no warning.
+	w.a.ApplyConfig(w.config("alpha"))
+	if got := warning(); got != "" {
+		t.Errorf("status warning with the margin in force = %q; want none", got)
+	}
+
+	// A new login applies the new margin.
+	c = w.config("alpha")
+	c.RefreshMargin = time.Hour
+	w.a.ApplyConfig(c)
+	w.login(t, "alpha")
+	if got := warning(); got != "" {
+		t.Errorf("status warning after a new login = %q; want none", got)
 	}
 }
 

@@ -70,8 +70,9 @@ type session struct {
 	log        *slog.Logger
 	now        func() time.Time
 
-	tok atomic.Pointer[tokenSet] // nil once logged out
-	ref *refresher.Refresher     // nil for an access-only session
+	tok    atomic.Pointer[tokenSet] // nil once logged out
+	ref    *refresher.Refresher     // nil for an access-only session
+	margin time.Duration            // the refresher's refresh_margin; 0 for the default schedule
 
 	// onRejected, if set, is called in its own goroutine when upstream
 	// rejects the refresh token for good (the agent's unattended re-login).
@@ -82,10 +83,11 @@ type session struct {
 	// successor.
 	sinkMu *sync.Mutex
 
-	mu           sync.Mutex // guards tenant, sinkWarning, expiryLogged
+	mu           sync.Mutex // guards tenant, newMargin, sinkWarning, expiryLogged
 	tenant       *config.Tenant
-	sinkWarning  string    // why the token file could not be written; "" when fine
-	expiryLogged time.Time // when the refresh token's coming expiry was last logged
+	newMargin    time.Duration // the refresh_margin of the config in force
+	sinkWarning  string        // why the token file could not be written; "" when fine
+	expiryLogged time.Time     // when the refresh token's coming expiry was last logged
 }
 
 // sessionParams carries what newSession needs from the agent.
@@ -112,15 +114,13 @@ func (a *Agent) newSession(p sessionParams, ts *tokenSet) *session {
 		sinkMu:     &a.sinkMu,
 	}
 	s.tok.Store(ts)
+	s.margin = effectiveMargin(p.tenant, p.margin)
+	s.newMargin = s.margin
 	if !ts.refresh.IsZero() && p.client != nil {
-		margin := p.margin
-		if p.tenant.RefreshMargin > 0 {
-			margin = p.tenant.RefreshMargin
-		}
 		s.ref = refresher.New(refresher.Config{
 			Refresh:    s.refresh,
 			Definitive: tapis.IsDefinitive,
-			Margin:     margin,
+			Margin:     s.margin,
 			Now:        a.opts.Now,
 			Limiter:    a.limiter,
 			Logger:     s.log,
@@ -148,13 +148,38 @@ func (s *session) close(removeSink bool) {
 	}
 }
 
-// setTenant puts the reloaded settings t of the session's tenant in force.
-// A changed token_file or token_format moves the token to the new file.
-func (s *session) setTenant(t *config.Tenant) {
+// effectiveMargin is the refresh_margin of tenant t: its own, else the
+// config's top-level one (global); 0 selects the refresher's default.
+func effectiveMargin(t *config.Tenant, global time.Duration) time.Duration {
+	if t != nil && t.RefreshMargin > 0 {
+		return t.RefreshMargin
+	}
+	return global
+}
+
+// setTenant puts the reloaded settings t of the session's tenant in force;
+// global is the config's top-level refresh_margin. A changed token_file or
+// token_format moves the token to the new file.
+//
+// A changed refresh_margin cannot reach the running refresher, whose
+// margin is fixed when it is created: it applies from the next login, and
+// until then status says so.
+func (s *session) setTenant(t *config.Tenant, global time.Duration) {
+	margin := effectiveMargin(t, global)
 	s.mu.Lock()
 	old := sinkOf(s.tenant)
 	s.tenant = t
+	marginChanged := margin != s.newMargin
+	s.newMargin = margin
 	s.mu.Unlock()
+	if marginChanged && s.ref != nil {
+		if margin == s.margin {
+			s.log.Info("refresh_margin_restored", "margin", marginText(margin))
+		} else {
+			s.log.Warn("refresh_margin_deferred", "margin", marginText(margin), "in_force", marginText(s.margin),
+				"applies", "from the next login", "hint", "tapis-token login "+s.name)
+		}
+	}
 	if sinkOf(t) == old {
 		return
 	}
@@ -286,6 +311,11 @@ func (s *session) status() ipc.TenantStatus {
 	if s.sinkWarning != "" {
 		st.Warnings = append(st.Warnings, s.sinkWarning)
 	}
+	if s.ref != nil && s.newMargin != s.margin {
+		st.Warnings = append(st.Warnings, fmt.Sprintf(
+			"refresh_margin is now %s, but this session refreshes with %s until the next login (tapis-token login %s)",
+			marginText(s.newMargin), marginText(s.margin), s.name))
+	}
 	s.mu.Unlock()
 	expired := !now.Before(t.expiresAt)
 	if s.ref == nil {
@@ -347,6 +377,14 @@ func (s *session) logout(ctx context.Context) {
 			s.log.Warn("revoke_failed", "err", err)
 		}
 	}
+}
+
+// marginText shows a refresh_margin; 0 is the refresher's default.
+func marginText(d time.Duration) string {
+	if d <= 0 {
+		return "the default"
+	}
+	return d.String()
 }
 
 func timePtr(t time.Time) *time.Time {

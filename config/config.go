@@ -178,9 +178,10 @@ func DefaultBaseURL(name string) string {
 }
 
 // SameSession reports whether a session opened with t remains valid under o:
-// their base URL, username, client id and client key are equal. A reload
-// keeps the sessions of tenants for which it is true. Two nil Tenants are the
-// same; a nil and a non-nil one are not.
+// their base URL, username, client id, client key and CA file are equal. A
+// reload keeps the sessions of tenants for which it is true. The CA file
+// counts because a session's HTTPS client trusts the CA it was opened with.
+// Two nil Tenants are the same; a nil and a non-nil one are not.
 func (t *Tenant) SameSession(o *Tenant) bool {
 	if t == nil || o == nil {
 		return t == o
@@ -188,5 +189,6 @@ func (t *Tenant) SameSession(o *Tenant) bool {
 	return t.BaseURL == o.BaseURL &&
 		t.Username == o.Username &&
 		t.ClientID == o.ClientID &&
+		t.CAFile == o.CAFile &&
 		subtle.ConstantTimeCompare([]byte(t.ClientKey.Reveal()), []byte(o.ClientKey.Reveal())) == 1
 }

@@ -174,7 +174,7 @@ func TestSameSession(t *testing.T) {
 		{"token file moved", func(t *Tenant) { t.TokenFile, t.TokenFormat = "/u", FormatTapisCmd }, true},
 		{"password command", func(t *Tenant) { t.PasswordCommand = []string{"getpw"} }, true},
 		{"refresh margin", func(t *Tenant) { t.RefreshMargin = 7 }, true},
-		{"ca file", func(t *Tenant) { t.CAFile = "/ca" }, true},
+		{"ca file", func(t *Tenant) { t.CAFile = "/ca" }, false},
 		{"key file moved, same key", func(t *Tenant) { t.ClientKeyFile = "/k2" }, true},
 		{"base url", func(t *Tenant) { t.BaseURL = "https://other.tapis.io" }, false},
 		{"username", func(t *Tenant) { t.Username = "jroe" }, false},
