@@ -143,15 +143,13 @@ func (a *Agent) Config() *config.Config {
 	return a.cfg
 }
 
-// SetConfigError records a config that could not be loaded. The config in
-// force stays; status shows err until the next successful ApplyConfig.
+// SetConfigError records a problem with the config file: one that could
+// not be loaded, or that vanished. The config in force stays; status shows
+// err until the next successful ApplyConfig. The caller logs err.
 func (a *Agent) SetConfigError(err error) {
 	a.mu.Lock()
 	a.configErr = err
 	a.mu.Unlock()
-	if err != nil {
-		a.log.Error("config_invalid", "err", err)
-	}
 }
 
 // ApplyConfig puts cfg in force. Sessions of tenants whose base URL,

@@ -32,6 +32,12 @@ func testReload(t *testing.T, symlink bool) {
 	e := newEnv(t, tapistest.Config{})
 	prod := tapistest.New(t, tapistest.Config{TenantID: "prod", Users: map[string]string{"jdoe": "secret"}})
 	write := e.writeConfig
+	remove := func() {
+		t.Helper()
+		if err := os.Remove(e.config); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if symlink {
 		real := filepath.Join(e.dir, "dotfiles", "tapis-agent.toml")
 		if err := os.MkdirAll(filepath.Dir(real), 0o700); err != nil {
@@ -51,6 +57,13 @@ func testReload(t *testing.T, symlink bool) {
 				t.Fatal(err)
 			}
 			if err := os.Rename(real+".tmp", real); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The symlink stays, dangling.
+		remove = func() {
+			t.Helper()
+			if err := os.Remove(real); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -133,6 +146,46 @@ func testReload(t *testing.T, symlink bool) {
 	write(dev)
 	e.waitFor("the config error to clear", reloadWithin, func() bool { return configError() == "" })
 	devUntouched("after fixing the config")
+
+	// Removed: the sessions stay, and status says why.
+	remove()
+	e.waitFor("the removed file in status", reloadWithin, func() bool { return configError() != "" })
+	wantErr := fmt.Sprintf("config file %s was removed; the last loaded config stays in force until it is back", e.config)
+	if msg := configError(); msg != wantErr {
+		t.Errorf("config error after removing the file = %q; want %q", msg, wantErr)
+	}
+	if st := e.mustToken("", "status").stdout; !strings.Contains(st, wantErr) {
+		t.Errorf("tapis-token status does not say the file was removed:\n%s", st)
+	}
+	if !strings.Contains(e.agentLog(), "msg=config_missing") {
+		t.Errorf("agent log lacks config_missing:\n%s", e.agentLog())
+	}
+	devUntouched("after removing the config file")
+
+	// Back: the message goes.
+	write(dev)
+	e.waitFor("the config error to clear", reloadWithin, func() bool { return configError() == "" })
+	devUntouched("after the config file came back")
+}
+
+// TestInvalidConfigAtStart checks that an agent whose config is invalid
+// from the start serves, and says that no config is in force.
+func TestInvalidConfigAtStart(t *testing.T) {
+	e := newEnv(t, tapistest.Config{})
+	e.writeConfig(fmt.Sprintf("[tenants.dev]\nbase_url = %q\nusername = jdoe\n", e.fake.URL()))
+	e.startAgent()
+	st, err := e.client().Status()
+	if err != nil {
+		t.Fatalf("status: %v", err)
+	}
+	for _, w := range []string{"config.toml:3: tenants.dev.username: invalid TOML", "no config was loaded: the agent runs without configured tenants until the file is fixed"} {
+		if !strings.Contains(st.ConfigError, w) {
+			t.Errorf("config error %q; want it to contain %q", st.ConfigError, w)
+		}
+	}
+	if n := strings.Count(e.agentLog(), "msg=config_invalid"); n != 1 {
+		t.Errorf("agent logged config_invalid %d times; want once:\n%s", n, e.agentLog())
+	}
 }
 
 // TestReloadLogLevel checks that log_level takes effect at start and on

@@ -67,19 +67,27 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	// reloadMu serialises reloads from SIGHUP, the watcher and the socket.
 	var reloadMu sync.Mutex
 	var a *agent.Agent
+	loaded := false // a config was put in force
 	load := func() error {
 		if _, err := os.Stat(*cfgPath); os.IsNotExist(err) && len(a.Config().Tenants) > 0 {
-			// Some editors delete the file before writing the new one: a
-			// vanished file must not log out every tenant. Emptying the
-			// file is the way to drop them all.
-			log.Warn("config_missing", "path", *cfgPath, "action", "keeping the tenants in force")
+			// Some editors delete the file before writing the new one, and
+			// a file deleted by mistake must not log out every tenant: the
+			// config stays, and status says so until a file is back.
+			// Emptying the file is the way to drop them all.
+			log.Warn("config_missing", "path", *cfgPath, "action", "keeping the last loaded config")
+			a.SetConfigError(fmt.Errorf("config file %s was removed; the last loaded config stays in force until it is back", *cfgPath))
 			return nil
 		}
 		cfg, err := config.Load(*cfgPath)
 		if err != nil {
+			log.Error("config_invalid", "path", *cfgPath, "err", err)
+			if !loaded {
+				err = fmt.Errorf("%w\nno config was loaded: the agent runs without configured tenants until the file is fixed", err)
+			}
 			a.SetConfigError(err)
 			return err
 		}
+		loaded = true
 		if !levelGiven {
 			setLogLevel(log, &lvl, cfg.LogLevel)
 		}
@@ -102,11 +110,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Reload:  reload,
 	})
 	defer a.Close()
-	if err := load(); err != nil {
-		// Start anyway: the error shows in status, and fixing the file
-		// reloads it. Refusing to start would leave the user with nothing.
-		log.Error("config_invalid", "path", *cfgPath, "err", err)
-	}
+	// On an error, start anyway: it shows in status and the log, and
+	// fixing the file reloads it. Refusing to start would leave the user
+	// with nothing.
+	_ = load()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
