@@ -5,13 +5,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"math/rand/v2"
 	"os/exec"
 	"strings"
 	"syscall"
 	"time"
 	"unicode"
 
+	"github.com/tapis-agent/tapis-agent/config"
 	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/refresher"
 	"github.com/tapis-agent/tapis-agent/tapis"
 )
 
@@ -133,6 +137,39 @@ func summarize(stderr, password string) string {
 	return ""
 }
 
+// Bounds of the backoff between unattended logins that failed
+// transiently: the refresher's (1 s … 5 min, full jitter).
+const (
+	loginRetryMin = refresher.DefaultMinBackoff
+	loginRetryMax = refresher.DefaultMaxBackoff
+)
+
+// unattendedLogin is a tenant's password_command login running in the
+// background. After a transient upstream failure it waits and tries again
+// until it succeeds, fails for good, or is stopped: by logout, by the
+// tenant's removal from the config, by another login or by Close.
+type unattendedLogin struct {
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the goroutine has ended
+
+	// Guarded by Agent.mu.
+	attempts int       // transient failures in a row
+	lastErr  string    // the last of them, for status
+	retryAt  time.Time // when the next attempt runs; zero while one runs
+}
+
+// loginBackoff returns the delay before unattended login attempt+1, after
+// attempt transient failures in a row, with full jitter from rnd in
+// [0, 1): uniform in [0, min(loginRetryMax, loginRetryMin·2^(attempt−1))).
+// Full jitter spreads the logins of many agents that failed together.
+func loginBackoff(attempt int, rnd float64) time.Duration {
+	ceiling := loginRetryMin
+	for i := 1; i < attempt && ceiling < loginRetryMax; i++ {
+		ceiling *= 2
+	}
+	return time.Duration(rnd * float64(min(ceiling, loginRetryMax)))
+}
+
 // startUnattended logs in to the configured tenant name with its
 // password_command in the background, if it has one and a username and no
 // such login is running. why is logged.
@@ -142,36 +179,158 @@ func (a *Agent) startUnattended(name, why string) {
 		return
 	}
 	a.mu.Lock()
-	if a.closed || a.unattends[name] {
+	if a.closed || a.unattends[name] != nil {
 		a.mu.Unlock()
 		return
 	}
-	a.unattends[name] = true
+	ctx, cancel := context.WithCancel(a.ctx)
+	u := &unattendedLogin{cancel: cancel, done: make(chan struct{})}
+	a.unattends[name] = u
 	a.wg.Add(1)
 	a.mu.Unlock()
 	go func() {
 		defer a.wg.Done()
+		defer close(u.done)
+		defer cancel()
 		defer func() {
 			a.mu.Lock()
-			delete(a.unattends, name)
+			if a.unattends[name] == u {
+				delete(a.unattends, name)
+			}
 			a.mu.Unlock()
 		}()
-		a.unattended(name, why)
+		a.unattended(ctx, u, name, why)
 	}()
 }
 
-// unattended is one password_command login of tenant name.
-func (a *Agent) unattended(name, why string) {
-	log := a.log.With("tenant", name)
-	t := a.Config().Lookup(name)
-	if t == nil || len(t.PasswordCommand) == 0 || t.Username == "" {
-		return
+// stopUnattended stops the unattended login of name, if one runs or waits
+// to retry, and clears the error it left. With wait it returns only once
+// the login has ended, so that it cannot install a session afterwards. It
+// reports whether there was one.
+func (a *Agent) stopUnattended(name string, wait bool) bool {
+	a.mu.Lock()
+	u := a.unattends[name]
+	if u != nil {
+		delete(a.unattends, name)
+		if u.attempts > 0 {
+			delete(a.loginErr, name)
+		}
 	}
-	log.Info("password_command_login", "reason", why, "command", t.PasswordCommand[0])
-	password, err := runPasswordCommand(a.ctx, t.PasswordCommand, a.opts.PasswordTimeout)
-	if err != nil {
-		if a.ctx.Err() != nil {
+	a.mu.Unlock()
+	if u == nil {
+		return false
+	}
+	u.cancel()
+	if wait {
+		<-u.done
+	}
+	return true
+}
+
+// stopUnattendedRemoved stops the unattended logins of tenants that cfg
+// removed or left without a password_command.
+func (a *Agent) stopUnattendedRemoved(cfg *config.Config) {
+	a.mu.Lock()
+	var gone []string
+	for name := range a.unattends {
+		if t := cfg.Lookup(name); t == nil || len(t.PasswordCommand) == 0 || t.Username == "" {
+			gone = append(gone, name)
+		}
+	}
+	a.mu.Unlock()
+	for _, name := range gone {
+		a.stopUnattended(name, false)
+		a.log.Info("password_command_login_stopped", "tenant", name, "reason", "tenant or its password_command removed from config")
+	}
+}
+
+// loginRetryStateLocked returns, for status, whether the unattended login of
+// name is retrying after a transient failure, and when it tries next (zero
+// while an attempt runs). The caller holds a.mu.
+func (a *Agent) loginRetryStateLocked(name string) (retrying bool, next time.Time) {
+	u := a.unattends[name]
+	if u == nil || u.attempts == 0 {
+		return false, time.Time{}
+	}
+	return true, u.retryAt
+}
+
+// loginRetryError is the answer to a token request for a tenant without a
+// session whose unattended login is retrying, nil otherwise: upstream is
+// what failed, not the user's credentials.
+func (a *Agent) loginRetryError(name string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	u := a.unattends[name]
+	if u == nil || u.attempts == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("%s: the unattended login failed (%s)", name, u.lastErr)
+	if !u.retryAt.IsZero() {
+		msg += "; the agent tries again at " + u.retryAt.UTC().Format(time.RFC3339)
+	} else {
+		msg += "; the agent is trying again"
+	}
+	return &ipc.Error{Code: ipc.CodeUpstreamUnavailable, Message: msg,
+		Hint: "the agent keeps retrying; see tapis-token status"}
+}
+
+// unattended runs the password_command login of tenant name until it
+// succeeds, fails definitively, or ctx ends. Transient upstream failures
+// are retried with exponential backoff and full jitter.
+func (a *Agent) unattended(ctx context.Context, u *unattendedLogin, name, why string) {
+	log := a.log.With("tenant", name)
+	had := a.session(name)
+	for attempt := 1; ; attempt++ {
+		t := a.Config().Lookup(name)
+		if t == nil || len(t.PasswordCommand) == 0 || t.Username == "" {
 			return
+		}
+		if attempt > 1 && a.session(name) != had {
+			// Another login (the user's, or an import) came first.
+			return
+		}
+		log.Info("password_command_login", "reason", why, "command", t.PasswordCommand[0], "attempt", attempt)
+		msg, transient := a.unattendedOnce(ctx, log, name, t)
+		if msg == "" || ctx.Err() != nil {
+			return
+		}
+		if !transient {
+			a.mu.Lock()
+			u.attempts = 0 // status shows the error, not a retry
+			a.loginErr[name] = msg
+			a.mu.Unlock()
+			return
+		}
+		delay := loginBackoff(attempt, rand.Float64())
+		next := a.opts.Now().Add(delay)
+		a.mu.Lock()
+		u.attempts, u.lastErr, u.retryAt = attempt, msg, next
+		a.loginErr[name] = msg
+		a.mu.Unlock()
+		log.Warn("password_command_login_retry", "attempts", attempt, "retry_at", next, "retry_in", delay.String())
+		timer := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+		a.mu.Lock()
+		u.retryAt = time.Time{}
+		a.mu.Unlock()
+		why = "retry after a transient failure"
+	}
+}
+
+// unattendedOnce is one password_command login of tenant t. It returns ""
+// on success, else the message for status and whether the failure was
+// transient (upstream unavailable), worth retrying.
+func (a *Agent) unattendedOnce(ctx context.Context, log *slog.Logger, name string, t *config.Tenant) (msg string, transient bool) {
+	password, err := runPasswordCommand(ctx, t.PasswordCommand, a.opts.PasswordTimeout)
+	if err != nil {
+		if ctx.Err() != nil {
+			return "stopped", false
 		}
 		log.Warn("password_command_failed", "err", err)
 		msg := err.Error()
@@ -179,19 +338,21 @@ func (a *Agent) unattended(name, why string) {
 		if errors.As(err, &ce) {
 			msg = ce.Detail()
 		}
-		a.setLoginErr(name, name+": "+msg)
-		return
+		return name + ": " + msg, false
 	}
-	if _, err := a.passwordLogin(a.ctx, name, t, t.Username, password); err != nil {
-		if a.ctx.Err() != nil {
-			return
-		}
-		log.Warn("password_command_login_failed", "err", err)
-		msg := err.Error()
-		var ie *ipc.Error
-		if errors.As(err, &ie) {
-			msg = ie.Message
-		}
-		a.setLoginErr(name, msg+" (password from password_command)")
+	_, err = a.passwordLogin(ctx, name, t, t.Username, password)
+	if err == nil {
+		return "", false
 	}
+	if ctx.Err() != nil {
+		return "stopped", false
+	}
+	var ie *ipc.Error
+	transient = errors.As(err, &ie) && ie.Code == ipc.CodeUpstreamUnavailable
+	log.Warn("password_command_login_failed", "err", err, "transient", transient)
+	msg = err.Error()
+	if ie != nil {
+		msg = ie.Message
+	}
+	return msg + " (password from password_command)", transient
 }

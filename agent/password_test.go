@@ -3,12 +3,16 @@ package agent
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tapis-agent/tapis-agent/config"
@@ -181,4 +185,169 @@ func TestPasswordCommandReloginAfterRejection(t *testing.T) {
 		t.Fatal("refresh with a used single-use token succeeded")
 	}
 	waitStatus(t, a, func(st ipc.TenantStatus) bool { return a.session("dev") != first && st.State == ipc.StateReady })
+}
+
+// memTransport serves requests with handler h in the caller's goroutine:
+// no sockets, so that a synctest bubble's clock can advance while the
+// agent waits between attempts.
+type memTransport struct{ h http.Handler }
+
+func (m memTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	m.h.ServeHTTP(rec, r)
+	resp := rec.Result()
+	resp.Request = r
+	return resp, nil
+}
+
+// retryWorld is an agent in a synctest bubble whose tenant dev logs in
+// with a password_command against fake, reached in memory.
+func retryWorld(t *testing.T, fake *tapistest.Server) *Agent {
+	a := New(Options{Logger: slog.New(slog.DiscardHandler),
+		HTTPClient: &http.Client{Transport: memTransport{fake}}})
+	t.Cleanup(a.Close)
+	a.ApplyConfig(&config.Config{Tenants: map[string]*config.Tenant{"dev": retryTenant(fake)}})
+	return a
+}
+
+func retryTenant(fake *tapistest.Server) *config.Tenant {
+	return &config.Tenant{Name: "dev", BaseURL: fake.URL(), Username: "jdoe", ClientID: "c1", ClientKey: "k1",
+		PasswordCommand: []string{"/bin/echo", "the-pw"}}
+}
+
+func newRetryFake(t *testing.T) *tapistest.Server {
+	fake := tapistest.New(t, tapistest.Config{TenantID: "dev", Users: map[string]string{"jdoe": "the-pw"}})
+	if err := fake.AddClient("jdoe", "c1", "k1"); err != nil {
+		t.Fatal(err)
+	}
+	return fake
+}
+
+func TestPasswordCommandRetriesTransientFailures(t *testing.T) {
+	fake := newRetryFake(t)
+	const failures = 5
+	fake.Inject(tapistest.RouteTokens, tapistest.Fault{GrantType: "password", Status: 503, Times: failures})
+	synctest.Test(t, func(t *testing.T) {
+		a := retryWorld(t, fake)
+		for n := 1; n <= failures; n++ {
+			synctest.Wait()
+			failedAt := time.Now()
+			st := a.tenantStatus("dev")
+			if st.State != ipc.StateRetrying || st.LastError == "" || st.NextRefresh == nil {
+				t.Fatalf("after failure %d: state %s, last_error %q, next %v; want retrying with the error and the next try",
+					n, st.State, st.LastError, st.NextRefresh)
+			}
+			if !strings.Contains(st.LastError, "password_command") {
+				t.Errorf("last_error %q does not say the password_command login failed", st.LastError)
+			}
+			// Full jitter below an exponential ceiling: 1 s, 2 s, 4 s, …
+			wait := st.NextRefresh.Sub(failedAt)
+			if ceiling := time.Second << (n - 1); wait < 0 || wait >= ceiling {
+				t.Errorf("retry %d in %s; want within [0, %s)", n, wait, ceiling)
+			}
+			_, err := a.Token(context.Background(), "dev", time.Minute)
+			if code := ipcCode(err); code != ipc.CodeUpstreamUnavailable {
+				t.Errorf("token while retrying the login: %v; want %s", err, ipc.CodeUpstreamUnavailable)
+			}
+			if got := fake.GrantCalls("password"); got != n {
+				t.Errorf("password grants after failure %d = %d; want %d", n, got, n)
+			}
+			time.Sleep(time.Until(*st.NextRefresh))
+		}
+		synctest.Wait()
+		st := a.tenantStatus("dev")
+		if st.State != ipc.StateReady || st.LastError != "" || st.NextRefresh == nil {
+			t.Fatalf("after upstream came back: %s, %q; want ready without error", st.State, st.LastError)
+		}
+		if got := fake.GrantCalls("password"); got != failures+1 {
+			t.Errorf("password grants = %d; want %d", got, failures+1)
+		}
+	})
+}
+
+func TestPasswordCommandRetryBackoffCaps(t *testing.T) {
+	cases := []struct {
+		attempt int
+		ceiling time.Duration
+	}{{1, time.Second}, {2, 2 * time.Second}, {9, 256 * time.Second}, {10, 5 * time.Minute}, {64, 5 * time.Minute}, {1000, 5 * time.Minute}}
+	for _, tc := range cases {
+		if got := loginBackoff(tc.attempt, 0.999999); got > tc.ceiling || got < tc.ceiling*99/100 {
+			t.Errorf("loginBackoff(%d, ~1) = %s; want just under %s", tc.attempt, got, tc.ceiling)
+		}
+		if got := loginBackoff(tc.attempt, 0); got != 0 {
+			t.Errorf("loginBackoff(%d, 0) = %s; want 0", tc.attempt, got)
+		}
+	}
+}
+
+// TestPasswordCommandRetryStops: a retrying unattended login ends on a
+// definitive failure, on logout, on the tenant's removal and on Close, and
+// sends no grant afterwards.
+func TestPasswordCommandRetryStops(t *testing.T) {
+	cases := []struct {
+		name  string
+		stop  func(t *testing.T, a *Agent, fake *tapistest.Server)
+		state string
+	}{
+		{"definitive failure", func(t *testing.T, a *Agent, fake *tapistest.Server) {
+			fake.ClearFaults()
+			fake.AddUser("jdoe", "another-pw")
+		}, ipc.StateLoginRequired},
+		{"logout", func(t *testing.T, a *Agent, fake *tapistest.Server) {
+			if _, err := a.Logout(context.Background(), "dev"); err != nil {
+				t.Errorf("logout of a retrying tenant: %v", err)
+			}
+		}, ipc.StateLoginRequired},
+		{"removed from config", func(t *testing.T, a *Agent, fake *tapistest.Server) {
+			a.ApplyConfig(&config.Config{Tenants: map[string]*config.Tenant{}})
+		}, ""},
+		{"password_command removed", func(t *testing.T, a *Agent, fake *tapistest.Server) {
+			tn := retryTenant(fake)
+			tn.PasswordCommand = nil
+			a.ApplyConfig(&config.Config{Tenants: map[string]*config.Tenant{"dev": tn}})
+		}, ipc.StateLoginRequired},
+		{"close", func(t *testing.T, a *Agent, fake *tapistest.Server) { a.Close() }, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := newRetryFake(t)
+			fake.Inject(tapistest.RouteTokens, tapistest.Fault{GrantType: "password", Status: 502})
+			synctest.Test(t, func(t *testing.T) {
+				a := retryWorld(t, fake)
+				synctest.Wait()
+				if st := a.tenantStatus("dev"); st.State != ipc.StateRetrying {
+					t.Fatalf("state %s; want retrying", st.State)
+				}
+				tc.stop(t, a, fake)
+				synctest.Wait()
+				// The definitive case still has its one retry due.
+				time.Sleep(10 * time.Minute)
+				synctest.Wait()
+				calls := fake.GrantCalls("password")
+				time.Sleep(time.Hour)
+				synctest.Wait()
+				if got := fake.GrantCalls("password"); got != calls {
+					t.Errorf("password grants went on after the stop: %d, then %d", calls, got)
+				}
+				if tc.state == "" {
+					return
+				}
+				st := a.tenantStatus("dev")
+				if st.State != tc.state || st.NextRefresh != nil {
+					t.Errorf("after the stop: %s, next %v; want %s without a next try", st.State, st.NextRefresh, tc.state)
+				}
+				if tc.name == "definitive failure" && !strings.Contains(st.LastError, "rejected the username or password") {
+					t.Errorf("last_error %q; want the rejection", st.LastError)
+				}
+			})
+		})
+	}
+}
+
+func ipcCode(err error) string {
+	var ie *ipc.Error
+	if errors.As(err, &ie) {
+		return ie.Code
+	}
+	return ""
 }
