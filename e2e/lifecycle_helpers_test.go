@@ -1,12 +1,14 @@
 package e2e
 
 import (
+	"bytes"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -200,4 +202,139 @@ func (e *env) startServe(args ...string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// nobody is the uid (and gid) tests run an agent as when they run as root.
+const nobody = 65534
+
+// nobodyAgent is a `tapis-agent serve` running as uid nobody, with its own
+// copies of the binaries, HOME and socket directory.
+type nobodyAgent struct {
+	t    *testing.T
+	pid  int
+	bin  string // holds tapis-agent and tapis-token, readable by nobody
+	home string
+	env  []string
+
+	mu  sync.Mutex
+	log bytes.Buffer // the agent's stderr
+}
+
+// startAsNobody runs tapis-agent serve as uid nobody, through the command
+// wrap (e.g. prlimit with its flags) if given, and waits until it answers
+// a tapis-token run as nobody. The test must run as root.
+func startAsNobody(t *testing.T, wrap ...string) *nobodyAgent {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("startAsNobody needs root")
+	}
+	// The test's own directories are root's and 0700: nobody needs a
+	// world-searchable one, holding a HOME and socket directory it owns.
+	dir, err := os.MkdirTemp("", "tan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	a := &nobodyAgent{t: t, bin: filepath.Join(dir, "bin"), home: filepath.Join(dir, "home")}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(a.bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"tapis-agent", "tapis-token"} {
+		data, err := os.ReadFile(filepath.Join(binDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(a.bin, name), data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(filepath.Join(a.bin, name), 0o755); err != nil { // past the umask
+			t.Fatal(err)
+		}
+	}
+	sockDir := filepath.Join(a.home, "s")
+	for _, d := range []string{a.home, sockDir} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(d, nobody, nobody); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.env = []string{
+		"PATH=" + a.bin + ":/usr/bin:/bin",
+		"HOME=" + a.home,
+		"TAPIS_AGENT_SOCK=" + filepath.Join(sockDir, "agent.sock"),
+		"TAPIS_AGENT_CONFIG=" + filepath.Join(a.home, "config.toml"), // missing: an empty config
+		"XDG_RUNTIME_DIR=" + filepath.Join(a.home, "run"),
+		"XDG_CONFIG_HOME=" + filepath.Join(a.home, ".config"),
+		"XDG_STATE_HOME=" + filepath.Join(a.home, ".local", "state"),
+	}
+
+	args := append(append([]string{}, wrap...), filepath.Join(a.bin, "tapis-agent"), "serve")
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = a.env
+	cmd.Dir = "/"
+	cmd.Stderr = lockedWriter{&a.mu, &a.log}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	a.pid = cmd.Process.Pid // the wrapper execs the agent: the same pid
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+			t.Errorf("agent running as nobody did not stop within 10s of SIGTERM")
+		}
+	})
+	// Readiness: root's own connections are refused (a foreign uid), so
+	// ask as nobody.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if r := a.token("status"); r.code == 0 {
+			return a
+		}
+		select {
+		case <-exited:
+			t.Fatalf("agent running as nobody exited at start:\n%s", a.agentLog())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agent running as nobody did not answer within 10s:\n%s", a.agentLog())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// token runs the copy of tapis-token as nobody, in the agent's environment.
+func (a *nobodyAgent) token(args ...string) result {
+	a.t.Helper()
+	cmd := exec.Command(filepath.Join(a.bin, "tapis-token"), args...)
+	cmd.Env = a.env
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		a.t.Fatalf("running tapis-token as nobody: %v", err)
+	}
+	return result{stdout: stdout.String(), stderr: stderr.String(), code: code}
+}
+
+func (a *nobodyAgent) agentLog() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.log.String()
 }

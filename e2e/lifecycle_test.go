@@ -59,19 +59,13 @@ func TestStartStop(t *testing.T) {
 		t.Errorf("/proc/%d/limits:\n%s\nwant a core file size of 0", pid, limits)
 	}
 	if os.Geteuid() == 0 {
-		// root may lock memory whatever RLIMIT_MEMLOCK says.
+		// root may lock memory whatever RLIMIT_MEMLOCK says. The dumpable
+		// flag of root's agent cannot be seen (TestNotDumpableAsNobody).
 		if lck := procField(t, pid, "VmLck"); lck == "0 kB" {
 			t.Errorf("VmLck = %s; want the agent's memory locked", lck)
 		}
 	} else {
-		// A process that is not dumpable has its /proc files owned by root.
-		fi, err := os.Stat(fmt.Sprintf("/proc/%d/status", pid))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if uid := fi.Sys().(*syscall.Stat_t).Uid; uid != 0 {
-			t.Errorf("/proc/%d/status is owned by uid %d; want 0 (the agent is not dumpable)", pid, uid)
-		}
+		checkNotDumpable(t, pid, os.Geteuid())
 	}
 
 	// The log is private and holds no secret after a login.
@@ -134,6 +128,34 @@ func TestStartStop(t *testing.T) {
 	if r := e.token("", "status"); r.code != 3 {
 		t.Errorf("tapis-token status after stop: exit %d; want 3 (agent not reachable)", r.code)
 	}
+}
+
+// checkNotDumpable checks that the process pid runs as uid and is not
+// dumpable: the kernel then makes its /proc files root's, whereas those of
+// a dumpable process belong to its uid.
+func checkNotDumpable(t *testing.T, pid, uid int) {
+	t.Helper()
+	if got := strings.Fields(procField(t, pid, "Uid")); len(got) == 0 || got[0] != strconv.Itoa(uid) {
+		t.Fatalf("pid %d runs as uid %v; want %d", pid, got, uid)
+	}
+	fi, err := os.Stat(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if owner := fi.Sys().(*syscall.Stat_t).Uid; owner != 0 {
+		t.Errorf("/proc/%d/status of an agent running as uid %d is owned by uid %d; want 0 (the agent is not dumpable)", pid, uid, owner)
+	}
+}
+
+// TestNotDumpableAsNobody checks the dumpable flag where CI can see it:
+// every process of root has root-owned /proc files, so root runs the agent
+// as nobody. As another user, TestStartStop checks it.
+func TestNotDumpableAsNobody(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run the agent as another uid; TestStartStop checks the flag")
+	}
+	a := startAsNobody(t)
+	checkNotDumpable(t, a.pid, nobody)
 }
 
 func TestConcurrentStartsMakeOneAgent(t *testing.T) {
