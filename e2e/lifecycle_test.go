@@ -158,6 +158,28 @@ func TestNotDumpableAsNobody(t *testing.T) {
 	checkNotDumpable(t, a.pid, nobody)
 }
 
+// TestMlockWarning checks that an agent whose RLIMIT_MEMLOCK is too small
+// to lock its memory says so in its log, and serves all the same.
+func TestMlockWarning(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run the agent as a user without CAP_IPC_LOCK")
+	}
+	a := startAsNobody(t, "prlimit", "--memlock=65536:65536")
+	log := a.agentLog()
+	if !strings.Contains(log, "msg=hardening_incomplete") || !strings.Contains(log, "RLIMIT_MEMLOCK is 64 KiB, too small to lock the agent's memory") {
+		t.Errorf("agent log with RLIMIT_MEMLOCK = 64 KiB lacks the mlockall warning:\n%s", log)
+	}
+	if !strings.Contains(log, "msg=serving") {
+		t.Errorf("agent log lacks the serving line:\n%s", log)
+	}
+	if lck := procField(t, a.pid, "VmLck"); lck != "0 kB" {
+		t.Errorf("VmLck = %s; want nothing locked", lck)
+	}
+	if r := a.token("status"); r.code != 0 {
+		t.Errorf("tapis-token status: exit %d, stderr %q; want the agent serving", r.code, r.stderr)
+	}
+}
+
 func TestConcurrentStartsMakeOneAgent(t *testing.T) {
 	e := newEnv(t, tapistest.Config{})
 	const n = 5
