@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapis-agent/tapis-agent/config"
 	"github.com/tapis-agent/tapis-agent/ipc"
 	"github.com/tapis-agent/tapis-agent/tapis/tapistest"
 )
@@ -200,6 +202,42 @@ func TestLoginWithSockSetDoesNotStartAgent(t *testing.T) {
 	}
 	if _, err := os.Stat(e.agentLogPath()); !os.IsNotExist(err) {
 		t.Errorf("agent log after login: %v; want none (no agent started)", err)
+	}
+}
+
+// TestReservedNamesMatchCommands keeps config.ReservedNames, the names a
+// tenant may not have, in step with the commands tapis-token's help lists.
+func TestReservedNamesMatchCommands(t *testing.T) {
+	// Reserved for a command to come, not dispatched yet.
+	ahead := map[string]bool{"completion": true}
+
+	e := newEnv(t, tapistest.Config{})
+	help := e.mustToken("", "help").stdout
+	_, section, ok := strings.Cut(help, "\nCommands:\n")
+	if !ok {
+		t.Fatalf("tapis-token help has no Commands section:\n%s", help)
+	}
+	section, _, _ = strings.Cut(section, "\n\n")
+	commands := map[string]bool{}
+	for _, line := range strings.Split(section, "\n") {
+		// A command starts its line after two blanks; its description
+		// continues further in.
+		if rest, ok := strings.CutPrefix(line, "  "); ok && rest != "" && rest[0] != ' ' {
+			commands[strings.Fields(rest)[0]] = true
+		}
+	}
+	if len(commands) < 5 {
+		t.Fatalf("found commands %v in tapis-token help; want at least login, logout, status, claims, import", commands)
+	}
+	for c := range commands {
+		if !slices.Contains(config.ReservedNames, c) {
+			t.Errorf("tapis-token command %q is not in config.ReservedNames: a tenant could be named like it", c)
+		}
+	}
+	for _, n := range config.ReservedNames {
+		if !commands[n] && !ahead[n] {
+			t.Errorf("config.ReservedNames holds %q, which tapis-token help lists no command for", n)
+		}
 	}
 }
 
