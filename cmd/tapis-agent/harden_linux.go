@@ -43,8 +43,9 @@ func lockMemory() string {
 	if err := unix.Getrlimit(unix.RLIMIT_MEMLOCK, &lim); err != nil {
 		return fmt.Sprintf("reading RLIMIT_MEMLOCK: %v; memory not locked", err)
 	}
-	// root (CAP_IPC_LOCK) is not bound by the limit.
-	if lim.Cur != unix.RLIM_INFINITY && os.Geteuid() != 0 {
+	// CAP_IPC_LOCK lifts the limit. Root usually has it, but not always (a
+	// container may drop it), and others may be granted it (AmbientCapabilities=).
+	if lim.Cur != unix.RLIM_INFINITY && !hasCapIPCLock() {
 		size := vmSize()
 		if size == 0 || lim.Cur < size+memlockHeadroom {
 			return fmt.Sprintf("RLIMIT_MEMLOCK is %d KiB, too small to lock the agent's memory (%d KiB mapped); "+
@@ -63,6 +64,17 @@ func lockMemory() string {
 		return fmt.Sprintf("locking memory (mlockall): %v; tokens may be swapped out", err)
 	}
 	return ""
+}
+
+// hasCapIPCLock reports whether CAP_IPC_LOCK is in the process's effective
+// capabilities: then mlock is not bound by RLIMIT_MEMLOCK.
+func hasCapIPCLock() bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData // version 3 has two 32-bit words per set
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return false
+	}
+	return data[unix.CAP_IPC_LOCK/32].Effective&(1<<(unix.CAP_IPC_LOCK%32)) != 0
 }
 
 // vmSize returns the size of the process's mappings in bytes, or 0.
