@@ -218,8 +218,10 @@ func (a *Agent) upstreamError(name, action string, err error) error {
 		return &ipc.Error{Code: ipc.CodeBadCredentials, Message: fmt.Sprintf("%s: Tapis rejected the username or password", name),
 			Hint: "tapis-token login " + name + " and check them"}
 	case errors.As(err, &te) && te.Reason == tapis.ReasonBadClient:
-		return &ipc.Error{Code: ipc.CodeBadCredentials, Message: fmt.Sprintf("%s: Tapis rejected the OAuth client (%s)", name, te.Message),
-			Hint: "check client_id and client_key_file of " + name + " in the config"}
+		// Its own code: asking the user for the password again cannot
+		// fix a wrong client id or key.
+		return &ipc.Error{Code: ipc.CodeBadClient, Message: fmt.Sprintf("%s: Tapis rejected the OAuth client (%s)", name, te.Message),
+			Hint: "fix client_id and client_key_file under [tenants." + name + "] in the config (the agent reloads it), then run tapis-token login " + name + " again"}
 	case errors.As(err, &te) && te.Reason == tapis.ReasonInvalidRefreshToken:
 		return &ipc.Error{Code: ipc.CodeLoginRequired, Message: fmt.Sprintf("%s: Tapis rejected the refresh token", name),
 			Hint: "tapis-token login " + name}
@@ -227,7 +229,8 @@ func (a *Agent) upstreamError(name, action string, err error) error {
 		return &ipc.Error{Code: ipc.CodeUpstreamUnavailable, Message: fmt.Sprintf("%s: %s: %v", name, action, err),
 			Hint: "Tapis did not answer; try again in a minute"}
 	}
-	return &ipc.Error{Code: ipc.CodeInternal, Message: fmt.Sprintf("%s: %s: %v", name, action, err)}
+	return &ipc.Error{Code: ipc.CodeInternal, Message: fmt.Sprintf("%s: %s: %v", name, action, err),
+		Hint: "tapis-token status shows the tenant's last error; the agent's log says more"}
 }
 
 // clientID names an OAuth client registered for this host. Client ids are

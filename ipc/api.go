@@ -26,7 +26,8 @@ const (
 	CodeNotFound            = "not_found"               // no such path
 	CodeMethodNotAllowed    = "method_not_allowed"      // wrong method for a path
 	CodeTooLarge            = "too_large"               // request body over the limit
-	CodeBadCredentials      = "bad_credentials"         // upstream rejected username/password or client
+	CodeBadCredentials      = "bad_credentials"         // upstream rejected the username or password
+	CodeBadClient           = "bad_client"              // upstream rejected the OAuth client id or key
 	CodeUnsatisfiable       = "min_valid_unsatisfiable" // even a fresh token would not live min_valid
 	CodeDeviceExpired       = "device_code_expired"     // device code expired before approval
 	CodeInternal            = "internal"                // anything else
@@ -160,7 +161,7 @@ func HTTPStatus(code string) int {
 	switch code {
 	case CodeBadRequest, CodeUnsatisfiable:
 		return 400
-	case CodeBadCredentials:
+	case CodeBadCredentials, CodeBadClient:
 		return 401
 	case CodeForbidden:
 		return 403
