@@ -192,7 +192,42 @@ type answer struct {
 
 func okAnswer(body any) answer { return answer{status: http.StatusOK, body: body} }
 
+// Hints of the answers the server itself gives. A request the server
+// cannot use comes from a client that speaks another version of the API
+// (or from no tapis client at all): the user can only compare versions.
+const (
+	hintForbidden = `run tapis-token as the user who started the agent, or start an agent of your own: eval "$(tapis-agent start)"`
+	hintVersion   = "the client does not speak this agent's API: compare tapis-token version with tapis-agent version, and restart the agent after an upgrade (tapis-agent stop; tapis-agent start)"
+	hintTooLarge  = "a request is at most 64 KiB: pass a single token or key (tapis-token import reads one line each)"
+	hintInternal  = "the agent's log says why: journalctl --user -u tapis-agent, or ~/.local/state/tapis-agent/agent.log for an agent started by tapis-agent start"
+)
+
+// defaultHint is the hint of an answer whose producer gave none, so that
+// every error names a next step.
+func defaultHint(code string) string {
+	switch code {
+	case ipc.CodeForbidden:
+		return hintForbidden
+	case ipc.CodeTooLarge:
+		return hintTooLarge
+	case ipc.CodeLoginRequired:
+		return "tapis-token login TENANT"
+	case ipc.CodeUpstreamUnavailable:
+		return "Tapis did not answer; try again in a minute, and see tapis-token status"
+	case ipc.CodeUnknownTenant:
+		return "tapis-token status lists the tenants; tapis-token login TENANT adds one"
+	case ipc.CodeInternal:
+		return hintInternal
+	case ipc.CodeNotFound, ipc.CodeMethodNotAllowed:
+		return hintVersion
+	}
+	return "tapis-token status shows the agent's tenants and their last errors"
+}
+
 func errAnswer(code, msg, hint string) answer {
+	if hint == "" {
+		hint = defaultHint(code)
+	}
 	return answer{
 		status: ipc.HTTPStatus(code),
 		body:   ipc.ErrorBody{Error: ipc.ErrorDetail{Code: code, Message: msg, Hint: hint}},
@@ -218,15 +253,15 @@ var routes = map[string]route{
 
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) (a answer) {
 	if p, _ := r.Context().Value(peerKey{}).(*peer); p == nil || p.err != nil || p.uid != s.uid {
-		return errAnswer(ipc.CodeForbidden, "the agent serves only its own user", "")
+		return errAnswer(ipc.CodeForbidden, "the agent serves only its own user", hintForbidden)
 	}
 	rt, found := routes[r.URL.Path]
 	if !found {
-		return errAnswer(ipc.CodeNotFound, "no such path: "+r.URL.Path, "")
+		return errAnswer(ipc.CodeNotFound, "no such path: "+r.URL.Path, hintVersion)
 	}
 	if r.Method != rt.method {
 		w.Header().Set("Allow", rt.method)
-		return errAnswer(ipc.CodeMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path, "")
+		return errAnswer(ipc.CodeMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path, hintVersion)
 	}
 	rc := http.NewResponseController(w)
 	body, a, ok := readBody(r, w)
@@ -245,7 +280,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) (a answer) {
 				panic(v)
 			}
 			s.log.Error("ipc_handler_panic", slog.String("path", r.URL.Path), slog.Any("panic", v))
-			a = errAnswer(ipc.CodeInternal, "internal error in the agent; see its log", "")
+			a = errAnswer(ipc.CodeInternal, "internal error in the agent; see its log", hintInternal)
 		}
 	}()
 	return rt.serve(s, ctx, r, body)
@@ -256,9 +291,9 @@ func readBody(r *http.Request, w http.ResponseWriter) ([]byte, answer, bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return nil, errAnswer(ipc.CodeTooLarge, fmt.Sprintf("request body over %d bytes", MaxBodyBytes), ""), false
+			return nil, errAnswer(ipc.CodeTooLarge, fmt.Sprintf("request body over %d bytes", MaxBodyBytes), hintTooLarge), false
 		}
-		return nil, errAnswer(ipc.CodeBadRequest, "reading request body: "+err.Error(), ""), false
+		return nil, errAnswer(ipc.CodeBadRequest, "reading request body: "+err.Error(), hintVersion), false
 	}
 	return body, answer{}, true
 }
@@ -270,20 +305,20 @@ func decodeStrict(body []byte, v any, emptyOK bool) (answer, bool) {
 		if emptyOK {
 			return answer{}, true
 		}
-		return errAnswer(ipc.CodeBadRequest, "request body required", ""), false
+		return errAnswer(ipc.CodeBadRequest, "request body required", hintVersion), false
 	}
 	if bytes.TrimSpace(body)[0] != '{' {
 		// null, arrays and scalars would decode into a zero request.
-		return errAnswer(ipc.CodeBadRequest, "request body must be a JSON object", ""), false
+		return errAnswer(ipc.CodeBadRequest, "request body must be a JSON object", hintVersion), false
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		// The decoder's messages name fields and types, never values.
-		return errAnswer(ipc.CodeBadRequest, "decoding request body: "+jsonErrorText(err), ""), false
+		return errAnswer(ipc.CodeBadRequest, "decoding request body: "+jsonErrorText(err), hintVersion), false
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return errAnswer(ipc.CodeBadRequest, "decoding request body: data after the JSON object", ""), false
+		return errAnswer(ipc.CodeBadRequest, "decoding request body: data after the JSON object", hintVersion), false
 	}
 	return answer{}, true
 }
@@ -312,31 +347,31 @@ func (s *Server) result(ctx context.Context, path string, v any, isNil bool, err
 			return errAnswer(e.Code, e.Message, e.Hint)
 		}
 		s.log.ErrorContext(ctx, "ipc_handler_error", slog.String("path", path), slog.String("error", err.Error()))
-		return errAnswer(ipc.CodeInternal, "internal error in the agent; see its log", "")
+		return errAnswer(ipc.CodeInternal, "internal error in the agent; see its log", hintInternal)
 	}
 	if isNil {
 		s.log.ErrorContext(ctx, "ipc_handler_nil_answer", slog.String("path", path))
-		return errAnswer(ipc.CodeInternal, "internal error in the agent; see its log", "")
+		return errAnswer(ipc.CodeInternal, "internal error in the agent; see its log", hintInternal)
 	}
 	return okAnswer(v)
 }
 
 func (s *Server) serveToken(ctx context.Context, r *http.Request, body []byte) answer {
 	if len(body) != 0 {
-		return errAnswer(ipc.CodeBadRequest, "GET "+ipc.PathToken+" takes no body", "")
+		return errAnswer(ipc.CodeBadRequest, "GET "+ipc.PathToken+" takes no body", hintVersion)
 	}
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		return errAnswer(ipc.CodeBadRequest, "malformed query string", "")
+		return errAnswer(ipc.CodeBadRequest, "malformed query string", hintVersion)
 	}
 	for k, v := range q {
 		switch k {
 		case "tenant", "min_valid":
 			if len(v) != 1 {
-				return errAnswer(ipc.CodeBadRequest, "query parameter "+k+" given more than once", "")
+				return errAnswer(ipc.CodeBadRequest, "query parameter "+k+" given more than once", hintVersion)
 			}
 		default:
-			return errAnswer(ipc.CodeBadRequest, "unknown query parameter "+strconv.Quote(k), "")
+			return errAnswer(ipc.CodeBadRequest, "unknown query parameter "+strconv.Quote(k), hintVersion)
 		}
 	}
 	tenant := q.Get("tenant")
@@ -344,7 +379,7 @@ func (s *Server) serveToken(ctx context.Context, r *http.Request, body []byte) a
 	if mv, ok := q["min_valid"]; ok {
 		n, err := strconv.ParseInt(mv[0], 10, 64)
 		if err != nil || n < 0 || n > math.MaxInt64/int64(time.Second) {
-			a := errAnswer(ipc.CodeBadRequest, "query parameter min_valid must be a non-negative integer number of seconds", "")
+			a := errAnswer(ipc.CodeBadRequest, "query parameter min_valid must be a non-negative integer number of seconds", hintVersion)
 			a.tenant = tenant
 			return a
 		}
@@ -358,7 +393,7 @@ func (s *Server) serveToken(ctx context.Context, r *http.Request, body []byte) a
 
 func (s *Server) serveStatus(ctx context.Context, r *http.Request, body []byte) answer {
 	if len(body) != 0 {
-		return errAnswer(ipc.CodeBadRequest, "GET "+ipc.PathStatus+" takes no body", "")
+		return errAnswer(ipc.CodeBadRequest, "GET "+ipc.PathStatus+" takes no body", hintVersion)
 	}
 	resp, err := s.h.Status(ctx)
 	return s.result(ctx, r.URL.Path, resp, resp == nil, err)
@@ -409,7 +444,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		status = http.StatusInternalServerError
-		b, _ = json.Marshal(ipc.ErrorBody{Error: ipc.ErrorDetail{Code: ipc.CodeInternal, Message: "encoding the answer"}})
+		b, _ = json.Marshal(ipc.ErrorBody{Error: ipc.ErrorDetail{Code: ipc.CodeInternal, Message: "encoding the answer", Hint: hintInternal}})
 	}
 	b = append(b, '\n')
 	h := w.Header()

@@ -227,6 +227,9 @@ func TestMalformedRequests(t *testing.T) {
 				if eb.Error.Code != tc.wantCode || !strings.Contains(eb.Error.Message, tc.wantMsg) {
 					t.Errorf("error = %+v; want code %s, message containing %q", eb.Error, tc.wantCode, tc.wantMsg)
 				}
+				if eb.Error.Hint == "" {
+					t.Errorf("error = %+v; want a hint naming the next step", eb.Error)
+				}
 			}
 			// The server still answers a good request.
 			if _, err := client.Token("t", time.Minute); err != nil {
@@ -295,11 +298,12 @@ func TestHandlerFailures(t *testing.T) {
 		tenant string
 		want   ipc.Error
 	}{
-		{"nil", ipc.Error{Status: 500, Code: ipc.CodeInternal, Message: generic}},
-		{"panic", ipc.Error{Status: 500, Code: ipc.CodeInternal, Message: generic}},
-		{"plain", ipc.Error{Status: 500, Code: ipc.CodeInternal, Message: generic}},
+		{"nil", ipc.Error{Status: 500, Code: ipc.CodeInternal, Message: generic, Hint: hintInternal}},
+		{"panic", ipc.Error{Status: 500, Code: ipc.CodeInternal, Message: generic, Hint: hintInternal}},
+		{"plain", ipc.Error{Status: 500, Code: ipc.CodeInternal, Message: generic, Hint: hintInternal}},
 		{"wrapped", ipc.Error{Status: 409, Code: ipc.CodeLoginRequired, Message: "log in again", Hint: "tapis-token login wrapped"}},
-		{"upstream", ipc.Error{Status: 503, Code: ipc.CodeUpstreamUnavailable, Message: "tenant down"}},
+		// A handler's error without a hint gets one for its code.
+		{"upstream", ipc.Error{Status: 503, Code: ipc.CodeUpstreamUnavailable, Message: "tenant down", Hint: defaultHint(ipc.CodeUpstreamUnavailable)}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.tenant, func(t *testing.T) {
@@ -343,8 +347,8 @@ func TestForeignPeer(t *testing.T) {
 	ts := newTestServer(t, &fakeHandler{}, func(s *Server) { s.uid = os.Getuid() + 1 })
 	_, err := (&ipc.Client{Path: ts.path, Timeout: 10 * time.Second}).Status()
 	var e *ipc.Error
-	if !errors.As(err, &e) || e.Status != 403 || e.Code != ipc.CodeForbidden {
-		t.Fatalf("Status() = %v; want 403 forbidden", err)
+	if !errors.As(err, &e) || e.Status != 403 || e.Code != ipc.CodeForbidden || e.Hint != hintForbidden {
+		t.Fatalf("Status() = %#v; want 403 forbidden with a hint", err)
 	}
 	log := ts.log.String()
 	want := fmt.Sprintf(`"peer_uid":%d,"peer_pid":%d`, os.Getuid(), os.Getpid())
