@@ -107,8 +107,13 @@ func TestBadPasswordAndUsage(t *testing.T) {
 	e := newEnv(t, tapistest.Config{})
 	e.startAgent()
 	r := e.token("wrong\n", "login", "dev", "--password-stdin")
-	if r.code != 1 || !strings.Contains(r.stderr, "rejected the username or password") || strings.Contains(r.stderr, "wrong") {
-		t.Errorf("bad password: exit %d, stderr %q", r.code, r.stderr)
+	if r.code != 4 || !strings.Contains(r.stderr, "tapis-token: Tapis refused the username or password for dev; --password-stdin does not ask again\n") ||
+		!strings.Contains(r.stderr, "\ntapis-token: hint: ") || !strings.Contains(r.stderr, "tapis-token login dev --password-stdin") ||
+		strings.Contains(r.stderr, "wrong") {
+		t.Errorf("bad password: exit %d, stderr %q; want 4, the refusal and a hint to log in again", r.code, r.stderr)
+	}
+	if grants := e.fake.GrantCalls("password"); grants != 1 {
+		t.Errorf("password grants upstream = %d; want 1: --password-stdin does not try again", grants)
 	}
 	if r := e.token("", "--min-valid", "soon"); r.code != 2 || !strings.Contains(r.stderr, "--min-valid") {
 		t.Errorf("bad --min-valid: exit %d, stderr %q", r.code, r.stderr)

@@ -7,15 +7,15 @@ import (
 	"fmt"
 	"io"
 	"os"
-
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/tapis-agent/tapis-agent/ipc"
 	"github.com/tapis-agent/tapis-agent/tapis/jwt"
-	"golang.org/x/term"
 )
 
 // parseArgs splits args into positionals and the flags named in bools and
@@ -159,41 +159,16 @@ func cmdLogin(args []string, stdin io.Reader, stderr io.Writer) error {
 	if label == "" {
 		label = "Tapis"
 	}
-	var password string
+	again := "tapis-token login"
+	if label != "Tapis" {
+		again += " " + label
+	}
+	var resp *ipc.LoginResponse
 	if passwordStdin {
-		line, err := bufio.NewReader(stdin).ReadString('\n')
-		if err != nil && !(errors.Is(err, io.EOF) && line != "") {
-			return &failure{code: exitError, msg: "reading the password from stdin: no line given",
-				hint: "echo \"$PASSWORD\" | tapis-token login " + tenant + " --password-stdin"}
-		}
-		password = strings.TrimRight(line, "\r\n")
+		resp, err = loginStdin(c, tenant, label, username, again, stdin)
 	} else {
-		tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
-		if err != nil {
-			return &failure{code: exitError, msg: "no terminal to prompt for the password",
-				hint: "pipe it in: tapis-token login " + tenant + " --password-stdin"}
-		}
-		defer tty.Close()
-		if username == "" {
-			fmt.Fprintf(tty, "Username for %s: ", label)
-			line, err := bufio.NewReader(tty).ReadString('\n')
-			if err != nil {
-				return fmt.Errorf("reading the username: %w", err)
-			}
-			username = strings.TrimSpace(line)
-		}
-		fmt.Fprintf(tty, "Password for %s@%s: ", username, label)
-		b, err := term.ReadPassword(int(tty.Fd()))
-		fmt.Fprintln(tty)
-		if err != nil {
-			return fmt.Errorf("reading the password: %w", err)
-		}
-		password = string(b)
+		resp, err = loginPrompted(c, tenant, label, username, again)
 	}
-	if password == "" {
-		return &failure{code: exitUsage, msg: "empty password", hint: "tapis-token login " + tenant}
-	}
-	resp, err := c.Login(&ipc.LoginRequest{Tenant: tenant, Username: username, Password: password})
 	if err != nil {
 		return err
 	}
@@ -251,18 +226,7 @@ func cmdStatus(args []string, stdout io.Writer) error {
 		return nil
 	}
 	fmt.Fprintln(stdout)
-	now := time.Now()
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TENANT\tSTATE\tUSER\tTOKEN EXPIRES\tNEXT REFRESH\tREFRESHES\tREFRESH TOKEN EXPIRES")
-	for _, t := range st.Tenants {
-		name := t.Tenant
-		if t.Default {
-			name += " *"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", name, t.State, dash(t.Username),
-			when(t.AccessExpiresAt, now), when(t.NextRefresh, now), t.RefreshCount, when(t.RefreshExpiresAt, now))
-	}
-	tw.Flush()
+	writeTable(stdout, st.Tenants, time.Now())
 	for _, t := range st.Tenants {
 		if t.LastError != "" {
 			fmt.Fprintf(stdout, "%s: last error: %s\n", t.Tenant, t.LastError)
@@ -272,6 +236,22 @@ func cmdStatus(args []string, stdout io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// writeTable writes one aligned line per tenant, times relative to now;
+// the default tenant is marked with a star.
+func writeTable(w io.Writer, tenants []ipc.TenantStatus, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TENANT\tSTATE\tUSER\tTOKEN EXPIRES\tLAST REFRESH\tNEXT REFRESH\tREFRESHES\tREFRESH TOKEN EXPIRES")
+	for _, t := range tenants {
+		name := t.Tenant
+		if t.Default {
+			name += " *"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", name, t.State, dash(t.Username),
+			when(t.AccessExpiresAt, now), when(t.LastRefresh, now), when(t.NextRefresh, now), t.RefreshCount, when(t.RefreshExpiresAt, now))
+	}
+	tw.Flush()
 }
 
 func cmdClaims(args []string, stdout io.Writer) error {
@@ -338,28 +318,92 @@ func cmdImport(args []string, stdin io.Reader, stderr io.Writer) error {
 	return nil
 }
 
-// classify maps an error to its exit code, message and hint.
+// startHint is the hint when no agent answers.
+const startHint = `start the agent: eval "$(tapis-agent start)", or systemctl --user start tapis-agent.socket`
+
+// classify maps an error to its exit code, message and hint. The hint is
+// never empty: every error names the next command to run.
 func classify(err error) *failure {
+	f := *classifyErr(err)
+	if f.hint == "" {
+		f.hint = fallbackHint(f.code)
+	}
+	return &f
+}
+
+func classifyErr(err error) *failure {
 	var f *failure
 	if errors.As(err, &f) {
 		return f
 	}
 	if errors.Is(err, ipc.ErrAgentUnreachable) {
-		return &failure{code: exitUnreachable, msg: err.Error(),
-			hint: `start the agent: eval "$(tapis-agent start)", or systemctl --user start tapis-agent.socket`}
+		hint := socketDirHint(filepath.Dir(ipc.SocketPath()))
+		if hint == "" {
+			hint = startHint
+		}
+		return &failure{code: exitUnreachable, msg: err.Error(), hint: hint}
 	}
 	var ie *ipc.Error
 	if errors.As(err, &ie) {
 		code := exitError
+		hint := ie.Hint
 		switch ie.Code {
-		case ipc.CodeLoginRequired:
+		case ipc.CodeLoginRequired, ipc.CodeBadCredentials:
 			code = exitLogin
 		case ipc.CodeUpstreamUnavailable:
 			code = exitUpstream
+		case ipc.CodeInternal:
+			if hint == "" {
+				hint = logHint()
+			}
 		}
-		return &failure{code: code, msg: ie.Message, hint: ie.Hint}
+		return &failure{code: code, msg: ie.Message, hint: hint}
 	}
-	return &failure{code: exitError, msg: err.Error()}
+	return &failure{code: exitError, msg: err.Error(), hint: "tapis-token status shows whether the agent is healthy; " + logHint()}
+}
+
+// fallbackHint is the hint of an error that came without one, chosen by
+// its exit code.
+func fallbackHint(code int) string {
+	switch code {
+	case exitUsage:
+		return "tapis-token help"
+	case exitUnreachable:
+		return startHint
+	case exitLogin:
+		return "tapis-token login TENANT"
+	case exitUpstream:
+		return "Tapis did not answer; try again in a minute, and see tapis-token status"
+	}
+	return "tapis-token status shows the agent's tenants and their last errors"
+}
+
+// logHint says where the agent's log is: the journal under systemd, else
+// the file `tapis-agent start` writes (cmd/tapis-agent agentLogPath).
+func logHint() string {
+	state := os.Getenv("XDG_STATE_HOME")
+	if state == "" || !filepath.IsAbs(state) {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			home = "~"
+		}
+		state = filepath.Join(home, ".local", "state")
+	}
+	return "the agent's log says more: journalctl --user -u tapis-agent, or " + filepath.Join(state, "tapis-agent", "agent.log")
+}
+
+// socketDirHint returns the fix for a socket directory that exists but
+// that ipc refuses to trust (as tmux refuses one), or "" when it is fine or
+// missing: a missing directory only means that no agent runs.
+func socketDirHint(dir string) string {
+	fi, err := os.Lstat(dir)
+	if err != nil || ipc.CheckDir(dir) == nil {
+		return ""
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && fi.IsDir() && int(st.Uid) == os.Getuid() {
+		return "chmod 0700 " + shellArg(dir) + ", or set TAPIS_AGENT_SOCK to a socket in a directory of yours"
+	}
+	return "remove " + shellArg(dir) + ", or set TAPIS_AGENT_SOCK to a socket in a directory of yours"
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -371,6 +415,18 @@ func writeJSON(w io.Writer, v any) error {
 // shellQuote quotes s for sh: single quotes, with ' written as '\”.
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// shellArg returns s as one sh word: as it is when that is safe, else
+// quoted.
+func shellArg(s string) string {
+	safe := s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+:@%=,", r))
+	}) < 0
+	if safe {
+		return s
+	}
+	return shellQuote(s)
 }
 
 func when(t *time.Time, now time.Time) string {
@@ -386,15 +442,24 @@ func when(t *time.Time, now time.Time) string {
 	}
 }
 
-// short renders a duration as 3h12m, 4m10s or 12s.
+// short renders a duration as 3d, 3h12m, 2h, 4m10s, 48m or 12s.
 func short(d time.Duration) string {
+	var s string
 	switch {
 	case d >= 48*time.Hour:
 		return strconv.Itoa(int(d/(24*time.Hour))) + "d"
 	case d >= time.Hour:
-		return strings.TrimSuffix(d.Truncate(time.Minute).String(), "0s") // 3h12m0s → 3h12m
+		s = d.Truncate(time.Minute).String()
+	default:
+		s = d.Truncate(time.Second).String()
 	}
-	return d.Truncate(time.Second).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s") // 3h12m0s → 3h12m, 48m0s → 48m
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m") // 2h0m → 2h
+	}
+	return s
 }
 
 func dash(s string) string {

@@ -16,7 +16,95 @@ import (
 	"time"
 
 	"github.com/tapis-agent/tapis-agent/ipc"
+	"golang.org/x/term"
 )
+
+// loginTries is how often an interactive login asks for the password
+// before it gives up, as sudo and the DesignSafe helper do.
+const loginTries = 3
+
+// loginStdin logs in with the password on the first line of stdin. A
+// wrong password fails at once: a script that pipes one in would only
+// pipe the same one again.
+func loginStdin(c *ipc.Client, tenant, label, username, again string, stdin io.Reader) (*ipc.LoginResponse, error) {
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		return nil, &failure{code: exitError, msg: "reading the password from stdin: no line given",
+			hint: "echo \"$PASSWORD\" | " + again + " --password-stdin"}
+	}
+	password := strings.TrimRight(line, "\r\n")
+	if password == "" {
+		return nil, &failure{code: exitUsage, msg: "empty password", hint: "echo \"$PASSWORD\" | " + again + " --password-stdin"}
+	}
+	resp, err := c.Login(&ipc.LoginRequest{Tenant: tenant, Username: username, Password: password})
+	if isCode(err, ipc.CodeBadCredentials) {
+		return nil, &failure{code: exitLogin,
+			msg:  fmt.Sprintf("Tapis refused the username or password for %s; --password-stdin does not ask again", label),
+			hint: "check the password piped in (and --username), then: " + again + " --password-stdin; or type it: " + again}
+	}
+	return resp, err
+}
+
+// loginPrompted asks for the password on the terminal, and for the
+// username unless one is known, up to loginTries times while Tapis refuses
+// them. Only a refused username or password is asked again: a wrong
+// OAuth client or an unreachable Tapis would fail the same way every time.
+func loginPrompted(c *ipc.Client, tenant, label, username, again string) (*ipc.LoginResponse, error) {
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return nil, &failure{code: exitError, msg: "no terminal to prompt for the password",
+			hint: "pipe it in: " + again + " --password-stdin"}
+	}
+	defer tty.Close()
+	// A username typed here may be the wrong half: ask it again too, with
+	// the last one as the default.
+	askUser := username == ""
+	// In canonical mode a read returns at most one line, so this reader
+	// never swallows the password that term.ReadPassword reads next.
+	in := bufio.NewReader(tty)
+	for try := 1; ; try++ {
+		if askUser {
+			if username == "" {
+				fmt.Fprintf(tty, "Username for %s: ", label)
+			} else {
+				fmt.Fprintf(tty, "Username for %s [%s]: ", label, username)
+			}
+			line, err := in.ReadString('\n')
+			if err != nil {
+				return nil, fmt.Errorf("reading the username: %w", err)
+			}
+			if u := strings.TrimSpace(line); u != "" {
+				username = u
+			}
+		}
+		fmt.Fprintf(tty, "Password for %s@%s: ", username, label)
+		b, err := term.ReadPassword(int(tty.Fd()))
+		fmt.Fprintln(tty)
+		if err != nil {
+			return nil, fmt.Errorf("reading the password: %w", err)
+		}
+		if len(b) == 0 {
+			return nil, &failure{code: exitUsage, msg: "empty password", hint: again}
+		}
+		resp, err := c.Login(&ipc.LoginRequest{Tenant: tenant, Username: username, Password: string(b)})
+		clear(b)
+		if !isCode(err, ipc.CodeBadCredentials) {
+			return resp, err
+		}
+		if try == loginTries {
+			return nil, &failure{code: exitLogin,
+				msg:  fmt.Sprintf("Tapis refused the username or password for %s %d times; not logged in", label, loginTries),
+				hint: "check them (a forgotten password is reset on the tenant's web portal), then: " + again + " (or " + again + " --username NAME)"}
+		}
+		fmt.Fprintf(tty, "Tapis refused the username or password for %s; try again (%d of %d).\n", label, try+1, loginTries)
+	}
+}
+
+// isCode reports whether err is an answer of the agent with code.
+func isCode(err error, code string) bool {
+	var e *ipc.Error
+	return errors.As(err, &e) && e.Code == code
+}
 
 // loginDevice runs a device-code login: the agent starts it and polls
 // Tapis; this prints where to approve it and waits for the outcome. Ctrl-C
@@ -88,6 +176,10 @@ func ensureAgent(c *ipc.Client, stderr io.Writer) (*ipc.StatusResponse, error) {
 	st, err := c.Status()
 	if err == nil || !errors.Is(err, ipc.ErrAgentUnreachable) || os.Getenv("TAPIS_AGENT_SOCK") != "" {
 		return st, err
+	}
+	// An agent started there would be refused the same way.
+	if socketDirHint(filepath.Dir(c.Path)) != "" {
+		return nil, err
 	}
 	sock, err := startAgent()
 	if err != nil {

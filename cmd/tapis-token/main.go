@@ -45,7 +45,8 @@ Flags:
 
 Commands:
   login [TENANT] [--username NAME] [--password-stdin]
-                        log in (prompts for the password without echo);
+                        log in (prompts for the password without echo,
+                        up to 3 tries; --password-stdin tries once);
                         starts an agent when none is running
   login [TENANT] --device [--client-id ID] [--client-key-stdin]
                         log in by approving a code in a browser elsewhere;
@@ -67,7 +68,7 @@ Exit codes:
   1  other error
   2  usage error
   3  agent not reachable
-  4  login required
+  4  login required, or Tapis refused the username or password
   5  Tapis unavailable and no token valid long enough
 
 The agent's socket: $TAPIS_AGENT_SOCK, else
@@ -99,9 +100,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	f := classify(err)
 	fmt.Fprintf(stderr, "tapis-token: %s\n", f.msg)
-	if f.hint != "" {
-		fmt.Fprintf(stderr, "tapis-token: hint: %s\n", f.hint)
-	}
+	fmt.Fprintf(stderr, "tapis-token: hint: %s\n", f.hint)
 	return f.code
 }
 

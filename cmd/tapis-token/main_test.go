@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,25 +15,94 @@ import (
 )
 
 func TestClassifyExitCodes(t *testing.T) {
+	// A missing socket directory: no agent runs.
+	t.Setenv("TAPIS_AGENT_SOCK", filepath.Join(t.TempDir(), "run", "agent.sock"))
 	cases := []struct {
 		name string
 		err  error
 		want int
+		hint string // substring of the hint; every case must have one
 	}{
-		{"unreachable", fmt.Errorf("dialing: %w", ipc.ErrAgentUnreachable), exitUnreachable},
-		{"login required", &ipc.Error{Code: ipc.CodeLoginRequired, Message: "m"}, exitLogin},
-		{"upstream", &ipc.Error{Code: ipc.CodeUpstreamUnavailable, Message: "m"}, exitUpstream},
-		{"unsatisfiable", &ipc.Error{Code: ipc.CodeUnsatisfiable, Message: "m"}, exitError},
-		{"bad credentials", &ipc.Error{Code: ipc.CodeBadCredentials, Message: "m"}, exitError},
-		{"usage", usageErr("bad"), exitUsage},
-		{"other", errors.New("boom"), exitError},
+		{"unreachable", fmt.Errorf("dialing: %w", ipc.ErrAgentUnreachable), exitUnreachable, "tapis-agent start"},
+		{"login required", &ipc.Error{Code: ipc.CodeLoginRequired, Message: "m"}, exitLogin, "tapis-token login"},
+		{"login required with hint", &ipc.Error{Code: ipc.CodeLoginRequired, Message: "m", Hint: "tapis-token login ds"}, exitLogin, "tapis-token login ds"},
+		{"upstream", &ipc.Error{Code: ipc.CodeUpstreamUnavailable, Message: "m"}, exitUpstream, "try again"},
+		{"unsatisfiable", &ipc.Error{Code: ipc.CodeUnsatisfiable, Message: "m"}, exitError, "tapis-token status"},
+		{"bad credentials", &ipc.Error{Code: ipc.CodeBadCredentials, Message: "m"}, exitLogin, "tapis-token login"},
+		{"bad client", &ipc.Error{Code: ipc.CodeBadClient, Message: "m", Hint: "fix client_id"}, exitError, "fix client_id"},
+		{"bad client without hint", &ipc.Error{Code: ipc.CodeBadClient, Message: "m"}, exitError, "tapis-token status"},
+		{"internal", &ipc.Error{Code: ipc.CodeInternal, Message: "m"}, exitError, "agent.log"},
+		{"forbidden", &ipc.Error{Code: ipc.CodeForbidden, Message: "m"}, exitError, "tapis-token status"},
+		{"local bad answer", &ipc.Error{Message: "agent answered garbage"}, exitError, "tapis-token status"},
+		{"usage", usageErr("bad"), exitUsage, "tapis-token help"},
+		{"failure without hint", &failure{code: exitLogin, msg: "m"}, exitLogin, "tapis-token login"},
+		{"other", errors.New("boom"), exitError, "agent.log"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := classify(tc.err).code; got != tc.want {
-				t.Errorf("classify(%v) = %d; want %d", tc.err, got, tc.want)
+			f := classify(tc.err)
+			if f.code != tc.want {
+				t.Errorf("classify(%v) = %d; want %d", tc.err, f.code, tc.want)
+			}
+			if f.hint == "" || !strings.Contains(f.hint, tc.hint) {
+				t.Errorf("classify(%v) hint = %q; want one containing %q", tc.err, f.hint, tc.hint)
 			}
 		})
+	}
+	for _, code := range []int{exitError, exitUsage, exitUnreachable, exitLogin, exitUpstream} {
+		if fallbackHint(code) == "" {
+			t.Errorf("fallbackHint(%d) is empty", code)
+		}
+	}
+}
+
+// TestUnsafeSocketDirHint: an agent cannot fix a socket directory that
+// is open to others or not the user's, so the hint names the real fix.
+func TestUnsafeSocketDirHint(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TAPIS_AGENT_SOCK", filepath.Join(dir, "agent.sock"))
+	unreachable := fmt.Errorf("%w: %w", ipc.ErrAgentUnreachable, ipc.CheckDir(dir))
+	if f := classify(unreachable); !strings.Contains(f.hint, "tapis-agent start") {
+		t.Errorf("safe directory: hint %q; want to start the agent", f.hint)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	unreachable = fmt.Errorf("%w: %w", ipc.ErrAgentUnreachable, ipc.CheckDir(dir))
+	f := classify(unreachable)
+	if f.code != exitUnreachable || !strings.Contains(f.hint, "chmod 0700 "+dir+",") || strings.Contains(f.hint, "tapis-agent start") {
+		t.Errorf("directory open to others: exit %d, hint %q; want %d and chmod 0700 %s", f.code, f.hint, exitUnreachable, dir)
+	}
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(t.TempDir(), dir); err != nil {
+		t.Fatal(err)
+	}
+	if f := classify(unreachable); !strings.Contains(f.hint, "remove "+dir+",") {
+		t.Errorf("symlinked directory: hint %q; want to remove it", f.hint)
+	}
+}
+
+func TestStatusTable(t *testing.T) {
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) *time.Time { x := now.Add(d); return &x }
+	var b bytes.Buffer
+	writeTable(&b, []ipc.TenantStatus{
+		{Tenant: "designsafe", Default: true, State: ipc.StateReady, Username: "jdoe",
+			AccessExpiresAt: at(3*time.Hour + 12*time.Minute), LastRefresh: at(-48 * time.Minute),
+			NextRefresh: at(2 * time.Hour), RefreshCount: 12, RefreshExpiresAt: at(300 * 24 * time.Hour)},
+		{Tenant: "tacc", State: ipc.StateLoginRequired},
+	}, now)
+	want := `TENANT        STATE           USER  TOKEN EXPIRES  LAST REFRESH  NEXT REFRESH  REFRESHES  REFRESH TOKEN EXPIRES
+designsafe *  ready           jdoe  in 3h12m       48m ago       in 2h         12         in 300d
+tacc          login_required  -     -              -             -             0          -
+`
+	if got := b.String(); got != want {
+		t.Errorf("writeTable =\n%s\nwant\n%s", got, want)
 	}
 }
 
@@ -104,9 +175,35 @@ func TestParseMinValid(t *testing.T) {
 	}
 }
 
+func TestShort(t *testing.T) {
+	cases := []struct {
+		d    time.Duration
+		want string
+	}{
+		{0, "0s"},
+		{12*time.Second + 300*time.Millisecond, "12s"},
+		{4*time.Minute + 10*time.Second, "4m10s"},
+		{48 * time.Minute, "48m"},
+		{2 * time.Hour, "2h"},
+		{3*time.Hour + 12*time.Minute + 59*time.Second, "3h12m"},
+		{3*time.Hour + 10*time.Minute, "3h10m"},
+		{72 * time.Hour, "3d"},
+	}
+	for _, tc := range cases {
+		if got := short(tc.d); got != tc.want {
+			t.Errorf("short(%v) = %q; want %q", tc.d, got, tc.want)
+		}
+	}
+}
+
 func TestShellQuote(t *testing.T) {
 	if got := shellQuote(`it's`); got != `'it'\''s'` {
 		t.Errorf("shellQuote = %s", got)
+	}
+	for in, want := range map[string]string{"/tmp/tapis-agent-1000": "/tmp/tapis-agent-1000", "/tmp/a b": "'/tmp/a b'", "": "''", "/x/$HOME": "'/x/$HOME'"} {
+		if got := shellArg(in); got != want {
+			t.Errorf("shellArg(%q) = %s; want %s", in, got, want)
+		}
 	}
 }
 
