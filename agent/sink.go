@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/tapis-agent/tapis-agent/config"
@@ -237,6 +238,7 @@ func writeAtomic(path string, data []byte) (err error) {
 	if err = os.Rename(f.Name(), path); err != nil {
 		return err
 	}
+	removeStaleTemps(path)
 	// Make the rename durable; a directory that cannot be synced is no
 	// reason to report the token as unwritten.
 	if d, derr := os.Open(dir); derr == nil {
@@ -244,6 +246,28 @@ func writeAtomic(path string, data []byte) (err error) {
 		d.Close()
 	}
 	return nil
+}
+
+// removeStaleTemps removes the temporary files of path that an agent
+// killed mid-write (kill -9, power loss) left beside it. Writes of one
+// agent are serialised, so any that remain after a rename are orphans.
+func removeStaleTemps(path string) {
+	matches, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+globEscape(filepath.Base(path))+".tmp*"))
+	for _, m := range matches {
+		_ = os.Remove(m)
+	}
+}
+
+// globEscape quotes the metacharacters of filepath.Match in s.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // jwtExpiry returns the exp claim of token, or fallback.

@@ -241,3 +241,31 @@ func TestRefreshExpiryLoggedOnceADay(t *testing.T) {
 		t.Errorf("logged %d warnings after a day; want 2", n)
 	}
 }
+
+// TestWriteAtomicRemovesOrphanedTemps: the temporary files an agent killed
+// mid-write left beside the token file go with the next write; other
+// files stay.
+func TestWriteAtomicRemovesOrphanedTemps(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tok[1].json")
+	orphans := []string{".tok[1].json.tmp123", ".tok[1].json.tmp"}
+	keep := []string{"tok[1].json.bak", ".other.json.tmp9", ".tok1.json.tmp5"}
+	for _, n := range append(append([]string{}, orphans...), keep...) {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte(`{"access_tok`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := writeAtomic(path, []byte(`{"access_token":"x"}`)); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range orphans {
+		if _, err := os.Lstat(filepath.Join(dir, n)); err == nil {
+			t.Errorf("orphaned temporary file %s left", n)
+		}
+	}
+	for _, n := range append(keep, "tok[1].json") {
+		if _, err := os.Lstat(filepath.Join(dir, n)); err != nil {
+			t.Errorf("%s removed: %v", n, err)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -470,47 +471,82 @@ func ipcCode(err error) string {
 	return ""
 }
 
-// TestKillDuringRefresh: kill -9 of the agent while a refresh is in
-// flight, then a restart: the stale socket does not block the restart,
-// the token file is whole, and a new login works.
+// TestKillDuringRefresh: kill -9 of the agent at random moments while its
+// 2 s tokens are refreshed and the token file rewritten about every
+// second, then a restart, several times. Each time: the token file is
+// whole JSON or absent, the killed agent's socket is left behind (it
+// could not clean up) but is dead and does not stop the restart, and once
+// the new agent writes the token file no temporary file is left beside it.
 func TestKillDuringRefresh(t *testing.T) {
-	e := newEnv(t, tapistest.Config{AccessTTL: 30 * time.Second})
+	const cycles = 5
+	e := newEnv(t, tapistest.Config{AccessTTL: 2 * time.Second})
 	tokenFile := filepath.Join(e.home, "tokens.json")
 	e.writeConfig(fmt.Sprintf("default_tenant = \"dev\"\n\n[tenants.dev]\nbase_url = %q\nusername = \"jdoe\"\ntoken_file = %q\n", e.fake.URL(), tokenFile))
+	temps := func() []string {
+		m, _ := filepath.Glob(filepath.Join(e.home, ".tokens.json.tmp*"))
+		return m
+	}
+	orphans := 0
+	for i := range cycles {
+		e.startAgent() // fails the test if the stale socket blocks it
+		if r := e.token("", "dev"); i > 0 && r.code != 4 {
+			t.Errorf("cycle %d: after restart: exit %d; want 4 (the tokens lived in the killed agent's memory)", i, r.code)
+		}
+		e.login()
+		// The restarted agent has written the token file: any temporary
+		// file a kill left is gone.
+		if m := temps(); len(m) != 0 {
+			t.Errorf("cycle %d: temporary token files left beside the token file: %v", i, m)
+		}
+		checkTokenFile(t, tokenFile)
+		refreshes := e.fake.GrantCalls("refresh_token")
+		// A caller keeps asking for a token valid 1 s, forcing
+		// refreshes besides the proactive ones at about 1.3 s.
+		stop := make(chan struct{})
+		callerDone := make(chan struct{})
+		go func() {
+			defer close(callerDone)
+			c := &ipc.Client{Path: e.sock, Timeout: 2 * time.Second}
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+				_, _ = c.Token("dev", time.Second)
+			}
+		}()
+		// Kill at a random moment 1.5–4 s in: after at least one
+		// refresh, amid the next ones.
+		time.Sleep(1500*time.Millisecond + rand.N(2500*time.Millisecond))
+		if err := e.agent.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		<-e.exited
+		close(stop)
+		<-callerDone
+		if n := e.fake.GrantCalls("refresh_token") - refreshes; n < 1 {
+			t.Errorf("cycle %d: no refresh before the kill", i)
+		}
+		checkTokenFile(t, tokenFile)
+		orphans += len(temps())
+		// kill -9 leaves the socket file; nothing answers on it.
+		fi, err := os.Lstat(e.sock)
+		if err != nil || fi.Mode().Type() != os.ModeSocket {
+			t.Errorf("cycle %d: after kill -9, socket path %s: %v, %v; want the stale socket left behind", i, e.sock, fi, err)
+		}
+		if _, err := (&ipc.Client{Path: e.sock, Timeout: time.Second}).Status(); err == nil {
+			t.Fatalf("cycle %d: the killed agent's socket still answers", i)
+		}
+	}
 	e.startAgent()
-	e.login()
-	e.waitRemainingBelow(28500 * time.Millisecond)
-	e.fake.Inject(tapistest.RouteTokens, tapistest.Fault{GrantType: "refresh_token", Hang: true})
-	done := make(chan result, 1)
-	go func() { done <- e.token("", "dev", "--min-valid", "29s") }()
-	e.waitFor("the refresh to reach upstream", 10*time.Second, func() bool { return e.fake.GrantCalls("refresh_token") >= 1 })
-	if err := e.agent.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	<-e.exited
-	if r := <-done; r.code == 0 {
-		t.Errorf("the caller waiting on the killed agent exited 0")
-	}
-	if _, err := os.Lstat(e.sock); err != nil {
-		t.Logf("no socket file left behind (%v)", err)
-	}
-	checkTokenFile(t, tokenFile)
-
-	e.fake.ClearFaults()
-	e.startAgent() // fails the test if the stale socket blocks it
-	if r := e.token("", "dev"); r.code != 4 {
-		t.Errorf("after restart: exit %d; want 4 (the tokens lived in the killed agent's memory)", r.code)
-	}
 	e.login()
 	e.mustToken("", "dev")
 	checkTokenFile(t, tokenFile)
-	if entries, err := os.ReadDir(filepath.Dir(tokenFile)); err == nil {
-		for _, en := range entries {
-			if strings.HasPrefix(en.Name(), ".tokens.json") || strings.HasSuffix(en.Name(), ".tmp") {
-				t.Errorf("temporary token file left in HOME: %s", en.Name())
-			}
-		}
+	if m := temps(); len(m) != 0 {
+		t.Errorf("temporary token files left: %v", m)
 	}
+	t.Logf("%d kill -9 cycles, %d refresh grants, %d temporary files orphaned by a kill and removed", cycles, e.fake.GrantCalls("refresh_token"), orphans)
 }
 
 // checkTokenFile fails unless path is absent or a whole connect_tapis
