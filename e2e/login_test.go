@@ -1,8 +1,13 @@
 package e2e
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -19,6 +24,7 @@ func TestDeviceLogin(t *testing.T) {
 	e.withClient("")
 	e.startAgent()
 
+	start := time.Now()
 	b := e.tokenBg("login", "dev", "--device")
 	var pending ipc.TenantStatus
 	e.waitFor("device_pending in status", 10*time.Second, func() bool {
@@ -31,6 +37,12 @@ func TestDeviceLogin(t *testing.T) {
 	code, stderr := e.wait(b, 30*time.Second)
 	if code != 0 {
 		t.Fatalf("login --device: exit %d\n%s\nagent log:\n%s", code, stderr, e.agentLog())
+	}
+	// Tapis gives no polling interval: the agent polls every 5 s (RFC
+	// 8628's default), not as fast as it can.
+	elapsed := time.Since(start)
+	if polls, most := e.fake.GrantCalls("device_code"), int(elapsed/(5*time.Second))+1; polls > most {
+		t.Errorf("device_code polls in %s = %d; want at most %d (one per 5 s)", elapsed.Round(time.Millisecond), polls, most)
 	}
 	for _, want := range []string{pending.Device.VerificationURI, pending.Device.UserCode, "logged in to dev as jdoe"} {
 		if !strings.Contains(stderr, want) {
@@ -48,6 +60,111 @@ func TestDeviceLogin(t *testing.T) {
 	e.waitFor("a refresh of the device-login session", 15*time.Second, func() bool {
 		return e.status("dev").RefreshCount >= 1
 	})
+}
+
+// TestDeviceLoginFakeBinary runs the device flow against the built
+// tapis-fake binary with -device-approve-after 2s, as the demo and manual
+// tests do: the client is registered over its API, the approval comes
+// after 2 s, and the login ends in a ready session. (The binary exposes no
+// counters; TestDeviceLogin checks the polling pace.)
+func TestDeviceLoginFakeBinary(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, tapistest.Config{})
+	base := startFakeBinary(t, "-device-approve-after", "2s", "-access-ttl", "1h", "-user", "jdoe:secret")
+	id, key := registerClient(t, base, "jdoe", "secret")
+	keyFile := filepath.Join(e.dir, "client.key")
+	if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.writeConfig(fmt.Sprintf("default_tenant = \"dev\"\n\n[tenants.dev]\nbase_url = %q\nclient_id = %q\nclient_key_file = %q\n", base, id, keyFile))
+	e.startAgent()
+
+	start := time.Now()
+	r := e.token("", "login", "dev", "--device")
+	elapsed := time.Since(start)
+	if r.code != 0 {
+		t.Fatalf("login --device against tapis-fake: exit %d\n%s\nagent log:\n%s", r.code, r.stderr, e.agentLog())
+	}
+	if !strings.Contains(r.stderr, base+"/v3/oauth2/device") || !strings.Contains(r.stderr, "logged in to dev as jdoe") {
+		t.Errorf("login --device stderr lacks the verification URI or the outcome:\n%s", r.stderr)
+	}
+	if elapsed < 2*time.Second {
+		t.Errorf("login ended after %s, before the fake approved the code (2 s)", elapsed)
+	}
+	st := e.status("dev")
+	if st.State != ipc.StateReady || st.ClientID != id || st.Username != "jdoe" {
+		t.Errorf("status after approval = %+v; want ready as jdoe with client %s", st, id)
+	}
+	tok := strings.TrimSpace(e.mustToken("", "dev").stdout)
+	if strings.Count(tok, ".") != 2 {
+		t.Errorf("token after device login = %q; want a JWT", tok)
+	}
+}
+
+// startFakeBinary runs the built tapis-fake with args until the test ends
+// and returns its base URL, the first line it prints.
+func startFakeBinary(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "tapis-fake"), args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading tapis-fake's base URL: %v", err)
+	}
+	return strings.TrimSpace(line)
+}
+
+// registerClient registers an OAuth client of user at base the way a user
+// does once by hand: a client-less password grant, then POST
+// /v3/oauth2/clients with that token. It returns the client's id and key.
+func registerClient(t *testing.T, base, user, password string) (string, string) {
+	t.Helper()
+	post := func(path, token string, body any, result any) {
+		t.Helper()
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest("POST", base+path, bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("X-Tapis-Token", token)
+		}
+		resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var env struct{ Result json.RawMessage }
+		if err := json.NewDecoder(resp.Body).Decode(&env); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("POST %s: %s, %v", path, resp.Status, err)
+		}
+		if err := json.Unmarshal(env.Result, result); err != nil {
+			t.Fatalf("POST %s: result: %v", path, err)
+		}
+	}
+	var tok struct {
+		AccessToken struct {
+			AccessToken string `json:"access_token"`
+		} `json:"access_token"`
+	}
+	post("/v3/oauth2/tokens", "", map[string]string{"grant_type": "password", "username": user, "password": password}, &tok)
+	var c struct {
+		ClientID  string `json:"client_id"`
+		ClientKey string `json:"client_key"`
+	}
+	post("/v3/oauth2/clients", tok.AccessToken.AccessToken, map[string]string{}, &c)
+	if c.ClientID == "" || c.ClientKey == "" {
+		t.Fatalf("registered client has no id or key: %+v", c)
+	}
+	return c.ClientID, c.ClientKey
 }
 
 func TestDeviceLoginExpiresUnapproved(t *testing.T) {
