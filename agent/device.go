@@ -119,7 +119,7 @@ func (a *Agent) startDevice(ctx context.Context, name string, req *ipc.LoginRequ
 	if err != nil {
 		var te *tapis.Error
 		if errors.As(err, &te) && tapis.IsDefinitive(err) {
-			return nil, &ipc.Error{Code: ipc.CodeBadCredentials,
+			return nil, &ipc.Error{Code: ipc.CodeBadClient,
 				Message: fmt.Sprintf("%s: Tapis refused to start a device-code login for client %s (%s)", name, id, te.Message),
 				Hint:    "check the client id; clients are listed by GET " + t.BaseURL + "/v3/oauth2/clients"}
 		}

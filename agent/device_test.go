@@ -129,11 +129,13 @@ func TestDeviceLoginNeedsClient(t *testing.T) {
 	cases := []struct {
 		name string
 		req  ipc.LoginRequest
+		code string
 		want []string
 	}{
-		{"no client", ipc.LoginRequest{Tenant: "dev", Device: true}, []string{"needs an OAuth client", "/v3/oauth2/clients", "--client-id"}},
-		{"no key", ipc.LoginRequest{Tenant: "dev", Device: true, ClientID: "c1"}, []string{"key of client c1", "refresh", "--client-key-stdin"}},
-		{"unknown client", ipc.LoginRequest{Tenant: "dev", Device: true, ClientID: "nope", ClientKey: "k"}, []string{"refused", "nope"}},
+		{"no client", ipc.LoginRequest{Tenant: "dev", Device: true}, ipc.CodeBadRequest, []string{"needs an OAuth client", "/v3/oauth2/clients", "--client-id"}},
+		{"no key", ipc.LoginRequest{Tenant: "dev", Device: true, ClientID: "c1"}, ipc.CodeBadRequest, []string{"key of client c1", "refresh", "--client-key-stdin"}},
+		// A client Tapis refuses is not the user's password: bad_client.
+		{"unknown client", ipc.LoginRequest{Tenant: "dev", Device: true, ClientID: "nope", ClientKey: "k"}, ipc.CodeBadClient, []string{"refused", "nope"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -141,6 +143,9 @@ func TestDeviceLoginNeedsClient(t *testing.T) {
 			ie, ok := err.(*ipc.Error)
 			if !ok {
 				t.Fatalf("Login = %v; want an *ipc.Error", err)
+			}
+			if ie.Code != tc.code {
+				t.Errorf("Login error code = %s; want %s", ie.Code, tc.code)
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(ie.Message+" "+ie.Hint, w) {
