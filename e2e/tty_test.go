@@ -307,3 +307,88 @@ func checkErrorLines(t *testing.T, r result, code int, hint string) {
 		t.Errorf("exit %d, stdout %q, stderr %q; want %d, an error line and a hint line with %q", r.code, r.stdout, r.stderr, code, hint)
 	}
 }
+
+// TestLoginInterruptRestoresEcho: Ctrl-C at the password prompt ends the
+// login with the terminal's echo back on, not a shell that shows nothing
+// typed.
+func TestLoginInterruptRestoresEcho(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, tapistest.Config{})
+	e.startAgent()
+	master, tty, err := openPTY()
+	if err != nil {
+		t.Skipf("no pseudo-terminal: %v", err)
+	}
+	defer master.Close()
+	defer tty.Close() // held open so that its settings can be read after the exit
+	cmd := exec.Command(filepath.Join(binDir, "tapis-token"), "login", "dev")
+	cmd.Env = e.environ()
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var out bytes.Buffer
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			mu.Lock()
+			out.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	shown := func() string { mu.Lock(); defer mu.Unlock(); return out.String() }
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(shown(), passwordPrompt) {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("no password prompt within 20s:\n%s", shown())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The prompt is written just before echo goes off: wait for that.
+	for {
+		tio, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tio.Lflag&unix.ECHO == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatal("echo never went off at the password prompt")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := master.Write([]byte{0x03}); err != nil { // Ctrl-C
+		t.Fatal(err)
+	}
+	werr := make(chan error, 1)
+	go func() { werr <- cmd.Wait() }()
+	select {
+	case err = <-werr:
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("tapis-token did not end within 20s of Ctrl-C:\n%s", shown())
+	}
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 130 {
+		t.Errorf("tapis-token after Ctrl-C: %v; want exit status 130", err)
+	}
+	tio, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tio.Lflag&unix.ECHO == 0 {
+		t.Errorf("echo is still off after Ctrl-C at the password prompt")
+	}
+	if st := e.status("dev"); st.State != ipc.StateLoginRequired {
+		t.Errorf("status after an interrupted login = %s; want login_required", st.State)
+	}
+}

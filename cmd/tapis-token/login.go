@@ -78,7 +78,7 @@ func loginPrompted(c *ipc.Client, tenant, label, username, again string) (*ipc.L
 			}
 		}
 		fmt.Fprintf(tty, "Password for %s@%s: ", username, label)
-		b, err := term.ReadPassword(int(tty.Fd()))
+		b, err := readPassword(tty)
 		fmt.Fprintln(tty)
 		if err != nil {
 			return nil, fmt.Errorf("reading the password: %w", err)
@@ -98,6 +98,36 @@ func loginPrompted(c *ipc.Client, tenant, label, username, again string) (*ipc.L
 		}
 		fmt.Fprintf(tty, "Tapis refused the username or password for %s; try again (%d of %d).\n", label, try+1, loginTries)
 	}
+}
+
+// readPassword reads a password on the terminal without echo. Ctrl-C
+// there would end the process with echo still off and leave the user's
+// shell blind, so an interrupt first restores the terminal, then exits as
+// the signal would (128+n).
+func readPassword(tty *os.File) ([]byte, error) {
+	fd := int(tty.Fd())
+	state, err := term.GetState(fd)
+	if err != nil {
+		return nil, err
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	done := make(chan struct{})
+	defer func() {
+		signal.Stop(sig)
+		close(done)
+	}()
+	go func() {
+		select {
+		case s := <-sig:
+			_ = term.Restore(fd, state)
+			fmt.Fprintln(tty)
+			n, _ := s.(syscall.Signal)
+			os.Exit(128 + int(n))
+		case <-done:
+		}
+	}()
+	return term.ReadPassword(fd)
 }
 
 // isCode reports whether err is an answer of the agent with code.
