@@ -219,7 +219,7 @@ func cmdStatus(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "config %s\n", st.Config)
 	}
 	if st.ConfigError != "" {
-		fmt.Fprintf(stdout, "config error (the previous config stays in force): %s\n", st.ConfigError)
+		fmt.Fprintf(stdout, "config error: %s\n", st.ConfigError)
 	}
 	if len(st.Tenants) == 0 {
 		fmt.Fprintln(stdout, "no tenants; log in with: tapis-token login TENANT")
