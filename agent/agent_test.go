@@ -133,62 +133,54 @@ func TestApplyConfigStartsChangedSessionsOver(t *testing.T) {
 	}
 }
 
-func TestApplyConfigDefersRefreshMargin(t *testing.T) {
+func TestApplyConfigAppliesRefreshMargin(t *testing.T) {
 	w := newWorld(t, "alpha")
 	w.login(t, "alpha")
 	tok := w.token(t, "alpha")
-	warning := func() string {
+	status := func() ipc.TenantStatus {
 		t.Helper()
 		st, err := w.a.Status(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, ts := range st.Tenants {
-			for _, wr := range ts.Warnings {
-				if strings.Contains(wr, "refresh_margin") {
-					return wr
-				}
-			}
-		}
-		return ""
+		return st.Tenants[0]
+	}
+	before := status()
+	if before.NextRefresh == nil || before.AccessExpiresAt == nil {
+		t.Fatalf("status before = %+v; want the next refresh and the expiry", before)
 	}
 
+	// A margin longer than a third of the lifetime brings the refresh
+	// forward, without touching the token.
+	life := before.AccessExpiresAt.Sub(*before.NextRefresh) * 3 // about the lifetime
+	margin := (life * 3 / 4).Round(time.Minute)
 	c := w.config("alpha")
-	c.RefreshMargin = time.Hour
+	c.RefreshMargin = margin
 	w.a.ApplyConfig(c)
 	if w.token(t, "alpha") != tok {
 		t.Errorf("a refresh_margin change replaced the token")
 	}
-	want := "refresh_margin is now 1h0m0s, but this session refreshes with the default until the next login (tapis-token login alpha)"
-	if got := warning(); got != want {
-		t.Errorf("status warning after a refresh_margin change = %q; want %q", got, want)
+	after := status()
+	if left := after.AccessExpiresAt.Sub(*after.NextRefresh); left < margin {
+		t.Errorf("after refresh_margin = %v the next refresh leaves %v; want at least the margin", margin, left)
 	}
-	if !strings.Contains(w.log.String(), "refresh_margin_deferred") {
-		t.Errorf("log lacks refresh_margin_deferred:\n%s", w.log)
+	if !strings.Contains(w.log.String(), "refresh_margin_changed") {
+		t.Errorf("log lacks refresh_margin_changed:\n%s", w.log)
 	}
 
 	// The tenant's own margin wins over the top-level one.
 	c = w.config("alpha")
-	c.RefreshMargin = time.Hour
-	c.Tenants["alpha"].RefreshMargin = 30 * time.Minute
+	c.RefreshMargin = margin
+	c.Tenants["alpha"].RefreshMargin = margin + 10*time.Minute
 	w.a.ApplyConfig(c)
-	if got := warning(); !strings.Contains(got, "refresh_margin is now 30m0s") {
-		t.Errorf("status warning after a tenant refresh_margin = %q; want it to name 30m0s", got)
+	if st := status(); st.AccessExpiresAt.Sub(*st.NextRefresh) < margin+10*time.Minute {
+		t.Errorf("with the tenant's margin %v the next refresh leaves %v", margin+10*time.Minute, st.AccessExpiresAt.Sub(*st.NextRefresh))
 	}
 
-	// Back to the margin in force: no warning.
+	// Back to the default: the 2/3 schedule again.
 	w.a.ApplyConfig(w.config("alpha"))
-	if got := warning(); got != "" {
-		t.Errorf("status warning with the margin in force = %q; want none", got)
-	}
-
-	// A new login applies the new margin.
-	c = w.config("alpha")
-	c.RefreshMargin = time.Hour
-	w.a.ApplyConfig(c)
-	w.login(t, "alpha")
-	if got := warning(); got != "" {
-		t.Errorf("status warning after a new login = %q; want none", got)
+	if st := status(); st.AccessExpiresAt.Sub(*st.NextRefresh) > margin {
+		t.Errorf("back to the default, the next refresh leaves %v; want the 2/3 schedule", st.AccessExpiresAt.Sub(*st.NextRefresh))
 	}
 }
 

@@ -70,9 +70,8 @@ type session struct {
 	log        *slog.Logger
 	now        func() time.Time
 
-	tok    atomic.Pointer[tokenSet] // nil once logged out
-	ref    *refresher.Refresher     // nil for an access-only session
-	margin time.Duration            // the refresher's refresh_margin; 0 for the default schedule
+	tok atomic.Pointer[tokenSet] // nil once logged out
+	ref *refresher.Refresher     // nil for an access-only session
 
 	// onRejected, if set, is called in its own goroutine when upstream
 	// rejects the refresh token for good (the agent's unattended re-login).
@@ -83,9 +82,9 @@ type session struct {
 	// successor.
 	sinkMu *sync.Mutex
 
-	mu           sync.Mutex // guards tenant, newMargin, sinkWarning, expiryLogged
+	mu           sync.Mutex // guards tenant, margin, sinkWarning, expiryLogged
 	tenant       *config.Tenant
-	newMargin    time.Duration // the refresh_margin of the config in force
+	margin       time.Duration // the refresh_margin in force; 0 for the default schedule
 	sinkWarning  string        // why the token file could not be written; "" when fine
 	expiryLogged time.Time     // when the refresh token's coming expiry was last logged
 }
@@ -115,7 +114,6 @@ func (a *Agent) newSession(p sessionParams, ts *tokenSet) *session {
 	}
 	s.tok.Store(ts)
 	s.margin = effectiveMargin(p.tenant, p.margin)
-	s.newMargin = s.margin
 	if !ts.refresh.IsZero() && p.client != nil {
 		s.ref = refresher.New(refresher.Config{
 			Refresh:    s.refresh,
@@ -158,27 +156,20 @@ func effectiveMargin(t *config.Tenant, global time.Duration) time.Duration {
 }
 
 // setTenant puts the reloaded settings t of the session's tenant in force;
-// global is the config's top-level refresh_margin. A changed token_file or
+// global is the config's top-level refresh_margin. A changed
+// refresh_margin reschedules the next refresh; a changed token_file or
 // token_format moves the token to the new file.
-//
-// A changed refresh_margin cannot reach the running refresher, whose
-// margin is fixed when it is created: it applies from the next login, and
-// until then status says so.
 func (s *session) setTenant(t *config.Tenant, global time.Duration) {
 	margin := effectiveMargin(t, global)
 	s.mu.Lock()
 	old := sinkOf(s.tenant)
 	s.tenant = t
-	marginChanged := margin != s.newMargin
-	s.newMargin = margin
+	marginChanged := margin != s.margin
+	s.margin = margin
 	s.mu.Unlock()
 	if marginChanged && s.ref != nil {
-		if margin == s.margin {
-			s.log.Info("refresh_margin_restored", "margin", marginText(margin))
-		} else {
-			s.log.Warn("refresh_margin_deferred", "margin", marginText(margin), "in_force", marginText(s.margin),
-				"applies", "from the next login", "hint", "tapis-token login "+s.name)
-		}
+		s.ref.SetMargin(margin)
+		s.log.Info("refresh_margin_changed", "margin", marginText(margin))
 	}
 	if sinkOf(t) == old {
 		return
@@ -310,11 +301,6 @@ func (s *session) status() ipc.TenantStatus {
 	s.mu.Lock()
 	if s.sinkWarning != "" {
 		st.Warnings = append(st.Warnings, s.sinkWarning)
-	}
-	if s.ref != nil && s.newMargin != s.margin {
-		st.Warnings = append(st.Warnings, fmt.Sprintf(
-			"refresh_margin is now %s, but this session refreshes with %s until the next login (tapis-token login %s)",
-			marginText(s.newMargin), marginText(s.margin), s.name))
 	}
 	s.mu.Unlock()
 	expired := !now.Before(t.expiresAt)

@@ -405,6 +405,20 @@ func (r *Refresher) Reset(l Lifetime) {
 	r.changed()
 }
 
+// SetMargin puts a new Config.Margin in force and reschedules the
+// proactive refresh by it. A refresh in flight or being retried keeps its
+// own timing; the schedule after it uses the new margin.
+func (r *Refresher) SetMargin(d time.Duration) {
+	r.mu.Lock()
+	r.cfg.Margin = d
+	if r.flight == nil && !r.retrying && !r.failed {
+		r.next = r.scheduleLocked(r.now())
+	}
+	r.mu.Unlock()
+	r.nudge()
+	r.changed()
+}
+
 // Status returns a snapshot of the state. It never waits for a refresh in
 // flight.
 func (r *Refresher) Status() Status {

@@ -156,6 +156,38 @@ func TestMarginSchedule(t *testing.T) {
 	}
 }
 
+// TestSetMargin: a margin set on a running Refresher moves the next
+// refresh at once.
+func TestSetMargin(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const lifetime = 4 * time.Hour
+		up := &upstream{lifetime: lifetime}
+		start := time.Now()
+		r := New(Config{Refresh: up.refresh}, fresh(start, lifetime))
+		go r.Run(t.Context())
+		defer r.Stop()
+		if next := r.Status().NextRefresh.Sub(start); next < 144*time.Minute {
+			t.Fatalf("next refresh with the default schedule after %v; want at least 2h24m", next)
+		}
+		time.Sleep(10 * time.Minute)
+		r.SetMargin(3 * time.Hour) // expiry − 3h is 1h after issue
+		next := r.Status().NextRefresh.Sub(start)
+		if next > time.Hour || next < 42*time.Minute {
+			t.Fatalf("next refresh after SetMargin(3h) at %v after issue; want within [42m, 1h]", next)
+		}
+		time.Sleep(time.Hour + time.Minute)
+		if calls := up.times(); len(calls) != 1 || calls[0].Sub(start) > time.Hour {
+			t.Fatalf("refreshes by 1h11m = %v; want one, by 1h after issue", calls)
+		}
+		// A margin that the 2/3 point already meets leaves it there.
+		r.SetMargin(time.Minute)
+		st := r.Status()
+		if got := st.NextRefresh.Sub(st.Lifetime.IssuedAt); got < 144*time.Minute || got > 176*time.Minute {
+			t.Errorf("next refresh after SetMargin(1m) %v after issue; want the 2/3 point, 2h24m..2h56m", got)
+		}
+	})
+}
+
 func TestConcurrentEnsureSingleflight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		up := &upstream{lifetime: 4 * time.Hour, block: make(chan struct{})}
