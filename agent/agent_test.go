@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -294,5 +295,33 @@ func TestImport(t *testing.T) {
 	_, _ = w.a.Import(context.Background(), &ipc.ImportRequest{Tenant: "alpha", AccessToken: "junk"})
 	if w.token(t, "alpha") != access {
 		t.Errorf("a refused import replaced the session")
+	}
+}
+
+// TestLoginDropsUnusedClient: when the grant after registering a client
+// fails, the client is deleted again, so retried logins do not pile up
+// clients upstream.
+func TestLoginDropsUnusedClient(t *testing.T) {
+	w := newWorld(t, "alpha")
+	fake := w.fakes["alpha"]
+	fake.Inject(tapistest.RouteTokens, tapistest.Fault{GrantType: "password", Times: 1}) // the first grant passes
+	fake.Inject(tapistest.RouteTokens, tapistest.Fault{GrantType: "password", Status: http.StatusServiceUnavailable, Times: 1})
+	_, err := w.a.Login(context.Background(), &ipc.LoginRequest{Tenant: "alpha", Password: "pw-alpha"})
+	if code(err) != ipc.CodeUpstreamUnavailable {
+		t.Fatalf("login with the second grant failing: %v; want upstream_unavailable", err)
+	}
+	clients := fake.Clients()
+	if len(clients) != 1 || clients[0].Active {
+		t.Fatalf("clients upstream after the failed login = %+v; want the one registered, deleted", clients)
+	}
+	w.login(t, "alpha") // the next try registers afresh and works
+	active := 0
+	for _, c := range fake.Clients() {
+		if c.Active {
+			active++
+		}
+	}
+	if active != 1 {
+		t.Errorf("active clients after a good login = %d; want 1", active)
 	}
 }

@@ -84,8 +84,9 @@ func (a *Agent) passwordLogin(ctx context.Context, name string, t *config.Tenant
 	} else if old := a.session(name); old != nil && old.registered && old.username == username && old.baseURL() == api.BaseURL() {
 		creds, registered = old.client, true
 	}
+	var first *tapis.Token // the grant that registered a client, if one was registered now
 	if creds == nil {
-		first, err := api.PasswordGrant(ctx, username, password, nil)
+		first, err = api.PasswordGrant(ctx, username, password, nil)
 		if err != nil {
 			return nil, a.upstreamError(name, "logging in", err)
 		}
@@ -102,6 +103,14 @@ func (a *Agent) passwordLogin(ctx context.Context, name string, t *config.Tenant
 	}
 	tok, err := api.PasswordGrant(ctx, username, password, creds)
 	if err != nil {
+		if first != nil {
+			// Unused, the client would pile up upstream with every retry.
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			if derr := api.DeleteClient(dctx, first.AccessToken, creds.ID); derr != nil {
+				a.log.Warn("client_delete_failed", "tenant", name, "client_id", creds.ID, "err", derr)
+			}
+			cancel()
+		}
 		return nil, a.upstreamError(name, "logging in", err)
 	}
 	if tok.RefreshToken.IsZero() {
