@@ -56,9 +56,16 @@ func (c *Client) Token(tenant string, minValid time.Duration) (*TokenResponse, e
 		}
 		q += "min_valid=" + strconv.FormatInt(secs, 10)
 	}
-	var out TokenResponse
-	if err := c.call("GET", PathToken+"?"+q, nil, &out, DefaultTokenTimeout); err != nil {
+	status, body, err := c.roundTrip("GET", PathToken+"?"+q, nil, DefaultTokenTimeout)
+	if err != nil {
 		return nil, err
+	}
+	if err := errorAnswer(status, body); err != nil {
+		return nil, err
+	}
+	var out TokenResponse
+	if decodeToken(body, &out) != nil {
+		return nil, malformedBody(status)
 	}
 	return &out, nil
 }
@@ -110,8 +117,8 @@ func (c *Client) Reload() (*StatusResponse, error) {
 	return &out, nil
 }
 
-// call performs one request on a fresh connection. A nil in sends a POST
-// without a body.
+// call performs one request on a fresh connection, with in encoded as its
+// JSON body (nil: none), and decodes the answer into out.
 func (c *Client) call(method, target string, in, out any, defaultTimeout time.Duration) error {
 	var body []byte
 	if in != nil {
@@ -121,6 +128,17 @@ func (c *Client) call(method, target string, in, out any, defaultTimeout time.Du
 		}
 		body = b
 	}
+	status, respBody, err := c.roundTrip(method, target, body, defaultTimeout)
+	if err != nil {
+		return err
+	}
+	return decodeAnswer(status, respBody, out)
+}
+
+// roundTrip sends one request on a fresh connection and returns the
+// answer's status and body. It uses no encoding/json, so neither does the
+// helper's token path.
+func (c *Client) roundTrip(method, target string, body []byte, defaultTimeout time.Duration) (int, []byte, error) {
 	timeout := c.Timeout
 	if timeout <= 0 {
 		timeout = defaultTimeout
@@ -130,25 +148,25 @@ func (c *Client) call(method, target string, in, out any, defaultTimeout time.Du
 		path = SocketPath()
 	}
 	if err := CheckDir(filepath.Dir(path)); err != nil {
-		return fmt.Errorf("%w: %w", ErrAgentUnreachable, err)
+		return 0, nil, fmt.Errorf("%w: %w", ErrAgentUnreachable, err)
 	}
 	conn, err := dial(path, time.Now().Add(timeout))
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrAgentUnreachable, err) // err names the path
+		return 0, nil, fmt.Errorf("%w: %w", ErrAgentUnreachable, err) // err names the path
 	}
 	defer conn.Close()
 	if err := writeRequest(conn, method, target, body); err != nil {
-		return ioError("sending request to agent", path, err)
+		return 0, nil, ioError("sending request to agent", path, err)
 	}
 	status, respBody, err := readResponse(bufio.NewReaderSize(conn, maxLineBytes))
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) {
-			return e
+			return 0, nil, e
 		}
-		return ioError("reading answer from agent", path, err)
+		return 0, nil, ioError("reading answer from agent", path, err)
 	}
-	return decodeAnswer(status, respBody, out)
+	return status, respBody, nil
 }
 
 // ioError wraps a failure on an established connection. A broken

@@ -234,26 +234,34 @@ func asciiEqualFold(b []byte, s string) bool {
 // decodeAnswer decodes a 2xx body into out, or turns a non-2xx answer into
 // an *Error carrying the agent's code, message and hint.
 func decodeAnswer(status int, body []byte, out any) error {
-	if status < 200 || status > 299 {
-		var eb ErrorBody
-		if err := json.Unmarshal(body, &eb); err != nil || eb.Error.Code == "" {
-			e := malformed("HTTP status " + strconv.Itoa(status) + " without an error body")
-			e.Status = status
-			return e
-		}
-		return &Error{Status: status, Code: eb.Error.Code, Message: eb.Error.Message, Hint: eb.Error.Hint}
+	if err := errorAnswer(status, body); err != nil {
+		return err
 	}
-	var err error
-	if t, ok := out.(*TokenResponse); ok {
-		err = decodeToken(body, t) // the helper's hot path
-	} else {
-		err = json.Unmarshal(body, out)
+	if json.Unmarshal(body, out) != nil {
+		return malformedBody(status)
 	}
-	if err != nil {
-		// The decoder's message may quote the answer; keep it out.
-		e := malformed("invalid JSON body")
+	return nil
+}
+
+// errorAnswer returns nil for a 2xx status, else the *Error the answer
+// carries.
+func errorAnswer(status int, body []byte) error {
+	if status >= 200 && status <= 299 {
+		return nil
+	}
+	var ed ErrorDetail
+	if decodeError(body, &ed) != nil || ed.Code == "" {
+		e := malformed("HTTP status " + strconv.Itoa(status) + " without an error body")
 		e.Status = status
 		return e
 	}
-	return nil
+	return &Error{Status: status, Code: ed.Code, Message: ed.Message, Hint: ed.Hint}
+}
+
+// malformedBody is the error for a body that does not decode. The
+// decoder's message may quote the answer, so it is left out.
+func malformedBody(status int) *Error {
+	e := malformed("invalid JSON body")
+	e.Status = status
+	return e
 }

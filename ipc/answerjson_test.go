@@ -150,3 +150,59 @@ func FuzzDecodeToken(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeError(t *testing.T) {
+	cases := []struct {
+		name string
+		in   string
+		want ErrorDetail
+		ok   bool
+	}{
+		{"agent", `{"error":{"code":"login_required","message":"dev: not logged in","hint":"tapis-token login dev"}}` + "\n",
+			ErrorDetail{Code: "login_required", Message: "dev: not logged in", Hint: "tapis-token login dev"}, true},
+		{"no hint", `{"error":{"code":"internal","message":"m"}}`, ErrorDetail{Code: "internal", Message: "m"}, true},
+		{"unknown keys", `{"error":{"code":"c","x":[1,{"y":null}]},"other":true}`, ErrorDetail{Code: "c"}, true},
+		{"merged", `{"error":{"code":"a"},"error":{"message":"m"}}`, ErrorDetail{Code: "a", Message: "m"}, true},
+		{"escapes", `{"error":{"code":"c","message":"tab\there \u00e9\ud83d\ude00"}}`, ErrorDetail{Code: "c", Message: "tab\there é😀"}, true},
+		{"html", `<html>500</html>`, ErrorDetail{}, false},
+		{"folded", `{"Error":{"code":"c"}}`, ErrorDetail{}, false},
+		{"folded inner", `{"error":{"Code":"c"}}`, ErrorDetail{}, false},
+		{"number", `{"error":{"code":5}}`, ErrorDetail{}, false},
+		{"truncated", `{"error":{"code":"c"}`, ErrorDetail{}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got ErrorDetail
+			err := decodeError([]byte(tc.in), &got)
+			if (err == nil) != tc.ok || (tc.ok && got != tc.want) {
+				t.Fatalf("decodeError(%q) = %+v, %v; want %+v, ok %v", tc.in, got, err, tc.want, tc.ok)
+			}
+			if tc.ok {
+				var eb ErrorBody
+				if err := json.Unmarshal([]byte(tc.in), &eb); err != nil || eb.Error != got {
+					t.Fatalf("json.Unmarshal(%q) = %+v, %v; decodeError gave %+v", tc.in, eb.Error, err, got)
+				}
+			}
+		})
+	}
+}
+
+// FuzzDecodeError checks that decodeError is never looser than
+// encoding/json decoding an ErrorBody.
+func FuzzDecodeError(f *testing.F) {
+	f.Add([]byte(`{"error":{"code":"login_required","message":"dev: not logged in","hint":"tapis-token login dev"}}`))
+	f.Add([]byte(`{"error":{"code":"c"},"x":[1.5e3,"s",{}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var got ErrorDetail
+		if decodeError(b, &got) != nil {
+			return
+		}
+		var want ErrorBody
+		if err := json.Unmarshal(b, &want); err != nil {
+			t.Fatalf("decodeError accepted %q, json.Unmarshal refuses it: %v", b, err)
+		}
+		if got != want.Error {
+			t.Fatalf("decodeError(%q) = %+v; json.Unmarshal gives %+v", b, got, want.Error)
+		}
+	})
+}

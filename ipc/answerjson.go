@@ -9,40 +9,62 @@ import (
 	"unicode/utf8"
 )
 
-// decodeToken decodes the agent's answer to GET /v1/token into t without
-// encoding/json. A cold process pays for reflection-based decoding with
-// about a tenth of tapis-token's run time, and this is the one answer the
-// helper decodes on every call.
+// decodeToken decodes the agent's answer to GET /v1/token into t, and
+// decodeError an error answer's body, without encoding/json: a cold process
+// pays for reflection-based decoding with about a tenth of tapis-token's
+// run time, and keeping encoding/json out of the token path keeps it out of
+// the helper's binary.
 //
-// It is stricter than encoding/json, never looser: whatever it accepts,
-// json.Unmarshal accepts too and decodes to the same value (FuzzDecodeToken
-// checks this), and it accepts everything the agent sends. It refuses keys
-// that match a field only without regard to case, null for a field,
-// numbers other than plain integers for expires_in, invalid UTF-8, lone
-// surrogates and nesting deeper than maxDepth.
+// They are stricter than encoding/json, never looser: whatever they
+// accept, json.Unmarshal accepts too and decodes to the same value
+// (FuzzDecodeToken and FuzzDecodeError check this), and they accept
+// everything the agent sends. They refuse keys that match a field only
+// without regard to case, null for a field, numbers other than plain
+// integers for expires_in, invalid UTF-8, lone surrogates and nesting
+// deeper than maxDepth.
 func decodeToken(b []byte, t *TokenResponse) error {
-	d := tokenDecoder{b: b}
-	if err := d.object(t); err != nil {
-		return err
-	}
-	d.space()
-	if d.i != len(d.b) {
-		return errTokenJSON
-	}
-	return nil
+	d := decoder{b: b}
+	return d.whole(func(key string) error { return d.tokenField(key, t) })
 }
 
-var errTokenJSON = errors.New("invalid token answer")
+// decodeError decodes the body of an error answer,
+// {"error":{"code":…,"message":…,"hint":…}}, into e.
+func decodeError(b []byte, e *ErrorDetail) error {
+	d := decoder{b: b}
+	return d.whole(func(key string) error {
+		if key != "error" {
+			return d.unknown(key, "error")
+		}
+		return d.object(func(key string) error {
+			var dst *string
+			switch key {
+			case "code":
+				dst = &e.Code
+			case "message":
+				dst = &e.Message
+			case "hint":
+				dst = &e.Hint
+			default:
+				return d.unknown(key, "code", "message", "hint")
+			}
+			s, err := d.str()
+			*dst = s
+			return err
+		})
+	})
+}
+
+var errJSON = errors.New("invalid JSON answer")
 
 // maxDepth bounds the nesting of values skipped for unknown keys.
 const maxDepth = 32
 
-type tokenDecoder struct {
+type decoder struct {
 	b []byte
 	i int
 }
 
-func (d *tokenDecoder) space() {
+func (d *decoder) space() {
 	for d.i < len(d.b) {
 		switch d.b[d.i] {
 		case ' ', '\t', '\n', '\r':
@@ -55,7 +77,7 @@ func (d *tokenDecoder) space() {
 
 // next skips white space and reports whether the next byte is c,
 // consuming it if so.
-func (d *tokenDecoder) next(c byte) bool {
+func (d *decoder) next(c byte) bool {
 	d.space()
 	if d.i < len(d.b) && d.b[d.i] == c {
 		d.i++
@@ -64,9 +86,24 @@ func (d *tokenDecoder) next(c byte) bool {
 	return false
 }
 
-func (d *tokenDecoder) object(t *TokenResponse) error {
+// whole decodes b as one object, calling field for each key with the
+// decoder at its value, and refuses anything after it but white space.
+func (d *decoder) whole(field func(key string) error) error {
+	if err := d.object(field); err != nil {
+		return err
+	}
+	d.space()
+	if d.i != len(d.b) {
+		return errJSON
+	}
+	return nil
+}
+
+// object decodes an object, calling field for each key with the decoder
+// at its value; field must consume the value.
+func (d *decoder) object(field func(key string) error) error {
 	if !d.next('{') {
-		return errTokenJSON
+		return errJSON
 	}
 	if d.next('}') {
 		return nil
@@ -75,23 +112,35 @@ func (d *tokenDecoder) object(t *TokenResponse) error {
 		d.space()
 		key, err := d.str()
 		if err != nil || !d.next(':') {
-			return errTokenJSON
+			return errJSON
 		}
 		d.space()
-		if err := d.field(key, t); err != nil {
+		if err := field(key); err != nil {
 			return err
 		}
 		if d.next('}') {
 			return nil
 		}
 		if !d.next(',') {
-			return errTokenJSON
+			return errJSON
 		}
 	}
 }
 
-// field decodes the value of key into t, or skips it for an unknown key.
-func (d *tokenDecoder) field(key string, t *TokenResponse) error {
+// unknown skips the value of a key that names none of fields, and refuses
+// a key that encoding/json would match to one of them by case folding.
+func (d *decoder) unknown(key string, fields ...string) error {
+	for _, f := range fields {
+		if strings.EqualFold(key, f) {
+			return errJSON
+		}
+	}
+	return d.skip(0)
+}
+
+// tokenField decodes the value of key into t, or skips it for an unknown
+// key.
+func (d *decoder) tokenField(key string, t *TokenResponse) error {
 	var dst *string
 	switch key {
 	case "tenant":
@@ -111,7 +160,7 @@ func (d *tokenDecoder) field(key string, t *TokenResponse) error {
 		}
 		raw := d.b[start+1 : d.i-1]
 		if bytes.IndexByte(raw, '\\') >= 0 || t.ExpiresAt.UnmarshalText(raw) != nil {
-			return errTokenJSON
+			return errJSON
 		}
 		return nil
 	case "expires_in":
@@ -122,12 +171,7 @@ func (d *tokenDecoder) field(key string, t *TokenResponse) error {
 		t.ExpiresIn = n
 		return nil
 	default:
-		for _, f := range [...]string{"tenant", "base_url", "username", "access_token", "expires_at", "expires_in"} {
-			if strings.EqualFold(key, f) {
-				return errTokenJSON // encoding/json would match it
-			}
-		}
-		return d.skip(0)
+		return d.unknown(key, "tenant", "base_url", "username", "access_token", "expires_at", "expires_in")
 	}
 	s, err := d.str()
 	if err != nil {
@@ -138,9 +182,9 @@ func (d *tokenDecoder) field(key string, t *TokenResponse) error {
 }
 
 // str decodes a string at the current position.
-func (d *tokenDecoder) str() (string, error) {
+func (d *decoder) str() (string, error) {
 	if d.i >= len(d.b) || d.b[d.i] != '"' {
-		return "", errTokenJSON
+		return "", errJSON
 	}
 	d.i++
 	start := d.i
@@ -151,7 +195,7 @@ func (d *tokenDecoder) str() (string, error) {
 			s := d.b[start:d.i]
 			d.i++
 			if !utf8.Valid(s) {
-				return "", errTokenJSON
+				return "", errJSON
 			}
 			return string(s), nil
 		}
@@ -159,7 +203,7 @@ func (d *tokenDecoder) str() (string, error) {
 			break
 		}
 		if c < 0x20 {
-			return "", errTokenJSON
+			return "", errJSON
 		}
 		d.i++
 	}
@@ -170,18 +214,18 @@ func (d *tokenDecoder) str() (string, error) {
 		case c == '"':
 			d.i++
 			if !utf8.Valid(out) {
-				return "", errTokenJSON
+				return "", errJSON
 			}
 			return string(out), nil
 		case c < 0x20:
-			return "", errTokenJSON
+			return "", errJSON
 		case c != '\\':
 			out = append(out, c)
 			d.i++
 			continue
 		}
 		if d.i+1 >= len(d.b) {
-			return "", errTokenJSON
+			return "", errJSON
 		}
 		e := d.b[d.i+1]
 		d.i += 2
@@ -201,30 +245,30 @@ func (d *tokenDecoder) str() (string, error) {
 		case 'u':
 			r, ok := d.hex4()
 			if !ok {
-				return "", errTokenJSON
+				return "", errJSON
 			}
 			if utf16.IsSurrogate(r) {
 				if d.i+1 >= len(d.b) || d.b[d.i] != '\\' || d.b[d.i+1] != 'u' {
-					return "", errTokenJSON
+					return "", errJSON
 				}
 				d.i += 2
 				r2, ok := d.hex4()
 				if !ok {
-					return "", errTokenJSON
+					return "", errJSON
 				}
 				if r = utf16.DecodeRune(r, r2); r == utf8.RuneError {
-					return "", errTokenJSON
+					return "", errJSON
 				}
 			}
 			out = utf8.AppendRune(out, r)
 		default:
-			return "", errTokenJSON
+			return "", errJSON
 		}
 	}
-	return "", errTokenJSON
+	return "", errJSON
 }
 
-func (d *tokenDecoder) hex4() (rune, bool) {
+func (d *decoder) hex4() (rune, bool) {
 	if d.i+4 > len(d.b) {
 		return 0, false
 	}
@@ -237,7 +281,7 @@ func (d *tokenDecoder) hex4() (rune, bool) {
 }
 
 // integer decodes -?(0|[1-9][0-9]*) within the range of int64.
-func (d *tokenDecoder) integer() (int64, error) {
+func (d *decoder) integer() (int64, error) {
 	start := d.i
 	if d.i < len(d.b) && d.b[d.i] == '-' {
 		d.i++
@@ -247,25 +291,25 @@ func (d *tokenDecoder) integer() (int64, error) {
 		d.i++
 	}
 	if d.i == digits || (d.b[digits] == '0' && d.i-digits > 1) {
-		return 0, errTokenJSON
+		return 0, errJSON
 	}
 	if d.i < len(d.b) {
 		switch d.b[d.i] {
 		case '.', 'e', 'E':
-			return 0, errTokenJSON
+			return 0, errJSON
 		}
 	}
 	n, err := strconv.ParseInt(string(d.b[start:d.i]), 10, 64)
 	if err != nil {
-		return 0, errTokenJSON
+		return 0, errJSON
 	}
 	return n, nil
 }
 
 // skip skips one valid JSON value, nested at most maxDepth deep.
-func (d *tokenDecoder) skip(depth int) error {
+func (d *decoder) skip(depth int) error {
 	if depth > maxDepth || d.i >= len(d.b) {
-		return errTokenJSON
+		return errJSON
 	}
 	switch c := d.b[d.i]; {
 	case c == '"':
@@ -284,7 +328,7 @@ func (d *tokenDecoder) skip(depth int) error {
 			d.space()
 			if c == '{' {
 				if _, err := d.str(); err != nil || !d.next(':') {
-					return errTokenJSON
+					return errJSON
 				}
 				d.space()
 			}
@@ -295,7 +339,7 @@ func (d *tokenDecoder) skip(depth int) error {
 				return nil
 			}
 			if !d.next(',') {
-				return errTokenJSON
+				return errJSON
 			}
 		}
 	case c == '-' || '0' <= c && c <= '9':
@@ -307,26 +351,26 @@ func (d *tokenDecoder) skip(depth int) error {
 			return nil
 		}
 	}
-	return errTokenJSON
+	return errJSON
 }
 
 // number skips a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func (d *tokenDecoder) number() error {
+func (d *decoder) number() error {
 	if d.b[d.i] == '-' {
 		d.i++
 	}
 	if d.i >= len(d.b) {
-		return errTokenJSON
+		return errJSON
 	}
 	if d.b[d.i] == '0' {
 		d.i++
 	} else if !d.digits() {
-		return errTokenJSON
+		return errJSON
 	}
 	if d.i < len(d.b) && d.b[d.i] == '.' {
 		d.i++
 		if !d.digits() {
-			return errTokenJSON
+			return errJSON
 		}
 	}
 	if d.i < len(d.b) && (d.b[d.i] == 'e' || d.b[d.i] == 'E') {
@@ -335,14 +379,14 @@ func (d *tokenDecoder) number() error {
 			d.i++
 		}
 		if !d.digits() {
-			return errTokenJSON
+			return errJSON
 		}
 	}
 	return nil
 }
 
 // digits consumes [0-9]+ and reports whether there was at least one.
-func (d *tokenDecoder) digits() bool {
+func (d *decoder) digits() bool {
 	start := d.i
 	for d.i < len(d.b) && '0' <= d.b[d.i] && d.b[d.i] <= '9' {
 		d.i++
