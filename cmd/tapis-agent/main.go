@@ -5,6 +5,9 @@
 //	tapis-agent start [-c | -s] [-q] [--socket PATH] [--config PATH]
 //	tapis-agent stop [-c | -s] [-q] [--socket PATH]
 //	tapis-agent version
+//
+// Started under the name tapis-token (as tapis-token executes it for every
+// command but the token itself), it runs that command line instead.
 package main
 
 import (
@@ -14,13 +17,20 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
+
+	"github.com/tapis-agent/tapis-agent/internal/tokencli"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
 func main() {
+	if filepath.Base(os.Args[0]) == "tapis-token" {
+		tokencli.Version = version
+		os.Exit(tokencli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

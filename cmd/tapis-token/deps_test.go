@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +36,44 @@ func TestDeps(t *testing.T) {
 	for _, bad := range []string{"net", "net/http", "crypto/tls"} {
 		if deps[bad] {
 			t.Errorf("tapis-token depends on %s", bad)
+		}
+	}
+}
+
+// TestLinkedCode guards what the linker keeps: tapis-token imports
+// internal/tokencli, whose other commands use encoding/json, x/term and
+// tapis/jwt, but reaches only its token path, so that code must stay out
+// of the binary. Reaching it by accident (a call from Hot, a reflective
+// encoder on the token path) makes every call start slower.
+func TestLinkedCode(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go not on PATH")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	bin := filepath.Join(t.TempDir(), "tapis-token")
+	build := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.CommandContext(ctx, goBin, "tool", "nm", bin).Output()
+	if err != nil {
+		t.Fatalf("go tool nm: %v", err)
+	}
+	syms := string(out)
+	if !strings.Contains(syms, "internal/tokencli.Hot") {
+		t.Fatalf("go tool nm lists no internal/tokencli.Hot; parsing is broken:\n%.2000s", syms)
+	}
+	for _, bad := range []string{
+		"encoding/json.Unmarshal", "encoding/json.Marshal", "encoding/json.(*decodeState)",
+		"golang.org/x/term.", "tapis-agent/tapis/jwt.", "text/tabwriter.",
+		"internal/tokencli.dispatch", "internal/tokencli.cmdLogin", "internal/tokencli.cmdStatus",
+		" net.", "net/http.", "crypto/tls.",
+	} {
+		if strings.Contains(syms, bad) {
+			t.Errorf("tapis-token links %s", strings.TrimSpace(bad))
 		}
 	}
 }

@@ -3,129 +3,32 @@
 //
 //	curl -H "X-Tapis-Token: $(tapis-token designsafe)" https://designsafe.tapis.io/v3/systems
 //
-// It is started for every such call, so it stays small: no net/http, no
-// crypto/tls (see ipc).
+// It is started for every such call, so it stays small: it answers the
+// token command lines itself (internal/tokencli Hot), with no net/http, no
+// crypto/tls and no encoding/json, and executes tapis-agent under its own
+// name for every other command (login, status, --json, …), whose code
+// lives in that binary.
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"os"
+	"syscall"
+
+	"github.com/tapis-agent/tapis-agent/internal/tokencli"
 )
-
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
-// Exit codes, listed in the help text.
-const (
-	exitOK          = 0
-	exitError       = 1
-	exitUsage       = 2
-	exitUnreachable = 3
-	exitLogin       = 4
-	exitUpstream    = 5
-)
-
-const usage = `usage: tapis-token [TENANT] [--min-valid DURATION] [-H | --json | --env]
-       tapis-token COMMAND [args]
-
-Prints a current Tapis access token for TENANT (default: default_tenant, or
-the only tenant) and a newline, nothing else:
-
-  curl -H "X-Tapis-Token: $(tapis-token designsafe)" https://designsafe.tapis.io/v3/systems
-
-Flags:
-  --min-valid DURATION  the token must stay valid this long (e.g. 2h, 90m;
-                        default 60s); the agent refreshes first if needed
-  -H, --header          print "X-Tapis-Token: <token>"
-  --json                print tenant, base_url, username, access_token,
-                        expires_at and expires_in as JSON
-  --env                 print export lines for TAPIS_BASE_URL and TAPIS_TOKEN
-
-Commands:
-  login [TENANT] [--username NAME] [--password-stdin]
-                        log in (prompts for the password without echo,
-                        up to 3 tries; --password-stdin tries once);
-                        starts an agent when none is running
-  login [TENANT] --device [--client-id ID] [--client-key-stdin]
-                        log in by approving a code in a browser elsewhere;
-                        needs an OAuth client (client_id and
-                        client_key_file in the config, or these flags)
-  logout [TENANT]       revoke and forget the tenant's tokens
-  status [--json]       the agent's tenants, their state and expiries
-  claims [TENANT]       the decoded claims of the current access token
-  import TENANT [--refresh-token [--client-id ID] [--client-key-stdin]]
-                        hand the agent an access token read from stdin
-                        (valid until it expires), or a refresh token and
-                        on the next line, with --client-key-stdin, the key
-                        of the client it was issued to
-  version               print the version
-  help                  print this help
-
-Exit codes:
-  0  ok
-  1  other error
-  2  usage error
-  3  agent not reachable
-  4  login required, or Tapis refused the username or password
-  5  Tapis unavailable and no token valid long enough
-
-The agent's socket: $TAPIS_AGENT_SOCK, else
-$XDG_RUNTIME_DIR/tapis-agent/agent.sock, else /tmp/tapis-agent-$UID/agent.sock.
-`
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
-}
-
-// failure is an error with the exit code and the hint to print.
-type failure struct {
-	code int
-	msg  string
-	hint string
-}
-
-func (f *failure) Error() string { return f.msg }
-
-func usageErr(format string, args ...any) error {
-	return &failure{code: exitUsage, msg: fmt.Sprintf(format, args...), hint: "tapis-token help"}
-}
-
-// run executes one command line and returns the exit code.
-func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	err := dispatch(args, stdin, stdout, stderr)
+	if code, ok := tokencli.Hot(os.Args[1:], os.Stdout, os.Stderr); ok {
+		os.Exit(code)
+	}
+	agent, err := tokencli.AgentBinary()
 	if err == nil {
-		return exitOK
+		// tapis-agent runs the command line as tapis-token when started
+		// under that name; it keeps this process, its terminal and signals.
+		err = syscall.Exec(agent, append([]string{"tapis-token"}, os.Args[1:]...), os.Environ())
 	}
-	f := classify(err)
-	fmt.Fprintf(stderr, "tapis-token: %s\n", f.msg)
-	fmt.Fprintf(stderr, "tapis-token: hint: %s\n", f.hint)
-	return f.code
+	fmt.Fprintf(os.Stderr, "tapis-token: running %s: %v\n", "tapis-agent", err)
+	fmt.Fprintln(os.Stderr, "tapis-token: hint: install tapis-agent beside tapis-token or on PATH (make install puts both into the same directory)")
+	os.Exit(1)
 }
-
-func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) > 0 {
-		switch args[0] {
-		case "login":
-			return cmdLogin(args[1:], stdin, stderr)
-		case "logout":
-			return cmdLogout(args[1:], stderr)
-		case "status":
-			return cmdStatus(args[1:], stdout)
-		case "claims":
-			return cmdClaims(args[1:], stdout)
-		case "import":
-			return cmdImport(args[1:], stdin, stderr)
-		case "version", "--version":
-			fmt.Fprintln(stdout, "tapis-token", version)
-			return nil
-		case "help", "-h", "--help":
-			fmt.Fprint(stdout, usage)
-			return nil
-		}
-	}
-	return cmdToken(args, stdout)
-}
-
-var errNoValue = errors.New("needs a value")

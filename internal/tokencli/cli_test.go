@@ -1,4 +1,4 @@
-package main
+package tokencli
 
 import (
 	"bytes"
@@ -108,7 +108,7 @@ tacc          login_required  -     -              -             -             0
 
 func TestHelpListsEveryExitCode(t *testing.T) {
 	var out, errb bytes.Buffer
-	if code := run([]string{"help"}, strings.NewReader(""), &out, &errb); code != exitOK {
+	if code := Main([]string{"help"}, strings.NewReader(""), &out, &errb); code != exitOK {
 		t.Fatalf("help exit %d", code)
 	}
 	for _, c := range []int{exitOK, exitError, exitUsage, exitUnreachable, exitLogin, exitUpstream} {
@@ -130,13 +130,13 @@ func TestUsageErrorsPrintHint(t *testing.T) {
 	}
 	for _, args := range cases {
 		var out, errb bytes.Buffer
-		code := run(args, strings.NewReader(""), &out, &errb)
+		code := Main(args, strings.NewReader(""), &out, &errb)
 		if code != exitUsage || out.Len() != 0 {
-			t.Errorf("run(%q) = %d, stdout %q; want %d and nothing on stdout", args, code, out.String(), exitUsage)
+			t.Errorf("Main(%q) = %d, stdout %q; want %d and nothing on stdout", args, code, out.String(), exitUsage)
 		}
 		lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
 		if len(lines) != 2 || !strings.HasPrefix(lines[0], "tapis-token: ") || !strings.HasPrefix(lines[1], "tapis-token: hint: ") {
-			t.Errorf("run(%q) stderr = %q; want an error line and a hint line", args, errb.String())
+			t.Errorf("Main(%q) stderr = %q; want an error line and a hint line", args, errb.String())
 		}
 	}
 }
@@ -217,5 +217,76 @@ func TestParseSockLine(t *testing.T) {
 		if got := parseSockLine(in); got != want {
 			t.Errorf("parseSockLine(%q) = %q; want %q", in, got, want)
 		}
+	}
+}
+
+// TestHotOrMain: Hot answers the token command lines itself and leaves
+// every other one to Main, untouched.
+func TestHotOrMain(t *testing.T) {
+	// No agent: a command line Hot takes ends in exit 3.
+	t.Setenv("TAPIS_AGENT_SOCK", filepath.Join(t.TempDir(), "run", "agent.sock"))
+	cases := []struct {
+		args []string
+		hot  bool
+	}{
+		{nil, true},
+		{[]string{"dev"}, true},
+		{[]string{"-H"}, true},
+		{[]string{"--header", "dev"}, true},
+		{[]string{"dev", "--min-valid", "2h"}, true},
+		{[]string{"--min-valid=90m", "-H", "--", "dev"}, true},
+		{[]string{"--json"}, false},
+		{[]string{"dev", "--env"}, false},
+		{[]string{"login", "dev"}, false},
+		{[]string{"status"}, false},
+		{[]string{"help"}, false},
+		{[]string{"--version"}, false},
+		{[]string{"-h"}, false},
+		{[]string{"a", "b"}, false},
+		{[]string{"--bogus"}, false},
+		{[]string{"-H", "--json"}, false},
+		{[]string{"--min-valid", "soon"}, false},
+		{[]string{"--min-valid"}, false},
+	}
+	for _, tc := range cases {
+		var out, errb bytes.Buffer
+		code, ok := Hot(tc.args, &out, &errb)
+		if ok != tc.hot {
+			t.Errorf("Hot(%q) took it = %v; want %v", tc.args, ok, tc.hot)
+			continue
+		}
+		if !ok {
+			if code != 0 || out.Len() != 0 || errb.Len() != 0 {
+				t.Errorf("Hot(%q) left it to Main but returned %d, stdout %q, stderr %q", tc.args, code, out.String(), errb.String())
+			}
+			continue
+		}
+		if code != exitUnreachable || out.Len() != 0 || !strings.Contains(errb.String(), "tapis-token: hint: ") {
+			t.Errorf("Hot(%q) without an agent = %d, stdout %q, stderr %q; want exit 3 with a hint", tc.args, code, out.String(), errb.String())
+		}
+	}
+}
+
+// TestCommandsAreNotTenants: every command of the help text is one that
+// Hot leaves to Main.
+func TestCommandsAreNotTenants(t *testing.T) {
+	_, cmds, ok := strings.Cut(usage, "\nCommands:\n")
+	if !ok {
+		t.Fatal("usage has no Commands section")
+	}
+	cmds, _, _ = strings.Cut(cmds, "\n\n")
+	n := 0
+	for line := range strings.Lines(cmds) {
+		if !strings.HasPrefix(line, "  ") || strings.HasPrefix(line, "   ") {
+			continue
+		}
+		name := strings.Fields(line)[0]
+		n++
+		if !isCommand(name) {
+			t.Errorf("command %q of the help text is not in isCommand", name)
+		}
+	}
+	if n < 6 {
+		t.Fatalf("found %d commands in the help text; parsing is broken:\n%s", n, cmds)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package tokencli
 
 import (
 	"bufio"
@@ -221,21 +221,26 @@ func ensureAgent(c *ipc.Client, stderr io.Writer) (*ipc.StatusResponse, error) {
 	return c.Status()
 }
 
-// startAgent runs `tapis-agent start` (the tapis-agent beside this program,
-// else the one on PATH) and returns the socket it reports.
-func startAgent() (string, error) {
-	bin := "tapis-agent"
+// AgentBinary returns the path of tapis-agent: the one beside the running
+// program, else the one on PATH.
+func AgentBinary() (string, error) {
 	if self, err := os.Executable(); err == nil {
 		if p := filepath.Join(filepath.Dir(self), "tapis-agent"); isExecutable(p) {
-			bin = p
+			return p, nil
 		}
 	}
-	if bin == "tapis-agent" {
-		p, err := exec.LookPath(bin)
-		if err != nil {
-			return "", errors.New("tapis-agent is neither beside tapis-token nor on PATH")
-		}
-		bin = p
+	p, err := exec.LookPath("tapis-agent")
+	if err != nil {
+		return "", errors.New("tapis-agent is neither beside tapis-token nor on PATH")
+	}
+	return p, nil
+}
+
+// startAgent runs `tapis-agent start` and returns the socket it reports.
+func startAgent() (string, error) {
+	bin, err := AgentBinary()
+	if err != nil {
+		return "", err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

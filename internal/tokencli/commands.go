@@ -1,4 +1,4 @@
-package main
+package tokencli
 
 import (
 	"bufio"
@@ -80,41 +80,62 @@ func parseMinValid(s string) (time.Duration, error) {
 
 func client() *ipc.Client { return &ipc.Client{Path: ipc.SocketPath()} }
 
-func cmdToken(args []string, stdout io.Writer) error {
-	var header, asJSON, env bool
+// tokenArgs is a parsed token command line.
+type tokenArgs struct {
+	tenant            string
+	minValid          time.Duration // -1: the agent's default
+	header, json, env bool
+}
+
+func parseTokenArgs(args []string) (*tokenArgs, error) {
+	ta := &tokenArgs{minValid: -1}
 	minValid := ""
 	pos, err := parseArgs(args,
-		map[string]*bool{"-H": &header, "--header": &header, "--json": &asJSON, "--env": &env},
+		map[string]*bool{"-H": &ta.header, "--header": &ta.header, "--json": &ta.json, "--env": &ta.env},
 		map[string]*string{"--min-valid": &minValid})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	tenant, err := oneTenant(pos)
+	if ta.tenant, err = oneTenant(pos); err != nil {
+		return nil, err
+	}
+	if n := btoi(ta.header) + btoi(ta.json) + btoi(ta.env); n > 1 {
+		return nil, usageErr("-H, --json and --env exclude each other")
+	}
+	if minValid != "" {
+		if ta.minValid, err = parseMinValid(minValid); err != nil {
+			return nil, err
+		}
+	}
+	return ta, nil
+}
+
+func cmdToken(args []string, stdout io.Writer) error {
+	ta, err := parseTokenArgs(args)
 	if err != nil {
 		return err
 	}
-	if n := btoi(header) + btoi(asJSON) + btoi(env); n > 1 {
-		return usageErr("-H, --json and --env exclude each other")
-	}
-	d := time.Duration(-1) // the agent's default
-	if minValid != "" {
-		if d, err = parseMinValid(minValid); err != nil {
-			return err
-		}
-	}
-	tok, err := client().Token(tenant, d)
+	tok, err := client().Token(ta.tenant, ta.minValid)
 	if err != nil {
 		return err
 	}
 	switch {
-	case header:
-		_, err = fmt.Fprintf(stdout, "X-Tapis-Token: %s\n", tok.AccessToken)
-	case asJSON:
-		err = writeJSON(stdout, tok)
-	case env:
+	case ta.json:
+		return writeJSON(stdout, tok)
+	case ta.env:
 		_, err = fmt.Fprintf(stdout, "export TAPIS_BASE_URL=%s\nexport TAPIS_TOKEN=%s\n", shellQuote(tok.BaseURL), shellQuote(tok.AccessToken))
-	default:
-		_, err = fmt.Fprintln(stdout, tok.AccessToken)
+		return err
+	}
+	return writePlain(stdout, tok, ta.header)
+}
+
+// writePlain prints the token, or with header an X-Tapis-Token header line.
+func writePlain(w io.Writer, tok *ipc.TokenResponse, header bool) error {
+	var err error
+	if header {
+		_, err = fmt.Fprintf(w, "X-Tapis-Token: %s\n", tok.AccessToken)
+	} else {
+		_, err = fmt.Fprintln(w, tok.AccessToken)
 	}
 	return err
 }
