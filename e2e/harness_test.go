@@ -108,35 +108,7 @@ func (e *env) environ() []string {
 // startAgent runs tapis-agent serve and waits until it answers.
 func (e *env) startAgent(extra ...string) {
 	e.t.Helper()
-	args := append([]string{"serve", "--log-level", "debug"}, extra...)
-	cmd := exec.Command(filepath.Join(binDir, "tapis-agent"), args...)
-	cmd.Env = e.environ()
-	cmd.Stderr = lockedWriter{&e.mu, &e.log}
-	if err := cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	e.agent = cmd
-	e.exited = make(chan struct{})
-	go func() { cmd.Wait(); close(e.exited) }()
-	e.t.Cleanup(e.stopAgent)
-	// Readiness: the agent answers status on its socket. It is a separate
-	// process, so this polls with a deadline.
-	c := &ipc.Client{Path: e.sock, Timeout: time.Second}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := c.Status(); err == nil {
-			return
-		}
-		select {
-		case <-e.exited:
-			e.t.Fatalf("agent exited at start:\n%s", e.agentLog())
-		default:
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("agent did not answer within 10s:\n%s", e.agentLog())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	e.startServe(append([]string{"serve", "--log-level", "debug"}, extra...)...)
 }
 
 // stopAgent sends SIGTERM and waits for a clean exit.

@@ -171,9 +171,8 @@ func (n *notifySocket) waitFor(prefix string) (msg string, skipped []string) {
 	}
 }
 
-// startServe is startAgent with the serve arguments given in full: it runs
-// tapis-agent with args, as a child logging into e's buffer, and waits
-// until it answers.
+// startServe runs tapis-agent with args (serve and its flags), as a child
+// logging into e's buffer, and waits until it answers.
 func (e *env) startServe(args ...string) {
 	e.t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "tapis-agent"), args...)
@@ -186,6 +185,8 @@ func (e *env) startServe(args ...string) {
 	e.exited = make(chan struct{})
 	go func() { cmd.Wait(); close(e.exited) }()
 	e.t.Cleanup(e.stopAgent)
+	// Readiness: the agent answers status on its socket. It is a separate
+	// process, so this polls with a deadline.
 	c := &ipc.Client{Path: e.sock, Timeout: time.Second}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
