@@ -20,10 +20,22 @@ type peer struct {
 	err      error
 }
 
-// connContext reads the peer's credentials (SO_PEERCRED) once per
-// connection and logs a refusal once; handle answers 403 to every request
-// of a foreign peer.
+// connContext gives the connection's context its peer: the credentials
+// the dispatcher read, or for a connection that did not come through one,
+// its own. handle answers 403 to every request of a foreign peer.
 func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
+	p := (*peer)(nil)
+	if hc, ok := c.(*handoffConn); ok {
+		p = hc.peer
+	} else {
+		p = s.readPeer(c)
+	}
+	return context.WithValue(ctx, peerKey{}, p)
+}
+
+// readPeer reads the peer's credentials (SO_PEERCRED), once per
+// connection, and logs a refusal once.
+func (s *Server) readPeer(c net.Conn) *peer {
 	p := &peer{uid: -1, pid: -1}
 	cred, err := peerCred(c)
 	if err != nil {
@@ -35,8 +47,12 @@ func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
 			s.log.Warn("ipc_peer_refused", slog.Int("peer_uid", p.uid), slog.Int("peer_pid", p.pid))
 		}
 	}
-	return context.WithValue(ctx, peerKey{}, p)
+	return p
 }
+
+// serves reports whether the Server answers the peer p: one of its own
+// user whose credentials could be read.
+func (s *Server) serves(p *peer) bool { return p != nil && p.err == nil && p.uid == s.uid }
 
 // peerCred returns the credentials of the process at the other end of a
 // Unix socket connection.

@@ -14,12 +14,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/tapis-agent/tapis-agent/ipc"
@@ -94,6 +97,9 @@ type Server struct {
 	h   Handler
 	log *slog.Logger
 	uid int // the only peer uid served; os.Getuid() but for tests
+	// noFastPath hands every connection to net/http unread, for tests
+	// that compare the fast path with net/http.
+	noFastPath bool
 }
 
 // New returns a Server that answers with h and logs to logger (nil means
@@ -109,6 +115,10 @@ func New(h Handler, logger *slog.Logger) *Server {
 // closes ln, lets in-flight answers finish for up to ShutdownTimeout and
 // returns nil. Closing a listener made by Listen removes the socket file.
 // It returns an error only if accepting connections fails.
+//
+// Each accepted connection goes to a dispatcher first, which answers the
+// helper's token request itself and hands everything else to net/http
+// (see fastpath.go).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// Handlers run under a context that keeps ctx's values but is not
 	// cancelled with it: a shutdown lets them finish, up to the grace
@@ -119,6 +129,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if maxConns <= 0 {
 		maxConns = defaultMaxConns
 	}
+	lln := newLimitListener(ln, maxConns)
+	hl := newHandoffListener(lln.Addr())
 	srv := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: orDefault(s.ReadHeaderTimeout, defaultReadHeaderTimeout),
@@ -135,19 +147,41 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(newLimitListener(ln, maxConns)) }()
+	go func() { errc <- srv.Serve(hl) }()
+	var dispatching sync.WaitGroup // one per connection not yet answered or handed over
+	acceptc := make(chan error, 1)
+	go func() { acceptc <- s.accept(base, lln, hl, &dispatching) }()
 	select {
-	case err := <-errc:
+	case err := <-acceptc:
+		lln.Close()
+		baseCancel()
+		dispatching.Wait()
 		srv.Close()
+		<-errc
 		return fmt.Errorf("serving socket API: %w", err)
 	case <-ctx.Done():
 	}
+	lln.Close()
+	<-acceptc // net.ErrClosed
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), orDefault(s.ShutdownTimeout, defaultShutdownTimeout))
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	// A connection still with a dispatcher may yet be handed to net/http,
+	// which must accept it: net/http shuts down only once the dispatchers
+	// are done.
+	dispatched := make(chan struct{})
+	go func() { dispatching.Wait(); close(dispatched) }()
+	var err error
+	select {
+	case <-dispatched:
+		err = srv.Shutdown(sctx)
+	case <-sctx.Done():
+		err = sctx.Err()
+	}
+	if err != nil {
 		s.log.Warn("ipc_shutdown_forced", slog.String("error", err.Error()))
 		baseCancel()
-		srv.Close()
+		srv.Close() // closes hl too: a dispatcher still handing over gives up
+		<-dispatched
 	}
 	<-errc // http.ErrServerClosed
 	return nil
@@ -167,9 +201,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	a := s.handle(w, r)
 	writeJSON(w, a.status, a.body)
+	s.logRequest(r.Context(), r.Method, r.URL.Path, start, a)
+}
+
+// logRequest writes the debug line of one answered request.
+func (s *Server) logRequest(ctx context.Context, method, path string, start time.Time, a answer) {
 	attrs := []slog.Attr{
-		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
+		slog.String("method", method),
+		slog.String("path", path),
 		slog.Int("status", a.status),
 		slog.Duration("duration", time.Since(start)),
 	}
@@ -179,7 +218,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if a.code != "" {
 		attrs = append(attrs, slog.String("code", a.code))
 	}
-	s.log.LogAttrs(r.Context(), slog.LevelDebug, "ipc_request", attrs...)
+	s.log.LogAttrs(ctx, slog.LevelDebug, "ipc_request", attrs...)
 }
 
 // answer is what ServeHTTP writes and logs.
@@ -251,8 +290,8 @@ var routes = map[string]route{
 	ipc.PathReload: {http.MethodPost, otherWorkTimeout, (*Server).serveReload},
 }
 
-func (s *Server) handle(w http.ResponseWriter, r *http.Request) (a answer) {
-	if p, _ := r.Context().Value(peerKey{}).(*peer); p == nil || p.err != nil || p.uid != s.uid {
+func (s *Server) handle(w http.ResponseWriter, r *http.Request) answer {
+	if p, _ := r.Context().Value(peerKey{}).(*peer); !s.serves(p) {
 		return errAnswer(ipc.CodeForbidden, "the agent serves only its own user", hintForbidden)
 	}
 	rt, found := routes[r.URL.Path]
@@ -272,18 +311,33 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) (a answer) {
 	// long login is not cut off by ReadTimeout); give the answer time to
 	// be written after the work is done.
 	_ = rc.SetWriteDeadline(time.Now().Add(rt.timeout + writeSlack))
-	ctx, cancel := context.WithTimeout(r.Context(), rt.timeout)
+	a, aborted := s.work(r.Context(), rt.timeout, r.URL.Path, func(ctx context.Context) answer {
+		return rt.serve(s, ctx, r, body)
+	})
+	if aborted {
+		panic(http.ErrAbortHandler)
+	}
+	return a
+}
+
+// work runs serve under a work deadline of timeout and turns a panic into
+// an internal error. It reports whether serve panicked with
+// http.ErrAbortHandler, which asks for the connection to be dropped
+// without an answer.
+func (s *Server) work(ctx context.Context, timeout time.Duration, path string, serve func(context.Context) answer) (a answer, aborted bool) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
-				panic(v)
+				aborted = true
+				return
 			}
-			s.log.Error("ipc_handler_panic", slog.String("path", r.URL.Path), slog.Any("panic", v))
+			s.log.Error("ipc_handler_panic", slog.String("path", path), slog.Any("panic", v))
 			a = errAnswer(ipc.CodeInternal, "internal error in the agent; see its log", hintInternal)
 		}
 	}()
-	return rt.serve(s, ctx, r, body)
+	return serve(ctx), false
 }
 
 // readBody reads at most MaxBodyBytes of the request body.
@@ -360,14 +414,22 @@ func (s *Server) serveToken(ctx context.Context, r *http.Request, body []byte) a
 	if len(body) != 0 {
 		return errAnswer(ipc.CodeBadRequest, "GET "+ipc.PathToken+" takes no body", hintVersion)
 	}
-	q, err := url.ParseQuery(r.URL.RawQuery)
+	return s.token(ctx, r.URL.RawQuery)
+}
+
+// token answers a token request with the query string rawQuery; the
+// net/http route and the fast path both call it.
+func (s *Server) token(ctx context.Context, rawQuery string) answer {
+	q, err := url.ParseQuery(rawQuery)
 	if err != nil {
 		return errAnswer(ipc.CodeBadRequest, "malformed query string", hintVersion)
 	}
-	for k, v := range q {
+	// In key order, so that a request with several faults always gets the
+	// same answer.
+	for _, k := range slices.Sorted(maps.Keys(q)) {
 		switch k {
 		case "tenant", "min_valid":
-			if len(v) != 1 {
+			if len(q[k]) != 1 {
 				return errAnswer(ipc.CodeBadRequest, "query parameter "+k+" given more than once", hintVersion)
 			}
 		default:
@@ -386,7 +448,7 @@ func (s *Server) serveToken(ctx context.Context, r *http.Request, body []byte) a
 		minValid = time.Duration(n) * time.Second
 	}
 	resp, err := s.h.Token(ctx, tenant, minValid)
-	a := s.result(ctx, r.URL.Path, resp, resp == nil, err)
+	a := s.result(ctx, ipc.PathToken, resp, resp == nil, err)
 	a.tenant = tenant
 	return a
 }
@@ -441,16 +503,22 @@ func (s *Server) serveReload(ctx context.Context, r *http.Request, body []byte) 
 // every answer has a Content-Length and is never chunked: the ipc client
 // relies on it.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		b, _ = json.Marshal(ipc.ErrorBody{Error: ipc.ErrorDetail{Code: ipc.CodeInternal, Message: "encoding the answer", Hint: hintInternal}})
-	}
-	b = append(b, '\n')
+	status, b := encodeAnswer(status, v)
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// encodeAnswer returns the status and body of an answer: v as JSON and a
+// newline, or an internal error if v does not encode.
+func encodeAnswer(status int, v any) (int, []byte) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(ipc.ErrorBody{Error: ipc.ErrorDetail{Code: ipc.CodeInternal, Message: "encoding the answer", Hint: hintInternal}})
+	}
+	return status, append(b, '\n')
 }

@@ -1,0 +1,410 @@
+package ipcserver
+
+// The fast path. tapis-token is started for every curl call and asks for
+// one token on a fresh connection; net/http's per-connection machinery (a
+// background read per request, deadline timers, buffer pools) roughly
+// doubles the round trip of that call. So every accepted connection goes
+// to a dispatcher first: it reads the request head itself and answers the
+// helper's call directly when the head is a plain token request that
+// net/http would read the same way and answer with serveToken. Everything
+// else, valid or not, is handed to net/http with the bytes already read,
+// and is answered exactly as before.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/tapis-agent/tapis-agent/ipc"
+)
+
+const (
+	// firstReadWindow bounds how long the dispatcher waits for a whole
+	// request head before it hands the connection to net/http. The helper
+	// writes its request in one go right after connecting: it is there at
+	// once. A slower client is net/http's, whose ReadHeaderTimeout starts
+	// when it takes the connection, so its header time grows by this much.
+	firstReadWindow = 20 * time.Millisecond
+	// firstReadBytes is the dispatcher's first buffer; the helper's
+	// request is about 130 bytes.
+	firstReadBytes = 512
+	// clientWatchDelay is how long a fast token call runs before a read
+	// watches for its client going away, which cancels the call's context
+	// as net/http does. Most calls are answered sooner and never pay for
+	// the read.
+	clientWatchDelay = 10 * time.Millisecond
+)
+
+// aLongTimeAgo is a read deadline in the past, which ends a pending read.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// accept accepts connections on l and starts a dispatcher for each, until
+// accepting fails for good; it returns that error (net.ErrClosed once l is
+// closed). Transient failures such as running out of file descriptors are
+// retried after a pause, as http.Server does. Every dispatcher is counted
+// in wg.
+func (s *Server) accept(ctx context.Context, l *limitListener, hl *handoffListener, wg *sync.WaitGroup) error {
+	var delay time.Duration
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if te, ok := err.(interface{ Temporary() bool }); !ok || !te.Temporary() {
+				return err
+			}
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Debug("ipc_accept_retry", slog.String("error", err.Error()), slog.Duration("delay", delay))
+			select {
+			case <-time.After(delay):
+			case <-l.done:
+				return net.ErrClosed
+			}
+			continue
+		}
+		delay = 0
+		wg.Go(func() { s.dispatch(ctx, c, hl) })
+	}
+}
+
+// dispatch reads the peer's credentials, then answers c itself if it
+// carries a token request the fast path takes, or hands it to net/http.
+func (s *Server) dispatch(ctx context.Context, c net.Conn, hl *handoffListener) {
+	p := s.readPeer(c)
+	var read []byte
+	if !s.noFastPath && s.serves(p) {
+		var req tokenRequest
+		var ok bool
+		read, req, ok = s.readTokenRequest(c)
+		if ok {
+			s.answerToken(context.WithValue(ctx, peerKey{}, p), c, req)
+			c.Close()
+			return
+		}
+	}
+	if !hl.hand(&handoffConn{Conn: c, replay: read, peer: p}) {
+		c.Close() // net/http has shut down
+	}
+}
+
+// tokenRequest is a token request the fast path answers.
+type tokenRequest struct {
+	rawQuery string
+	http10   bool // HTTP/1.0 rather than HTTP/1.1
+}
+
+// readTokenRequest reads from c until a request head is complete, the
+// first-read window has passed, MaxHeaderBytes are read or the read fails,
+// and reports whether what it read is exactly the head of a token request
+// the fast path takes. It returns the bytes read either way.
+func (s *Server) readTokenRequest(c net.Conn) ([]byte, tokenRequest, bool) {
+	window := min(firstReadWindow, orDefault(s.ReadHeaderTimeout, defaultReadHeaderTimeout))
+	_ = c.SetReadDeadline(time.Now().Add(window))
+	// The fast path's client watch reads without a deadline; net/http
+	// sets its own.
+	defer func() { _ = c.SetReadDeadline(time.Time{}) }()
+	b := make([]byte, 0, firstReadBytes)
+	for {
+		if len(b) == cap(b) {
+			if len(b) >= MaxHeaderBytes {
+				return b, tokenRequest{}, false
+			}
+			b = slices.Grow(b, min(cap(b), MaxHeaderBytes-len(b)))
+		}
+		from := max(len(b)-3, 0)
+		n, err := c.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if i := bytes.Index(b[from:], []byte("\r\n\r\n")); i >= 0 {
+			// A byte after the head (a body, a second request) is
+			// net/http's to judge.
+			if from+i+4 != len(b) {
+				return b, tokenRequest{}, false
+			}
+			req, ok := parseTokenHead(b)
+			return b, req, ok
+		}
+		if err != nil {
+			return b, tokenRequest{}, false
+		}
+	}
+}
+
+// parseTokenHead reports whether head, a request head up to and including
+// its blank line, is a token request the fast path takes: one that
+// net/http would read the same way, route to serveToken without a body,
+// and close the connection after answering. The grammar is deliberately
+// narrow: GET of ipc.PathToken with a query of unreserved characters,
+// percent escapes, '=', '&' and '+'; HTTP/1.1 with one Host and
+// "Connection: close", or HTTP/1.0 without keep-alive; only the headers
+// the ipc and Python clients send, with printable ASCII values, and a
+// Content-Length of 0 if any. Anything else goes to net/http.
+func parseTokenHead(head []byte) (tokenRequest, bool) {
+	var req tokenRequest
+	line, rest, _ := bytes.Cut(head, []byte("\r\n"))
+	target, ok := bytes.CutPrefix(line, []byte("GET "+ipc.PathToken))
+	if !ok {
+		return req, false
+	}
+	target, proto, ok := bytes.Cut(target, []byte(" "))
+	if !ok {
+		return req, false
+	}
+	switch string(proto) {
+	case "HTTP/1.1":
+	case "HTTP/1.0":
+		req.http10 = true
+	default:
+		return req, false
+	}
+	if len(target) > 0 {
+		if target[0] != '?' {
+			return req, false
+		}
+		for _, c := range target[1:] {
+			if !isQueryByte(c) {
+				return req, false
+			}
+		}
+		req.rawQuery = string(target[1:])
+	}
+	hosts, conns, lengths := 0, 0, 0
+	for {
+		line, rest, _ = bytes.Cut(rest, []byte("\r\n"))
+		if len(line) == 0 {
+			break // the blank line, which ends head
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			return req, false
+		}
+		value = bytes.Trim(value, " \t")
+		for _, c := range value {
+			if (c < ' ' && c != '\t') || c > '~' {
+				return req, false
+			}
+		}
+		switch {
+		case asciiEqualFold(name, "Host"):
+			hosts++
+			for _, c := range value {
+				if !isHostByte(c) {
+					return req, false
+				}
+			}
+		case asciiEqualFold(name, "Connection"):
+			conns++
+			if !asciiEqualFold(value, "close") {
+				return req, false // keep-alive and the rest are net/http's
+			}
+		case asciiEqualFold(name, "Content-Length"):
+			lengths++
+			if string(value) != "0" {
+				return req, false
+			}
+		case asciiEqualFold(name, "Accept"), asciiEqualFold(name, "Accept-Encoding"), asciiEqualFold(name, "User-Agent"):
+		default:
+			return req, false
+		}
+	}
+	if hosts > 1 || conns > 1 || lengths > 1 {
+		return req, false
+	}
+	// HTTP/1.1 needs a Host, and keeps the connection unless told to
+	// close; HTTP/1.0 closes it unless told to keep it.
+	if !req.http10 && (hosts == 0 || conns == 0) {
+		return req, false
+	}
+	return req, true
+}
+
+// isQueryByte reports whether c may appear in a query the fast path takes.
+func isQueryByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	switch c {
+	case '-', '.', '_', '~', '%', '=', '&', '+':
+		return true
+	}
+	return false
+}
+
+// isHostByte reports whether c may appear in a Host the fast path takes.
+func isHostByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	switch c {
+	case '-', '.', '_', ':', '[', ']':
+		return true
+	}
+	return false
+}
+
+// asciiEqualFold reports whether b equals s ignoring ASCII case.
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		x, y := b[i], s[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// answerToken answers req on c as the net/http route would: the same
+// work, deadline, answer and log line.
+func (s *Server) answerToken(ctx context.Context, c net.Conn, req tokenRequest) {
+	start := time.Now()
+	_ = c.SetWriteDeadline(start.Add(tokenWorkTimeout + writeSlack))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w := watchClient(c, cancel)
+	a, aborted := s.work(ctx, tokenWorkTimeout, ipc.PathToken, func(ctx context.Context) answer {
+		return s.token(ctx, req.rawQuery)
+	})
+	w.stop()
+	if aborted {
+		return // net/http drops the connection without an answer
+	}
+	b := appendAnswer(make([]byte, 0, 512), a, req.http10, time.Now())
+	// Logged before the answer leaves, as net/http's buffered answer does.
+	s.logRequest(ctx, http.MethodGet, ipc.PathToken, start, a)
+	_, _ = c.Write(b)
+}
+
+// appendAnswer appends a to b as the whole HTTP answer net/http writes for
+// it after writeJSON, to a request that asked to close the connection:
+// the same status line, the handler's headers in net/http's (sorted)
+// order, then Date and, for HTTP/1.1, Connection.
+func appendAnswer(b []byte, a answer, http10 bool, now time.Time) []byte {
+	status, body := encodeAnswer(a.status, a.body)
+	if http10 {
+		b = append(b, "HTTP/1.0 "...)
+	} else {
+		b = append(b, "HTTP/1.1 "...)
+	}
+	b = strconv.AppendInt(b, int64(status), 10)
+	b = append(b, ' ')
+	b = append(b, http.StatusText(status)...)
+	b = append(b, "\r\nCache-Control: no-store\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(len(body)), 10)
+	b = append(b, "\r\nContent-Type: application/json\r\nDate: "...)
+	b = now.UTC().AppendFormat(b, http.TimeFormat)
+	if !http10 {
+		b = append(b, "\r\nConnection: close"...)
+	}
+	b = append(b, "\r\n\r\n"...)
+	return append(b, body...)
+}
+
+// clientWatch cancels a fast call's context when its client goes away.
+type clientWatch struct {
+	c    net.Conn
+	t    *time.Timer
+	done chan struct{} // closed when a started watch has ended
+}
+
+// watchClient starts watching c for its client going away (EOF or a read
+// error), which calls cancel, once clientWatchDelay has passed.
+func watchClient(c net.Conn, cancel context.CancelFunc) *clientWatch {
+	w := &clientWatch{c: c, done: make(chan struct{})}
+	w.t = time.AfterFunc(clientWatchDelay, func() {
+		defer close(w.done)
+		var b [1]byte
+		// A byte the client sends after its request is ignored, as
+		// net/http does on a connection it closes after the answer.
+		if _, err := c.Read(b[:]); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			cancel()
+		}
+	})
+	return w
+}
+
+// stop ends the watch and waits for its read to end.
+func (w *clientWatch) stop() {
+	if w.t.Stop() {
+		return // never started
+	}
+	_ = w.c.SetReadDeadline(aLongTimeAgo)
+	<-w.done
+}
+
+// handoffListener is the listener net/http serves: it accepts the
+// connections the dispatchers hand over.
+type handoffListener struct {
+	conns     chan net.Conn
+	addr      net.Addr
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+func newHandoffListener(addr net.Addr) *handoffListener {
+	return &handoffListener{conns: make(chan net.Conn), addr: addr, done: make(chan struct{})}
+}
+
+// hand gives c to net/http and reports whether it took it; it does not
+// once the listener is closed.
+func (l *handoffListener) hand(c net.Conn) bool {
+	select {
+	case l.conns <- c:
+		return true
+	case <-l.done:
+		return false
+	}
+}
+
+func (l *handoffListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close makes Accept and hand fail; the listener the connections come
+// from is the Server's to close.
+func (l *handoffListener) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *handoffListener) Addr() net.Addr { return l.addr }
+
+// handoffConn is a connection handed to net/http: it replays the bytes the
+// dispatcher read, then reads on, and carries the peer's credentials.
+type handoffConn struct {
+	net.Conn
+	replay []byte
+	peer   *peer
+}
+
+func (c *handoffConn) Read(p []byte) (int, error) {
+	if len(c.replay) > 0 {
+		n := copy(p, c.replay)
+		c.replay = c.replay[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// NetConn returns the underlying connection, for peerCred.
+func (c *handoffConn) NetConn() net.Conn { return c.Conn }
