@@ -241,6 +241,25 @@ func (a *Agent) Token(ctx context.Context, tenant string, minValid time.Duration
 	return s.token(ctx, minValid)
 }
 
+// TokenInstant answers a token request at once when the tenant's session
+// holds a token valid for minValid on the wall clock, as Token would; it
+// reports false when Token has more to do (ipcserver.InstantTokener).
+func (a *Agent) TokenInstant(tenant string, minValid time.Duration) (*ipc.TokenResponse, bool) {
+	name, err := a.resolve(tenant)
+	if err != nil {
+		return nil, false
+	}
+	s := a.session(name)
+	if s == nil {
+		return nil, false
+	}
+	t, minValid := s.current(minValid)
+	if t == nil || t.expiresAt.Sub(s.now()) < minValid {
+		return nil, false
+	}
+	return s.answer(t), true
+}
+
 // Status answers GET /v1/status.
 func (a *Agent) Status(ctx context.Context) (*ipc.StatusResponse, error) {
 	a.mu.Lock()

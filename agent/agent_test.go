@@ -14,6 +14,7 @@ import (
 
 	"github.com/tapis-agent/tapis-agent/config"
 	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/ipc/ipcserver"
 	"github.com/tapis-agent/tapis-agent/tapis/tapistest"
 )
 
@@ -323,5 +324,40 @@ func TestLoginDropsUnusedClient(t *testing.T) {
 	}
 	if active != 1 {
 		t.Errorf("active clients after a good login = %d; want 1", active)
+	}
+}
+
+// The agent answers the helper's token requests at once when it can.
+var _ ipcserver.InstantTokener = (*Agent)(nil)
+
+func TestTokenInstant(t *testing.T) {
+	w := newWorld(t, "alpha")
+	if _, ok := w.a.TokenInstant("alpha", time.Minute); ok {
+		t.Fatalf("TokenInstant before login answered")
+	}
+	w.login(t, "alpha")
+	got, ok := w.a.TokenInstant("alpha", time.Minute)
+	if !ok || got.AccessToken != w.token(t, "alpha") {
+		t.Fatalf("TokenInstant = %+v, %v; want the token Token gives", got, ok)
+	}
+	if got, ok := w.a.TokenInstant("", -1); !ok || got.Tenant != "alpha" {
+		t.Errorf("TokenInstant for the default tenant = %+v, %v; want alpha's token", got, ok)
+	}
+	if _, ok := w.a.TokenInstant("nope", time.Minute); ok {
+		t.Errorf("TokenInstant answered for an unknown tenant")
+	}
+	left := time.Until(got.ExpiresAt)
+	if _, ok := w.a.TokenInstant("alpha", left+time.Minute); ok {
+		t.Errorf("TokenInstant answered for more validity than the token has; Token must refresh first")
+	}
+	// On the wall clock: after a sleep past expiry there is nothing to
+	// give at once.
+	w.clock.Advance(left + time.Minute)
+	if _, ok := w.a.TokenInstant("alpha", 0); ok {
+		t.Errorf("TokenInstant answered with an expired token")
+	}
+	calls := w.fakes["alpha"].GrantCalls("refresh_token")
+	if calls != 0 {
+		t.Errorf("TokenInstant made %d refresh calls; want none", calls)
 	}
 }

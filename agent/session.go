@@ -219,14 +219,9 @@ func (s *session) refresh(ctx context.Context) (refresher.Lifetime, error) {
 
 // token answers a token request for this session.
 func (s *session) token(ctx context.Context, minValid time.Duration) (*ipc.TokenResponse, error) {
-	t := s.tok.Load()
+	t, minValid := s.current(minValid)
 	if t == nil {
 		return nil, loginRequired(s.name, "logged out")
-	}
-	if minValid < 0 {
-		// The caller named no minimum: 60 s, or half the lifetime of
-		// tokens that live less than two minutes.
-		minValid = min(DefaultMinValid, t.expiresAt.Sub(t.issuedAt)/2)
 	}
 	// Validity is judged on the wall clock at every answer: timers stop
 	// while a laptop or VM sleeps, so a token may have died unnoticed.
@@ -267,6 +262,18 @@ func (s *session) token(ctx context.Context, minValid time.Duration) (*ipc.Token
 	}
 	return nil, &ipc.Error{Code: ipc.CodeUpstreamUnavailable, Message: msg,
 		Hint: "the agent keeps retrying; see tapis-token status"}
+}
+
+// current returns the session's tokens (nil once logged out) and the
+// validity a caller asking minValid needs: minValid itself, or for a
+// caller that named none (negative), 60 s or half the lifetime of tokens
+// that live less than two minutes.
+func (s *session) current(minValid time.Duration) (*tokenSet, time.Duration) {
+	t := s.tok.Load()
+	if t != nil && minValid < 0 {
+		minValid = min(DefaultMinValid, t.expiresAt.Sub(t.issuedAt)/2)
+	}
+	return t, minValid
 }
 
 func (s *session) answer(t *tokenSet) *ipc.TokenResponse {

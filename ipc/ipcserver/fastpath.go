@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/tapis-agent/tapis-agent/ipc"
@@ -69,19 +70,152 @@ func (s *Server) accept(ctx context.Context, l *limitListener, hl *handoffListen
 			continue
 		}
 		delay = 0
-		wg.Go(func() { s.dispatch(ctx, c, hl) })
+		p, read, done := s.instant(ctx, c)
+		if !done {
+			wg.Go(func() { s.dispatch(ctx, c, hl, p, read) })
+		}
 	}
 }
 
-// dispatch reads the peer's credentials, then answers c itself if it
-// carries a token request the fast path takes, or hands it to net/http.
-func (s *Server) dispatch(ctx context.Context, c net.Conn, hl *handoffListener) {
-	p := s.readPeer(c)
-	var read []byte
+// instant reads the peer's credentials and what c has sent so far,
+// without waiting, and answers c in the accept loop when that is a whole
+// token request the Handler answers at once (InstantTokener): the
+// helper's call, nearly always, since it writes its request right after
+// connecting. That spares the call a goroutine, a read deadline and a
+// work timer, and the thread wake-ups they cost. Otherwise it returns the
+// peer and the bytes read, for dispatch.
+func (s *Server) instant(ctx context.Context, c net.Conn) (p *peer, read []byte, done bool) {
+	p = s.readPeer(c)
+	it, ok := s.h.(InstantTokener)
+	if s.noFastPath || !ok || !s.serves(p) {
+		return p, nil, false
+	}
+	buf := make([]byte, firstReadBytes)
+	n := readNow(c, buf)
+	if n <= 0 {
+		return p, nil, false
+	}
+	read = buf[:n]
+	if bytes.Index(read, []byte("\r\n\r\n")) != n-4 {
+		return p, read, false // not a whole head, or more than one
+	}
+	req, ok := parseTokenHead(read)
+	if !ok {
+		return p, read, false
+	}
+	start := time.Now()
+	tenant, minValid, refusal := tokenQuery(req.rawQuery)
+	var a answer
+	if refusal != nil {
+		a = *refusal
+	} else {
+		resp, ok := tokenInstant(it, tenant, minValid)
+		if !ok {
+			return p, read, false
+		}
+		a = okAnswer(resp)
+		a.tenant = tenant
+	}
+	b := appendAnswer(make([]byte, 0, 1024+len(read)), a, req.http10, time.Now())
+	s.logRequest(context.WithValue(ctx, peerKey{}, p), http.MethodGet, ipc.PathToken, start, a)
+	if w := writeNow(c, b); w < len(b) {
+		// The socket's buffer is full (a client that reads nothing, or
+		// an answer larger than the buffer): finish in the background.
+		go func() {
+			_ = c.SetWriteDeadline(time.Now().Add(writeSlack))
+			_, _ = c.Write(b[w:])
+			c.Close()
+		}()
+		return p, nil, true
+	}
+	c.Close()
+	return p, nil, true
+}
+
+// tokenInstant calls TokenInstant; a panic in it counts as "not at once",
+// so that the request takes the Token path, which answers a panic.
+func tokenInstant(it InstantTokener, tenant string, minValid time.Duration) (resp *ipc.TokenResponse, ok bool) {
+	defer func() {
+		if recover() != nil {
+			resp, ok = nil, false
+		}
+	}()
+	resp, ok = it.TokenInstant(tenant, minValid)
+	return resp, ok && resp != nil
+}
+
+// readNow reads what c holds without waiting and returns the count, or 0
+// when nothing is there or the read fails.
+func readNow(c net.Conn, b []byte) int {
+	rc := rawConn(c)
+	if rc == nil {
+		return 0
+	}
+	n := 0
+	if err := rc.Read(func(fd uintptr) bool {
+		m, err := syscall.Read(int(fd), b)
+		if err == nil && m > 0 {
+			n = m
+		}
+		return true // never wait
+	}); err != nil {
+		return 0
+	}
+	return n
+}
+
+// writeNow writes as much of b as c takes without waiting and returns the
+// count.
+func writeNow(c net.Conn, b []byte) int {
+	rc := rawConn(c)
+	if rc == nil {
+		return 0
+	}
+	n := 0
+	_ = rc.Write(func(fd uintptr) bool {
+		for n < len(b) {
+			m, err := syscall.Write(int(fd), b[n:])
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil || m <= 0 {
+				break
+			}
+			n += m
+		}
+		return true // never wait
+	})
+	return n
+}
+
+// rawConn returns the syscall.RawConn under c's wrappers, or nil.
+func rawConn(c net.Conn) syscall.RawConn {
+	for {
+		w, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		c = w.NetConn()
+	}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
+}
+
+// dispatch answers c itself if it carries a token request the fast path
+// takes, or hands it to net/http; p is its peer and read what instant has
+// read of it already.
+func (s *Server) dispatch(ctx context.Context, c net.Conn, hl *handoffListener, p *peer, read []byte) {
 	if !s.noFastPath && s.serves(p) {
 		var req tokenRequest
 		var ok bool
-		read, req, ok = s.readTokenRequest(c)
+		read, req, ok = s.readTokenRequest(c, read)
 		if ok {
 			s.answerToken(context.WithValue(ctx, peerKey{}, p), c, req)
 			c.Close()
@@ -103,13 +237,23 @@ type tokenRequest struct {
 // first-read window has passed, MaxHeaderBytes are read or the read fails,
 // and reports whether what it read is exactly the head of a token request
 // the fast path takes. It returns the bytes read either way.
-func (s *Server) readTokenRequest(c net.Conn) ([]byte, tokenRequest, bool) {
+func (s *Server) readTokenRequest(c net.Conn, b []byte) ([]byte, tokenRequest, bool) {
 	window := min(firstReadWindow, orDefault(s.ReadHeaderTimeout, defaultReadHeaderTimeout))
 	_ = c.SetReadDeadline(time.Now().Add(window))
 	// The fast path's client watch reads without a deadline; net/http
 	// sets its own.
 	defer func() { _ = c.SetReadDeadline(time.Time{}) }()
-	b := make([]byte, 0, firstReadBytes)
+	if cap(b) < firstReadBytes {
+		b = append(make([]byte, 0, firstReadBytes), b...)
+	}
+	if i := bytes.Index(b, []byte("\r\n\r\n")); i >= 0 {
+		// The head came whole before: instant left it for the Token path.
+		if i+4 != len(b) {
+			return b, tokenRequest{}, false
+		}
+		req, ok := parseTokenHead(b)
+		return b, req, ok
+	}
 	for {
 		if len(b) == cap(b) {
 			if len(b) >= MaxHeaderBytes {

@@ -29,7 +29,8 @@ const helperRequest = "GET /v1/token?tenant=dev&min_valid=60 HTTP/1.1\r\nHost: t
 // for some tenants.
 type contractHandler struct {
 	fakeHandler
-	fast atomic.Int64
+	fast    atomic.Int64 // Token calls through the fast path
+	instant atomic.Int64 // tokens answered by TokenInstant
 }
 
 func (h *contractHandler) Token(ctx context.Context, tenant string, minValid time.Duration) (*ipc.TokenResponse, error) {
@@ -49,6 +50,21 @@ func (h *contractHandler) Token(ctx context.Context, tenant string, minValid tim
 		panic("handler bug")
 	}
 	return h.fakeHandler.Token(ctx, tenant, minValid)
+}
+
+// TokenInstant answers at once what Token answers for the tenants it
+// treats normally, except "slow", whose token needs the Token path; and
+// panics for "instant-panic", which must fall back to the Token path too.
+func (h *contractHandler) TokenInstant(tenant string, minValid time.Duration) (*ipc.TokenResponse, bool) {
+	switch tenant {
+	case "nope", "gone", "plain", "nil", "panic", "slow":
+		return nil, false
+	case "instant-panic":
+		panic("instant bug")
+	}
+	h.instant.Add(1)
+	resp, _ := h.fakeHandler.Token(context.Background(), tenant, minValid)
+	return resp, true
 }
 
 // exchange is what a client sees of one request: the raw answer, Date
@@ -119,6 +135,8 @@ func TestFastPathContract(t *testing.T) {
 		foreign bool // from a peer of another uid
 	}{
 		{"helper", helperRequest, true, false},
+		{"not at once", "GET /v1/token?tenant=slow&min_valid=60 HTTP/1.1\r\nHost: tapis-agent\r\nConnection: close\r\n\r\n", true, false},
+		{"instant panics", "GET /v1/token?tenant=instant-panic HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", true, false},
 		{"minimal", tokenHead + "Connection: close\r\n\r\n", true, false},
 		{"default tenant", "GET /v1/token? HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", true, false},
 		{"no query", "GET /v1/token HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", true, false},
@@ -179,9 +197,9 @@ func TestFastPathContract(t *testing.T) {
 				t.Errorf("takes(%q) = %v; want %v", tc.raw, !tc.fast, tc.fast)
 			}
 			pair := servers[tc.foreign]
-			fastBefore := h.fast.Load()
+			fastBefore := h.fast.Load() + h.instant.Load()
 			got := doExchange(t, pair[0], tc.raw)
-			fastCalls := h.fast.Load() - fastBefore
+			fastCalls := h.fast.Load() + h.instant.Load() - fastBefore
 			want := doExchange(t, pair[1], tc.raw)
 			if got != want {
 				t.Errorf("with the fast path:\n%q\nclosed %v, log %s\nwithout:\n%q\nclosed %v, log %s", got.answer, got.closed, got.log, want.answer, want.closed, want.log)
@@ -196,6 +214,9 @@ func TestFastPathContract(t *testing.T) {
 	}
 	if h.fast.Load() == 0 {
 		t.Errorf("the fast path never called Token")
+	}
+	if h.instant.Load() == 0 {
+		t.Errorf("no token was answered at once")
 	}
 }
 

@@ -45,6 +45,18 @@ type Handler interface {
 	Reload(ctx context.Context) (*ipc.StatusResponse, error)
 }
 
+// InstantTokener is implemented by a Handler that can tell at once, without
+// waiting for anything, whether it has a token for a request. The Server
+// then answers the helper's token requests in its accept loop, which on a
+// small machine is most of the helper's run time.
+type InstantTokener interface {
+	// TokenInstant returns what Token would answer for tenant and
+	// minValid, if that is a token it holds already; otherwise it
+	// returns false and the request takes the Token path. It must not
+	// block.
+	TokenInstant(tenant string, minValid time.Duration) (*ipc.TokenResponse, bool)
+}
+
 // Limits and defaults of a Server.
 const (
 	// MaxBodyBytes bounds a request body; a larger one is answered 413.
@@ -420,9 +432,23 @@ func (s *Server) serveToken(ctx context.Context, r *http.Request, body []byte) a
 // token answers a token request with the query string rawQuery; the
 // net/http route and the fast path both call it.
 func (s *Server) token(ctx context.Context, rawQuery string) answer {
+	tenant, minValid, refusal := tokenQuery(rawQuery)
+	if refusal != nil {
+		return *refusal
+	}
+	resp, err := s.h.Token(ctx, tenant, minValid)
+	a := s.result(ctx, ipc.PathToken, resp, resp == nil, err)
+	a.tenant = tenant
+	return a
+}
+
+// tokenQuery reads a token request's query: the tenant and min_valid, or
+// the answer that refuses the query.
+func tokenQuery(rawQuery string) (tenant string, minValid time.Duration, refusal *answer) {
 	q, err := url.ParseQuery(rawQuery)
 	if err != nil {
-		return errAnswer(ipc.CodeBadRequest, "malformed query string", hintVersion)
+		a := errAnswer(ipc.CodeBadRequest, "malformed query string", hintVersion)
+		return "", 0, &a
 	}
 	// In key order, so that a request with several faults always gets the
 	// same answer.
@@ -430,27 +456,26 @@ func (s *Server) token(ctx context.Context, rawQuery string) answer {
 		switch k {
 		case "tenant", "min_valid":
 			if len(q[k]) != 1 {
-				return errAnswer(ipc.CodeBadRequest, "query parameter "+k+" given more than once", hintVersion)
+				a := errAnswer(ipc.CodeBadRequest, "query parameter "+k+" given more than once", hintVersion)
+				return "", 0, &a
 			}
 		default:
-			return errAnswer(ipc.CodeBadRequest, "unknown query parameter "+strconv.Quote(k), hintVersion)
+			a := errAnswer(ipc.CodeBadRequest, "unknown query parameter "+strconv.Quote(k), hintVersion)
+			return "", 0, &a
 		}
 	}
-	tenant := q.Get("tenant")
-	minValid := NoMinValid
+	tenant = q.Get("tenant")
+	minValid = NoMinValid
 	if mv, ok := q["min_valid"]; ok {
 		n, err := strconv.ParseInt(mv[0], 10, 64)
 		if err != nil || n < 0 || n > math.MaxInt64/int64(time.Second) {
 			a := errAnswer(ipc.CodeBadRequest, "query parameter min_valid must be a non-negative integer number of seconds", hintVersion)
 			a.tenant = tenant
-			return a
+			return "", 0, &a
 		}
 		minValid = time.Duration(n) * time.Second
 	}
-	resp, err := s.h.Token(ctx, tenant, minValid)
-	a := s.result(ctx, ipc.PathToken, resp, resp == nil, err)
-	a.tenant = tenant
-	return a
+	return tenant, minValid, nil
 }
 
 func (s *Server) serveStatus(ctx context.Context, r *http.Request, body []byte) answer {
