@@ -285,7 +285,9 @@ class Client:
                     CODE_AGENT_UNREACHABLE, "connecting to tapis-agent at %s: %s" % (path, e), _START_HINT
                 ) from None
             try:
-                hdrs = {"Accept": "application/json"}
+                # One request per connection: saying so lets the agent
+                # answer a token without handing the connection on.
+                hdrs = {"Accept": "application/json", "Connection": "close"}
                 data = None
                 if body is not None:
                     data = json.dumps(body).encode()
