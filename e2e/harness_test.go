@@ -50,7 +50,7 @@ type env struct {
 	home   string
 
 	mu     sync.Mutex
-	log    bytes.Buffer // the agent's stderr
+	log    string // the file the agents' stderr goes to
 	agent  *exec.Cmd
 	exited chan struct{}
 }
@@ -73,7 +73,7 @@ func newEnv(t *testing.T, cfg tapistest.Config) *env {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	e := &env{t: t, fake: fake, dir: dir, sock: filepath.Join(dir, "s", "agent.sock"),
-		config: filepath.Join(dir, "config.toml"), home: filepath.Join(dir, "home")}
+		config: filepath.Join(dir, "config.toml"), home: filepath.Join(dir, "home"), log: filepath.Join(dir, "agent.stderr")}
 	if err := os.MkdirAll(e.home, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -131,10 +131,28 @@ func (e *env) stopAgent() {
 	}
 }
 
-func (e *env) agentLog() string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.log.String()
+// agentLog returns what the agents of e have logged so far.
+func (e *env) agentLog() string { return readLog(e.t, e.log) }
+
+// logTo opens the file path for an agent's stderr. The agent writes it
+// directly, so that a test reads all it has logged before an answer: a
+// pipe's copying goroutine can lag behind. Close it once the agent runs.
+func logTo(t *testing.T, path string) *os.File {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// readLog returns the content of the log file path; none yet is "".
+func readLog(t *testing.T, path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // result is what one tapis-token run produced.

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -177,7 +176,9 @@ func (e *env) startServe(args ...string) {
 	e.t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "tapis-agent"), args...)
 	cmd.Env = e.environ()
-	cmd.Stderr = lockedWriter{&e.mu, &e.log}
+	logf := logTo(e.t, e.log)
+	defer logf.Close()
+	cmd.Stderr = logf
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
 	}
@@ -217,8 +218,7 @@ type nobodyAgent struct {
 	home string
 	env  []string
 
-	mu  sync.Mutex
-	log bytes.Buffer // the agent's stderr
+	log string // the file the agent's stderr goes to
 }
 
 // startAsNobody runs tapis-agent serve as uid nobody, through the command
@@ -278,7 +278,10 @@ func startAsNobody(t *testing.T, wrap ...string) *nobodyAgent {
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = a.env
 	cmd.Dir = "/"
-	cmd.Stderr = lockedWriter{&a.mu, &a.log}
+	a.log = filepath.Join(dir, "agent.stderr")
+	logf := logTo(t, a.log)
+	defer logf.Close()
+	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -334,8 +337,4 @@ func (a *nobodyAgent) token(args ...string) result {
 	return result{stdout: stdout.String(), stderr: stderr.String(), code: code}
 }
 
-func (a *nobodyAgent) agentLog() string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.log.String()
-}
+func (a *nobodyAgent) agentLog() string { return readLog(a.t, a.log) }

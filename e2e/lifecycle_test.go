@@ -167,7 +167,15 @@ func TestMlockWarning(t *testing.T) {
 		t.Skip("needs root to run the agent as a user without CAP_IPC_LOCK")
 	}
 	a := startAsNobody(t, "prlimit", "--memlock=65536:65536")
-	log := a.agentLog()
+	// The agent's stderr reaches the buffer through a copying goroutine,
+	// which may lag behind its first answer.
+	var log string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		log = a.agentLog()
+		if strings.Contains(log, "msg=serving") || time.Now().After(deadline) {
+			break
+		}
+	}
 	if !strings.Contains(log, "msg=hardening_incomplete") || !strings.Contains(log, "RLIMIT_MEMLOCK is 64 KiB, too small to lock the agent's memory") {
 		t.Errorf("agent log with RLIMIT_MEMLOCK = 64 KiB lacks the mlockall warning:\n%s", log)
 	}
@@ -312,7 +320,9 @@ func TestSocketActivation(t *testing.T) {
 		"-E", "TAPIS_AGENT_CONFIG="+e.config, "-E", "HOME="+e.home,
 		"-E", "XDG_RUNTIME_DIR="+filepath.Join(e.dir, "run"),
 		filepath.Join(binDir, "tapis-agent"), "serve", "--log-level", "debug")
-	cmd.Stderr = lockedWriter{&e.mu, &e.log}
+	logf := logTo(t, e.log)
+	defer logf.Close()
+	cmd.Stderr = logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
