@@ -76,7 +76,7 @@ func readResponse(r *bufio.Reader) (status int, body []byte, err error) {
 			return 0, nil, err
 		}
 		switch {
-		case asciiEqualFold(name, "Content-Length"):
+		case EqualFoldASCII(name, "Content-Length"):
 			cl, ok := parseContentLength(value)
 			if !ok {
 				return 0, nil, malformed("bad Content-Length")
@@ -85,7 +85,7 @@ func readResponse(r *bufio.Reader) (status int, body []byte, err error) {
 				return 0, nil, malformed("conflicting Content-Length headers")
 			}
 			contentLength = cl
-		case asciiEqualFold(name, "Transfer-Encoding"):
+		case EqualFoldASCII(name, "Transfer-Encoding"):
 			return 0, nil, malformed("unexpected Transfer-Encoding")
 		}
 	}
@@ -211,8 +211,10 @@ func isTokenChar(c byte) bool {
 	return false
 }
 
-// asciiEqualFold reports whether b equals s ignoring ASCII case.
-func asciiEqualFold(b []byte, s string) bool {
+// EqualFoldASCII reports whether b equals s ignoring ASCII case only, as
+// HTTP compares header names and tokens: unlike bytes.EqualFold, "ſ" is
+// not "s".
+func EqualFoldASCII(b []byte, s string) bool {
 	if len(b) != len(s) {
 		return false
 	}

@@ -334,24 +334,24 @@ func parseTokenHead(head []byte) (tokenRequest, bool) {
 			}
 		}
 		switch {
-		case asciiEqualFold(name, "Host"):
+		case ipc.EqualFoldASCII(name, "Host"):
 			hosts++
 			for _, c := range value {
 				if !isHostByte(c) {
 					return req, false
 				}
 			}
-		case asciiEqualFold(name, "Connection"):
+		case ipc.EqualFoldASCII(name, "Connection"):
 			conns++
-			if !asciiEqualFold(value, "close") {
+			if !ipc.EqualFoldASCII(value, "close") {
 				return req, false // keep-alive and the rest are net/http's
 			}
-		case asciiEqualFold(name, "Content-Length"):
+		case ipc.EqualFoldASCII(name, "Content-Length"):
 			lengths++
 			if string(value) != "0" {
 				return req, false
 			}
-		case asciiEqualFold(name, "Accept"), asciiEqualFold(name, "Accept-Encoding"), asciiEqualFold(name, "User-Agent"):
+		case ipc.EqualFoldASCII(name, "Accept"), ipc.EqualFoldASCII(name, "Accept-Encoding"), ipc.EqualFoldASCII(name, "User-Agent"):
 		default:
 			return req, false
 		}
@@ -391,26 +391,6 @@ func isHostByte(c byte) bool {
 		return true
 	}
 	return false
-}
-
-// asciiEqualFold reports whether b equals s ignoring ASCII case.
-func asciiEqualFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(b) {
-		x, y := b[i], s[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 // answerToken answers req on c as the net/http route would: the same

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"sync"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -57,20 +56,9 @@ func (s *Server) serves(p *peer) bool { return p != nil && p.err == nil && p.uid
 // peerCred returns the credentials of the process at the other end of a
 // Unix socket connection.
 func peerCred(c net.Conn) (*unix.Ucred, error) {
-	for {
-		w, ok := c.(interface{ NetConn() net.Conn })
-		if !ok {
-			break
-		}
-		c = w.NetConn()
-	}
-	sc, ok := c.(syscall.Conn)
-	if !ok {
+	raw := rawConn(c)
+	if raw == nil {
 		return nil, errors.New("reading peer credentials: not a socket connection")
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return nil, err
 	}
 	var cred *unix.Ucred
 	var cerr error
