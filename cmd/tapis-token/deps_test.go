@@ -33,7 +33,8 @@ func TestDeps(t *testing.T) {
 	if !deps["os"] {
 		t.Fatalf("go list -deps output does not list os; parsing is broken:\n%s", out)
 	}
-	for _, bad := range []string{"net", "net/http", "crypto/tls"} {
+	// log/slog and os/user: heavy, and nothing the helper needs.
+	for _, bad := range []string{"net", "net/http", "crypto/tls", "log/slog", "os/user"} {
 		if deps[bad] {
 			t.Errorf("tapis-token depends on %s", bad)
 		}
