@@ -137,13 +137,6 @@ func summarize(stderr, password string) string {
 	return ""
 }
 
-// Bounds of the backoff between unattended logins that failed
-// transiently: the refresher's (1 s … 5 min, full jitter).
-const (
-	loginRetryMin = refresher.DefaultMinBackoff
-	loginRetryMax = refresher.DefaultMaxBackoff
-)
-
 // unattendedLogin is a tenant's password_command login running in the
 // background. After a transient upstream failure it waits and tries again
 // until it succeeds, fails for good, or is stopped: by logout, by the
@@ -159,15 +152,10 @@ type unattendedLogin struct {
 }
 
 // loginBackoff returns the delay before unattended login attempt+1, after
-// attempt transient failures in a row, with full jitter from rnd in
-// [0, 1): uniform in [0, min(loginRetryMax, loginRetryMin·2^(attempt−1))).
-// Full jitter spreads the logins of many agents that failed together.
+// attempt transient failures in a row: the refresher's backoff, 1 s … 5 min
+// with full jitter from rnd in [0, 1).
 func loginBackoff(attempt int, rnd float64) time.Duration {
-	ceiling := loginRetryMin
-	for i := 1; i < attempt && ceiling < loginRetryMax; i++ {
-		ceiling *= 2
-	}
-	return time.Duration(rnd * float64(min(ceiling, loginRetryMax)))
+	return refresher.Backoff(attempt, refresher.DefaultMinBackoff, refresher.DefaultMaxBackoff, rnd)
 }
 
 // startUnattended logs in to the configured tenant name with its

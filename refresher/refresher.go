@@ -366,7 +366,7 @@ func (r *Refresher) refresh(f *flight) {
 	default:
 		r.lastErr, r.retrying = err, true
 		r.attempts++
-		r.next = now.Add(backoff(r.attempts, r.cfg.MinBackoff, r.cfg.MaxBackoff, r.cfg.Rand()))
+		r.next = now.Add(Backoff(r.attempts, r.cfg.MinBackoff, r.cfg.MaxBackoff, r.cfg.Rand()))
 		log.Warn("refresh_failed", "error", err, "attempts", r.attempts, "retry_at", r.next)
 	}
 	f.err = err

@@ -68,10 +68,11 @@ func backoffCap(attempt int, min, max time.Duration) time.Duration {
 	return d
 }
 
-// backoff returns the delay before retry number attempt with full jitter
-// (AWS, "Exponential Backoff and Jitter"): uniform in [0, cap). Full jitter
-// spreads the retries of many clients that failed together, so a recovering
-// upstream is not hit by a synchronised wave.
-func backoff(attempt int, min, max time.Duration, rnd float64) time.Duration {
+// Backoff returns the delay before retry number attempt (1 for the retry
+// after the first failure) with full jitter (AWS, "Exponential Backoff and
+// Jitter"): rnd, in [0, 1), times min·2^(attempt−1) capped at max. Full
+// jitter spreads the retries of many clients that failed together, so a
+// recovering upstream is not hit by a synchronised wave.
+func Backoff(attempt int, min, max time.Duration, rnd float64) time.Duration {
 	return time.Duration(rnd * float64(backoffCap(attempt, min, max)))
 }

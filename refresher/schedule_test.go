@@ -68,9 +68,9 @@ func TestBackoff(t *testing.T) {
 		{5, 0.999, time.Duration(0.999 * float64(16*time.Second))},
 	}
 	for _, tc := range cases {
-		got := backoff(tc.attempt, time.Second, 5*time.Minute, tc.rnd)
+		got := Backoff(tc.attempt, time.Second, 5*time.Minute, tc.rnd)
 		if got != tc.want {
-			t.Errorf("backoff(%d, 1s, 5m, %v) = %v; want %v", tc.attempt, tc.rnd, got, tc.want)
+			t.Errorf("Backoff(%d, 1s, 5m, %v) = %v; want %v", tc.attempt, tc.rnd, got, tc.want)
 		}
 	}
 }
