@@ -210,9 +210,14 @@ func marshalIndent(v any) ([]byte, error) {
 
 // writeAtomic replaces path with data: a temporary file in the same
 // directory, mode 0600, synced, then renamed over path, so a reader sees
-// the old token or the new one, never half of one.
+// the old token or the new one, never half of one. A missing directory is
+// made, mode 0700, as the tool that reads the file would (tapisv3-cli's
+// ~/tapis/v3/configs, say).
 func writeAtomic(path string, data []byte) (err error) {
 	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return err

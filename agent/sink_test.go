@@ -176,10 +176,12 @@ func TestTokenFileFollowsSession(t *testing.T) {
 }
 
 func TestTokenFileUnwritableIsAWarning(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Log("running as root: a missing directory stands in for a read-only one")
+	// A directory that cannot be made, even by root: its parent is a file.
+	blocker := filepath.Join(t.TempDir(), "no")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "no", "such", "dir", "tokens.json")
+	path := filepath.Join(blocker, "dir", "tokens.json")
 	w := sinkWorld(t, path, config.FormatConnectTapis)
 	w.login(t, "dev")
 	st := w.a.tenantStatus("dev")
@@ -191,8 +193,8 @@ func TestTokenFileUnwritableIsAWarning(t *testing.T) {
 	}
 	w.token(t, "dev") // the session is intact
 
-	// Once the directory exists the next write clears the warning.
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	// Once the directory can be made the next write clears the warning.
+	if err := os.Remove(blocker); err != nil {
 		t.Fatal(err)
 	}
 	w.clock.Advance(3*time.Hour + 59*time.Minute)
@@ -267,5 +269,22 @@ func TestWriteAtomicRemovesOrphanedTemps(t *testing.T) {
 		if _, err := os.Lstat(filepath.Join(dir, n)); err != nil {
 			t.Errorf("%s removed: %v", n, err)
 		}
+	}
+}
+
+func TestTokenFileMakesItsDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "tapis", "v3", "configs")
+	path := filepath.Join(dir, "config.json")
+	w := sinkWorld(t, path, config.FormatTapisV3CLI)
+	w.login(t, "dev")
+	if st := w.a.tenantStatus("dev"); len(st.Warnings) != 0 {
+		t.Fatalf("warnings = %v; want none", st.Warnings)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("directory %s: %v, %v; want it made with mode 0700", dir, fi, err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("token file: %v", err)
 	}
 }
