@@ -223,12 +223,7 @@ func TestLoginAsksAgain(t *testing.T) {
 	// again would fail the same way, so it is not asked again.
 	t.Run("wrong client", func(t *testing.T) {
 		t.Parallel()
-		e := newEnv(t, tapistest.Config{})
-		e.withClient("")
-		if err := os.WriteFile(filepath.Join(e.dir, "c1.key"), []byte("not-the-key\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		e.startAgent()
+		e := wrongClientEnv(t)
 		r := e.tokenTTY("login", "dev")
 		r.answer(passwordPrompt, 1, "secret")
 		code, out := r.wait()
@@ -243,16 +238,24 @@ func TestLoginAsksAgain(t *testing.T) {
 	})
 }
 
-// TestLoginEveryErrorHasHint: errors from every layer (the helper, the
-// agent, the socket) end in one error line and one hint line.
-func TestLoginEveryErrorHasHint(t *testing.T) {
-	t.Parallel()
+// wrongClientEnv is an agent whose tenant dev names client c1 with the
+// wrong key, "not-the-key".
+func wrongClientEnv(t *testing.T) *env {
+	t.Helper()
 	e := newEnv(t, tapistest.Config{})
 	e.withClient("")
 	if err := os.WriteFile(filepath.Join(e.dir, "c1.key"), []byte("not-the-key\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	e.startAgent()
+	return e
+}
+
+// TestLoginEveryErrorHasHint: errors from every layer (the helper, the
+// agent, the socket) end in one error line and one hint line.
+func TestLoginEveryErrorHasHint(t *testing.T) {
+	t.Parallel()
+	e := wrongClientEnv(t)
 	cases := []struct {
 		name  string
 		stdin string
@@ -315,77 +318,30 @@ func TestLoginInterruptRestoresEcho(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, tapistest.Config{})
 	e.startAgent()
-	master, tty, err := openPTY()
-	if err != nil {
-		t.Skipf("no pseudo-terminal: %v", err)
-	}
-	defer master.Close()
-	defer tty.Close() // held open so that its settings can be read after the exit
-	cmd := exec.Command(filepath.Join(binDir, "tapis-token"), "login", "dev")
-	cmd.Env = e.environ()
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var out bytes.Buffer
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := master.Read(buf)
-			mu.Lock()
-			out.Write(buf[:n])
-			mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}()
-	shown := func() string { mu.Lock(); defer mu.Unlock(); return out.String() }
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(shown(), passwordPrompt) {
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			t.Fatalf("no password prompt within 20s:\n%s", shown())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	// The prompt is written just before echo goes off: wait for that.
-	for {
-		tio, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+	r := e.tokenTTY("login", "dev")
+	r.expect(passwordPrompt, 1)
+	// On Linux the master reads and sets the terminal's settings too. The
+	// prompt is written just before echo goes off: wait for that.
+	echo := func() bool {
+		t.Helper()
+		tio, err := unix.IoctlGetTermios(int(r.master.Fd()), unix.TCGETS)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if tio.Lflag&unix.ECHO == 0 {
-			break
-		}
+		return tio.Lflag&unix.ECHO != 0
+	}
+	for deadline := time.Now().Add(20 * time.Second); echo(); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
 			t.Fatal("echo never went off at the password prompt")
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
-	if _, err := master.Write([]byte{0x03}); err != nil { // Ctrl-C
+	if _, err := r.master.Write([]byte{0x03}); err != nil { // Ctrl-C
 		t.Fatal(err)
 	}
-	werr := make(chan error, 1)
-	go func() { werr <- cmd.Wait() }()
-	select {
-	case err = <-werr:
-	case <-time.After(20 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatalf("tapis-token did not end within 20s of Ctrl-C:\n%s", shown())
+	if code, out := r.wait(); code != 130 {
+		t.Errorf("tapis-token after Ctrl-C: exit %d; want 130:\n%s", code, out)
 	}
-	ee, ok := err.(*exec.ExitError)
-	if !ok || ee.ExitCode() != 130 {
-		t.Errorf("tapis-token after Ctrl-C: %v; want exit status 130", err)
-	}
-	tio, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tio.Lflag&unix.ECHO == 0 {
+	if !echo() {
 		t.Errorf("echo is still off after Ctrl-C at the password prompt")
 	}
 	if st := e.status("dev"); st.State != ipc.StateLoginRequired {
