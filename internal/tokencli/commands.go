@@ -66,6 +66,16 @@ func oneTenant(pos []string) (string, error) {
 	return "", usageErr("expected at most one TENANT, got %q", strings.Join(pos, " "))
 }
 
+// tenantOnly reads the command line of a command that takes only an
+// optional TENANT.
+func tenantOnly(args []string) (string, error) {
+	pos, err := parseArgs(args, nil, nil)
+	if err != nil {
+		return "", err
+	}
+	return oneTenant(pos)
+}
+
 // parseMinValid reads a duration such as 2h or 90m, or whole seconds.
 func parseMinValid(s string) (time.Duration, error) {
 	if n, err := strconv.ParseUint(s, 10, 32); err == nil {
@@ -203,11 +213,7 @@ func cmdLogin(args []string, stdin io.Reader, stderr io.Writer) error {
 }
 
 func cmdLogout(args []string, stderr io.Writer) error {
-	pos, err := parseArgs(args, nil, nil)
-	if err != nil {
-		return err
-	}
-	tenant, err := oneTenant(pos)
+	tenant, err := tenantOnly(args)
 	if err != nil {
 		return err
 	}
@@ -276,11 +282,7 @@ func writeTable(w io.Writer, tenants []ipc.TenantStatus, now time.Time) {
 }
 
 func cmdClaims(args []string, stdout io.Writer) error {
-	pos, err := parseArgs(args, nil, nil)
-	if err != nil {
-		return err
-	}
-	tenant, err := oneTenant(pos)
+	tenant, err := tenantOnly(args)
 	if err != nil {
 		return err
 	}
