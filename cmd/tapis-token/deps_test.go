@@ -12,7 +12,9 @@ import (
 
 // TestDeps guards the helper's start-up time: tapis-token talks to the agent
 // over raw syscalls, and linking net (its run-time poller), net/http or
-// crypto/tls would cost every call about a millisecond of start-up.
+// crypto/tls would cost every call about a millisecond of start-up. Every
+// package imported is initialised at each start, used or not: the other
+// commands' packages (tokencli, os/exec, os/signal, x/term, jwt) stay out.
 func TestDeps(t *testing.T) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -33,19 +35,21 @@ func TestDeps(t *testing.T) {
 	if !deps["os"] {
 		t.Fatalf("go list -deps output does not list os; parsing is broken:\n%s", out)
 	}
-	// log/slog and os/user: heavy, and nothing the helper needs.
-	for _, bad := range []string{"net", "net/http", "crypto/tls", "log/slog", "os/user"} {
+	for _, bad := range []string{
+		"net", "net/http", "crypto/tls", "log/slog", "os/user",
+		"github.com/tapis-agent/tapis-agent/internal/tokencli", "github.com/tapis-agent/tapis-agent/tapis/jwt",
+		"os/exec", "os/signal", "context", "text/tabwriter", "golang.org/x/term", "golang.org/x/sys/unix",
+	} {
 		if deps[bad] {
 			t.Errorf("tapis-token depends on %s", bad)
 		}
 	}
 }
 
-// TestLinkedCode guards what the linker keeps: tapis-token imports
-// internal/tokencli, whose other commands use encoding/json, x/term and
-// tapis/jwt, but reaches only its token path, so that code must stay out
-// of the binary. Reaching it by accident (a call from Hot, a reflective
-// encoder on the token path) makes every call start slower.
+// TestLinkedCode guards what the linker keeps: tapis-token imports ipc,
+// whose other calls use encoding/json, but reaches only its token path, so
+// that code must stay out of the binary. Reaching it by accident (a
+// reflective decoder on the token path) makes every call start slower.
 func TestLinkedCode(t *testing.T) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -64,8 +68,8 @@ func TestLinkedCode(t *testing.T) {
 		t.Fatalf("go tool nm: %v", err)
 	}
 	syms := string(out)
-	if !strings.Contains(syms, "internal/tokencli.Hot") {
-		t.Fatalf("go tool nm lists no internal/tokencli.Hot; parsing is broken:\n%.2000s", syms)
+	if !strings.Contains(syms, "internal/tokencli/hot.Run") {
+		t.Fatalf("go tool nm lists no internal/tokencli/hot.Run; parsing is broken:\n%.2000s", syms)
 	}
 	for _, bad := range []string{
 		"encoding/json.Unmarshal", "encoding/json.Marshal", "encoding/json.(*decodeState)",

@@ -3,173 +3,57 @@ package tokencli
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/tapis-agent/tapis-agent/internal/tokencli/hot"
 	"github.com/tapis-agent/tapis-agent/ipc"
 	"github.com/tapis-agent/tapis-agent/tapis/jwt"
 )
 
-// parseArgs splits args into positionals and the flags named in bools and
-// values; flags may come before or after positionals, as --f v or --f=v.
-func parseArgs(args []string, bools map[string]*bool, values map[string]*string) ([]string, error) {
-	var pos []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			return append(pos, args[i+1:]...), nil
-		}
-		if !strings.HasPrefix(a, "-") || a == "-" {
-			pos = append(pos, a)
-			continue
-		}
-		name, val, hasVal := strings.Cut(a, "=")
-		if b, ok := bools[name]; ok {
-			if hasVal {
-				return nil, usageErr("%s takes no value", name)
-			}
-			*b = true
-			continue
-		}
-		v, ok := values[name]
-		if !ok {
-			return nil, usageErr("unknown flag %s", name)
-		}
-		if !hasVal {
-			if i+1 >= len(args) {
-				return nil, usageErr("%s %v", name, errNoValue)
-			}
-			i++
-			val = args[i]
-		}
-		*v = val
-	}
-	return pos, nil
-}
-
-// oneTenant returns the optional single TENANT argument.
-func oneTenant(pos []string) (string, error) {
-	switch len(pos) {
-	case 0:
-		return "", nil
-	case 1:
-		return pos[0], nil
-	}
-	return "", usageErr("expected at most one TENANT, got %q", strings.Join(pos, " "))
-}
-
-// tenantOnly reads the command line of a command that takes only an
-// optional TENANT.
-func tenantOnly(args []string) (string, error) {
-	pos, err := parseArgs(args, nil, nil)
-	if err != nil {
-		return "", err
-	}
-	return oneTenant(pos)
-}
-
-// parseMinValid reads a duration such as 2h or 90m, or whole seconds.
-func parseMinValid(s string) (time.Duration, error) {
-	if n, err := strconv.ParseUint(s, 10, 32); err == nil {
-		return time.Duration(n) * time.Second, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, usageErr("--min-valid %q: give a duration such as 2h, 90m or 300s", s)
-	}
-	return d, nil
-}
-
-func client() *ipc.Client { return &ipc.Client{Path: ipc.SocketPath()} }
-
-// tokenArgs is a parsed token command line.
-type tokenArgs struct {
-	tenant            string
-	minValid          time.Duration // -1: the agent's default
-	header, json, env bool
-}
-
-func parseTokenArgs(args []string) (*tokenArgs, error) {
-	ta := &tokenArgs{minValid: -1}
-	minValid := ""
-	pos, err := parseArgs(args,
-		map[string]*bool{"-H": &ta.header, "--header": &ta.header, "--json": &ta.json, "--env": &ta.env},
-		map[string]*string{"--min-valid": &minValid})
-	if err != nil {
-		return nil, err
-	}
-	if ta.tenant, err = oneTenant(pos); err != nil {
-		return nil, err
-	}
-	if n := btoi(ta.header) + btoi(ta.json) + btoi(ta.env); n > 1 {
-		return nil, usageErr("-H, --json and --env exclude each other")
-	}
-	if minValid != "" {
-		if ta.minValid, err = parseMinValid(minValid); err != nil {
-			return nil, err
-		}
-	}
-	return ta, nil
-}
-
 func cmdToken(args []string, stdout io.Writer) error {
-	ta, err := parseTokenArgs(args)
+	ta, err := hot.ParseTokenArgs(args)
 	if err != nil {
 		return err
 	}
-	tok, err := client().Token(ta.tenant, ta.minValid)
+	tok, err := hot.Client().Token(ta.Tenant, ta.MinValid)
 	if err != nil {
 		return err
 	}
 	switch {
-	case ta.json:
+	case ta.JSON:
 		return writeJSON(stdout, tok)
-	case ta.env:
-		_, err = fmt.Fprintf(stdout, "export TAPIS_BASE_URL=%s\nexport TAPIS_TOKEN=%s\n", shellQuote(tok.BaseURL), shellQuote(tok.AccessToken))
+	case ta.Env:
+		_, err = fmt.Fprintf(stdout, "export TAPIS_BASE_URL=%s\nexport TAPIS_TOKEN=%s\n", hot.ShellQuote(tok.BaseURL), hot.ShellQuote(tok.AccessToken))
 		return err
 	}
-	return writePlain(stdout, tok, ta.header)
-}
-
-// writePlain prints the token, or with header an X-Tapis-Token header line.
-func writePlain(w io.Writer, tok *ipc.TokenResponse, header bool) error {
-	var err error
-	if header {
-		_, err = fmt.Fprintf(w, "X-Tapis-Token: %s\n", tok.AccessToken)
-	} else {
-		_, err = fmt.Fprintln(w, tok.AccessToken)
-	}
-	return err
+	return hot.WritePlain(stdout, tok, ta.Header)
 }
 
 func cmdLogin(args []string, stdin io.Reader, stderr io.Writer) error {
 	var passwordStdin, device, keyStdin bool
 	var username, clientID string
-	pos, err := parseArgs(args,
-		map[string]*bool{"--password-stdin": &passwordStdin, "--device": &device, "--client-key-stdin": &keyStdin},
-		map[string]*string{"--username": &username, "-u": &username, "--client-id": &clientID})
+	pos, err := hot.ParseArgs(args,
+		hot.BoolFlag("--password-stdin", &passwordStdin), hot.BoolFlag("--device", &device), hot.BoolFlag("--client-key-stdin", &keyStdin),
+		hot.ValueFlag("--username", &username), hot.ValueFlag("-u", &username), hot.ValueFlag("--client-id", &clientID))
 	if err != nil {
 		return err
 	}
-	tenant, err := oneTenant(pos)
+	tenant, err := hot.OneTenant(pos)
 	if err != nil {
 		return err
 	}
 	if device && (passwordStdin || username != "") {
-		return usageErr("--device takes no username or password: the user approves the login in a browser")
+		return hot.Usagef("--device takes no username or password: the user approves the login in a browser")
 	}
 	if !device && (keyStdin || clientID != "") {
-		return usageErr("--client-id and --client-key-stdin go with --device")
+		return hot.Usagef("--client-id and --client-key-stdin go with --device")
 	}
-	c := client()
+	c := hot.Client()
 	st, err := ensureAgent(c, stderr)
 	if err != nil {
 		return err
@@ -213,11 +97,11 @@ func cmdLogin(args []string, stdin io.Reader, stderr io.Writer) error {
 }
 
 func cmdLogout(args []string, stderr io.Writer) error {
-	tenant, err := tenantOnly(args)
+	tenant, err := hot.TenantOnly(args)
 	if err != nil {
 		return err
 	}
-	st, err := client().Logout(tenant)
+	st, err := hot.Client().Logout(tenant)
 	if err != nil {
 		return err
 	}
@@ -227,14 +111,14 @@ func cmdLogout(args []string, stderr io.Writer) error {
 
 func cmdStatus(args []string, stdout io.Writer) error {
 	var asJSON bool
-	pos, err := parseArgs(args, map[string]*bool{"--json": &asJSON}, nil)
+	pos, err := hot.ParseArgs(args, hot.BoolFlag("--json", &asJSON))
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
-		return usageErr("status takes no arguments, got %q", pos[0])
+		return hot.Usagef("status takes no arguments, got %q", pos[0])
 	}
-	st, err := client().Status()
+	st, err := hot.Client().Status()
 	if err != nil {
 		return err
 	}
@@ -282,11 +166,11 @@ func writeTable(w io.Writer, tenants []ipc.TenantStatus, now time.Time) {
 }
 
 func cmdClaims(args []string, stdout io.Writer) error {
-	tenant, err := tenantOnly(args)
+	tenant, err := hot.TenantOnly(args)
 	if err != nil {
 		return err
 	}
-	tok, err := client().Token(tenant, 0)
+	tok, err := hot.Client().Token(tenant, 0)
 	if err != nil {
 		return err
 	}
@@ -300,17 +184,17 @@ func cmdClaims(args []string, stdout io.Writer) error {
 func cmdImport(args []string, stdin io.Reader, stderr io.Writer) error {
 	var refresh, keyStdin bool
 	var clientID string
-	pos, err := parseArgs(args,
-		map[string]*bool{"--refresh-token": &refresh, "--client-key-stdin": &keyStdin},
-		map[string]*string{"--client-id": &clientID})
+	pos, err := hot.ParseArgs(args,
+		hot.BoolFlag("--refresh-token", &refresh), hot.BoolFlag("--client-key-stdin", &keyStdin),
+		hot.ValueFlag("--client-id", &clientID))
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return usageErr("import needs exactly one TENANT")
+		return hot.Usagef("import needs exactly one TENANT")
 	}
 	if !refresh && (keyStdin || clientID != "") {
-		return usageErr("--client-id and --client-key-stdin go with --refresh-token")
+		return hot.Usagef("--client-id and --client-key-stdin go with --refresh-token")
 	}
 	r := bufio.NewReader(io.LimitReader(stdin, 1<<20))
 	first, _ := r.ReadString('\n')
@@ -322,18 +206,18 @@ func cmdImport(args []string, stdin io.Reader, stderr io.Writer) error {
 			second, _ := r.ReadString('\n')
 			req.ClientKey = strings.TrimSpace(second)
 			if req.ClientKey == "" {
-				return &failure{code: exitUsage, msg: "no client key on the line after the refresh token",
-					hint: "printf '%s\\n%s\\n' \"$REFRESH_TOKEN\" \"$CLIENT_KEY\" | tapis-token import " + pos[0] + " --refresh-token --client-id ID --client-key-stdin"}
+				return &hot.Failure{Code: hot.ExitUsage, Msg: "no client key on the line after the refresh token",
+					Hint: "printf '%s\\n%s\\n' \"$REFRESH_TOKEN\" \"$CLIENT_KEY\" | tapis-token import " + pos[0] + " --refresh-token --client-id ID --client-key-stdin"}
 			}
 		}
 	} else {
 		req.AccessToken = tok
 	}
 	if tok == "" {
-		return &failure{code: exitUsage, msg: "no token on stdin",
-			hint: "paste the token: tapis-token import " + pos[0] + " < token.txt"}
+		return &hot.Failure{Code: hot.ExitUsage, Msg: "no token on stdin",
+			Hint: "paste the token: tapis-token import " + pos[0] + " < token.txt"}
 	}
-	st, err := client().Import(req)
+	st, err := hot.Client().Import(req)
 	if err != nil {
 		return err
 	}
@@ -341,115 +225,10 @@ func cmdImport(args []string, stdin io.Reader, stderr io.Writer) error {
 	return nil
 }
 
-// startHint is the hint when no agent answers.
-const startHint = `start the agent: eval "$(tapis-agent start)", or systemctl --user start tapis-agent.socket`
-
-// classify maps an error to its exit code, message and hint. The hint is
-// never empty: every error names the next command to run.
-func classify(err error) *failure {
-	f := *classifyErr(err)
-	if f.hint == "" {
-		f.hint = fallbackHint(f.code)
-	}
-	return &f
-}
-
-func classifyErr(err error) *failure {
-	var f *failure
-	if errors.As(err, &f) {
-		return f
-	}
-	if errors.Is(err, ipc.ErrAgentUnreachable) {
-		hint := socketDirHint(filepath.Dir(ipc.SocketPath()))
-		if hint == "" {
-			hint = startHint
-		}
-		return &failure{code: exitUnreachable, msg: err.Error(), hint: hint}
-	}
-	var ie *ipc.Error
-	if errors.As(err, &ie) {
-		code := exitError
-		hint := ie.Hint
-		switch ie.Code {
-		case ipc.CodeLoginRequired, ipc.CodeBadCredentials:
-			code = exitLogin
-		case ipc.CodeUpstreamUnavailable:
-			code = exitUpstream
-		case ipc.CodeInternal:
-			if hint == "" {
-				hint = logHint()
-			}
-		}
-		return &failure{code: code, msg: ie.Message, hint: hint}
-	}
-	return &failure{code: exitError, msg: err.Error(), hint: "tapis-token status shows whether the agent is healthy; " + logHint()}
-}
-
-// fallbackHint is the hint of an error that came without one, chosen by
-// its exit code.
-func fallbackHint(code int) string {
-	switch code {
-	case exitUsage:
-		return "tapis-token help"
-	case exitUnreachable:
-		return startHint
-	case exitLogin:
-		return "tapis-token login TENANT"
-	case exitUpstream:
-		return "Tapis did not answer; try again in a minute, and see tapis-token status"
-	}
-	return "tapis-token status shows the agent's tenants and their last errors"
-}
-
-// logHint says where the agent's log is: the journal under systemd, else
-// the file `tapis-agent start` writes (cmd/tapis-agent agentLogPath).
-func logHint() string {
-	state := os.Getenv("XDG_STATE_HOME")
-	if state == "" || !filepath.IsAbs(state) {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			home = "~"
-		}
-		state = filepath.Join(home, ".local", "state")
-	}
-	return "the agent's log says more: journalctl --user -u tapis-agent, or " + filepath.Join(state, "tapis-agent", "agent.log")
-}
-
-// socketDirHint returns the fix for a socket directory that exists but
-// that ipc refuses to trust (as tmux refuses one), or "" when it is fine or
-// missing: a missing directory only means that no agent runs.
-func socketDirHint(dir string) string {
-	fi, err := os.Lstat(dir)
-	if err != nil || ipc.CheckDir(dir) == nil {
-		return ""
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && fi.IsDir() && int(st.Uid) == os.Getuid() {
-		return "chmod 0700 " + shellArg(dir) + ", or set TAPIS_AGENT_SOCK to a socket in a directory of yours"
-	}
-	return "remove " + shellArg(dir) + ", or set TAPIS_AGENT_SOCK to a socket in a directory of yours"
-}
-
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-// shellQuote quotes s for sh: single quotes, with ' written as '\”.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// shellArg returns s as one sh word: as it is when that is safe, else
-// quoted.
-func shellArg(s string) string {
-	safe := s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+:@%=,", r))
-	}) < 0
-	if safe {
-		return s
-	}
-	return shellQuote(s)
 }
 
 func when(t *time.Time, now time.Time) string {
@@ -490,11 +269,4 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }

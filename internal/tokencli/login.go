@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tapis-agent/tapis-agent/internal/tokencli/hot"
 	"github.com/tapis-agent/tapis-agent/ipc"
 	"golang.org/x/term"
 )
@@ -29,18 +30,18 @@ const loginTries = 3
 func loginStdin(c *ipc.Client, tenant, label, username, again string, stdin io.Reader) (*ipc.LoginResponse, error) {
 	line, err := bufio.NewReader(stdin).ReadString('\n')
 	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
-		return nil, &failure{code: exitError, msg: "reading the password from stdin: no line given",
-			hint: "echo \"$PASSWORD\" | " + again + " --password-stdin"}
+		return nil, &hot.Failure{Code: hot.ExitError, Msg: "reading the password from stdin: no line given",
+			Hint: "echo \"$PASSWORD\" | " + again + " --password-stdin"}
 	}
 	password := strings.TrimRight(line, "\r\n")
 	if password == "" {
-		return nil, &failure{code: exitUsage, msg: "empty password", hint: "echo \"$PASSWORD\" | " + again + " --password-stdin"}
+		return nil, &hot.Failure{Code: hot.ExitUsage, Msg: "empty password", Hint: "echo \"$PASSWORD\" | " + again + " --password-stdin"}
 	}
 	resp, err := c.Login(&ipc.LoginRequest{Tenant: tenant, Username: username, Password: password})
 	if isCode(err, ipc.CodeBadCredentials) {
-		return nil, &failure{code: exitLogin,
-			msg:  fmt.Sprintf("Tapis refused the username or password for %s; --password-stdin does not ask again", label),
-			hint: "check the password piped in (and --username), then: " + again + " --password-stdin; or type it: " + again}
+		return nil, &hot.Failure{Code: hot.ExitLogin,
+			Msg:  fmt.Sprintf("Tapis refused the username or password for %s; --password-stdin does not ask again", label),
+			Hint: "check the password piped in (and --username), then: " + again + " --password-stdin; or type it: " + again}
 	}
 	return resp, err
 }
@@ -52,8 +53,8 @@ func loginStdin(c *ipc.Client, tenant, label, username, again string, stdin io.R
 func loginPrompted(c *ipc.Client, tenant, label, username, again string) (*ipc.LoginResponse, error) {
 	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 	if err != nil {
-		return nil, &failure{code: exitError, msg: "no terminal to prompt for the password",
-			hint: "pipe it in: " + again + " --password-stdin"}
+		return nil, &hot.Failure{Code: hot.ExitError, Msg: "no terminal to prompt for the password",
+			Hint: "pipe it in: " + again + " --password-stdin"}
 	}
 	defer tty.Close()
 	// A username typed here may be the wrong half: ask it again too, with
@@ -84,7 +85,7 @@ func loginPrompted(c *ipc.Client, tenant, label, username, again string) (*ipc.L
 			return nil, fmt.Errorf("reading the password: %w", err)
 		}
 		if len(b) == 0 {
-			return nil, &failure{code: exitUsage, msg: "empty password", hint: again}
+			return nil, &hot.Failure{Code: hot.ExitUsage, Msg: "empty password", Hint: again}
 		}
 		resp, err := c.Login(&ipc.LoginRequest{Tenant: tenant, Username: username, Password: string(b)})
 		clear(b)
@@ -92,9 +93,9 @@ func loginPrompted(c *ipc.Client, tenant, label, username, again string) (*ipc.L
 			return resp, err
 		}
 		if try == loginTries {
-			return nil, &failure{code: exitLogin,
-				msg:  fmt.Sprintf("Tapis refused the username or password for %s %d times; not logged in", label, loginTries),
-				hint: "check them (a forgotten password is reset on the tenant's web portal), then: " + again + " (or " + again + " --username NAME)"}
+			return nil, &hot.Failure{Code: hot.ExitLogin,
+				Msg:  fmt.Sprintf("Tapis refused the username or password for %s %d times; not logged in", label, loginTries),
+				Hint: "check them (a forgotten password is reset on the tenant's web portal), then: " + again + " (or " + again + " --username NAME)"}
 		}
 		fmt.Fprintf(tty, "Tapis refused the username or password for %s; try again (%d of %d).\n", label, try+1, loginTries)
 	}
@@ -145,8 +146,8 @@ func loginDevice(c *ipc.Client, tenant, clientID string, keyStdin bool, stdin io
 		line, err := bufio.NewReader(io.LimitReader(stdin, 64<<10)).ReadString('\n')
 		req.ClientKey = strings.TrimSpace(line)
 		if req.ClientKey == "" {
-			return &failure{code: exitUsage, msg: fmt.Sprintf("reading the client key from stdin: no line given (%v)", err),
-				hint: "tapis-token login " + tenant + " --device --client-id ID --client-key-stdin < keyfile"}
+			return &hot.Failure{Code: hot.ExitUsage, Msg: fmt.Sprintf("reading the client key from stdin: no line given (%v)", err),
+				Hint: "tapis-token login " + tenant + " --device --client-id ID --client-key-stdin < keyfile"}
 		}
 	}
 	resp, err := c.Login(req)
@@ -192,8 +193,8 @@ func loginDevice(c *ipc.Client, tenant, clientID string, keyStdin bool, stdin io
 		if _, err := abandon.Login(&ipc.LoginRequest{Tenant: name, Device: true, Cancel: true}); err != nil {
 			fmt.Fprintf(stderr, "tapis-token: telling the agent to abandon the login: %v\n", err)
 		}
-		return &failure{code: exitError, msg: fmt.Sprintf("device-code login to %s abandoned (%v)", name, s),
-			hint: "tapis-token login " + name + " --device"}
+		return &hot.Failure{Code: hot.ExitError, Msg: fmt.Sprintf("device-code login to %s abandoned (%v)", name, s),
+			Hint: "tapis-token login " + name + " --device"}
 	}
 }
 
@@ -208,37 +209,22 @@ func ensureAgent(c *ipc.Client, stderr io.Writer) (*ipc.StatusResponse, error) {
 		return st, err
 	}
 	// An agent started there would be refused the same way.
-	if socketDirHint(filepath.Dir(c.Path)) != "" {
+	if hot.SocketDirHint(filepath.Dir(c.Path)) != "" {
 		return nil, err
 	}
 	sock, err := startAgent()
 	if err != nil {
-		return nil, &failure{code: exitUnreachable, msg: "no agent is running and none could be started: " + err.Error(),
-			hint: `start one: eval "$(tapis-agent start)", or systemctl --user start tapis-agent.socket`}
+		return nil, &hot.Failure{Code: hot.ExitUnreachable, Msg: "no agent is running and none could be started: " + err.Error(),
+			Hint: `start one: eval "$(tapis-agent start)", or systemctl --user start tapis-agent.socket`}
 	}
 	c.Path = sock
 	fmt.Fprintf(stderr, "tapis-token: started an agent (socket %s); add eval \"$(tapis-agent start)\" to ~/.bashrc so that every shell finds it\n", sock)
 	return c.Status()
 }
 
-// AgentBinary returns the path of tapis-agent: the one beside the running
-// program, else the one on PATH.
-func AgentBinary() (string, error) {
-	if self, err := os.Executable(); err == nil {
-		if p := filepath.Join(filepath.Dir(self), "tapis-agent"); isExecutable(p) {
-			return p, nil
-		}
-	}
-	p, err := exec.LookPath("tapis-agent")
-	if err != nil {
-		return "", errors.New("tapis-agent is neither beside tapis-token nor on PATH")
-	}
-	return p, nil
-}
-
 // startAgent runs `tapis-agent start` and returns the socket it reports.
 func startAgent() (string, error) {
-	bin, err := AgentBinary()
+	bin, err := hot.AgentBinary()
 	if err != nil {
 		return "", err
 	}
@@ -280,9 +266,4 @@ func parseSockLine(out string) string {
 		return v
 	}
 	return ""
-}
-
-func isExecutable(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
 }

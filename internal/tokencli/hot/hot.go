@@ -1,0 +1,197 @@
+// Package hot is the part of tapis-token's command line that the
+// tapis-token binary runs itself: printing a token (Run), and the
+// argument parsing, errors, hints and exit codes that every tapis-token
+// command shares. Package tokencli builds the other commands on it.
+//
+// tapis-token starts for every curl call, and every package it imports
+// is initialised at each start, used or not. So this package imports
+// nothing beyond the standard library's basics and package ipc: no
+// encoding/json, no os/exec, no os/signal, no terminal handling
+// (cmd/tapis-token's TestDeps keeps it so).
+package hot
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/tapis-agent/tapis-agent/ipc"
+)
+
+// Exit codes, listed in the help text.
+const (
+	ExitOK          = 0
+	ExitError       = 1
+	ExitUsage       = 2
+	ExitUnreachable = 3
+	ExitLogin       = 4
+	ExitUpstream    = 5
+)
+
+// Failure is an error with the exit code and the hint to print.
+type Failure struct {
+	Code int
+	Msg  string
+	Hint string // empty: the exit code's fallback hint
+}
+
+func (f *Failure) Error() string { return f.Msg }
+
+// Usagef returns a usage error (exit 2) with the message format gives.
+func Usagef(format string, args ...any) error {
+	return &Failure{Code: ExitUsage, Msg: fmt.Sprintf(format, args...), Hint: "tapis-token help"}
+}
+
+// Run runs the command lines that tapis-token answers itself, the ones
+// scripts run on every call: [TENANT] [--min-valid DURATION] [-H]. For any
+// other command line it reports false, having done nothing: tokencli.Main
+// runs those.
+func Run(args []string, stdout, stderr io.Writer) (code int, ok bool) {
+	if len(args) > 0 && IsCommand(args[0]) {
+		return 0, false
+	}
+	ta, err := ParseTokenArgs(args)
+	if err != nil || ta.JSON || ta.Env {
+		return 0, false // Main reports the usage error, or formats the answer
+	}
+	tok, err := Client().Token(ta.Tenant, ta.MinValid)
+	if err == nil {
+		err = WritePlain(stdout, tok, ta.Header)
+	}
+	return Report(err, stderr), true
+}
+
+// IsCommand reports whether a first argument names a command rather than
+// a tenant: config refuses tenants with these names.
+func IsCommand(a string) bool {
+	switch a {
+	case "login", "logout", "status", "claims", "import", "version", "--version", "help", "-h", "--help":
+		return true
+	}
+	return false
+}
+
+// Report prints err, if any, as an error line and a hint line, and
+// returns the exit code.
+func Report(err error, stderr io.Writer) int {
+	if err == nil {
+		return ExitOK
+	}
+	f := Classify(err)
+	io.WriteString(stderr, "tapis-token: "+f.Msg+"\ntapis-token: hint: "+f.Hint+"\n")
+	return f.Code
+}
+
+// StartHint is the hint when no agent answers.
+const StartHint = `start the agent: eval "$(tapis-agent start)", or systemctl --user start tapis-agent.socket`
+
+// Classify maps an error to its exit code, message and hint. The hint is
+// never empty: every error names the next command to run.
+func Classify(err error) *Failure {
+	f := *classify(err)
+	if f.Hint == "" {
+		f.Hint = fallbackHint(f.Code)
+	}
+	return &f
+}
+
+func classify(err error) *Failure {
+	var f *Failure
+	if errors.As(err, &f) {
+		return f
+	}
+	if errors.Is(err, ipc.ErrAgentUnreachable) {
+		hint := SocketDirHint(filepath.Dir(ipc.SocketPath()))
+		if hint == "" {
+			hint = StartHint
+		}
+		return &Failure{Code: ExitUnreachable, Msg: err.Error(), Hint: hint}
+	}
+	var ie *ipc.Error
+	if errors.As(err, &ie) {
+		code := ExitError
+		hint := ie.Hint
+		switch ie.Code {
+		case ipc.CodeLoginRequired, ipc.CodeBadCredentials:
+			code = ExitLogin
+		case ipc.CodeUpstreamUnavailable:
+			code = ExitUpstream
+		case ipc.CodeInternal:
+			if hint == "" {
+				hint = LogHint()
+			}
+		}
+		return &Failure{Code: code, Msg: ie.Message, Hint: hint}
+	}
+	return &Failure{Code: ExitError, Msg: err.Error(), Hint: "tapis-token status shows whether the agent is healthy; " + LogHint()}
+}
+
+// fallbackHint is the hint of an error that came without one, chosen by
+// its exit code.
+func fallbackHint(code int) string {
+	switch code {
+	case ExitUsage:
+		return "tapis-token help"
+	case ExitUnreachable:
+		return StartHint
+	case ExitLogin:
+		return "tapis-token login TENANT"
+	case ExitUpstream:
+		return "Tapis did not answer; try again in a minute, and see tapis-token status"
+	}
+	return "tapis-token status shows the agent's tenants and their last errors"
+}
+
+// LogHint says where the agent's log is: the journal under systemd, else
+// the file `tapis-agent start` writes (cmd/tapis-agent agentLogPath).
+func LogHint() string {
+	state := os.Getenv("XDG_STATE_HOME")
+	if state == "" || !filepath.IsAbs(state) {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			home = "~"
+		}
+		state = filepath.Join(home, ".local", "state")
+	}
+	return "the agent's log says more: journalctl --user -u tapis-agent, or " + filepath.Join(state, "tapis-agent", "agent.log")
+}
+
+// SocketDirHint returns the fix for a socket directory that exists but
+// that ipc refuses to trust (as tmux refuses one), or "" when it is fine or
+// missing: a missing directory only means that no agent runs.
+func SocketDirHint(dir string) string {
+	fi, err := os.Lstat(dir)
+	if err != nil || ipc.CheckDir(dir) == nil {
+		return ""
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && fi.IsDir() && int(st.Uid) == os.Getuid() {
+		return "chmod 0700 " + ShellArg(dir) + ", or set TAPIS_AGENT_SOCK to a socket in a directory of yours"
+	}
+	return "remove " + ShellArg(dir) + ", or set TAPIS_AGENT_SOCK to a socket in a directory of yours"
+}
+
+// AgentBinary returns the path of tapis-agent: the one beside the running
+// program, else the first on PATH (absolute entries only, as os/exec
+// refuses the others), found without os/exec, which tapis-token would
+// otherwise initialise at every start.
+func AgentBinary() (string, error) {
+	if self, err := os.Executable(); err == nil {
+		if p := filepath.Join(filepath.Dir(self), "tapis-agent"); isExecutable(p) {
+			return p, nil
+		}
+	}
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		if p := filepath.Join(dir, "tapis-agent"); filepath.IsAbs(dir) && isExecutable(p) {
+			return p, nil
+		}
+	}
+	return "", errors.New("tapis-agent is neither beside tapis-token nor on PATH")
+}
+
+func isExecutable(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
+}

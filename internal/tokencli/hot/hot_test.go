@@ -1,0 +1,180 @@
+package hot
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapis-agent/tapis-agent/ipc"
+)
+
+func TestClassifyExitCodes(t *testing.T) {
+	// A missing socket directory: no agent runs.
+	t.Setenv("TAPIS_AGENT_SOCK", filepath.Join(t.TempDir(), "run", "agent.sock"))
+	cases := []struct {
+		name string
+		err  error
+		want int
+		hint string // substring of the hint; every case must have one
+	}{
+		{"unreachable", fmt.Errorf("dialing: %w", ipc.ErrAgentUnreachable), ExitUnreachable, "tapis-agent start"},
+		{"login required", &ipc.Error{Code: ipc.CodeLoginRequired, Message: "m"}, ExitLogin, "tapis-token login"},
+		{"login required with hint", &ipc.Error{Code: ipc.CodeLoginRequired, Message: "m", Hint: "tapis-token login ds"}, ExitLogin, "tapis-token login ds"},
+		{"upstream", &ipc.Error{Code: ipc.CodeUpstreamUnavailable, Message: "m"}, ExitUpstream, "try again"},
+		{"unsatisfiable", &ipc.Error{Code: ipc.CodeUnsatisfiable, Message: "m"}, ExitError, "tapis-token status"},
+		{"bad credentials", &ipc.Error{Code: ipc.CodeBadCredentials, Message: "m"}, ExitLogin, "tapis-token login"},
+		{"bad client", &ipc.Error{Code: ipc.CodeBadClient, Message: "m", Hint: "fix client_id"}, ExitError, "fix client_id"},
+		{"bad client without hint", &ipc.Error{Code: ipc.CodeBadClient, Message: "m"}, ExitError, "tapis-token status"},
+		{"internal", &ipc.Error{Code: ipc.CodeInternal, Message: "m"}, ExitError, "agent.log"},
+		{"forbidden", &ipc.Error{Code: ipc.CodeForbidden, Message: "m"}, ExitError, "tapis-token status"},
+		{"local bad answer", &ipc.Error{Message: "agent answered garbage"}, ExitError, "tapis-token status"},
+		{"usage", Usagef("bad"), ExitUsage, "tapis-token help"},
+		{"failure without hint", &Failure{Code: ExitLogin, Msg: "m"}, ExitLogin, "tapis-token login"},
+		{"other", errors.New("boom"), ExitError, "agent.log"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := Classify(tc.err)
+			if f.Code != tc.want {
+				t.Errorf("Classify(%v) = %d; want %d", tc.err, f.Code, tc.want)
+			}
+			if f.Hint == "" || !strings.Contains(f.Hint, tc.hint) {
+				t.Errorf("Classify(%v) hint = %q; want one containing %q", tc.err, f.Hint, tc.hint)
+			}
+		})
+	}
+	for _, code := range []int{ExitError, ExitUsage, ExitUnreachable, ExitLogin, ExitUpstream} {
+		if fallbackHint(code) == "" {
+			t.Errorf("fallbackHint(%d) is empty", code)
+		}
+	}
+}
+
+// TestUnsafeSocketDirHint: an agent cannot fix a socket directory that
+// is open to others or not the user's, so the hint names the real fix.
+func TestUnsafeSocketDirHint(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TAPIS_AGENT_SOCK", filepath.Join(dir, "agent.sock"))
+	unreachable := fmt.Errorf("%w: %w", ipc.ErrAgentUnreachable, ipc.CheckDir(dir))
+	if f := Classify(unreachable); !strings.Contains(f.Hint, "tapis-agent start") {
+		t.Errorf("safe directory: hint %q; want to start the agent", f.Hint)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	unreachable = fmt.Errorf("%w: %w", ipc.ErrAgentUnreachable, ipc.CheckDir(dir))
+	f := Classify(unreachable)
+	if f.Code != ExitUnreachable || !strings.Contains(f.Hint, "chmod 0700 "+dir+",") || strings.Contains(f.Hint, "tapis-agent start") {
+		t.Errorf("directory open to others: exit %d, hint %q; want %d and chmod 0700 %s", f.Code, f.Hint, ExitUnreachable, dir)
+	}
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(t.TempDir(), dir); err != nil {
+		t.Fatal(err)
+	}
+	if f := Classify(unreachable); !strings.Contains(f.Hint, "remove "+dir+",") {
+		t.Errorf("symlinked directory: hint %q; want to remove it", f.Hint)
+	}
+}
+
+func TestParseArgs(t *testing.T) {
+	var h, j bool
+	var mv string
+	pos, err := ParseArgs([]string{"ds", "--min-valid=2h", "-H", "--", "--json"},
+		BoolFlag("-H", &h), BoolFlag("--json", &j), ValueFlag("--min-valid", &mv))
+	if err != nil || !reflect.DeepEqual(pos, []string{"ds", "--json"}) || !h || j || mv != "2h" {
+		t.Errorf("parseArgs = %q, %v (h=%v j=%v mv=%q)", pos, err, h, j, mv)
+	}
+	if _, err := ParseArgs([]string{"-H=1"}, BoolFlag("-H", &h)); err == nil {
+		t.Errorf("a value on a boolean flag was accepted")
+	}
+}
+
+func TestParseMinValid(t *testing.T) {
+	cases := []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"2h", 2 * time.Hour, true},
+		{"90m", 90 * time.Minute, true},
+		{"300", 300 * time.Second, true},
+		{"0", 0, true},
+		{"-5m", 0, false},
+		{"soon", 0, false},
+	}
+	for _, tc := range cases {
+		got, err := ParseMinValid(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("ParseMinValid(%q) = %v, %v; want %v, ok=%v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	if got := ShellQuote(`it's`); got != `'it'\''s'` {
+		t.Errorf("shellQuote = %s", got)
+	}
+	for in, want := range map[string]string{"/tmp/tapis-agent-1000": "/tmp/tapis-agent-1000", "/tmp/a b": "'/tmp/a b'", "": "''", "/x/$HOME": "'/x/$HOME'"} {
+		if got := ShellArg(in); got != want {
+			t.Errorf("ShellArg(%q) = %s; want %s", in, got, want)
+		}
+	}
+}
+
+// TestRunOrMain: Run answers the token command lines itself and leaves
+// every other one to tokencli.Main, untouched.
+func TestRunOrMain(t *testing.T) {
+	// No agent: a command line Run takes ends in exit 3.
+	t.Setenv("TAPIS_AGENT_SOCK", filepath.Join(t.TempDir(), "run", "agent.sock"))
+	cases := []struct {
+		args []string
+		hot  bool
+	}{
+		{nil, true},
+		{[]string{"dev"}, true},
+		{[]string{"-H"}, true},
+		{[]string{"--header", "dev"}, true},
+		{[]string{"dev", "--min-valid", "2h"}, true},
+		{[]string{"--min-valid=90m", "-H", "--", "dev"}, true},
+		{[]string{"--json"}, false},
+		{[]string{"dev", "--env"}, false},
+		{[]string{"login", "dev"}, false},
+		{[]string{"status"}, false},
+		{[]string{"help"}, false},
+		{[]string{"--version"}, false},
+		{[]string{"-h"}, false},
+		{[]string{"a", "b"}, false},
+		{[]string{"--bogus"}, false},
+		{[]string{"-H", "--json"}, false},
+		{[]string{"--min-valid", "soon"}, false},
+		{[]string{"--min-valid"}, false},
+	}
+	for _, tc := range cases {
+		var out, errb bytes.Buffer
+		code, ok := Run(tc.args, &out, &errb)
+		if ok != tc.hot {
+			t.Errorf("Run(%q) took it = %v; want %v", tc.args, ok, tc.hot)
+			continue
+		}
+		if !ok {
+			if code != 0 || out.Len() != 0 || errb.Len() != 0 {
+				t.Errorf("Run(%q) left it to Main but returned %d, stdout %q, stderr %q", tc.args, code, out.String(), errb.String())
+			}
+			continue
+		}
+		if code != ExitUnreachable || out.Len() != 0 || !strings.Contains(errb.String(), "tapis-token: hint: ") {
+			t.Errorf("Run(%q) without an agent = %d, stdout %q, stderr %q; want exit 3 with a hint", tc.args, code, out.String(), errb.String())
+		}
+	}
+}
