@@ -43,7 +43,7 @@ func run(binDir, out string, quick bool, only string) error {
 		return err
 	}
 	defer w.close()
-	p := params{startRounds: 200, loadRounds: 3, loadTime: time.Second, pyRounds: 5, pyCalls: 300, tenants: 1000}
+	p := params{startRounds: 600, loadRounds: 3, loadTime: time.Second, pyRounds: 5, pyCalls: 300, tenants: 1000}
 	if quick {
 		p = params{startRounds: 20, loadRounds: 1, loadTime: 200 * time.Millisecond, pyRounds: 2, pyCalls: 30, tenants: 50}
 	}
