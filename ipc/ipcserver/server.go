@@ -540,6 +540,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // encodeAnswer returns the status and body of an answer: v as JSON and a
 // newline, or an internal error if v does not encode.
 func encodeAnswer(status int, v any) (int, []byte) {
+	if t, ok := v.(*ipc.TokenResponse); ok {
+		if b, ok := appendTokenJSON(make([]byte, 0, 256+len(t.AccessToken)), t); ok {
+			return status, append(b, '\n')
+		}
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		status = http.StatusInternalServerError

@@ -1,0 +1,54 @@
+package ipcserver
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/tapis-agent/tapis-agent/ipc"
+)
+
+// FuzzTokenJSON: appendTokenJSON writes exactly what json.Marshal writes,
+// and declines only values it must leave to encoding/json.
+func FuzzTokenJSON(f *testing.F) {
+	f.Add("designsafe", "https://designsafe.tapis.io", "jdoe", "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJqZG9lIn0.c2ln", int64(1893456000123456789), int64(3600), 0)
+	f.Add("a<b", "https://x/?a=1&b=2", "j\"doe", "tok\\en", int64(0), int64(-5), 0)
+	f.Add("é", "\u2028", "\x7f", "\xff", int64(-62135596800000000), int64(0), 3600)
+	f.Add("t", "u", "v", "w", int64(253402300800000000), int64(1), 0) // year 10000
+	f.Fuzz(func(t *testing.T, tenant, baseURL, user, token string, ns, in int64, zone int) {
+		tr := &ipc.TokenResponse{Tenant: tenant, BaseURL: baseURL, Username: user, AccessToken: token,
+			ExpiresAt: time.Unix(0, ns).In(time.FixedZone("z", zone%(26*3600))), ExpiresIn: in}
+		if zone%(26*3600) == 0 {
+			tr.ExpiresAt = tr.ExpiresAt.UTC()
+		}
+		got, ok := appendTokenJSON([]byte("x"), tr)
+		want, err := json.Marshal(tr)
+		if !ok {
+			if string(got) != "x" {
+				t.Fatalf("appendTokenJSON declined but appended %q", got[1:])
+			}
+			_, off := tr.ExpiresAt.Zone()
+			y := tr.ExpiresAt.Year()
+			if err == nil && off == 0 && y >= 0 && y <= 9999 && plainJSON(tenant) && plainJSON(baseURL) && plainJSON(user) && plainJSON(token) {
+				t.Fatalf("appendTokenJSON declined a plain answer %+v", tr)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("appendTokenJSON wrote %q; json.Marshal fails: %v", got[1:], err)
+		}
+		if string(got[1:]) != string(want) {
+			t.Fatalf("appendTokenJSON =\n%s\njson.Marshal =\n%s", got[1:], want)
+		}
+	})
+}
+
+func TestPlainTokenJSON(t *testing.T) {
+	tr := &ipc.TokenResponse{Tenant: "dev", BaseURL: "http://127.0.0.1:1", Username: "jdoe", AccessToken: "a.b.c",
+		ExpiresAt: time.Date(2030, 1, 2, 3, 4, 5, 600, time.UTC), ExpiresIn: 42}
+	got, ok := appendTokenJSON(nil, tr)
+	want, _ := json.Marshal(tr)
+	if !ok || string(got) != string(want) {
+		t.Errorf("appendTokenJSON = %s, %v; want %s, true", got, ok, want)
+	}
+}
