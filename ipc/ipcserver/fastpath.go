@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/tapis-agent/tapis-agent/ipc"
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -51,8 +52,11 @@ var aLongTimeAgo = time.Unix(1, 0)
 // accepting fails for good; it returns that error (net.ErrClosed once l is
 // closed). Transient failures such as running out of file descriptors are
 // retried after a pause, as http.Server does. Every dispatcher is counted
-// in wg.
+// in wg. A Unix listener, the agent's, is served by acceptRaw.
 func (s *Server) accept(ctx context.Context, l *limitListener, hl *handoffListener, wg *sync.WaitGroup) error {
+	if ul, ok := l.Listener.(*net.UnixListener); ok && !s.noFastPath {
+		return s.acceptRaw(ctx, l, ul, hl, wg)
+	}
 	var delay time.Duration
 	for {
 		c, err := l.Accept()
@@ -60,42 +64,154 @@ func (s *Server) accept(ctx context.Context, l *limitListener, hl *handoffListen
 			if te, ok := err.(interface{ Temporary() bool }); !ok || !te.Temporary() {
 				return err
 			}
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			s.log.Debug("ipc_accept_retry", slog.String("error", err.Error()), slog.Duration("delay", delay))
-			select {
-			case <-time.After(delay):
-			case <-l.done:
-				return net.ErrClosed
+			if delay, err = s.acceptPause(l, delay, err); err != nil {
+				return err
 			}
 			continue
 		}
 		delay = 0
-		p, read, done := s.instant(ctx, c)
-		if !done {
-			wg.Go(func() { s.dispatch(ctx, c, hl, p, read) })
-		}
+		wg.Go(func() { s.dispatch(ctx, c, hl, s.readPeer(c), nil) })
 	}
 }
 
-// instant reads the peer's credentials and what c has sent so far,
-// without waiting, and answers c in the accept loop when that is a whole
-// token request the Handler answers at once (InstantTokener): the
-// helper's call, nearly always, since it writes its request right after
-// connecting. That spares the call a goroutine, a read deadline and a
-// work timer, and the thread wake-ups they cost. Otherwise it returns the
-// peer and the bytes read, for dispatch.
-func (s *Server) instant(ctx context.Context, c net.Conn) (p *peer, read []byte, done bool) {
-	p = s.readPeer(c)
-	it, ok := s.h.(InstantTokener)
-	if s.noFastPath || !ok || !s.serves(p) {
-		return p, nil, false
+// acceptPause waits after a transient accept failure, twice as long as
+// the last time (delay) up to a second, and returns the new delay;
+// net.ErrClosed when l closes meanwhile.
+func (s *Server) acceptPause(l *limitListener, delay time.Duration, err error) (time.Duration, error) {
+	delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+	s.log.Debug("ipc_accept_retry", slog.String("error", err.Error()), slog.Duration("delay", delay))
+	select {
+	case <-time.After(delay):
+		return delay, nil
+	case <-l.done:
+		return delay, net.ErrClosed
 	}
+}
+
+// acceptRaw is accept for a Unix listener. It blocks in accept(2) on a
+// blocking copy of the listening socket and answers the helper's token
+// call right there when it can (answerNow); other connections become
+// net.Conns for dispatch. Through package net the same call pays for a
+// wake-up of the runtime's poller thread, a hand-off to the goroutine
+// waiting in Accept and the new socket's registration with epoll, about a
+// quarter of the helper's round trip, and the helper's round trip is most
+// of what tapis-token adds to a curl call.
+func (s *Server) acceptRaw(ctx context.Context, l *limitListener, ul *net.UnixListener, hl *handoffListener, wg *sync.WaitGroup) error {
+	lfd, err := blockingDup(ul)
+	if err != nil {
+		return err
+	}
+	// Closing l shuts the socket down, which ends a blocked accept(2);
+	// closing a descriptor would not. The descriptor is closed only once
+	// the watch has ended, so that shutdown never hits a reused number.
+	exited := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case <-l.done:
+			_ = syscall.Shutdown(lfd, syscall.SHUT_RDWR)
+		case <-exited:
+		}
+	}()
+	defer func() {
+		close(exited)
+		<-watched
+		syscall.Close(lfd)
+	}()
 	buf := make([]byte, firstReadBytes)
-	n := readNow(c, buf)
-	if n <= 0 {
+	var delay time.Duration
+	for {
+		select {
+		case l.sem <- struct{}{}:
+		case <-l.done:
+			return net.ErrClosed
+		}
+		fd, _, err := syscall.Accept4(lfd, syscall.SOCK_CLOEXEC)
+		if err != nil {
+			<-l.sem
+			select {
+			case <-l.done:
+				return net.ErrClosed
+			default:
+			}
+			switch err {
+			case syscall.EINTR, syscall.ECONNABORTED:
+				continue
+			case syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM:
+				if delay, err = s.acceptPause(l, delay, os.NewSyscallError("accept", err)); err != nil {
+					return err
+				}
+				continue
+			}
+			return os.NewSyscallError("accept", err)
+		}
+		delay = 0
+		p, read, done := s.answerNow(ctx, fd, buf)
+		if done {
+			<-l.sem
+			continue
+		}
+		c, err := fdConn(fd)
+		if err != nil {
+			<-l.sem
+			s.log.Warn("ipc_accept_failed", slog.String("error", err.Error()))
+			continue
+		}
+		lc := &limitConn{Conn: c, release: func() { <-l.sem }}
+		wg.Go(func() { s.dispatch(ctx, lc, hl, p, read) })
+	}
+}
+
+// blockingDup returns a blocking duplicate of l's socket. Blocking mode
+// belongs to the socket, not the descriptor: l's own Accept must not be
+// used from then on.
+func blockingDup(l *net.UnixListener) (int, error) {
+	rc, err := l.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	var derr error
+	if err := rc.Control(func(lfd uintptr) {
+		fd, derr = unix.FcntlInt(lfd, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return -1, err
+	}
+	if derr != nil {
+		return -1, os.NewSyscallError("fcntl", derr)
+	}
+	if err := syscall.SetNonblock(fd, false); err != nil {
+		syscall.Close(fd)
+		return -1, os.NewSyscallError("fcntl", err)
+	}
+	return fd, nil
+}
+
+// fdConn turns an accepted socket into a net.Conn, taking fd over.
+func fdConn(fd int) (net.Conn, error) {
+	f := os.NewFile(uintptr(fd), "")
+	defer f.Close() // FileConn works on a duplicate
+	return net.FileConn(f)
+}
+
+// answerNow reads the peer's credentials and what the accepted socket fd
+// holds so far, without waiting, and answers it there when that is a
+// whole token request the Handler answers at once (InstantTokener): the
+// helper's call, nearly always, since it writes its request right after
+// connecting. It then closes fd and reports done. Otherwise it returns
+// the peer and the bytes read (copied out of buf), for dispatch.
+func (s *Server) answerNow(ctx context.Context, fd int, buf []byte) (p *peer, read []byte, done bool) {
+	p = s.peerOf(unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED))
+	it, ok := s.h.(InstantTokener)
+	if !ok || !s.serves(p) {
 		return p, nil, false
 	}
-	read = buf[:n]
+	n, _, err := syscall.Recvfrom(fd, buf, syscall.MSG_DONTWAIT)
+	if err != nil || n <= 0 {
+		return p, nil, false
+	}
+	read = append([]byte(nil), buf[:n]...)
 	if bytes.Index(read, []byte("\r\n\r\n")) != n-4 {
 		return p, read, false // not a whole head, or more than one
 	}
@@ -118,18 +234,41 @@ func (s *Server) instant(ctx context.Context, c net.Conn) (p *peer, read []byte,
 	}
 	b := appendAnswer(make([]byte, 0, 1024+len(read)), a, req.http10, time.Now())
 	s.logRequest(context.WithValue(ctx, peerKey{}, p), http.MethodGet, ipc.PathToken, start, a)
-	if w := writeNow(c, b); w < len(b) {
-		// The socket's buffer is full (a client that reads nothing, or
-		// an answer larger than the buffer): finish in the background.
-		go func() {
-			_ = c.SetWriteDeadline(time.Now().Add(writeSlack))
-			_, _ = c.Write(b[w:])
-			c.Close()
-		}()
+	w := sendNow(fd, b)
+	if w == len(b) {
+		syscall.Close(fd)
 		return p, nil, true
 	}
-	c.Close()
+	// The socket's buffer is full (a client that reads nothing, or an
+	// answer larger than the buffer): finish in the background.
+	c, err := fdConn(fd)
+	if err != nil {
+		return p, nil, true
+	}
+	go func() {
+		_ = c.SetWriteDeadline(time.Now().Add(writeSlack))
+		_, _ = c.Write(b[w:])
+		c.Close()
+	}()
 	return p, nil, true
+}
+
+// sendNow writes as much of b to the socket fd as it takes without
+// waiting and returns the count. MSG_NOSIGNAL: a client gone is EPIPE,
+// not a SIGPIPE.
+func sendNow(fd int, b []byte) int {
+	n := 0
+	for n < len(b) {
+		m, err := syscall.SendmsgN(fd, b[n:], nil, nil, syscall.MSG_DONTWAIT|syscall.MSG_NOSIGNAL)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil || m <= 0 {
+			break
+		}
+		n += m
+	}
+	return n
 }
 
 // tokenInstant calls TokenInstant; a panic in it counts as "not at once",
@@ -142,50 +281,6 @@ func tokenInstant(it InstantTokener, tenant string, minValid time.Duration) (res
 	}()
 	resp, ok = it.TokenInstant(tenant, minValid)
 	return resp, ok && resp != nil
-}
-
-// readNow reads what c holds without waiting and returns the count, or 0
-// when nothing is there or the read fails.
-func readNow(c net.Conn, b []byte) int {
-	rc := rawConn(c)
-	if rc == nil {
-		return 0
-	}
-	n := 0
-	if err := rc.Read(func(fd uintptr) bool {
-		m, err := syscall.Read(int(fd), b)
-		if err == nil && m > 0 {
-			n = m
-		}
-		return true // never wait
-	}); err != nil {
-		return 0
-	}
-	return n
-}
-
-// writeNow writes as much of b as c takes without waiting and returns the
-// count.
-func writeNow(c net.Conn, b []byte) int {
-	rc := rawConn(c)
-	if rc == nil {
-		return 0
-	}
-	n := 0
-	_ = rc.Write(func(fd uintptr) bool {
-		for n < len(b) {
-			m, err := syscall.Write(int(fd), b[n:])
-			if err == syscall.EINTR {
-				continue
-			}
-			if err != nil || m <= 0 {
-				break
-			}
-			n += m
-		}
-		return true // never wait
-	})
-	return n
 }
 
 // rawConn returns the syscall.RawConn under c's wrappers, or nil.

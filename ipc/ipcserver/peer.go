@@ -35,8 +35,13 @@ func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
 // readPeer reads the peer's credentials (SO_PEERCRED), once per
 // connection, and logs a refusal once.
 func (s *Server) readPeer(c net.Conn) *peer {
+	return s.peerOf(peerCred(c))
+}
+
+// peerOf is the peer with credentials cred, or the one whose credentials
+// could not be read; it logs a refusal once.
+func (s *Server) peerOf(cred *unix.Ucred, err error) *peer {
 	p := &peer{uid: -1, pid: -1}
-	cred, err := peerCred(c)
 	if err != nil {
 		p.err = err
 		s.log.Warn("ipc_peer_unknown", slog.String("error", err.Error()))
