@@ -34,23 +34,24 @@ func DefaultSocketPath() string {
 // could replace the socket and collect the passwords sent to "the agent".
 // The error names the directory, what is wrong and what to do.
 func CheckDir(dir string) error {
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		return fmt.Errorf("checking socket directory: %w", err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("socket directory %s is not a directory (mode %v); remove it or set TAPIS_AGENT_SOCK", dir, fi.Mode())
+	// syscall.Lstat rather than os.Lstat: tapis-token checks on every
+	// call, and needs none of os.FileInfo.
+	var st syscall.Stat_t
+	if err := syscall.Lstat(dir, &st); err != nil {
+		return fmt.Errorf("checking socket directory: %w", &os.PathError{Op: "lstat", Path: dir, Err: err})
 	}
 	uid := os.Getuid()
-	owner := -1
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		owner = int(st.Uid)
-	}
-	perm := fi.Mode().Perm()
-	if owner != uid {
-		return fmt.Errorf("socket directory %s is owned by uid %d (mode %04o), not by you (uid %d); remove it or set TAPIS_AGENT_SOCK to a path in a directory of yours", dir, owner, perm, uid)
-	}
-	if perm&0o077 != 0 {
+	perm := os.FileMode(st.Mode & 0o777)
+	switch {
+	case st.Mode&syscall.S_IFMT != syscall.S_IFDIR:
+		var mode os.FileMode
+		if fi, err := os.Lstat(dir); err == nil {
+			mode = fi.Mode()
+		}
+		return fmt.Errorf("socket directory %s is not a directory (mode %v); remove it or set TAPIS_AGENT_SOCK", dir, mode)
+	case int(st.Uid) != uid:
+		return fmt.Errorf("socket directory %s is owned by uid %d (mode %04o), not by you (uid %d); remove it or set TAPIS_AGENT_SOCK to a path in a directory of yours", dir, st.Uid, perm, uid)
+	case perm&0o077 != 0:
 		return fmt.Errorf("socket directory %s has mode %04o, open to other users; run: chmod 0700 %s", dir, perm, dir)
 	}
 	return nil
