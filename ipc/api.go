@@ -1,60 +1,51 @@
 package ipc
 
-import "time"
+import (
+	"time"
+
+	"github.com/tapis-agent/tapis-agent/ipc/wire"
+)
 
 // Version is the API version prefix of every path the agent serves.
 const Version = "v1"
 
 // Paths of the socket API. Every path is versioned.
 const (
-	PathToken  = "/v1/token"  // GET  ?tenant=T&min_valid=S
-	PathStatus = "/v1/status" // GET
-	PathLogin  = "/v1/login"  // POST LoginRequest
-	PathLogout = "/v1/logout" // POST LogoutRequest
-	PathImport = "/v1/import" // POST ImportRequest
-	PathReload = "/v1/reload" // POST
+	PathToken  = wire.PathToken // GET  ?tenant=T&min_valid=S
+	PathStatus = "/v1/status"   // GET
+	PathLogin  = "/v1/login"    // POST LoginRequest
+	PathLogout = "/v1/logout"   // POST LogoutRequest
+	PathImport = "/v1/import"   // POST ImportRequest
+	PathReload = "/v1/reload"   // POST
 )
 
 // Error codes carried in ErrorBody.Code. Clients branch on codes, never on
 // messages.
 const (
-	CodeLoginRequired       = "login_required"          // no usable session; log in
-	CodeUnknownTenant       = "unknown_tenant"          // tenant not configured and not logged in
-	CodeUpstreamUnavailable = "upstream_unavailable"    // upstream failed transiently and no token is valid long enough
-	CodeBadRequest          = "bad_request"             // malformed request
-	CodeForbidden           = "forbidden"               // peer is another user
-	CodeNotFound            = "not_found"               // no such path
-	CodeMethodNotAllowed    = "method_not_allowed"      // wrong method for a path
-	CodeTooLarge            = "too_large"               // request body over the limit
-	CodeBadCredentials      = "bad_credentials"         // upstream rejected the username or password
-	CodeBadClient           = "bad_client"              // upstream rejected the OAuth client id or key
-	CodeUnsatisfiable       = "min_valid_unsatisfiable" // even a fresh token would not live min_valid
-	CodeDeviceExpired       = "device_code_expired"     // device code expired before approval
-	CodeInternal            = "internal"                // anything else
+	CodeLoginRequired       = wire.CodeLoginRequired
+	CodeUnknownTenant       = wire.CodeUnknownTenant
+	CodeUpstreamUnavailable = wire.CodeUpstreamUnavailable
+	CodeBadRequest          = wire.CodeBadRequest
+	CodeForbidden           = wire.CodeForbidden
+	CodeNotFound            = wire.CodeNotFound
+	CodeMethodNotAllowed    = wire.CodeMethodNotAllowed
+	CodeTooLarge            = wire.CodeTooLarge
+	CodeBadCredentials      = wire.CodeBadCredentials
+	CodeBadClient           = wire.CodeBadClient
+	CodeUnsatisfiable       = wire.CodeUnsatisfiable
+	CodeDeviceExpired       = wire.CodeDeviceExpired
+	CodeInternal            = wire.CodeInternal
 )
 
 // ErrorBody is the JSON body of every non-2xx answer:
 // {"error":{"code":"…","message":"…","hint":"…"}}.
-type ErrorBody struct {
-	Error ErrorDetail `json:"error"`
-}
+type ErrorBody = wire.ErrorBody
 
 // ErrorDetail describes one failure. Hint names the command to run next.
-type ErrorDetail struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Hint    string `json:"hint,omitempty"`
-}
+type ErrorDetail = wire.ErrorDetail
 
 // TokenResponse answers GET /v1/token.
-type TokenResponse struct {
-	Tenant      string    `json:"tenant"`
-	BaseURL     string    `json:"base_url"`
-	Username    string    `json:"username"`
-	AccessToken string    `json:"access_token"`
-	ExpiresAt   time.Time `json:"expires_at"` // RFC 3339
-	ExpiresIn   int64     `json:"expires_in"` // seconds remaining when answered
-}
+type TokenResponse = wire.TokenResponse
 
 // Session states of a tenant.
 const (
@@ -145,16 +136,9 @@ type ImportRequest struct {
 	ClientKey    string `json:"client_key,omitempty"`
 }
 
-// Error is an error answered by the agent, or produced by the client for
-// an answer it could not use. Callers branch on Code.
-type Error struct {
-	Status  int // HTTP status of the answer; 0 when produced locally
-	Code    string
-	Message string
-	Hint    string
-}
-
-func (e *Error) Error() string { return e.Message }
+// Error is a failure the agent answered, or an answer the client could not
+// use (Status 0).
+type Error = wire.Error
 
 // HTTPStatus returns the HTTP status the agent answers for an error code.
 func HTTPStatus(code string) int {

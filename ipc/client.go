@@ -1,27 +1,24 @@
 package ipc
 
 import (
-	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"path/filepath"
-	"strconv"
-	"syscall"
 	"time"
+
+	"github.com/tapis-agent/tapis-agent/ipc/wire"
 )
 
 // ErrAgentUnreachable is wrapped by the errors of a Client call when no
 // agent could be reached: the socket is missing or refuses connections,
 // the socket directory fails CheckDir, or the connection broke before an
 // answer arrived. Callers test it with errors.Is.
-var ErrAgentUnreachable = errors.New("agent not reachable")
+var ErrAgentUnreachable = wire.ErrAgentUnreachable
 
 // Default per-call timeouts of a Client whose Timeout is zero. The agent
 // bounds its own work a little below these, so a slow call ends with the
 // agent's answer rather than the client's timeout.
 const (
-	DefaultTokenTimeout = 60 * time.Second
+	DefaultTokenTimeout = wire.DefaultTokenTimeout
 	DefaultLoginTimeout = 5 * time.Minute
 	DefaultTimeout      = 30 * time.Second
 )
@@ -43,31 +40,7 @@ type Client struct {
 // less for tokens that live less than two minutes). An empty tenant asks
 // for the agent's default tenant.
 func (c *Client) Token(tenant string, minValid time.Duration) (*TokenResponse, error) {
-	// Built by hand: net/url would add its package initialisation to
-	// every start of tapis-token.
-	q := ""
-	if tenant != "" {
-		q = "tenant=" + queryEscape(tenant)
-	}
-	if minValid >= 0 {
-		secs := int64((minValid + time.Second - 1) / time.Second) // round up: never less than asked
-		if q != "" {
-			q += "&"
-		}
-		q += "min_valid=" + strconv.FormatInt(secs, 10)
-	}
-	status, body, err := c.roundTrip("GET", PathToken+"?"+q, nil, DefaultTokenTimeout)
-	if err != nil {
-		return nil, err
-	}
-	if err := errorAnswer(status, body); err != nil {
-		return nil, err
-	}
-	var out TokenResponse
-	if decodeToken(body, &out) != nil {
-		return nil, malformedBody(status)
-	}
-	return &out, nil
+	return wire.Token(c.path(), c.Timeout, tenant, minValid)
 }
 
 // Status returns the agent's status and one entry per tenant.
@@ -128,69 +101,32 @@ func (c *Client) call(method, target string, in, out any, defaultTimeout time.Du
 		}
 		body = b
 	}
-	status, respBody, err := c.roundTrip(method, target, body, defaultTimeout)
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = defaultTimeout
+	}
+	status, respBody, err := wire.RoundTrip(c.path(), method, target, body, timeout)
 	if err != nil {
 		return err
 	}
 	return decodeAnswer(status, respBody, out)
 }
 
-// roundTrip sends one request on a fresh connection and returns the
-// answer's status and body. It uses no encoding/json, so neither does the
-// helper's token path.
-func (c *Client) roundTrip(method, target string, body []byte, defaultTimeout time.Duration) (int, []byte, error) {
-	timeout := c.Timeout
-	if timeout <= 0 {
-		timeout = defaultTimeout
+func (c *Client) path() string {
+	if c.Path == "" {
+		return SocketPath()
 	}
-	path := c.Path
-	if path == "" {
-		path = SocketPath()
-	}
-	if err := CheckDir(filepath.Dir(path)); err != nil {
-		return 0, nil, fmt.Errorf("%w: %w", ErrAgentUnreachable, err)
-	}
-	conn, err := dial(path, time.Now().Add(timeout))
-	if err != nil {
-		return 0, nil, fmt.Errorf("%w: %w", ErrAgentUnreachable, err) // err names the path
-	}
-	defer conn.Close()
-	if err := writeRequest(conn, method, target, body); err != nil {
-		return 0, nil, ioError("sending request to agent", path, err)
-	}
-	status, respBody, err := readResponse(bufio.NewReaderSize(conn, maxLineBytes))
-	if err != nil {
-		var e *Error
-		if errors.As(err, &e) {
-			return 0, nil, e
-		}
-		return 0, nil, ioError("reading answer from agent", path, err)
-	}
-	return status, respBody, nil
+	return c.Path
 }
 
-// ioError wraps a failure on an established connection. A broken
-// connection means the agent went away: ErrAgentUnreachable. A timeout
-// keeps os.ErrDeadlineExceeded in the chain.
-func ioError(action, path string, err error) error {
-	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
-		return fmt.Errorf("%s: %w at %s: %w", action, ErrAgentUnreachable, path, err)
+// decodeAnswer decodes a 2xx body into out, or turns a non-2xx answer into
+// an *Error carrying the agent's code, message and hint.
+func decodeAnswer(status int, body []byte, out any) error {
+	if err := wire.ErrorAnswer(status, body); err != nil {
+		return err
 	}
-	return fmt.Errorf("%s at %s: %w", action, path, err)
-}
-
-// queryEscape percent-encodes s for a query value, as url.QueryEscape
-// does but with %20 for a space, which every server decodes alike.
-func queryEscape(s string) string {
-	const hex = "0123456789ABCDEF"
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.', c == '~':
-			b = append(b, c)
-		default:
-			b = append(b, '%', hex[c>>4], hex[c&15])
-		}
+	if json.Unmarshal(body, out) != nil {
+		return wire.MalformedBody(status)
 	}
-	return string(b)
+	return nil
 }

@@ -14,7 +14,9 @@ import (
 // over raw syscalls, and linking net (its run-time poller), net/http or
 // crypto/tls would cost every call about a millisecond of start-up. Every
 // package imported is initialised at each start, used or not: the other
-// commands' packages (tokencli, os/exec, os/signal, x/term, jwt) stay out.
+// commands' packages (tokencli, os/exec, os/signal, x/term, jwt) stay out,
+// and so does encoding/json with the rest of package ipc: the token path
+// needs only ipc/wire.
 func TestDeps(t *testing.T) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -39,6 +41,7 @@ func TestDeps(t *testing.T) {
 		"net", "net/http", "crypto/tls", "log/slog", "os/user",
 		"github.com/tapis-agent/tapis-agent/internal/tokencli", "github.com/tapis-agent/tapis-agent/tapis/jwt",
 		"os/exec", "os/signal", "context", "text/tabwriter", "golang.org/x/term", "golang.org/x/sys/unix",
+		"github.com/tapis-agent/tapis-agent/ipc", "encoding/json", "encoding/base64",
 	} {
 		if deps[bad] {
 			t.Errorf("tapis-token depends on %s", bad)
@@ -46,10 +49,8 @@ func TestDeps(t *testing.T) {
 	}
 }
 
-// TestLinkedCode guards what the linker keeps: tapis-token imports ipc,
-// whose other calls use encoding/json, but reaches only its token path, so
-// that code must stay out of the binary. Reaching it by accident (a
-// reflective decoder on the token path) makes every call start slower.
+// TestLinkedCode guards what the linker keeps, a second line behind
+// TestDeps: no code of the other commands, no reflective JSON decoder.
 func TestLinkedCode(t *testing.T) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {

@@ -15,12 +15,15 @@ import (
 	"github.com/tapis-agent/tapis-agent/tapis/jwt"
 )
 
+// client returns a client of the agent at ipc.SocketPath.
+func client() *ipc.Client { return &ipc.Client{Path: ipc.SocketPath()} }
+
 func cmdToken(args []string, stdout io.Writer) error {
 	ta, err := hot.ParseTokenArgs(args)
 	if err != nil {
 		return err
 	}
-	tok, err := hot.Client().Token(ta.Tenant, ta.MinValid)
+	tok, err := client().Token(ta.Tenant, ta.MinValid)
 	if err != nil {
 		return err
 	}
@@ -53,7 +56,7 @@ func cmdLogin(args []string, stdin io.Reader, stderr io.Writer) error {
 	if !device && (keyStdin || clientID != "") {
 		return hot.Usagef("--client-id and --client-key-stdin go with --device")
 	}
-	c := hot.Client()
+	c := client()
 	st, err := ensureAgent(c, stderr)
 	if err != nil {
 		return err
@@ -101,7 +104,7 @@ func cmdLogout(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	st, err := hot.Client().Logout(tenant)
+	st, err := client().Logout(tenant)
 	if err != nil {
 		return err
 	}
@@ -118,7 +121,7 @@ func cmdStatus(args []string, stdout io.Writer) error {
 	if len(pos) > 0 {
 		return hot.Usagef("status takes no arguments, got %q", pos[0])
 	}
-	st, err := hot.Client().Status()
+	st, err := client().Status()
 	if err != nil {
 		return err
 	}
@@ -170,7 +173,7 @@ func cmdClaims(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	tok, err := hot.Client().Token(tenant, 0)
+	tok, err := client().Token(tenant, 0)
 	if err != nil {
 		return err
 	}
@@ -217,7 +220,7 @@ func cmdImport(args []string, stdin io.Reader, stderr io.Writer) error {
 		return &hot.Failure{Code: hot.ExitUsage, Msg: "no token on stdin",
 			Hint: "paste the token: tapis-token import " + pos[0] + " < token.txt"}
 	}
-	st, err := hot.Client().Import(req)
+	st, err := client().Import(req)
 	if err != nil {
 		return err
 	}

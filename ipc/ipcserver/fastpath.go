@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/ipc/wire"
 	"golang.org/x/sys/unix"
 )
 
@@ -429,24 +430,24 @@ func parseTokenHead(head []byte) (tokenRequest, bool) {
 			}
 		}
 		switch {
-		case ipc.EqualFoldASCII(name, "Host"):
+		case wire.EqualFoldASCII(name, "Host"):
 			hosts++
 			for _, c := range value {
 				if !isHostByte(c) {
 					return req, false
 				}
 			}
-		case ipc.EqualFoldASCII(name, "Connection"):
+		case wire.EqualFoldASCII(name, "Connection"):
 			conns++
-			if !ipc.EqualFoldASCII(value, "close") {
+			if !wire.EqualFoldASCII(value, "close") {
 				return req, false // keep-alive and the rest are net/http's
 			}
-		case ipc.EqualFoldASCII(name, "Content-Length"):
+		case wire.EqualFoldASCII(name, "Content-Length"):
 			lengths++
 			if string(value) != "0" {
 				return req, false
 			}
-		case ipc.EqualFoldASCII(name, "Accept"), ipc.EqualFoldASCII(name, "Accept-Encoding"), ipc.EqualFoldASCII(name, "User-Agent"):
+		case wire.EqualFoldASCII(name, "Accept"), wire.EqualFoldASCII(name, "Accept-Encoding"), wire.EqualFoldASCII(name, "User-Agent"):
 		default:
 			return req, false
 		}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/ipc/wire"
 )
 
 // Flag is a command-line flag: a switch when B is set, else a flag that
@@ -106,9 +106,6 @@ func ParseMinValid(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// Client returns a client of the agent at ipc.SocketPath.
-func Client() *ipc.Client { return &ipc.Client{Path: ipc.SocketPath()} }
-
 // TokenArgs is a parsed token command line:
 // [TENANT] [--min-valid DURATION] [-H | --json | --env].
 type TokenArgs struct {
@@ -150,7 +147,7 @@ func btoi(b bool) int {
 
 // WritePlain prints the token, or with header an X-Tapis-Token header
 // line.
-func WritePlain(w io.Writer, tok *ipc.TokenResponse, header bool) error {
+func WritePlain(w io.Writer, tok *wire.TokenResponse, header bool) error {
 	line := tok.AccessToken + "\n"
 	if header {
 		line = "X-Tapis-Token: " + line

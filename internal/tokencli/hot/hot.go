@@ -5,7 +5,7 @@
 //
 // tapis-token starts for every curl call, and every package it imports
 // is initialised at each start, used or not. So this package imports
-// nothing beyond the standard library's basics and package ipc: no
+// nothing beyond the standard library's basics and package ipc/wire: no
 // encoding/json, no os/exec, no os/signal, no terminal handling
 // (cmd/tapis-token's TestDeps keeps it so).
 package hot
@@ -18,7 +18,7 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/ipc/wire"
 )
 
 // Exit codes, listed in the help text.
@@ -57,7 +57,7 @@ func Run(args []string, stdout, stderr io.Writer) (code int, ok bool) {
 	if err != nil || ta.JSON || ta.Env {
 		return 0, false // Main reports the usage error, or formats the answer
 	}
-	tok, err := Client().Token(ta.Tenant, ta.MinValid)
+	tok, err := wire.Token(wire.SocketPath(), 0, ta.Tenant, ta.MinValid)
 	if err == nil {
 		err = WritePlain(stdout, tok, ta.Header)
 	}
@@ -103,23 +103,23 @@ func classify(err error) *Failure {
 	if errors.As(err, &f) {
 		return f
 	}
-	if errors.Is(err, ipc.ErrAgentUnreachable) {
-		hint := SocketDirHint(filepath.Dir(ipc.SocketPath()))
+	if errors.Is(err, wire.ErrAgentUnreachable) {
+		hint := SocketDirHint(filepath.Dir(wire.SocketPath()))
 		if hint == "" {
 			hint = StartHint
 		}
 		return &Failure{Code: ExitUnreachable, Msg: err.Error(), Hint: hint}
 	}
-	var ie *ipc.Error
+	var ie *wire.Error
 	if errors.As(err, &ie) {
 		code := ExitError
 		hint := ie.Hint
 		switch ie.Code {
-		case ipc.CodeLoginRequired, ipc.CodeBadCredentials:
+		case wire.CodeLoginRequired, wire.CodeBadCredentials:
 			code = ExitLogin
-		case ipc.CodeUpstreamUnavailable:
+		case wire.CodeUpstreamUnavailable:
 			code = ExitUpstream
-		case ipc.CodeInternal:
+		case wire.CodeInternal:
 			if hint == "" {
 				hint = LogHint()
 			}
@@ -164,7 +164,7 @@ func LogHint() string {
 // missing: a missing directory only means that no agent runs.
 func SocketDirHint(dir string) string {
 	fi, err := os.Lstat(dir)
-	if err != nil || ipc.CheckDir(dir) == nil {
+	if err != nil || wire.CheckDir(dir) == nil {
 		return ""
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && fi.IsDir() && int(st.Uid) == os.Getuid() {

@@ -1,9 +1,8 @@
-package ipc
+package wire
 
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"strconv"
@@ -233,21 +232,9 @@ func EqualFoldASCII(b []byte, s string) bool {
 	return true
 }
 
-// decodeAnswer decodes a 2xx body into out, or turns a non-2xx answer into
-// an *Error carrying the agent's code, message and hint.
-func decodeAnswer(status int, body []byte, out any) error {
-	if err := errorAnswer(status, body); err != nil {
-		return err
-	}
-	if json.Unmarshal(body, out) != nil {
-		return malformedBody(status)
-	}
-	return nil
-}
-
-// errorAnswer returns nil for a 2xx status, else the *Error the answer
+// ErrorAnswer returns nil for a 2xx status, else the *Error the answer
 // carries.
-func errorAnswer(status int, body []byte) error {
+func ErrorAnswer(status int, body []byte) error {
 	if status >= 200 && status <= 299 {
 		return nil
 	}
@@ -260,10 +247,16 @@ func errorAnswer(status int, body []byte) error {
 	return &Error{Status: status, Code: ed.Code, Message: ed.Message, Hint: ed.Hint}
 }
 
-// malformedBody is the error for a body that does not decode. The
+// MalformedBody is the error for a body that does not decode. The
 // decoder's message may quote the answer, so it is left out.
-func malformedBody(status int) *Error {
+func MalformedBody(status int) *Error {
 	e := malformed("invalid JSON body")
 	e.Status = status
 	return e
+}
+
+// ParseResponse parses data as one answer, as RoundTrip reads it, for
+// the tests and fuzz targets of the packages built on this one.
+func ParseResponse(data []byte) (status int, body []byte, err error) {
+	return readResponse(bufio.NewReaderSize(bytes.NewReader(data), maxLineBytes))
 }
