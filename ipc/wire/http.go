@@ -24,20 +24,19 @@ func malformed(what string) *Error {
 
 // writeRequest writes one HTTP/1.1 request with an optional JSON body.
 func writeRequest(w io.Writer, method, target string, body []byte) error {
-	var b bytes.Buffer
-	b.Grow(160 + len(body))
-	b.WriteString(method)
-	b.WriteByte(' ')
-	b.WriteString(target)
-	b.WriteString(" HTTP/1.1\r\nHost: tapis-agent\r\nConnection: close\r\nAccept: application/json\r\n")
+	b := make([]byte, 0, 160+len(target)+len(body))
+	b = append(b, method...)
+	b = append(b, ' ')
+	b = append(b, target...)
+	b = append(b, " HTTP/1.1\r\nHost: tapis-agent\r\nConnection: close\r\nAccept: application/json\r\n"...)
 	if body != nil {
-		b.WriteString("Content-Type: application/json\r\n")
+		b = append(b, "Content-Type: application/json\r\n"...)
 	}
-	b.WriteString("Content-Length: ")
-	b.WriteString(strconv.Itoa(len(body)))
-	b.WriteString("\r\n\r\n")
-	b.Write(body)
-	_, err := w.Write(b.Bytes())
+	b = append(b, "Content-Length: "...)
+	b = strconv.AppendInt(b, int64(len(body)), 10)
+	b = append(b, "\r\n\r\n"...)
+	b = append(b, body...)
+	_, err := w.Write(b)
 	return err
 }
 
