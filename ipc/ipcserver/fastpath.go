@@ -20,6 +20,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -221,7 +222,11 @@ func (s *Server) answerNow(ctx context.Context, fd int, buf []byte) (p *peer, re
 		return p, read, false
 	}
 	start := time.Now()
-	tenant, minValid, refusal := tokenQuery(req.rawQuery)
+	tenant, minValid, ok := plainTokenQuery(req.rawQuery)
+	var refusal *answer
+	if !ok {
+		tenant, minValid, refusal = tokenQuery(req.rawQuery)
+	}
 	var a answer
 	if refusal != nil {
 		a = *refusal
@@ -252,6 +257,47 @@ func (s *Server) answerNow(ctx context.Context, fd int, buf []byte) (p *peer, re
 		c.Close()
 	}()
 	return p, nil, true
+}
+
+// plainTokenQuery reads the query the helper sends, tenant=T and
+// min_valid=S in either order, either optional, without escapes, as
+// tokenQuery would, but without url.ParseQuery's map and sorting, which
+// cost the helper's round trip a few microseconds. It reports false for
+// any other query, valid or not: tokenQuery reads those.
+func plainTokenQuery(raw string) (tenant string, minValid time.Duration, ok bool) {
+	minValid = NoMinValid
+	var seenTenant, seenMin bool
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		k, v, found := strings.Cut(pair, "=")
+		if !found || !unreserved(v) {
+			return "", 0, false
+		}
+		switch {
+		case k == "tenant" && !seenTenant:
+			seenTenant, tenant = true, v
+		case k == "min_valid" && !seenMin && v != "" && len(v) <= 9 && strings.Trim(v, "0123456789") == "":
+			n, _ := strconv.Atoi(v) // at most 9 digits: no overflow
+			seenMin, minValid = true, time.Duration(n)*time.Second
+		default:
+			return "", 0, false
+		}
+	}
+	return tenant, minValid, true
+}
+
+// unreserved reports whether s has only URL characters that stand for
+// themselves in a query: letters, digits, '-', '.', '_' and '~'.
+func unreserved(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '.', c == '_', c == '~':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // sendNow writes as much of b to the socket fd as it takes without

@@ -52,3 +52,31 @@ func TestPlainTokenJSON(t *testing.T) {
 		t.Errorf("appendTokenJSON = %s, %v; want %s, true", got, ok, want)
 	}
 }
+
+// FuzzPlainTokenQuery: plainTokenQuery reads a query as tokenQuery does,
+// or declines it; and it reads the helper's queries.
+func FuzzPlainTokenQuery(f *testing.F) {
+	for _, q := range []string{"", "tenant=dev", "tenant=dev&min_valid=60", "min_valid=007&tenant=a.b-c_d",
+		"tenant=a&tenant=b", "tenant=%64ev", "min_valid=-1", "min_valid=99999999999999999999", "x=1", "tenant",
+		"tenant=dev&", "&tenant=dev", "tenant=a=b", "min_valid=", "tenant=a+b"} {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		tenant, minValid, ok := plainTokenQuery(raw)
+		if !ok {
+			return
+		}
+		wt, wm, refusal := tokenQuery(raw)
+		if refusal != nil || tenant != wt || minValid != wm {
+			t.Fatalf("plainTokenQuery(%q) = %q, %v; tokenQuery gives %q, %v, %+v", raw, tenant, minValid, wt, wm, refusal)
+		}
+	})
+}
+
+func TestPlainTokenQueryTakesTheHelpers(t *testing.T) {
+	for _, raw := range []string{"", "tenant=dev", "min_valid=60", "tenant=designsafe&min_valid=7200"} {
+		if _, _, ok := plainTokenQuery(raw); !ok {
+			t.Errorf("plainTokenQuery(%q) declined the helper's query", raw)
+		}
+	}
+}
