@@ -41,7 +41,7 @@ func TestDeps(t *testing.T) {
 		"net", "net/http", "crypto/tls", "log/slog", "os/user",
 		"github.com/tapis-agent/tapis-agent/internal/tokencli", "github.com/tapis-agent/tapis-agent/tapis/jwt",
 		"os/exec", "os/signal", "context", "text/tabwriter", "golang.org/x/term", "golang.org/x/sys/unix",
-		"github.com/tapis-agent/tapis-agent/ipc", "encoding/json", "encoding/base64",
+		"github.com/tapis-agent/tapis-agent/ipc", "encoding/json", "encoding/base64", "fmt",
 	} {
 		if deps[bad] {
 			t.Errorf("tapis-token depends on %s", bad)

@@ -11,7 +11,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"syscall"
 
@@ -28,7 +27,7 @@ func main() {
 		// under that name; it keeps this process, its terminal and signals.
 		err = syscall.Exec(agent, append([]string{"tapis-token"}, os.Args[1:]...), os.Environ())
 	}
-	fmt.Fprintf(os.Stderr, "tapis-token: running %s: %v\n", "tapis-agent", err)
-	fmt.Fprintln(os.Stderr, "tapis-token: hint: install tapis-agent beside tapis-token or on PATH (make install puts both into the same directory)")
+	os.Stderr.WriteString("tapis-token: running tapis-agent: " + err.Error() + "\n" +
+		"tapis-token: hint: install tapis-agent beside tapis-token or on PATH (make install puts both into the same directory)\n")
 	os.Exit(1)
 }

@@ -15,6 +15,9 @@ import (
 	"github.com/tapis-agent/tapis-agent/tapis/jwt"
 )
 
+// usagef returns a usage error with the message format gives.
+func usagef(format string, args ...any) error { return hot.Usage(fmt.Sprintf(format, args...)) }
+
 // client returns a client of the agent at ipc.SocketPath.
 func client() *ipc.Client { return &ipc.Client{Path: ipc.SocketPath()} }
 
@@ -34,7 +37,7 @@ func cmdToken(args []string, stdout io.Writer) error {
 		_, err = fmt.Fprintf(stdout, "export TAPIS_BASE_URL=%s\nexport TAPIS_TOKEN=%s\n", hot.ShellQuote(tok.BaseURL), hot.ShellQuote(tok.AccessToken))
 		return err
 	}
-	return hot.WritePlain(stdout, tok, ta.Header)
+	return hot.WritePlain(stdout, tok.AccessToken, ta.Header)
 }
 
 func cmdLogin(args []string, stdin io.Reader, stderr io.Writer) error {
@@ -51,10 +54,10 @@ func cmdLogin(args []string, stdin io.Reader, stderr io.Writer) error {
 		return err
 	}
 	if device && (passwordStdin || username != "") {
-		return hot.Usagef("--device takes no username or password: the user approves the login in a browser")
+		return usagef("--device takes no username or password: the user approves the login in a browser")
 	}
 	if !device && (keyStdin || clientID != "") {
-		return hot.Usagef("--client-id and --client-key-stdin go with --device")
+		return usagef("--client-id and --client-key-stdin go with --device")
 	}
 	c := client()
 	st, err := ensureAgent(c, stderr)
@@ -119,7 +122,7 @@ func cmdStatus(args []string, stdout io.Writer) error {
 		return err
 	}
 	if len(pos) > 0 {
-		return hot.Usagef("status takes no arguments, got %q", pos[0])
+		return usagef("status takes no arguments, got %q", pos[0])
 	}
 	st, err := client().Status()
 	if err != nil {
@@ -194,10 +197,10 @@ func cmdImport(args []string, stdin io.Reader, stderr io.Writer) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return hot.Usagef("import needs exactly one TENANT")
+		return usagef("import needs exactly one TENANT")
 	}
 	if !refresh && (keyStdin || clientID != "") {
-		return hot.Usagef("--client-id and --client-key-stdin go with --refresh-token")
+		return usagef("--client-id and --client-key-stdin go with --refresh-token")
 	}
 	r := bufio.NewReader(io.LimitReader(stdin, 1<<20))
 	first, _ := r.ReadString('\n')

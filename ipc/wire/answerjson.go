@@ -27,6 +27,16 @@ func decodeToken(b []byte, t *TokenResponse) error {
 	return d.whole(func(key string) error { return d.tokenField(key, t) })
 }
 
+// decodeAccessToken is decodeToken for the access token alone: it checks
+// that expires_at is a string without escapes but does not parse it. It
+// accepts every answer decodeToken accepts, with the same token.
+func decodeAccessToken(b []byte) (string, error) {
+	var t TokenResponse
+	d := decoder{b: b, noTimes: true}
+	err := d.whole(func(key string) error { return d.tokenField(key, &t) })
+	return t.AccessToken, err
+}
+
 // decodeError decodes the body of an error answer,
 // {"error":{"code":…,"message":…,"hint":…}}, into e.
 func decodeError(b []byte, e *ErrorDetail) error {
@@ -60,8 +70,9 @@ var errJSON = errors.New("invalid JSON answer")
 const maxDepth = 32
 
 type decoder struct {
-	b []byte
-	i int
+	b       []byte
+	i       int
+	noTimes bool // leave times unparsed (decodeAccessToken)
 }
 
 func (d *decoder) space() {
@@ -159,7 +170,7 @@ func (d *decoder) tokenField(key string, t *TokenResponse) error {
 			return err
 		}
 		raw := d.b[start+1 : d.i-1]
-		if bytes.IndexByte(raw, '\\') >= 0 || t.ExpiresAt.UnmarshalText(raw) != nil {
+		if bytes.IndexByte(raw, '\\') >= 0 || !d.noTimes && t.ExpiresAt.UnmarshalText(raw) != nil {
 			return errJSON
 		}
 		return nil

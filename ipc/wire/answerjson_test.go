@@ -131,15 +131,28 @@ func TestDecodeTokenSkipsUnknown(t *testing.T) {
 
 // FuzzDecodeToken checks that decodeToken is never looser than
 // encoding/json: whatever it accepts, json.Unmarshal accepts and decodes
-// to the same value.
+// to the same value. decodeAccessToken accepts it too, with the same
+// token, and refuses all that decodeToken refuses but a time that
+// encoding/json refuses as well.
 func FuzzDecodeToken(f *testing.F) {
 	f.Add([]byte(`{"access_token":"a.b.c","base_url":"https://x.tapis.io","expires_at":"2026-12-01T07:37:44Z","expires_in":60,"tenant":"x","username":"u"}`))
 	f.Add([]byte(`{"tenant":"\u00e9\ud83d\ude00","other":[{"k":1e5}],"expires_in":-0}`))
 	f.Add([]byte(`{"expires_at":"2026-12-01T07:37:44.123+01:00"}`))
+	f.Add([]byte(`{"expires_at":"yesterday","access_token":"t"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var got TokenResponse
-		if decodeToken(b, &got) != nil {
+		tok, aerr := decodeAccessToken(b)
+		if err := decodeToken(b, &got); err != nil {
+			var times struct {
+				ExpiresAt time.Time `json:"expires_at"`
+			}
+			if aerr == nil && json.Unmarshal(b, &times) == nil {
+				t.Fatalf("decodeAccessToken accepted %q, decodeToken refuses it: %v", b, err)
+			}
 			return
+		}
+		if aerr != nil || tok != got.AccessToken {
+			t.Fatalf("decodeAccessToken(%q) = %q, %v; decodeToken gives %q", b, tok, aerr, got.AccessToken)
 		}
 		var want TokenResponse
 		if err := json.Unmarshal(b, &want); err != nil {

@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"fmt"
 	"io"
 	"os"
 	"syscall"
@@ -29,14 +28,15 @@ const pollFor = 200 * time.Microsecond
 func dial(path string, deadline time.Time) (*conn, error) {
 	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("dial unix %s: %w", path, os.NewSyscallError("socket", err))
+		err = os.NewSyscallError("socket", err)
+		return nil, wrap("dial unix "+path+": "+err.Error(), err)
 	}
 	c := &conn{fd: fd, deadline: deadline}
 	// A connect to a listener whose backlog is full blocks for up to the
 	// send timeout.
 	if err := c.setTimeout(syscall.SO_SNDTIMEO); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("dial unix %s: %w", path, err)
+		return nil, wrap("dial unix "+path+": "+err.Error(), err)
 	}
 	for {
 		err = syscall.Connect(fd, &syscall.SockaddrUnix{Name: path})
@@ -47,9 +47,11 @@ func dial(path string, deadline time.Time) (*conn, error) {
 	if err != nil {
 		c.Close()
 		if err == syscall.EAGAIN {
-			return nil, fmt.Errorf("dial unix %s: %w", path, os.ErrDeadlineExceeded)
+			err = os.ErrDeadlineExceeded
+		} else {
+			err = os.NewSyscallError("connect", err)
 		}
-		return nil, fmt.Errorf("dial unix %s: %w", path, os.NewSyscallError("connect", err))
+		return nil, wrap("dial unix "+path+": "+err.Error(), err)
 	}
 	return c, nil
 }

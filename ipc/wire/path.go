@@ -1,7 +1,7 @@
 package wire
 
 import (
-	"fmt"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -38,7 +38,8 @@ func CheckDir(dir string) error {
 	// call, and needs none of os.FileInfo.
 	var st syscall.Stat_t
 	if err := syscall.Lstat(dir, &st); err != nil {
-		return fmt.Errorf("checking socket directory: %w", &os.PathError{Op: "lstat", Path: dir, Err: err})
+		perr := &os.PathError{Op: "lstat", Path: dir, Err: err}
+		return wrap("checking socket directory: "+perr.Error(), perr)
 	}
 	uid := os.Getuid()
 	perm := os.FileMode(st.Mode & 0o777)
@@ -48,11 +49,20 @@ func CheckDir(dir string) error {
 		if fi, err := os.Lstat(dir); err == nil {
 			mode = fi.Mode()
 		}
-		return fmt.Errorf("socket directory %s is not a directory (mode %v); remove it or set TAPIS_AGENT_SOCK", dir, mode)
+		return errors.New("socket directory " + dir + " is not a directory (mode " + mode.String() + "); remove it or set TAPIS_AGENT_SOCK")
 	case int(st.Uid) != uid:
-		return fmt.Errorf("socket directory %s is owned by uid %d (mode %04o), not by you (uid %d); remove it or set TAPIS_AGENT_SOCK to a path in a directory of yours", dir, st.Uid, perm, uid)
+		return errors.New("socket directory " + dir + " is owned by uid " + strconv.FormatUint(uint64(st.Uid), 10) + " (mode " + octal4(perm) + "), not by you (uid " + strconv.Itoa(uid) + "); remove it or set TAPIS_AGENT_SOCK to a path in a directory of yours")
 	case perm&0o077 != 0:
-		return fmt.Errorf("socket directory %s has mode %04o, open to other users; run: chmod 0700 %s", dir, perm, dir)
+		return errors.New("socket directory " + dir + " has mode " + octal4(perm) + ", open to other users; run: chmod 0700 " + dir)
 	}
 	return nil
+}
+
+// octal4 writes a permission as four octal digits, as %04o does.
+func octal4(perm os.FileMode) string {
+	s := strconv.FormatUint(uint64(perm), 8)
+	for len(s) < 4 {
+		s = "0" + s
+	}
+	return s
 }

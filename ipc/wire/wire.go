@@ -9,7 +9,6 @@ package wire
 import (
 	"bufio"
 	"errors"
-	"fmt"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -88,6 +87,36 @@ const DefaultTokenTimeout = 60 * time.Second
 // minutes). An empty tenant asks for the agent's default tenant. timeout
 // bounds the whole call; zero means DefaultTokenTimeout.
 func Token(path string, timeout time.Duration, tenant string, minValid time.Duration) (*TokenResponse, error) {
+	status, body, err := tokenCall(path, timeout, tenant, minValid)
+	if err != nil {
+		return nil, err
+	}
+	var out TokenResponse
+	if decodeToken(body, &out) != nil {
+		return nil, MalformedBody(status)
+	}
+	return &out, nil
+}
+
+// AccessToken is Token for a caller that needs only the access token, as
+// tapis-token printing it does. It leaves expires_at unparsed, which keeps
+// time's date parser out of tapis-token: every byte of code a program
+// links adds to its start.
+func AccessToken(path string, timeout time.Duration, tenant string, minValid time.Duration) (string, error) {
+	status, body, err := tokenCall(path, timeout, tenant, minValid)
+	if err != nil {
+		return "", err
+	}
+	tok, err := decodeAccessToken(body)
+	if err != nil {
+		return "", MalformedBody(status)
+	}
+	return tok, nil
+}
+
+// tokenCall makes a token call and returns a 2xx answer's status and body,
+// or the error an answer carries.
+func tokenCall(path string, timeout time.Duration, tenant string, minValid time.Duration) (int, []byte, error) {
 	// Built by hand: net/url would add its package initialisation to
 	// every start of tapis-token.
 	q := ""
@@ -105,17 +134,10 @@ func Token(path string, timeout time.Duration, tenant string, minValid time.Dura
 		timeout = DefaultTokenTimeout
 	}
 	status, body, err := RoundTrip(path, "GET", PathToken+"?"+q, nil, timeout)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		err = ErrorAnswer(status, body)
 	}
-	if err := ErrorAnswer(status, body); err != nil {
-		return nil, err
-	}
-	var out TokenResponse
-	if decodeToken(body, &out) != nil {
-		return nil, MalformedBody(status)
-	}
-	return &out, nil
+	return status, body, err
 }
 
 // RoundTrip sends one request to the agent at the socket path on a fresh
@@ -124,11 +146,11 @@ func Token(path string, timeout time.Duration, tenant string, minValid time.Dura
 // ErrAgentUnreachable when no agent could be reached.
 func RoundTrip(path, method, target string, body []byte, timeout time.Duration) (int, []byte, error) {
 	if err := CheckDir(filepath.Dir(path)); err != nil {
-		return 0, nil, fmt.Errorf("%w: %w", ErrAgentUnreachable, err)
+		return 0, nil, unreachable(err)
 	}
 	conn, err := dial(path, time.Now().Add(timeout))
 	if err != nil {
-		return 0, nil, fmt.Errorf("%w: %w", ErrAgentUnreachable, err) // err names the path
+		return 0, nil, unreachable(err) // err names the path
 	}
 	defer conn.Close()
 	if err := writeRequest(conn, method, target, body); err != nil {
@@ -150,9 +172,14 @@ func RoundTrip(path, method, target string, body []byte, timeout time.Duration) 
 // keeps os.ErrDeadlineExceeded in the chain.
 func ioError(action, path string, err error) error {
 	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
-		return fmt.Errorf("%s: %w at %s: %w", action, ErrAgentUnreachable, path, err)
+		return wrap(action+": "+ErrAgentUnreachable.Error()+" at "+path+": "+err.Error(), ErrAgentUnreachable, err)
 	}
-	return fmt.Errorf("%s at %s: %w", action, path, err)
+	return wrap(action+" at "+path+": "+err.Error(), err)
+}
+
+// unreachable wraps err, which kept the call from reaching the agent.
+func unreachable(err error) error {
+	return wrap(ErrAgentUnreachable.Error()+": "+err.Error(), ErrAgentUnreachable, err)
 }
 
 // queryEscape percent-encodes s for a query value, as url.QueryEscape

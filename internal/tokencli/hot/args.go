@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/tapis-agent/tapis-agent/ipc/wire"
 )
 
 // Flag is a command-line flag: a switch when B is set, else a flag that
@@ -45,16 +43,16 @@ func ParseArgs(args []string, flags ...Flag) ([]string, error) {
 		f := findFlag(flags, name)
 		switch {
 		case f == nil:
-			return nil, Usagef("unknown flag %s", name)
+			return nil, Usage("unknown flag " + name)
 		case f.B != nil:
 			if hasVal {
-				return nil, Usagef("%s takes no value", name)
+				return nil, Usage(name + " takes no value")
 			}
 			*f.B = true
 			continue
 		case !hasVal:
 			if i+1 >= len(args) {
-				return nil, Usagef("%s %v", name, errNoValue)
+				return nil, Usage(name + " " + errNoValue.Error())
 			}
 			i++
 			val = args[i]
@@ -81,7 +79,7 @@ func OneTenant(pos []string) (string, error) {
 	case 1:
 		return pos[0], nil
 	}
-	return "", Usagef("expected at most one TENANT, got %q", strings.Join(pos, " "))
+	return "", Usage("expected at most one TENANT, got " + strconv.Quote(strings.Join(pos, " ")))
 }
 
 // TenantOnly reads the command line of a command that takes only an
@@ -99,11 +97,123 @@ func ParseMinValid(s string) (time.Duration, error) {
 	if n, err := strconv.ParseUint(s, 10, 32); err == nil {
 		return time.Duration(n) * time.Second, nil
 	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, Usagef("--min-valid %q: give a duration such as 2h, 90m or 300s", s)
+	d, ok := parseDuration(s)
+	if !ok || d < 0 {
+		return 0, Usage("--min-valid " + strconv.Quote(s) + ": give a duration such as 2h, 90m or 300s")
 	}
 	return d, nil
+}
+
+// parseDuration is time.ParseDuration (FuzzParseDuration holds it to
+// that), without the unit table that time initialises at every start of
+// a program that links ParseDuration.
+func parseDuration(s string) (time.Duration, bool) {
+	const maxD = 1 << 63
+	neg := false
+	if s != "" && (s[0] == '-' || s[0] == '+') {
+		neg = s[0] == '-'
+		s = s[1:]
+	}
+	if s == "0" {
+		return 0, true
+	}
+	if s == "" {
+		return 0, false
+	}
+	var d uint64
+	for s != "" {
+		if !(s[0] == '.' || '0' <= s[0] && s[0] <= '9') {
+			return 0, false
+		}
+		// The integer part.
+		var v uint64
+		i := 0
+		for ; i < len(s) && '0' <= s[i] && s[i] <= '9'; i++ {
+			if v > maxD/10 {
+				return 0, false
+			}
+			v = v*10 + uint64(s[i]-'0')
+			if v > maxD {
+				return 0, false
+			}
+		}
+		pre := i > 0
+		s = s[i:]
+		// The fraction, whose digits past what fits are dropped.
+		var f uint64
+		scale := 1.0
+		post := false
+		if s != "" && s[0] == '.' {
+			s = s[1:]
+			i, overflow := 0, false
+			for ; i < len(s) && '0' <= s[i] && s[i] <= '9'; i++ {
+				if overflow || f > (maxD-1)/10 {
+					overflow = true
+					continue
+				}
+				y := f*10 + uint64(s[i]-'0')
+				if y > maxD {
+					overflow = true
+					continue
+				}
+				f = y
+				scale *= 10
+			}
+			post = i > 0
+			s = s[i:]
+		}
+		if !pre && !post {
+			return 0, false
+		}
+		i = 0
+		for ; i < len(s) && s[i] != '.' && !('0' <= s[i] && s[i] <= '9'); i++ {
+		}
+		unit := durationUnit(s[:i])
+		if unit == 0 {
+			return 0, false
+		}
+		s = s[i:]
+		if v > maxD/unit {
+			return 0, false
+		}
+		v *= unit
+		if f > 0 {
+			v += uint64(float64(f) * (float64(unit) / scale))
+			if v > maxD {
+				return 0, false
+			}
+		}
+		d += v
+		if d > maxD {
+			return 0, false
+		}
+	}
+	if neg {
+		return -time.Duration(d), true
+	}
+	if d > maxD-1 {
+		return 0, false
+	}
+	return time.Duration(d), true
+}
+
+// durationUnit is the length of a time.ParseDuration unit, or 0.
+func durationUnit(u string) uint64 {
+	switch u {
+	case "ns":
+		return uint64(time.Nanosecond)
+	case "us", "\u00b5s", "\u03bcs": // U+00B5 micro sign, U+03BC Greek mu
+		return uint64(time.Microsecond)
+	case "ms":
+		return uint64(time.Millisecond)
+	case "s":
+		return uint64(time.Second)
+	case "m":
+		return uint64(time.Minute)
+	case "h":
+		return uint64(time.Hour)
+	}
+	return 0
 }
 
 // TokenArgs is a parsed token command line:
@@ -128,7 +238,7 @@ func ParseTokenArgs(args []string) (*TokenArgs, error) {
 		return nil, err
 	}
 	if n := btoi(ta.Header) + btoi(ta.JSON) + btoi(ta.Env); n > 1 {
-		return nil, Usagef("-H, --json and --env exclude each other")
+		return nil, Usage("-H, --json and --env exclude each other")
 	}
 	if minValid != "" {
 		if ta.MinValid, err = ParseMinValid(minValid); err != nil {
@@ -145,10 +255,10 @@ func btoi(b bool) int {
 	return 0
 }
 
-// WritePlain prints the token, or with header an X-Tapis-Token header
-// line.
-func WritePlain(w io.Writer, tok *wire.TokenResponse, header bool) error {
-	line := tok.AccessToken + "\n"
+// WritePlain prints an access token, or with header an X-Tapis-Token
+// header line.
+func WritePlain(w io.Writer, token string, header bool) error {
+	line := token + "\n"
 	if header {
 		line = "X-Tapis-Token: " + line
 	}

@@ -4,15 +4,15 @@
 // command shares. Package tokencli builds the other commands on it.
 //
 // tapis-token starts for every curl call, and every package it imports
-// is initialised at each start, used or not. So this package imports
-// nothing beyond the standard library's basics and package ipc/wire: no
-// encoding/json, no os/exec, no os/signal, no terminal handling
-// (cmd/tapis-token's TestDeps keeps it so).
+// is initialised at each start, and its code mapped and unmapped, used or
+// not. So this package imports nothing beyond the standard library's
+// basics and package ipc/wire: no fmt, no encoding/json, no os/exec, no
+// os/signal, no terminal handling (cmd/tapis-token's TestDeps keeps it
+// so).
 package hot
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -40,9 +40,9 @@ type Failure struct {
 
 func (f *Failure) Error() string { return f.Msg }
 
-// Usagef returns a usage error (exit 2) with the message format gives.
-func Usagef(format string, args ...any) error {
-	return &Failure{Code: ExitUsage, Msg: fmt.Sprintf(format, args...), Hint: "tapis-token help"}
+// Usage returns a usage error (exit 2) with message msg.
+func Usage(msg string) error {
+	return &Failure{Code: ExitUsage, Msg: msg, Hint: "tapis-token help"}
 }
 
 // Run runs the command lines that tapis-token answers itself, the ones
@@ -57,7 +57,7 @@ func Run(args []string, stdout, stderr io.Writer) (code int, ok bool) {
 	if err != nil || ta.JSON || ta.Env {
 		return 0, false // Main reports the usage error, or formats the answer
 	}
-	tok, err := wire.Token(wire.SocketPath(), 0, ta.Tenant, ta.MinValid)
+	tok, err := wire.AccessToken(wire.SocketPath(), 0, ta.Tenant, ta.MinValid)
 	if err == nil {
 		err = WritePlain(stdout, tok, ta.Header)
 	}

@@ -34,7 +34,7 @@ func TestClassifyExitCodes(t *testing.T) {
 		{"internal", &wire.Error{Code: wire.CodeInternal, Message: "m"}, ExitError, "agent.log"},
 		{"forbidden", &wire.Error{Code: wire.CodeForbidden, Message: "m"}, ExitError, "tapis-token status"},
 		{"local bad answer", &wire.Error{Message: "agent answered garbage"}, ExitError, "tapis-token status"},
-		{"usage", Usagef("bad"), ExitUsage, "tapis-token help"},
+		{"usage", Usage("bad"), ExitUsage, "tapis-token help"},
 		{"failure without hint", &Failure{Code: ExitLogin, Msg: "m"}, ExitLogin, "tapis-token login"},
 		{"other", errors.New("boom"), ExitError, "agent.log"},
 	}
@@ -177,4 +177,20 @@ func TestRunOrMain(t *testing.T) {
 			t.Errorf("Run(%q) without an agent = %d, stdout %q, stderr %q; want exit 3 with a hint", tc.args, code, out.String(), errb.String())
 		}
 	}
+}
+
+// FuzzParseDuration: parseDuration is time.ParseDuration.
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"2h", "90m", "300s", "1.5h", "1h30m", ".5s", "5.s", "0", "-0", "+3m", "-1h", "1µs", "1μs", "2us", "3ns", "4ms",
+		"9223372036854775807ns", "9223372036854775808ns", "-9223372036854775808ns", "2562047h47m16.854775807s", "2562048h",
+		"1.00000000000000000000000001s", "0.100000000000000000000h", "", "+", ".", "1", "1x", "1h1", "h", "3000000h"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseDuration(s)
+		want, err := time.ParseDuration(s)
+		if ok != (err == nil) || (ok && got != want) {
+			t.Fatalf("parseDuration(%q) = %v, %v; time.ParseDuration gives %v, %v", s, got, ok, want, err)
+		}
+	})
 }
