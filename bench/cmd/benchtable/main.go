@@ -90,7 +90,7 @@ type params struct {
 }
 
 const notes = `Notes:
-- Start-up: wall time from fork to exit of each binary, its stdout to a pipe; ` + "`tapis-token`" + ` answers from the agent's cached token.
+- Start-up: wall time from fork to exit of each binary, its stdout to a pipe; ` + "`tapis-token`" + ` answers from the agent's cached token. Each binary is dropped from the page cache and run once first, so that all are cached as a binary read from disk is: how a file was written (by the linker, by a copy) otherwise changes its start-up by up to a tenth.
 - Throughput: N goroutines of this driver call GET /v1/token in a loop for one round; "conn/request" dials a new Unix connection per call (the helper's and the Python client's way), "keep-alive" reuses connections (net/http client). The baseline is a minimal net/http server answering a token-sized JSON body.
 - Refresh storm: callers ask for more validity than the token has left, so each needs a refresh; the fake answers the refresh grant after 200 ms so that every caller arrives while it is in flight. The baseline is one caller forcing a refresh alone.
 - Tenants: one fake serves every tenant; RSS is VmRSS of the agent process. "In flight" is the most concurrent refresh grants upstream saw when every tenant needed a refresh at once (each refresh held 40 ms by the fake).
