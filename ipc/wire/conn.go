@@ -16,7 +16,8 @@ import (
 type conn struct {
 	fd       int
 	deadline time.Time
-	polled   bool // the first read has polled (see poll)
+	polled   bool      // the first read has polled (see poll)
+	sndSetAt time.Time // when SO_SNDTIMEO was last set
 }
 
 // pollFor bounds how long the first read of an answer polls before it
@@ -38,6 +39,7 @@ func dial(path string, deadline time.Time) (*conn, error) {
 		c.Close()
 		return nil, wrap("dial unix "+path+": "+err.Error(), err)
 	}
+	c.sndSetAt = time.Now()
 	for {
 		err = syscall.Connect(fd, &syscall.SockaddrUnix{Name: path})
 		if err != syscall.EINTR {
@@ -130,8 +132,14 @@ func readResult(n int, err error, m int) (int, error) {
 // Write writes all of b. MSG_NOSIGNAL turns a peer that went away into
 // EPIPE instead of a SIGPIPE.
 func (c *conn) Write(b []byte) (int, error) {
-	if err := c.setTimeout(syscall.SO_SNDTIMEO); err != nil {
-		return 0, err
+	// The timeout dial set still holds unless connecting took a while:
+	// one system call less between connecting and the request, which the
+	// agent, woken by the connect, is waiting for.
+	if time.Since(c.sndSetAt) > time.Millisecond {
+		if err := c.setTimeout(syscall.SO_SNDTIMEO); err != nil {
+			return 0, err
+		}
+		c.sndSetAt = time.Now()
 	}
 	done := 0
 	for done < len(b) {

@@ -22,9 +22,9 @@ func malformed(what string) *Error {
 	return &Error{Code: CodeInternal, Message: "malformed answer from agent: " + what}
 }
 
-// writeRequest writes one HTTP/1.1 request with an optional JSON body.
-func writeRequest(w io.Writer, method, target string, body []byte) error {
-	b := make([]byte, 0, 160+len(target)+len(body))
+// appendRequest appends one HTTP/1.1 request with an optional JSON body to
+// b.
+func appendRequest(b []byte, method, target string, body []byte) []byte {
 	b = append(b, method...)
 	b = append(b, ' ')
 	b = append(b, target...)
@@ -35,9 +35,7 @@ func writeRequest(w io.Writer, method, target string, body []byte) error {
 	b = append(b, "Content-Length: "...)
 	b = strconv.AppendInt(b, int64(len(body)), 10)
 	b = append(b, "\r\n\r\n"...)
-	b = append(b, body...)
-	_, err := w.Write(b)
-	return err
+	return append(b, body...)
 }
 
 // readResponse reads one HTTP/1.1 answer: status line, headers and a body

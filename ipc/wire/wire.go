@@ -148,12 +148,15 @@ func RoundTrip(path, method, target string, body []byte, timeout time.Duration) 
 	if err := CheckDir(filepath.Dir(path)); err != nil {
 		return 0, nil, unreachable(err)
 	}
+	// The request is ready before connecting: the agent wakes at the
+	// connect and answers at once if the request is there by then.
+	req := appendRequest(make([]byte, 0, 160+len(target)+len(body)), method, target, body)
 	conn, err := dial(path, time.Now().Add(timeout))
 	if err != nil {
 		return 0, nil, unreachable(err) // err names the path
 	}
 	defer conn.Close()
-	if err := writeRequest(conn, method, target, body); err != nil {
+	if _, err := conn.Write(req); err != nil {
 		return 0, nil, ioError("sending request to agent", path, err)
 	}
 	status, respBody, err := readResponse(bufio.NewReaderSize(conn, maxLineBytes))
