@@ -149,7 +149,7 @@ func (s *Server) acceptRaw(ctx context.Context, l *limitListener, ul *net.UnixLi
 			return os.NewSyscallError("accept", err)
 		}
 		delay = 0
-		p, read, done := s.answerNow(ctx, fd, buf)
+		p, read, done := s.answerNow(ctx, fd, lfd, buf)
 		if done {
 			<-l.sem
 			continue
@@ -202,15 +202,16 @@ func fdConn(fd int) (net.Conn, error) {
 // whole token request the Handler answers at once (InstantTokener): the
 // helper's call, nearly always, since it writes its request right after
 // connecting. It then closes fd and reports done. Otherwise it returns
-// the peer and the bytes read (copied out of buf), for dispatch.
-func (s *Server) answerNow(ctx context.Context, fd int, buf []byte) (p *peer, read []byte, done bool) {
+// the peer and the bytes read (copied out of buf), for dispatch. lfd is
+// the listening socket (see waitRequest).
+func (s *Server) answerNow(ctx context.Context, fd, lfd int, buf []byte) (p *peer, read []byte, done bool) {
 	p = s.peerOf(unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED))
 	it, ok := s.h.(InstantTokener)
 	if !ok || !s.serves(p) {
 		return p, nil, false
 	}
 	n, _, err := syscall.Recvfrom(fd, buf, syscall.MSG_DONTWAIT)
-	if err == syscall.EAGAIN && waitReadable(fd, requestWait) {
+	if err == syscall.EAGAIN && waitRequest(fd, lfd, requestWait) {
 		n, _, err = syscall.Recvfrom(fd, buf, syscall.MSG_DONTWAIT)
 	}
 	if err != nil || n <= 0 {
@@ -305,22 +306,23 @@ func unreserved(s string) bool {
 
 // requestWait is how long answerNow waits for a request that had not
 // arrived with the connection: the helper writes its own a few
-// microseconds after connecting, the Python client some tens. Waiting
-// holds up the next connection's accept as long at worst; handing the
-// connection over costs more than the wait.
+// microseconds after connecting, the Python client some tens. It waits
+// only while no other client is waiting to be accepted.
 const requestWait = 200 * time.Microsecond
 
-// waitReadable reports whether the socket fd has something to read, or
-// its peer closed, within d.
-func waitReadable(fd int, d time.Duration) bool {
-	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+// waitRequest reports whether the accepted socket fd has something to
+// read, or its peer closed, within d. It gives up as soon as the
+// listening socket lfd has another connection to accept, which the
+// wait must not hold up.
+func waitRequest(fd, lfd int, d time.Duration) bool {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(lfd), Events: unix.POLLIN}}
 	ts := unix.NsecToTimespec(d.Nanoseconds())
 	for {
-		n, err := unix.Ppoll(fds, &ts, nil)
+		_, err := unix.Ppoll(fds, &ts, nil)
 		if err == unix.EINTR {
-			continue // the rest of the wait is lost; the Python client is late at worst
+			continue // the rest of the wait is lost; a client late at worst
 		}
-		return err == nil && n > 0
+		return err == nil && fds[0].Revents != 0
 	}
 }
 

@@ -16,7 +16,7 @@ import (
 type conn struct {
 	fd       int
 	deadline time.Time
-	polled   bool      // the first read has polled (see poll)
+	polled   bool      // the first read has polled, or must not (see poll)
 	sndSetAt time.Time // when SO_SNDTIMEO was last set
 }
 
@@ -26,13 +26,13 @@ const pollFor = 200 * time.Microsecond
 
 // dial connects to the Unix socket at path. Its errors read like package
 // net's ("dial unix PATH: connect: …") and wrap the errno.
-func dial(path string, deadline time.Time) (*conn, error) {
+func dial(path string, deadline time.Time, poll bool) (*conn, error) {
 	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		err = os.NewSyscallError("socket", err)
 		return nil, wrap("dial unix "+path+": "+err.Error(), err)
 	}
-	c := &conn{fd: fd, deadline: deadline}
+	c := &conn{fd: fd, deadline: deadline, polled: !poll}
 	// A connect to a listener whose backlog is full blocks for up to the
 	// send timeout.
 	if err := c.setTimeout(syscall.SO_SNDTIMEO); err != nil {
@@ -100,7 +100,9 @@ func (c *conn) Read(b []byte) (int, error) {
 // sleeps for the answer instead pays a wake-up, and on a virtual machine
 // whose idle processor halts, that wake-up takes longer than the agent's
 // whole answer (a third of the helper's round trip, make bench). The
-// yield lets an agent that shares this processor run.
+// yield lets an agent that shares this processor run. Only tapis-token
+// polls: a program with many calls in flight, each polling, would keep
+// the agent from the processors it needs to answer them.
 func (c *conn) poll(b []byte) (n int, ok bool, err error) {
 	start := time.Now()
 	for {

@@ -87,7 +87,7 @@ const DefaultTokenTimeout = 60 * time.Second
 // minutes). An empty tenant asks for the agent's default tenant. timeout
 // bounds the whole call; zero means DefaultTokenTimeout.
 func Token(path string, timeout time.Duration, tenant string, minValid time.Duration) (*TokenResponse, error) {
-	status, body, err := tokenCall(path, timeout, tenant, minValid)
+	status, body, err := tokenCall(path, timeout, tenant, minValid, false)
 	if err != nil {
 		return nil, err
 	}
@@ -98,12 +98,14 @@ func Token(path string, timeout time.Duration, tenant string, minValid time.Dura
 	return &out, nil
 }
 
-// AccessToken is Token for a caller that needs only the access token, as
-// tapis-token printing it does. It leaves expires_at unparsed, which keeps
-// time's date parser out of tapis-token: every byte of code a program
-// links adds to its start.
+// AccessToken is Token for tapis-token, a process that makes this one
+// call and prints the access token. It leaves expires_at unparsed, which
+// keeps time's date parser out of tapis-token (every byte of code a
+// program links adds to its start), and it polls for the answer before it
+// sleeps on it (see conn.poll), which a program making many calls at once
+// should not do.
 func AccessToken(path string, timeout time.Duration, tenant string, minValid time.Duration) (string, error) {
-	status, body, err := tokenCall(path, timeout, tenant, minValid)
+	status, body, err := tokenCall(path, timeout, tenant, minValid, true)
 	if err != nil {
 		return "", err
 	}
@@ -115,8 +117,8 @@ func AccessToken(path string, timeout time.Duration, tenant string, minValid tim
 }
 
 // tokenCall makes a token call and returns a 2xx answer's status and body,
-// or the error an answer carries.
-func tokenCall(path string, timeout time.Duration, tenant string, minValid time.Duration) (int, []byte, error) {
+// or the error an answer carries; poll as for roundTrip.
+func tokenCall(path string, timeout time.Duration, tenant string, minValid time.Duration, poll bool) (int, []byte, error) {
 	// Built by hand: net/url would add its package initialisation to
 	// every start of tapis-token.
 	q := ""
@@ -133,7 +135,7 @@ func tokenCall(path string, timeout time.Duration, tenant string, minValid time.
 	if timeout <= 0 {
 		timeout = DefaultTokenTimeout
 	}
-	status, body, err := RoundTrip(path, "GET", PathToken+"?"+q, nil, timeout)
+	status, body, err := roundTrip(path, "GET", PathToken+"?"+q, nil, timeout, poll)
 	if err == nil {
 		err = ErrorAnswer(status, body)
 	}
@@ -145,13 +147,19 @@ func tokenCall(path string, timeout time.Duration, tenant string, minValid time.
 // answer's status and body; timeout bounds the whole call. Its errors wrap
 // ErrAgentUnreachable when no agent could be reached.
 func RoundTrip(path, method, target string, body []byte, timeout time.Duration) (int, []byte, error) {
+	return roundTrip(path, method, target, body, timeout, false)
+}
+
+// roundTrip is RoundTrip; with poll, the first read of the answer polls
+// for it before it sleeps (conn.poll).
+func roundTrip(path, method, target string, body []byte, timeout time.Duration, poll bool) (int, []byte, error) {
 	if err := CheckDir(filepath.Dir(path)); err != nil {
 		return 0, nil, unreachable(err)
 	}
 	// The request is ready before connecting: the agent wakes at the
 	// connect and answers at once if the request is there by then.
 	req := appendRequest(make([]byte, 0, 160+len(target)+len(body)), method, target, body)
-	conn, err := dial(path, time.Now().Add(timeout))
+	conn, err := dial(path, time.Now().Add(timeout), poll)
 	if err != nil {
 		return 0, nil, unreachable(err) // err names the path
 	}
