@@ -599,7 +599,7 @@ func appendAnswer(b []byte, a answer, http10 bool, now time.Time) []byte {
 	b = append(b, "\r\nCache-Control: no-store\r\nContent-Length: "...)
 	b = strconv.AppendInt(b, int64(len(body)), 10)
 	b = append(b, "\r\nContent-Type: application/json\r\nDate: "...)
-	b = now.UTC().AppendFormat(b, http.TimeFormat)
+	b = appendHTTPDate(b, now)
 	if !http10 {
 		b = append(b, "\r\nConnection: close"...)
 	}
@@ -700,3 +700,32 @@ func (c *handoffConn) Read(p []byte) (int, error) {
 
 // NetConn returns the underlying connection, for peerCred.
 func (c *handoffConn) NetConn() net.Conn { return c.Conn }
+
+// appendHTTPDate appends t as an HTTP date (http.TimeFormat, in UTC), as
+// AppendFormat writes it but without parsing the layout on every answer.
+func appendHTTPDate(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	yy, mm, dd := t.Date()
+	if yy < 0 || yy > 9999 {
+		return t.AppendFormat(b, http.TimeFormat)
+	}
+	hh, mi, ss := t.Clock()
+	b = append(b, t.Weekday().String()[:3]...)
+	b = append(b, ", "...)
+	b = append2(b, dd)
+	b = append(b, ' ')
+	b = append(b, mm.String()[:3]...)
+	b = append(b, ' ')
+	b = append2(b, yy/100)
+	b = append2(b, yy%100)
+	b = append(b, ' ')
+	b = append2(b, hh)
+	b = append(b, ':')
+	b = append2(b, mi)
+	b = append(b, ':')
+	b = append2(b, ss)
+	return append(b, " GMT"...)
+}
+
+// append2 appends n, 0–99, as two digits.
+func append2(b []byte, n int) []byte { return append(b, byte('0'+n/10), byte('0'+n%10)) }

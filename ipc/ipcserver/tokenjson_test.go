@@ -2,6 +2,7 @@ package ipcserver
 
 import (
 	"encoding/json"
+	"net/http"
 	"testing"
 	"time"
 
@@ -79,4 +80,18 @@ func TestPlainTokenQueryTakesTheHelpers(t *testing.T) {
 			t.Errorf("plainTokenQuery(%q) declined the helper's query", raw)
 		}
 	}
+}
+
+// FuzzHTTPDate: appendHTTPDate writes what AppendFormat with
+// http.TimeFormat writes.
+func FuzzHTTPDate(f *testing.F) {
+	f.Add(int64(0))
+	f.Add(time.Date(2026, 12, 1, 4, 46, 5, 0, time.UTC).UnixNano())
+	f.Add(int64(-1) << 62)
+	f.Fuzz(func(t *testing.T, ns int64) {
+		tm := time.Unix(0, ns).In(time.FixedZone("x", 3600))
+		if got, want := string(appendHTTPDate(nil, tm)), tm.UTC().Format(http.TimeFormat); got != want {
+			t.Fatalf("appendHTTPDate(%v) = %q; want %q", tm, got, want)
+		}
+	})
 }
