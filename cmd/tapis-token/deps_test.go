@@ -50,7 +50,8 @@ func TestDeps(t *testing.T) {
 }
 
 // TestLinkedCode guards what the linker keeps, a second line behind
-// TestDeps: no code of the other commands, no reflective JSON decoder.
+// TestDeps: no code of the other commands, no reflective JSON decoder, no
+// date parsing or formatting.
 func TestLinkedCode(t *testing.T) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -77,6 +78,9 @@ func TestLinkedCode(t *testing.T) {
 		"golang.org/x/term.", "tapis-agent/tapis/jwt.", "text/tabwriter.",
 		"internal/tokencli.dispatch", "internal/tokencli.cmdLogin", "internal/tokencli.cmdStatus",
 		" net.", "net/http.", "crypto/tls.",
+		// time's parsing, formatting and time zone loading: nothing on the
+		// token path reads or prints a date.
+		" time.parse", " time.Time.appendFormat", " time.LoadLocation",
 	} {
 		if strings.Contains(syms, bad) {
 			t.Errorf("tapis-token links %s", strings.TrimSpace(bad))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -23,16 +24,17 @@ import (
 // integers for expires_in, invalid UTF-8, lone surrogates and nesting
 // deeper than maxDepth.
 func decodeToken(b []byte, t *TokenResponse) error {
-	d := decoder{b: b}
+	d := decoder{b: b, parseTime: (*time.Time).UnmarshalText}
 	return d.whole(func(key string) error { return d.tokenField(key, t) })
 }
 
 // decodeAccessToken is decodeToken for the access token alone: it checks
-// that expires_at is a string without escapes but does not parse it. It
-// accepts every answer decodeToken accepts, with the same token.
+// that expires_at is a string without escapes but does not parse it, so
+// that a program using only it does not link time's parser. It accepts
+// every answer decodeToken accepts, with the same token.
 func decodeAccessToken(b []byte) (string, error) {
 	var t TokenResponse
-	d := decoder{b: b, noTimes: true}
+	d := decoder{b: b}
 	err := d.whole(func(key string) error { return d.tokenField(key, &t) })
 	return t.AccessToken, err
 }
@@ -70,9 +72,9 @@ var errJSON = errors.New("invalid JSON answer")
 const maxDepth = 32
 
 type decoder struct {
-	b       []byte
-	i       int
-	noTimes bool // leave times unparsed (decodeAccessToken)
+	b         []byte
+	i         int
+	parseTime func(*time.Time, []byte) error // nil: leave times unparsed
 }
 
 func (d *decoder) space() {
@@ -170,7 +172,7 @@ func (d *decoder) tokenField(key string, t *TokenResponse) error {
 			return err
 		}
 		raw := d.b[start+1 : d.i-1]
-		if bytes.IndexByte(raw, '\\') >= 0 || !d.noTimes && t.ExpiresAt.UnmarshalText(raw) != nil {
+		if bytes.IndexByte(raw, '\\') >= 0 || d.parseTime != nil && d.parseTime(&t.ExpiresAt, raw) != nil {
 			return errJSON
 		}
 		return nil

@@ -15,10 +15,19 @@ import (
 // of that.
 type conn struct {
 	fd       int
-	deadline time.Time
-	polled   bool      // the first read has polled, or must not (see poll)
-	sndSetAt time.Time // when SO_SNDTIMEO was last set
+	deadline time.Duration // on clock
+	polled   bool          // the first read has polled, or must not (see poll)
+	sndSetAt time.Duration // on clock, when SO_SNDTIMEO was last set
 }
+
+// clockBase is the origin of clock.
+var clockBase = time.Now()
+
+// clock reads the monotonic clock. A conn keeps its times as clock
+// readings rather than time.Times: a time.Time in a type that reaches an
+// interface (conn is an io.Reader) keeps time's formatting and time zone
+// code in tapis-token, for a String method never called.
+func clock() time.Duration { return time.Since(clockBase) }
 
 // pollFor bounds how long the first read of an answer polls before it
 // sleeps.
@@ -26,20 +35,20 @@ const pollFor = 200 * time.Microsecond
 
 // dial connects to the Unix socket at path. Its errors read like package
 // net's ("dial unix PATH: connect: …") and wrap the errno.
-func dial(path string, deadline time.Time, poll bool) (*conn, error) {
+func dial(path string, timeout time.Duration, poll bool) (*conn, error) {
 	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		err = os.NewSyscallError("socket", err)
 		return nil, wrap("dial unix "+path+": "+err.Error(), err)
 	}
-	c := &conn{fd: fd, deadline: deadline, polled: !poll}
+	c := &conn{fd: fd, deadline: clock() + timeout, polled: !poll}
 	// A connect to a listener whose backlog is full blocks for up to the
 	// send timeout.
 	if err := c.setTimeout(syscall.SO_SNDTIMEO); err != nil {
 		c.Close()
 		return nil, wrap("dial unix "+path+": "+err.Error(), err)
 	}
-	c.sndSetAt = time.Now()
+	c.sndSetAt = clock()
 	for {
 		err = syscall.Connect(fd, &syscall.SockaddrUnix{Name: path})
 		if err != syscall.EINTR {
@@ -62,7 +71,7 @@ func dial(path string, deadline time.Time, poll bool) (*conn, error) {
 // time left until the deadline. It returns os.ErrDeadlineExceeded when none
 // is left: a zero timeval would mean "no timeout" to the kernel.
 func (c *conn) setTimeout(opt int) error {
-	left := time.Until(c.deadline)
+	left := c.deadline - clock()
 	if left <= 0 {
 		return os.ErrDeadlineExceeded
 	}
@@ -137,11 +146,11 @@ func (c *conn) Write(b []byte) (int, error) {
 	// The timeout dial set still holds unless connecting took a while:
 	// one system call less between connecting and the request, which the
 	// agent, woken by the connect, is waiting for.
-	if time.Since(c.sndSetAt) > time.Millisecond {
+	if clock()-c.sndSetAt > time.Millisecond {
 		if err := c.setTimeout(syscall.SO_SNDTIMEO); err != nil {
 			return 0, err
 		}
-		c.sndSetAt = time.Now()
+		c.sndSetAt = clock()
 	}
 	done := 0
 	for done < len(b) {

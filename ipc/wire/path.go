@@ -45,11 +45,7 @@ func CheckDir(dir string) error {
 	perm := os.FileMode(st.Mode & 0o777)
 	switch {
 	case st.Mode&syscall.S_IFMT != syscall.S_IFDIR:
-		var mode os.FileMode
-		if fi, err := os.Lstat(dir); err == nil {
-			mode = fi.Mode()
-		}
-		return errors.New("socket directory " + dir + " is not a directory (mode " + mode.String() + "); remove it or set TAPIS_AGENT_SOCK")
+		return errors.New("socket directory " + dir + " is not a directory (mode " + FileMode(st.Mode).String() + "); remove it or set TAPIS_AGENT_SOCK")
 	case int(st.Uid) != uid:
 		return errors.New("socket directory " + dir + " is owned by uid " + strconv.FormatUint(uint64(st.Uid), 10) + " (mode " + octal4(perm) + "), not by you (uid " + strconv.Itoa(uid) + "); remove it or set TAPIS_AGENT_SOCK to a path in a directory of yours")
 	case perm&0o077 != 0:
@@ -65,4 +61,26 @@ func octal4(perm os.FileMode) string {
 		s = "0" + s
 	}
 	return s
+}
+
+// FileMode is the os.FileMode of a stat(2) mode, for messages: from a
+// Stat_t rather than an os.FileInfo, whose methods would bring time's
+// formatting into tapis-token.
+func FileMode(m uint32) os.FileMode {
+	mode := os.FileMode(m & 0o777)
+	switch m & syscall.S_IFMT {
+	case syscall.S_IFDIR:
+		mode |= os.ModeDir
+	case syscall.S_IFLNK:
+		mode |= os.ModeSymlink
+	case syscall.S_IFSOCK:
+		mode |= os.ModeSocket
+	case syscall.S_IFIFO:
+		mode |= os.ModeNamedPipe
+	case syscall.S_IFCHR:
+		mode |= os.ModeDevice | os.ModeCharDevice
+	case syscall.S_IFBLK:
+		mode |= os.ModeDevice
+	}
+	return mode
 }

@@ -159,7 +159,7 @@ func roundTrip(path, method, target string, body []byte, timeout time.Duration, 
 	// The request is ready before connecting: the agent wakes at the
 	// connect and answers at once if the request is there by then.
 	req := appendRequest(make([]byte, 0, 160+len(target)+len(body)), method, target, body)
-	conn, err := dial(path, time.Now().Add(timeout), poll)
+	conn, err := dial(path, timeout, poll)
 	if err != nil {
 		return 0, nil, unreachable(err) // err names the path
 	}

@@ -163,11 +163,11 @@ func LogHint() string {
 // that ipc refuses to trust (as tmux refuses one), or "" when it is fine or
 // missing: a missing directory only means that no agent runs.
 func SocketDirHint(dir string) string {
-	fi, err := os.Lstat(dir)
-	if err != nil || wire.CheckDir(dir) == nil {
+	var st syscall.Stat_t
+	if syscall.Lstat(dir, &st) != nil || wire.CheckDir(dir) == nil {
 		return ""
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && fi.IsDir() && int(st.Uid) == os.Getuid() {
+	if st.Mode&syscall.S_IFMT == syscall.S_IFDIR && int(st.Uid) == os.Getuid() {
 		return "chmod 0700 " + ShellArg(dir) + ", or set TAPIS_AGENT_SOCK to a socket in a directory of yours"
 	}
 	return "remove " + ShellArg(dir) + ", or set TAPIS_AGENT_SOCK to a socket in a directory of yours"
@@ -191,7 +191,10 @@ func AgentBinary() (string, error) {
 	return "", errors.New("tapis-agent is neither beside tapis-token nor on PATH")
 }
 
+// isExecutable reports whether p is a regular file with an execute bit.
+// syscall.Stat, not os.Stat: an os.FileInfo would bring time's formatting
+// into tapis-token.
 func isExecutable(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
+	var st syscall.Stat_t
+	return syscall.Stat(p, &st) == nil && st.Mode&syscall.S_IFMT == syscall.S_IFREG && st.Mode&0o111 != 0
 }
