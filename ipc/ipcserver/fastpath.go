@@ -123,7 +123,6 @@ func (s *Server) acceptRaw(ctx context.Context, l *limitListener, ul *net.UnixLi
 	}()
 	buf := make([]byte, firstReadBytes)
 	var delay time.Duration
-	var lastAccept time.Time
 	for {
 		select {
 		case l.sem <- struct{}{}:
@@ -150,15 +149,7 @@ func (s *Server) acceptRaw(ctx context.Context, l *limitListener, ul *net.UnixLi
 			return os.NewSyscallError("accept", err)
 		}
 		delay = 0
-		// In a burst of connections, waiting for a late request would
-		// hold up the others: the late one goes to dispatch at once.
-		wait := requestWait
-		now := time.Now()
-		if now.Sub(lastAccept) < requestWait {
-			wait = 0
-		}
-		lastAccept = now
-		p, read, done := s.answerNow(ctx, fd, lfd, buf, wait)
+		p, read, done := s.answerNow(ctx, fd, lfd, buf)
 		if done {
 			<-l.sem
 			continue
@@ -211,17 +202,16 @@ func fdConn(fd int) (net.Conn, error) {
 // whole token request the Handler answers at once (InstantTokener): the
 // helper's call, nearly always, since it writes its request right after
 // connecting. It then closes fd and reports done. Otherwise it returns
-// the peer and the bytes read (copied out of buf), for dispatch. A
-// request not there yet is waited for up to wait; lfd is the listening
-// socket (see waitRequest).
-func (s *Server) answerNow(ctx context.Context, fd, lfd int, buf []byte, wait time.Duration) (p *peer, read []byte, done bool) {
+// the peer and the bytes read (copied out of buf), for dispatch. lfd is
+// the listening socket (see waitRequest).
+func (s *Server) answerNow(ctx context.Context, fd, lfd int, buf []byte) (p *peer, read []byte, done bool) {
 	p = s.peerOf(unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED))
 	it, ok := s.h.(InstantTokener)
 	if !ok || !s.serves(p) {
 		return p, nil, false
 	}
 	n, _, err := syscall.Recvfrom(fd, buf, syscall.MSG_DONTWAIT)
-	if err == syscall.EAGAIN && wait > 0 && waitRequest(fd, lfd, wait) {
+	if err == syscall.EAGAIN && waitRequest(fd, lfd, requestWait) {
 		n, _, err = syscall.Recvfrom(fd, buf, syscall.MSG_DONTWAIT)
 	}
 	if err != nil || n <= 0 {
@@ -317,8 +307,7 @@ func unreserved(s string) bool {
 // requestWait is how long answerNow waits for a request that had not
 // arrived with the connection: the helper writes its own a few
 // microseconds after connecting, the Python client some tens. It waits
-// only outside a burst of connections, and only while no other client is
-// waiting to be accepted.
+// only while no other client is waiting to be accepted.
 const requestWait = 200 * time.Microsecond
 
 // waitRequest reports whether the accepted socket fd has something to
