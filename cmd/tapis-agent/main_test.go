@@ -117,21 +117,6 @@ func TestAgentEnv(t *testing.T) {
 	}
 }
 
-func TestAgentLogPath(t *testing.T) {
-	t.Setenv("HOME", "/home/jdoe")
-	cases := []struct{ state, want string }{
-		{"/var/state", "/var/state/tapis-agent/agent.log"},
-		{"", "/home/jdoe/.local/state/tapis-agent/agent.log"},
-		{"relative", "/home/jdoe/.local/state/tapis-agent/agent.log"}, // the XDG spec ignores relative paths
-	}
-	for _, tc := range cases {
-		t.Setenv("XDG_STATE_HOME", tc.state)
-		if got := agentLogPath(); got != tc.want {
-			t.Errorf("agentLogPath with XDG_STATE_HOME=%q = %s; want %s", tc.state, got, tc.want)
-		}
-	}
-}
-
 func TestOpenLogTightensMode(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state", "agent.log")
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {

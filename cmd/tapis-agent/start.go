@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tapis-agent/tapis-agent/internal/tokencli/hot"
 	"github.com/tapis-agent/tapis-agent/ipc"
 )
 
@@ -134,7 +135,7 @@ func ensureAgent(ctx context.Context, socket, cfgPath, level string) (pid int, s
 	if pid, ok := probe(socket); ok {
 		return pid, false, "", nil
 	}
-	logPath = agentLogPath()
+	logPath = hot.AgentLogPath()
 	pid, err = spawn(ctx, socket, cfgPath, level, logPath)
 	return pid, err == nil, logPath, err
 }
@@ -170,20 +171,6 @@ func flockRetry(f *os.File) error {
 			return err
 		}
 	}
-}
-
-// agentLogPath is where a started agent logs:
-// $XDG_STATE_HOME/tapis-agent/agent.log, else ~/.local/state/….
-func agentLogPath() string {
-	state := os.Getenv("XDG_STATE_HOME")
-	if state == "" || !filepath.IsAbs(state) {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			home = "/"
-		}
-		state = filepath.Join(home, ".local", "state")
-	}
-	return filepath.Join(state, "tapis-agent", "agent.log")
 }
 
 // openLog opens the agent log for appending, private to the user.

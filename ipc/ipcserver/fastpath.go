@@ -291,13 +291,11 @@ func plainTokenQuery(raw string) (tenant string, minValid time.Duration, ok bool
 	return tenant, minValid, true
 }
 
-// unreserved reports whether s has only URL characters that stand for
-// themselves in a query: letters, digits, '-', '.', '_' and '~'.
+// unreserved reports whether s has only bytes that the client sends
+// unescaped (wire.Unreserved).
 func unreserved(s string) bool {
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '.', c == '_', c == '~':
-		default:
+		if !wire.Unreserved(s[i]) {
 			return false
 		}
 	}

@@ -45,7 +45,7 @@ func CheckDir(dir string) error {
 	perm := os.FileMode(st.Mode & 0o777)
 	switch {
 	case st.Mode&syscall.S_IFMT != syscall.S_IFDIR:
-		return errors.New("socket directory " + dir + " is not a directory (mode " + FileMode(st.Mode).String() + "); remove it or set TAPIS_AGENT_SOCK")
+		return errors.New("socket directory " + dir + " is not a directory (mode " + fileMode(st.Mode).String() + "); remove it or set TAPIS_AGENT_SOCK")
 	case int(st.Uid) != uid:
 		return errors.New("socket directory " + dir + " is owned by uid " + strconv.FormatUint(uint64(st.Uid), 10) + " (mode " + octal4(perm) + "), not by you (uid " + strconv.Itoa(uid) + "); remove it or set TAPIS_AGENT_SOCK to a path in a directory of yours")
 	case perm&0o077 != 0:
@@ -63,10 +63,10 @@ func octal4(perm os.FileMode) string {
 	return s
 }
 
-// FileMode is the os.FileMode of a stat(2) mode, for messages: from a
+// fileMode is the os.FileMode of a stat(2) mode, for messages: from a
 // Stat_t rather than an os.FileInfo, whose methods would bring time's
 // formatting into tapis-token.
-func FileMode(m uint32) os.FileMode {
+func fileMode(m uint32) os.FileMode {
 	mode := os.FileMode(m & 0o777)
 	switch m & syscall.S_IFMT {
 	case syscall.S_IFDIR:

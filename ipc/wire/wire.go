@@ -199,12 +199,18 @@ func queryEscape(s string) string {
 	const hex = "0123456789ABCDEF"
 	b := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.', c == '~':
+		if c := s[i]; Unreserved(c) {
 			b = append(b, c)
-		default:
+		} else {
 			b = append(b, '%', hex[c>>4], hex[c&15])
 		}
 	}
 	return string(b)
+}
+
+// Unreserved reports whether c is a URL character that stands for itself
+// in a query: a letter, a digit, '-', '.', '_' or '~'. The client escapes
+// every other byte; the agent reads queries of these alone the short way.
+func Unreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
 }

@@ -92,8 +92,8 @@ func TenantOnly(args []string) (string, error) {
 	return OneTenant(pos)
 }
 
-// ParseMinValid reads a duration such as 2h or 90m, or whole seconds.
-func ParseMinValid(s string) (time.Duration, error) {
+// parseMinValid reads a duration such as 2h or 90m, or whole seconds.
+func parseMinValid(s string) (time.Duration, error) {
 	if n, err := strconv.ParseUint(s, 10, 32); err == nil {
 		return time.Duration(n) * time.Second, nil
 	}
@@ -241,7 +241,7 @@ func ParseTokenArgs(args []string) (*TokenArgs, error) {
 		return nil, Usage("-H, --json and --env exclude each other")
 	}
 	if minValid != "" {
-		if ta.MinValid, err = ParseMinValid(minValid); err != nil {
+		if ta.MinValid, err = parseMinValid(minValid); err != nil {
 			return nil, err
 		}
 	}
@@ -272,9 +272,9 @@ func ShellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// ShellArg returns s as one sh word: as it is when that is safe, else
+// shellArg returns s as one sh word: as it is when that is safe, else
 // quoted.
-func ShellArg(s string) string {
+func shellArg(s string) string {
 	safe := s != "" && strings.IndexFunc(s, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+:@%=,", r))
 	}) < 0

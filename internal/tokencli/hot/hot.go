@@ -80,25 +80,25 @@ func Report(err error, stderr io.Writer) int {
 	if err == nil {
 		return ExitOK
 	}
-	f := Classify(err)
+	f := classify(err)
 	io.WriteString(stderr, "tapis-token: "+f.Msg+"\ntapis-token: hint: "+f.Hint+"\n")
 	return f.Code
 }
 
-// StartHint is the hint when no agent answers.
-const StartHint = `start the agent: eval "$(tapis-agent start)", or systemctl --user start tapis-agent.socket`
+// startHint is the hint when no agent answers.
+const startHint = `start the agent: eval "$(tapis-agent start)", or systemctl --user start tapis-agent.socket`
 
-// Classify maps an error to its exit code, message and hint. The hint is
+// classify maps an error to its exit code, message and hint. The hint is
 // never empty: every error names the next command to run.
-func Classify(err error) *Failure {
-	f := *classify(err)
+func classify(err error) *Failure {
+	f := *classifyErr(err)
 	if f.Hint == "" {
 		f.Hint = fallbackHint(f.Code)
 	}
 	return &f
 }
 
-func classify(err error) *Failure {
+func classifyErr(err error) *Failure {
 	var f *Failure
 	if errors.As(err, &f) {
 		return f
@@ -106,7 +106,7 @@ func classify(err error) *Failure {
 	if errors.Is(err, wire.ErrAgentUnreachable) {
 		hint := SocketDirHint(filepath.Dir(wire.SocketPath()))
 		if hint == "" {
-			hint = StartHint
+			hint = startHint
 		}
 		return &Failure{Code: ExitUnreachable, Msg: err.Error(), Hint: hint}
 	}
@@ -121,12 +121,12 @@ func classify(err error) *Failure {
 			code = ExitUpstream
 		case wire.CodeInternal:
 			if hint == "" {
-				hint = LogHint()
+				hint = logHint()
 			}
 		}
 		return &Failure{Code: code, Msg: ie.Message, Hint: hint}
 	}
-	return &Failure{Code: ExitError, Msg: err.Error(), Hint: "tapis-token status shows whether the agent is healthy; " + LogHint()}
+	return &Failure{Code: ExitError, Msg: err.Error(), Hint: "tapis-token status shows whether the agent is healthy; " + logHint()}
 }
 
 // fallbackHint is the hint of an error that came without one, chosen by
@@ -136,7 +136,7 @@ func fallbackHint(code int) string {
 	case ExitUsage:
 		return "tapis-token help"
 	case ExitUnreachable:
-		return StartHint
+		return startHint
 	case ExitLogin:
 		return "tapis-token login TENANT"
 	case ExitUpstream:
@@ -145,18 +145,24 @@ func fallbackHint(code int) string {
 	return "tapis-token status shows the agent's tenants and their last errors"
 }
 
-// LogHint says where the agent's log is: the journal under systemd, else
-// the file `tapis-agent start` writes (cmd/tapis-agent agentLogPath).
-func LogHint() string {
+// logHint says where the agent's log is: the journal under systemd, else
+// the file `tapis-agent start` writes.
+func logHint() string {
+	return "the agent's log says more: journalctl --user -u tapis-agent, or " + AgentLogPath()
+}
+
+// AgentLogPath is where an agent that `tapis-agent start` runs logs:
+// $XDG_STATE_HOME/tapis-agent/agent.log, else ~/.local/state/….
+func AgentLogPath() string {
 	state := os.Getenv("XDG_STATE_HOME")
 	if state == "" || !filepath.IsAbs(state) {
 		home, err := os.UserHomeDir()
 		if err != nil {
-			home = "~"
+			home = "/"
 		}
 		state = filepath.Join(home, ".local", "state")
 	}
-	return "the agent's log says more: journalctl --user -u tapis-agent, or " + filepath.Join(state, "tapis-agent", "agent.log")
+	return filepath.Join(state, "tapis-agent", "agent.log")
 }
 
 // SocketDirHint returns the fix for a socket directory that exists but
@@ -168,9 +174,9 @@ func SocketDirHint(dir string) string {
 		return ""
 	}
 	if st.Mode&syscall.S_IFMT == syscall.S_IFDIR && int(st.Uid) == os.Getuid() {
-		return "chmod 0700 " + ShellArg(dir) + ", or set TAPIS_AGENT_SOCK to a socket in a directory of yours"
+		return "chmod 0700 " + shellArg(dir) + ", or set TAPIS_AGENT_SOCK to a socket in a directory of yours"
 	}
-	return "remove " + ShellArg(dir) + ", or set TAPIS_AGENT_SOCK to a socket in a directory of yours"
+	return "remove " + shellArg(dir) + ", or set TAPIS_AGENT_SOCK to a socket in a directory of yours"
 }
 
 // AgentBinary returns the path of tapis-agent: the one beside the running

@@ -40,12 +40,12 @@ func TestClassifyExitCodes(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f := Classify(tc.err)
+			f := classify(tc.err)
 			if f.Code != tc.want {
-				t.Errorf("Classify(%v) = %d; want %d", tc.err, f.Code, tc.want)
+				t.Errorf("classify(%v) = %d; want %d", tc.err, f.Code, tc.want)
 			}
 			if f.Hint == "" || !strings.Contains(f.Hint, tc.hint) {
-				t.Errorf("Classify(%v) hint = %q; want one containing %q", tc.err, f.Hint, tc.hint)
+				t.Errorf("classify(%v) hint = %q; want one containing %q", tc.err, f.Hint, tc.hint)
 			}
 		})
 	}
@@ -65,14 +65,14 @@ func TestUnsafeSocketDirHint(t *testing.T) {
 	}
 	t.Setenv("TAPIS_AGENT_SOCK", filepath.Join(dir, "agent.sock"))
 	unreachable := fmt.Errorf("%w: %w", wire.ErrAgentUnreachable, wire.CheckDir(dir))
-	if f := Classify(unreachable); !strings.Contains(f.Hint, "tapis-agent start") {
+	if f := classify(unreachable); !strings.Contains(f.Hint, "tapis-agent start") {
 		t.Errorf("safe directory: hint %q; want to start the agent", f.Hint)
 	}
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	unreachable = fmt.Errorf("%w: %w", wire.ErrAgentUnreachable, wire.CheckDir(dir))
-	f := Classify(unreachable)
+	f := classify(unreachable)
 	if f.Code != ExitUnreachable || !strings.Contains(f.Hint, "chmod 0700 "+dir+",") || strings.Contains(f.Hint, "tapis-agent start") {
 		t.Errorf("directory open to others: exit %d, hint %q; want %d and chmod 0700 %s", f.Code, f.Hint, ExitUnreachable, dir)
 	}
@@ -82,7 +82,7 @@ func TestUnsafeSocketDirHint(t *testing.T) {
 	if err := os.Symlink(t.TempDir(), dir); err != nil {
 		t.Fatal(err)
 	}
-	if f := Classify(unreachable); !strings.Contains(f.Hint, "remove "+dir+",") {
+	if f := classify(unreachable); !strings.Contains(f.Hint, "remove "+dir+",") {
 		t.Errorf("symlinked directory: hint %q; want to remove it", f.Hint)
 	}
 }
@@ -114,9 +114,9 @@ func TestParseMinValid(t *testing.T) {
 		{"soon", 0, false},
 	}
 	for _, tc := range cases {
-		got, err := ParseMinValid(tc.in)
+		got, err := parseMinValid(tc.in)
 		if (err == nil) != tc.ok || got != tc.want {
-			t.Errorf("ParseMinValid(%q) = %v, %v; want %v, ok=%v", tc.in, got, err, tc.want, tc.ok)
+			t.Errorf("parseMinValid(%q) = %v, %v; want %v, ok=%v", tc.in, got, err, tc.want, tc.ok)
 		}
 	}
 }
@@ -126,8 +126,8 @@ func TestShellQuote(t *testing.T) {
 		t.Errorf("shellQuote = %s", got)
 	}
 	for in, want := range map[string]string{"/tmp/tapis-agent-1000": "/tmp/tapis-agent-1000", "/tmp/a b": "'/tmp/a b'", "": "''", "/x/$HOME": "'/x/$HOME'"} {
-		if got := ShellArg(in); got != want {
-			t.Errorf("ShellArg(%q) = %s; want %s", in, got, want)
+		if got := shellArg(in); got != want {
+			t.Errorf("shellArg(%q) = %s; want %s", in, got, want)
 		}
 	}
 }
@@ -193,4 +193,19 @@ func FuzzParseDuration(f *testing.F) {
 			t.Fatalf("parseDuration(%q) = %v, %v; time.ParseDuration gives %v, %v", s, got, ok, want, err)
 		}
 	})
+}
+
+func TestAgentLogPath(t *testing.T) {
+	t.Setenv("HOME", "/home/jdoe")
+	cases := []struct{ state, want string }{
+		{"/var/state", "/var/state/tapis-agent/agent.log"},
+		{"", "/home/jdoe/.local/state/tapis-agent/agent.log"},
+		{"relative", "/home/jdoe/.local/state/tapis-agent/agent.log"}, // the XDG spec ignores relative paths
+	}
+	for _, tc := range cases {
+		t.Setenv("XDG_STATE_HOME", tc.state)
+		if got := AgentLogPath(); got != tc.want {
+			t.Errorf("AgentLogPath with XDG_STATE_HOME=%q = %s; want %s", tc.state, got, tc.want)
+		}
+	}
 }
