@@ -18,6 +18,7 @@ import (
 
 	"github.com/tapis-agent/tapis-agent/bench"
 	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/ipc/ipcclient"
 	"github.com/tapis-agent/tapis-agent/tapis/tapistest"
 	"golang.org/x/sys/unix"
 )
@@ -100,9 +101,9 @@ type caller func() error
 // connPerRequest calls GET /v1/token on a new connection each time, as
 // tapis-token and the Python client do.
 func connPerRequest(sock string) caller {
-	c := &ipc.Client{Path: sock, Timeout: 10 * time.Second}
+	c := &ipcclient.Client{Path: sock, Timeout: 10 * time.Second}
 	return func() error {
-		tr, err := c.Token("dev", time.Minute)
+		tr, err := c.Token(context.Background(), "dev", time.Minute)
 		if err == nil && tr.AccessToken == "" {
 			err = errors.New("empty token")
 		}
@@ -176,7 +177,7 @@ func load(f caller, clients int, d time.Duration) (float64, []time.Duration, err
 // throughput compares the agent's token answers with a minimal net/http
 // handler on a Unix socket.
 func throughput(w *world, p params) ([]bench.Row, error) {
-	tr, err := w.agent.client().Token("dev", time.Minute)
+	tr, err := w.agent.client().Token(context.Background(), "dev", time.Minute)
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +228,7 @@ func throughput(w *world, p params) ([]bench.Row, error) {
 // forceAll waits until the token of every tenant has less than its
 // lifetime left by at least two seconds, then has n callers per tenant ask
 // for min_valid = lifetime − 2 s at once, which only a refresh satisfies.
-func forceAll(c *ipc.Client, tenants []string, callers int) ([]time.Duration, error) {
+func forceAll(c *ipcclient.Client, tenants []string, callers int) ([]time.Duration, error) {
 	time.Sleep(2100 * time.Millisecond) // expiries are whole seconds: let two pass
 	var (
 		wg   sync.WaitGroup
@@ -241,7 +242,7 @@ func forceAll(c *ipc.Client, tenants []string, callers int) ([]time.Duration, er
 			wg.Go(func() {
 				<-gate
 				t0 := time.Now()
-				tr, err := c.Token(t, time.Hour-2*time.Second)
+				tr, err := c.Token(context.Background(), t, time.Hour-2*time.Second)
 				if err == nil && time.Until(tr.ExpiresAt) < time.Hour-3*time.Second {
 					err = fmt.Errorf("%s: token valid for %s", t, time.Until(tr.ExpiresAt))
 				}
@@ -328,7 +329,7 @@ func tenants(w *world, p params) ([]bench.Row, error) {
 	for range 4 {
 		go func() {
 			for n := range work {
-				if _, err := c.Login(&ipc.LoginRequest{Tenant: n, Username: "jdoe", Password: "secret"}); err != nil {
+				if _, err := c.Login(context.Background(), &ipc.LoginRequest{Tenant: n, Username: "jdoe", Password: "secret"}); err != nil {
 					errc <- fmt.Errorf("login %s: %w", n, err)
 					for range work {
 					}
@@ -405,7 +406,7 @@ func python(w *world, p params) ([]bench.Row, error) {
 	if _, err := os.Stat(filepath.Join(mod, "tapis_agent.py")); err != nil {
 		return []bench.Row{{What: "Python client per call", Measured: "not measured: contrib/python/tapis_agent.py is missing", Baseline: "–", Ratio: "–"}}, nil
 	}
-	tr, err := w.agent.client().Token("dev", time.Minute)
+	tr, err := w.agent.client().Token(context.Background(), "dev", time.Minute)
 	if err != nil {
 		return nil, err
 	}

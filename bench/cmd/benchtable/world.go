@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/ipc/ipcclient"
 	"github.com/tapis-agent/tapis-agent/tapis/tapistest"
 )
 
@@ -96,7 +98,7 @@ func newWorld(binDir string) (*world, error) {
 		return nil, err
 	}
 	w.env = []string{"PATH=/usr/bin:/bin", "HOME=" + w.dir, "TAPIS_AGENT_SOCK=" + w.agent.sock}
-	if _, err := w.agent.client().Login(&ipc.LoginRequest{Tenant: "dev", Username: "jdoe", Password: "secret"}); err != nil {
+	if _, err := w.agent.client().Login(context.Background(), &ipc.LoginRequest{Tenant: "dev", Username: "jdoe", Password: "secret"}); err != nil {
 		w.close()
 		return nil, fmt.Errorf("logging in: %w", err)
 	}
@@ -163,10 +165,10 @@ func startAgent(bin, dir, cfg string) (*agentProc, error) {
 		return nil, err
 	}
 	go func() { a.cmd.Wait(); close(a.exited) }()
-	c := &ipc.Client{Path: a.sock, Timeout: time.Second}
+	c := &ipcclient.Client{Path: a.sock, Timeout: time.Second}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if _, err := c.Status(); err == nil {
+		if _, err := c.Status(context.Background()); err == nil {
 			return a, nil
 		}
 		select {
@@ -182,7 +184,7 @@ func startAgent(bin, dir, cfg string) (*agentProc, error) {
 	}
 }
 
-func (a *agentProc) client() *ipc.Client { return &ipc.Client{Path: a.sock} }
+func (a *agentProc) client() *ipcclient.Client { return &ipcclient.Client{Path: a.sock} }
 
 func (a *agentProc) stop() {
 	_ = a.cmd.Process.Signal(os.Interrupt)
