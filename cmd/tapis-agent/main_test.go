@@ -5,11 +5,9 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestRunUsage(t *testing.T) {
@@ -50,87 +48,6 @@ func TestStopWithoutAgent(t *testing.T) {
 	}
 	if out.Len() != 0 {
 		t.Errorf("stop printed %q on stdout; want nothing", out.String())
-	}
-}
-
-func TestShellQuote(t *testing.T) {
-	cases := []struct{ in, want string }{
-		{"/run/user/1000/tapis-agent/agent.sock", "/run/user/1000/tapis-agent/agent.sock"},
-		{"/tmp/my dir/agent.sock", "'/tmp/my dir/agent.sock'"},
-		{"/tmp/it's/a.sock", `'/tmp/it'\''s/a.sock'`},
-		{"/tmp/$HOME/a.sock", "'/tmp/$HOME/a.sock'"},
-		{"", "''"},
-	}
-	for _, tc := range cases {
-		if got := shellQuote(tc.in); got != tc.want {
-			t.Errorf("shellQuote(%q) = %s; want %s", tc.in, got, tc.want)
-		}
-	}
-}
-
-func TestAgentEnv(t *testing.T) {
-	in := []string{"PATH=/bin", "NOTIFY_SOCKET=/run/n", "LISTEN_FDS=1", "LISTEN_PID=4", "LISTEN_FDNAMES=x",
-		"WATCHDOG_USEC=1", "WATCHDOG_PID=4", "HOME=/h", "TAPIS_AGENT_CONFIG=/c"}
-	got := strings.Join(agentEnv(in), " ")
-	if want := "PATH=/bin HOME=/h TAPIS_AGENT_CONFIG=/c"; got != want {
-		t.Errorf("agentEnv = %q; want %q", got, want)
-	}
-	if in[1] != "NOTIFY_SOCKET=/run/n" {
-		t.Errorf("agentEnv modified its input")
-	}
-}
-
-func TestOpenLogTightensMode(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state", "agent.log")
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte("old line\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(path, 0o644); err != nil { // past the umask
-		t.Fatal(err)
-	}
-	f, err := openLog(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteString("new line\n"); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Mode().Perm() != 0o600 {
-		t.Errorf("log mode = %v; want 0600", fi.Mode().Perm())
-	}
-	if b, _ := os.ReadFile(path); string(b) != "old line\nnew line\n" {
-		t.Errorf("log = %q; want the old line kept and the new one appended", b)
-	}
-}
-
-func TestAlive(t *testing.T) {
-	if !alive(os.Getpid()) {
-		t.Errorf("alive(self) = false")
-	}
-	cmd := exec.Command("true")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pid := cmd.Process.Pid
-	// Until Wait reaps it, the exited child is a zombie: not alive.
-	deadline := time.Now().Add(10 * time.Second)
-	for alive(pid) {
-		if time.Now().After(deadline) {
-			t.Fatalf("alive(%d) still true 10s after the child exited", pid)
-		}
-		time.Sleep(10 * time.Millisecond) // a real process exiting: poll
-	}
-	cmd.Wait()
-	if alive(pid) {
-		t.Errorf("alive(reaped child) = true")
 	}
 }
 
