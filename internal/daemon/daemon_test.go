@@ -58,15 +58,24 @@ func newNotifySocket(t *testing.T, dir string) *notifySocket {
 // waitFor reads messages until one starts with prefix, and returns it.
 func (n *notifySocket) waitFor(prefix string) string {
 	n.t.Helper()
+	m, err := n.within(prefix, 10*time.Second)
+	if err != nil {
+		n.t.Fatalf("waiting for %s: %v", prefix, err)
+	}
+	return m
+}
+
+// within reads messages until one starts with prefix, for at most d.
+func (n *notifySocket) within(prefix string, d time.Duration) (string, error) {
 	buf := make([]byte, 4096)
+	n.conn.SetReadDeadline(time.Now().Add(d))
 	for {
-		n.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 		k, err := n.conn.Read(buf)
 		if err != nil {
-			n.t.Fatalf("waiting for %s: %v", prefix, err)
+			return "", err
 		}
 		if m := string(buf[:k]); strings.HasPrefix(m, prefix) {
-			return m
+			return m, nil
 		}
 	}
 }
@@ -271,8 +280,19 @@ func TestServeReloadTriggers(t *testing.T) {
 	}
 	reloaded("reload request")
 
-	s.write(t, devConfig)
-	reloaded("file change")
+	// The watcher starts beside Serve and may not watch yet: write until
+	// it sees a change.
+	for i := 0; ; i++ {
+		s.write(t, devConfig+strings.Repeat("\n", i))
+		if _, err := s.notify.within("RELOADING=1", time.Second); err == nil {
+			break
+		} else if i == 10 {
+			t.Fatalf("no reload after writing the config %d times: %v", i+1, err)
+		}
+	}
+	if m := s.notify.waitFor("READY=1"); !strings.Contains(m, "STATUS=") {
+		t.Errorf("file change: message after the reload %q; want READY=1 with STATUS=", m)
+	}
 	if !strings.Contains(s.log.String(), `reason="config file changed"`) {
 		t.Errorf("log lacks the watcher's reload:\n%s", s.log)
 	}
