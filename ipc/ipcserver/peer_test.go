@@ -41,6 +41,16 @@ func TestHelperPeer(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	fmt.Printf("%d %s", resp.StatusCode, body)
+	// The token frame is refused the same way.
+	f, err := net.Dial("unix", path)
+	if err != nil {
+		fmt.Printf("dial: %v\n", err)
+		os.Exit(1)
+	}
+	f.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(f, "@tapis-agent/1 token dev 60\n")
+	answer, _ := io.ReadAll(f)
+	fmt.Printf("%s", answer)
 	os.Exit(0)
 }
 
@@ -91,6 +101,9 @@ func TestPeerOtherUID(t *testing.T) {
 	}
 	if !strings.HasPrefix(string(out), `403 {"error":{"code":"forbidden"`) {
 		t.Fatalf("helper got %q; want 403 forbidden", out)
+	}
+	if !strings.Contains(string(out), "\n@tapis-agent/1 error forbidden ") || strings.Contains(string(out), "jwt") {
+		t.Fatalf("helper got %q; want a forbidden frame too", out)
 	}
 	if log := buf.String(); !strings.Contains(log, `"peer_uid":65534`) || !strings.Contains(log, `"peer_pid":`) {
 		t.Errorf("log lacks the refused peer:\n%s", log)

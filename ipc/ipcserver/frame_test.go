@@ -1,0 +1,255 @@
+package ipcserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/ipc/ipcclient"
+)
+
+// instantHandler is a fakeHandler that holds the tokens of every tenant
+// but "slow", and answers them at once (InstantTokener).
+type instantHandler struct {
+	fakeHandler
+	mu      sync.Mutex // guards instant
+	instant int        // tokens answered by TokenInstant
+}
+
+func (h *instantHandler) TokenInstant(tenant string, minValid time.Duration) (*ipc.TokenResponse, bool) {
+	if tenant == "slow" || tenant == "nope" {
+		return nil, false
+	}
+	h.mu.Lock()
+	h.instant++
+	h.mu.Unlock()
+	resp, _ := h.Token(context.Background(), tenant, minValid)
+	return resp, true
+}
+
+func (h *instantHandler) instantCount() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.instant
+}
+
+// exchange sends raw on a new connection, half-closes nothing, and
+// returns all the server sent until it closed.
+func exchange(t *testing.T, path, raw string) string {
+	t.Helper()
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(c)
+	if err != nil && !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "reset") {
+		t.Fatalf("reading answer to %q: %v", raw, err)
+	}
+	return string(b)
+}
+
+// TestFrames: the frame over a real socket, answered in the accept loop
+// (the handler holds the token) and by a goroutine (it must wait), gives
+// the same answers.
+func TestFrames(t *testing.T) {
+	h := &instantHandler{}
+	ts := newTestServer(t, h, nil)
+	c := &ipcclient.Client{Path: ts.path, Timeout: 10 * time.Second}
+	for _, tenant := range []string{"dev", "slow"} {
+		tr, err := c.Token(context.Background(), tenant, 90*time.Second)
+		if err != nil {
+			t.Fatalf("Token(%s) = %v", tenant, err)
+		}
+		want := &ipc.TokenResponse{Tenant: tenant, AccessToken: "jwt", ExpiresAt: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC), ExpiresIn: 90}
+		if *tr != *want {
+			t.Errorf("Token(%s) = %+v; want %+v", tenant, tr, want)
+		}
+	}
+	if n := h.instantCount(); n != 1 {
+		t.Errorf("TokenInstant answered %d calls; want 1 (dev)", n)
+	}
+	tr, err := c.Token(context.Background(), "", ipc.NoMinValid)
+	if err != nil || tr.Tenant != "" || tr.ExpiresIn != -1 {
+		t.Errorf("Token(default) = %+v, %v; want the default tenant and min_valid", tr, err)
+	}
+	errs := &ipcclient.Client{Path: newTestServer(t, &frameHandler{}, nil).path, Timeout: 10 * time.Second}
+	_, err = errs.Token(context.Background(), "nope", time.Minute)
+	var e *ipc.Error
+	if !errors.As(err, &e) || e.Code != ipc.CodeUnknownTenant || e.Hint == "" {
+		t.Errorf("Token(nope) = %v; want unknown_tenant with a hint", err)
+	}
+	if log := ts.log.String(); !strings.Contains(log, `"method":"FRAME"`) || !strings.Contains(log, `"tenant":"slow"`) {
+		t.Errorf("log lacks the frame requests:\n%s", log)
+	}
+}
+
+// TestHostileFrames: a malformed frame gets an error frame or a closed
+// connection, never a hang, and a legitimate client is answered while
+// others misbehave.
+func TestHostileFrames(t *testing.T) {
+	h := &instantHandler{}
+	ts := newTestServer(t, h, func(s *Server) { s.ReadHeaderTimeout = 300 * time.Millisecond })
+	cases := []struct {
+		name, raw string
+		want      string // prefix of the answer; "" means closed without one
+	}{
+		{"truncated", "@tapis-agent/1 token dev", ""},
+		{"magic only", "@", ""},
+		{"oversized", "@tapis-agent/1 token " + strings.Repeat("x", 600), "@tapis-agent/1 error too_large "},
+		{"oversized with LF", "@tapis-agent/1 token " + strings.Repeat("x", 600) + " 1\n", "@tapis-agent/1 error too_large "},
+		{"version 2", "@tapis-agent/2 token dev 60\n", "@tapis-agent/1 error bad_request "},
+		{"NUL", "@tapis-agent/1 token d\x00v 60\n", "@tapis-agent/1 error bad_request "},
+		{"NULs", "@" + strings.Repeat("\x00", 100) + "\n", "@tapis-agent/1 error bad_request "},
+		{"CRLF", "@tapis-agent/1 token dev 60\r\n", "@tapis-agent/1 error bad_request "},
+		{"two requests", "@tapis-agent/1 token dev 60\n@tapis-agent/1 token dev 60\n", "@tapis-agent/1 error bad_request "},
+		{"bad min_valid", "@tapis-agent/1 token dev 1e3\n", "@tapis-agent/1 error bad_request "},
+		{"unknown verb", "@tapis-agent/1 status\n", "@tapis-agent/1 error bad_request "},
+		{"binary", "@\xff\xfe\xfd\n", "@tapis-agent/1 error bad_request "},
+	}
+	// A client that sends part of a frame and stalls holds no one up.
+	slow, err := net.Dial("unix", ts.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	io.WriteString(slow, "@tapis-agent/1 tok")
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := exchange(t, ts.path, tc.raw)
+			if tc.want == "" && got != "" || !strings.HasPrefix(got, tc.want) {
+				t.Fatalf("answer to %q = %q; want one starting %q", tc.raw, got, tc.want)
+			}
+			if got != "" {
+				if _, err := ipc.ParseAnswer([]byte(got)); err == nil || err.(*ipc.Error).Code == ipc.CodeInternal {
+					t.Fatalf("answer %q does not parse as an error frame: %v", got, err)
+				}
+			}
+			if _, err := (&ipcclient.Client{Path: ts.path, Timeout: 10 * time.Second}).Token(context.Background(), "dev", time.Minute); err != nil {
+				t.Fatalf("a legitimate client after %s: %v", tc.name, err)
+			}
+		})
+	}
+	slow.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if b, err := io.ReadAll(slow); len(b) != 0 || err != nil {
+		t.Errorf("stalled frame client got %q, %v; want the connection closed after ReadHeaderTimeout", b, err)
+	}
+}
+
+// TestFrameClientGone: a client that goes away while its token is being
+// fetched cancels the work, as net/http cancels a request's context.
+func TestFrameClientGone(t *testing.T) {
+	cancelled := make(chan struct{})
+	h := &fakeHandler{token: func(ctx context.Context, tenant string, _ time.Duration) (*ipc.TokenResponse, error) {
+		<-ctx.Done()
+		close(cancelled)
+		return nil, ctx.Err()
+	}}
+	ts := newTestServer(t, h, nil)
+	c, err := net.Dial("unix", ts.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "@tapis-agent/1 token dev 60\n")
+	time.Sleep(50 * time.Millisecond) // let the request reach the handler
+	c.Close()
+	select {
+	case <-cancelled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the token call was not cancelled when its client went away")
+	}
+}
+
+// frameHandler answers deterministically from the request alone, so that
+// the frame and the HTTP API can be compared: tenants "nope" and "down"
+// fail with a code, "boom" with a plain error, "nil" with nothing.
+type frameHandler struct{ fakeHandler }
+
+func (*frameHandler) Token(ctx context.Context, tenant string, minValid time.Duration) (*ipc.TokenResponse, error) {
+	switch tenant {
+	case "nope":
+		return nil, &ipc.Error{Code: ipc.CodeUnknownTenant, Message: "unknown tenant nope"}
+	case "down":
+		return nil, &ipc.Error{Code: ipc.CodeUpstreamUnavailable, Message: "down", Hint: "wait"}
+	case "boom":
+		return nil, errors.New("secret upstream detail")
+	case "nil":
+		return nil, nil
+	}
+	secs := int64(minValid / time.Second)
+	return &ipc.TokenResponse{Tenant: tenant, BaseURL: "https://" + tenant + ".tapis.io", Username: "u\"" + tenant,
+		AccessToken: "tok." + tenant + "." + strconv.FormatInt(secs, 10),
+		ExpiresAt:   time.Unix(1796112000+secs, secs%1000*1e6).UTC(), ExpiresIn: secs}, nil
+}
+
+// FuzzFrameVsHTTP: for every request frame, the frame's answer carries
+// what the HTTP API answers for the same request: the same token, expiry
+// and fields, or the same error code, message and hint. A frame the
+// server refuses gets bad_request or too_large.
+func FuzzFrameVsHTTP(f *testing.F) {
+	for _, seed := range []string{"dev 60", "- -", "nope 1", "down 0", "boom 5", "nil -", "a\"b 7", "dev 9223372036", "dev 007", "é 1"} {
+		f.Add([]byte("@tapis-agent/1 token " + seed + "\n"))
+	}
+	s := New(&frameHandler{}, nil)
+	f.Fuzz(func(t *testing.T, line []byte) {
+		tenant, minValid, err := ipc.ParseTokenRequest(line)
+		if err != nil {
+			if e := err.(*ipc.Error); e.Code != ipc.CodeBadRequest && e.Code != ipc.CodeTooLarge {
+				t.Fatalf("ParseTokenRequest(%q) = %v; want bad_request or too_large", line, err)
+			}
+			return
+		}
+		a, _ := s.work(context.Background(), tokenWorkTimeout, ipc.PathToken, func(ctx context.Context) answer {
+			return s.token(ctx, tenant, minValid)
+		})
+		frameTok, frameErr := ipc.ParseAnswer(appendFrame(nil, a))
+
+		q := url.Values{}
+		if tenant != "" {
+			q.Set("tenant", tenant)
+		}
+		if minValid != ipc.NoMinValid {
+			q.Set("min_valid", strconv.FormatInt(int64(minValid/time.Second), 10))
+		}
+		req := httptest.NewRequest(http.MethodGet, ipc.PathToken+"?"+q.Encode(), nil)
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req.WithContext(context.WithValue(context.Background(), peerKey{}, &peer{uid: s.uid})))
+		if rec.Code != http.StatusOK {
+			var eb ipc.ErrorBody
+			if err := json.Unmarshal(rec.Body.Bytes(), &eb); err != nil {
+				t.Fatalf("HTTP error answer %q: %v", rec.Body.Bytes(), err)
+			}
+			var fe *ipc.Error
+			if !errors.As(frameErr, &fe) || fe.Code != eb.Error.Code || fe.Message != eb.Error.Message || fe.Hint != eb.Error.Hint {
+				t.Fatalf("frame %q: answer %+v, %v; HTTP %d %+v", line, frameTok, frameErr, rec.Code, eb.Error)
+			}
+			return
+		}
+		var httpTok ipc.TokenResponse
+		if err := json.Unmarshal(rec.Body.Bytes(), &httpTok); err != nil {
+			t.Fatalf("HTTP answer %q: %v", rec.Body.Bytes(), err)
+		}
+		if frameErr != nil || !frameTok.ExpiresAt.Equal(httpTok.ExpiresAt) {
+			t.Fatalf("frame %q: answer %+v, %v; HTTP %+v", line, frameTok, frameErr, httpTok)
+		}
+		frameTok.ExpiresAt, httpTok.ExpiresAt = time.Time{}, time.Time{}
+		if *frameTok != httpTok {
+			t.Fatalf("frame %q: answer %+v; HTTP %+v", line, frameTok, httpTok)
+		}
+	})
+}
