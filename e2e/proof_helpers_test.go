@@ -24,6 +24,7 @@ import (
 
 	"github.com/tapis-agent/tapis-agent/agent"
 	"github.com/tapis-agent/tapis-agent/config"
+	"github.com/tapis-agent/tapis-agent/internal/daemon"
 	"github.com/tapis-agent/tapis-agent/ipc"
 	"github.com/tapis-agent/tapis-agent/ipc/ipcclient"
 	"github.com/tapis-agent/tapis-agent/ipc/ipcserver"
@@ -120,7 +121,7 @@ func startInproc(t *testing.T, opts agent.Options, tenants ...*config.Tenant) *i
 		cfg.Tenants[tn.Name] = tn
 	}
 	p.a.ApplyConfig(cfg)
-	ln, err := ipcserver.Listen(p.sock)
+	ln, _, err := daemon.Listen(p.sock, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,10 @@
 package ipc
 
 import (
+	"bytes"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"time"
 )
@@ -18,16 +17,11 @@ var ErrAgentUnreachable = errors.New("agent not reachable")
 
 // TokenCall is one token request over the frame.
 type TokenCall struct {
-	// Tenant names the tenant; "" means the agent's default tenant.
-	Tenant string
-	// MinValid is how long the token must stay valid at least; negative
-	// leaves the choice to the agent (60 s, or less for tokens that live
-	// less than two minutes).
-	MinValid time.Duration
-	// Timeout bounds the whole call; zero means TokenTimeout.
-	Timeout time.Duration
+	Tenant   string        // "" means the agent's default tenant
+	MinValid time.Duration // negative leaves the choice to the agent
+	Timeout  time.Duration // bounds the whole call; zero means TokenTimeout
 	// Spin makes the first read of the answer poll for it before it
-	// sleeps (see conn.read). Only a program that makes one call, as
+	// sleeps (see spin). Only a program that makes one call, as
 	// tapis-token does, should spin: many calls in flight, each
 	// spinning, would keep the agent from the processors it needs.
 	Spin bool
@@ -36,10 +30,10 @@ type TokenCall struct {
 // Token makes the call c to the agent at the socket path, on a connection
 // of its own, and returns the agent's token or the *Error it answered.
 //
-// It speaks to the socket with system calls rather than package net: net
-// registers every socket with the runtime's poller, which costs a program
-// that makes one call an epoll instance, an extra thread and a hand-off
-// between threads on each read. tapis-token makes one call per run.
+// It speaks to the socket with blocking system calls rather than package
+// net, which registers every socket with the runtime's poller: that costs
+// a program making one call an epoll instance, an extra thread and a
+// hand-off between threads on each read. tapis-token makes one call.
 func Token(path string, c TokenCall) (*TokenResponse, error) {
 	if err := CheckDir(filepath.Dir(path)); err != nil {
 		return nil, Unreachable(err)
@@ -50,24 +44,36 @@ func Token(path string, c TokenCall) (*TokenResponse, error) {
 	if err != nil {
 		return nil, err
 	}
-	timeout := c.Timeout
-	if timeout <= 0 {
-		timeout = TokenTimeout
+	if c.Timeout <= 0 {
+		c.Timeout = TokenTimeout
 	}
-	conn, err := dial(path, timeout, c.Spin)
+	fd, err := dial(path, c.Timeout)
 	if err != nil {
-		return nil, Unreachable(err) // err names the path
+		return nil, Unreachable(wrap("dial unix "+path+": "+err.Error(), err))
 	}
-	defer conn.close()
-	if err := conn.write(req); err != nil {
+	defer syscall.Close(fd)
+	if err := write(fd, req); err != nil {
 		return nil, ioError("sending request to agent", path, err)
 	}
-	answer, err := conn.readLine(MaxAnswerBytes)
-	if err != nil {
-		if e, ok := err.(*Error); ok {
-			return nil, e
+	answer := make([]byte, 0, 4096)
+	for len(answer) == 0 || answer[len(answer)-1] != '\n' {
+		if len(answer) > MaxAnswerBytes {
+			break // ParseAnswer refuses it
 		}
-		return nil, ioError("reading answer from agent", path, err)
+		if len(answer) == cap(answer) {
+			answer = append(answer, 0)[:len(answer)]
+		}
+		n, err := read(fd, answer[len(answer):cap(answer)], c.Spin && len(answer) == 0)
+		if n == 0 && err == nil {
+			err = errors.New("connection closed before the end of the answer")
+		}
+		if err != nil {
+			return nil, ioError("reading answer from agent", path, err)
+		}
+		answer = answer[:len(answer)+n]
+	}
+	if bytes.IndexByte(answer, '\n') != len(answer)-1 {
+		return nil, &Error{Code: CodeInternal, Message: "malformed answer from agent", Hint: HintLog}
 	}
 	return ParseAnswer(answer)
 }
@@ -88,36 +94,20 @@ func Unreachable(err error) error {
 	return wrap(ErrAgentUnreachable.Error()+": "+err.Error(), ErrAgentUnreachable, err)
 }
 
-// conn is a blocking Unix stream socket whose reads and writes end at a
-// deadline.
-type conn struct {
-	fd       int
-	deadline time.Duration // on clock
-	spin     bool          // the next read polls first
-}
-
-// clockBase is the origin of clock.
-var clockBase = time.Now()
-
-// clock reads the monotonic clock. A conn keeps its times as clock
-// readings rather than time.Times: methods of time.Time that reach an
-// interface keep time's formatting in tapis-token.
-func clock() time.Duration { return time.Since(clockBase) }
-
-// dial connects to the Unix socket at path. Its errors read like package
-// net's ("dial unix PATH: connect: …") and wrap the errno.
-func dial(path string, timeout time.Duration, spin bool) (*conn, error) {
+// dial connects a blocking Unix stream socket to path. Its timeouts bound
+// each later read and write, and the connect itself when the agent's
+// backlog is full.
+func dial(path string, timeout time.Duration) (int, error) {
 	fd, err := socket()
 	if err != nil {
-		err = os.NewSyscallError("socket", err)
-		return nil, wrap("dial unix "+path+": "+err.Error(), err)
+		return -1, os.NewSyscallError("socket", err)
 	}
-	c := &conn{fd: fd, deadline: clock() + timeout, spin: spin && canSpin}
-	// A connect to a listener whose backlog is full blocks for up to the
-	// send timeout, which also bounds the write of the request.
-	if err := c.setTimeout(syscall.SO_SNDTIMEO); err != nil {
-		c.close()
-		return nil, wrap("dial unix "+path+": "+err.Error(), err)
+	tv := syscall.NsecToTimeval(max(timeout, time.Microsecond).Nanoseconds())
+	for _, opt := range []int{syscall.SO_SNDTIMEO, syscall.SO_RCVTIMEO} {
+		if err := syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, opt, &tv); err != nil {
+			syscall.Close(fd)
+			return -1, os.NewSyscallError("setsockopt", err)
+		}
 	}
 	for {
 		err = syscall.Connect(fd, &syscall.SockaddrUnix{Name: path})
@@ -126,37 +116,20 @@ func dial(path string, timeout time.Duration, spin bool) (*conn, error) {
 		}
 	}
 	if err != nil {
-		c.close()
+		syscall.Close(fd)
 		if err == syscall.EAGAIN {
-			err = os.ErrDeadlineExceeded
-		} else {
-			err = os.NewSyscallError("connect", err)
+			return -1, os.ErrDeadlineExceeded
 		}
-		return nil, wrap("dial unix "+path+": "+err.Error(), err)
+		return -1, os.NewSyscallError("connect", err)
 	}
-	return c, nil
+	return fd, nil
 }
 
-// setTimeout sets the socket option opt (SO_RCVTIMEO or SO_SNDTIMEO) to the
-// time left until the deadline. It returns os.ErrDeadlineExceeded when none
-// is left: a zero timeval would mean "no timeout" to the kernel.
-func (c *conn) setTimeout(opt int) error {
-	left := c.deadline - clock()
-	if left <= 0 {
-		return os.ErrDeadlineExceeded
-	}
-	tv := syscall.NsecToTimeval(left.Nanoseconds())
-	if tv.Sec == 0 && tv.Usec == 0 {
-		tv.Usec = 1
-	}
-	return os.NewSyscallError("setsockopt", syscall.SetsockoptTimeval(c.fd, syscall.SOL_SOCKET, opt, &tv))
-}
-
-// write writes all of b. A peer gone is EPIPE: the runtime ignores the
-// SIGPIPE of a socket.
-func (c *conn) write(b []byte) error {
+// write writes all of b to fd. A peer gone is EPIPE: the runtime ignores
+// the SIGPIPE of a socket.
+func write(fd int, b []byte) error {
 	for len(b) > 0 {
-		n, err := syscall.Write(c.fd, b)
+		n, err := syscall.Write(fd, b)
 		switch {
 		case err == syscall.EINTR:
 			continue
@@ -170,88 +143,43 @@ func (c *conn) write(b []byte) error {
 	return nil
 }
 
-// readLine reads one line, its LF included, of at most most bytes: the
-// agent's answer. Anything longer is refused with an *Error.
-func (c *conn) readLine(most int) ([]byte, error) {
-	b := make([]byte, 0, 4096)
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := c.read(b[len(b):cap(b)])
-		if err == io.EOF {
-			return nil, malformed("connection closed before the end of the answer")
-		}
-		if err != nil {
-			return nil, err
-		}
-		b = b[:len(b)+n]
-		if len(b) > most {
-			return nil, malformed("answer over " + strconv.Itoa(most) + " bytes")
-		}
-		if b[len(b)-1] == '\n' {
-			return b, nil
-		}
+// read reads from fd; with spinFirst it polls first (see spin).
+func read(fd int, b []byte, spinFirst bool) (int, error) {
+	n, ok, err := 0, false, error(nil)
+	if spinFirst {
+		n, ok, err = spin(fd, b)
 	}
-}
-
-// read reads from the socket, failing with os.ErrDeadlineExceeded once the
-// deadline has passed.
-func (c *conn) read(b []byte) (int, error) {
-	if c.spin {
-		c.spin = false
-		if n, err, ok := c.poll(b); ok {
-			return readResult(n, err)
-		}
+	if !ok {
+		n, err = syscall.Read(fd, b)
 	}
-	if err := c.setTimeout(syscall.SO_RCVTIMEO); err != nil {
-		return 0, err
+	for err == syscall.EINTR {
+		n, err = syscall.Read(fd, b)
 	}
-	for {
-		n, err := syscall.Read(c.fd, b)
-		if err == syscall.EINTR {
-			continue
-		}
-		return readResult(n, err)
-	}
-}
-
-// pollFor bounds how long the first read of an answer polls before it
-// sleeps.
-const pollFor = 200 * time.Microsecond
-
-// poll reads without sleeping, yielding the processor between tries, for
-// up to pollFor, and reports whether a read returned anything but EAGAIN.
-// The agent answers a token call in well under that; a thread that sleeps
-// for the answer instead pays a wake-up, and on a virtual machine whose
-// idle processor halts, that wake-up takes longer than the agent's whole
-// answer (make bench). The yield lets an agent that shares this processor
-// run.
-func (c *conn) poll(b []byte) (n int, err error, ok bool) {
-	start := clock()
-	for {
-		n, _, err = syscall.Recvfrom(c.fd, b, syscall.MSG_DONTWAIT)
-		if err != syscall.EAGAIN && err != syscall.EINTR {
-			return n, err, true
-		}
-		if clock()-start >= pollFor {
-			return 0, nil, false
-		}
-		yield()
-	}
-}
-
-// readResult turns the result of a read into read's.
-func readResult(n int, err error) (int, error) {
 	switch {
 	case err == syscall.EAGAIN:
 		return 0, os.ErrDeadlineExceeded
 	case err != nil:
 		return 0, os.NewSyscallError("read", err)
-	case n == 0:
-		return 0, io.EOF
 	}
 	return n, nil
 }
 
-func (c *conn) close() { syscall.Close(c.fd) }
+// spinFor bounds how long spin polls.
+const spinFor = 200 * time.Microsecond
+
+// spin reads from fd without sleeping, yielding the processor between
+// tries, for up to spinFor, and reports whether a read returned anything
+// but EAGAIN. The agent answers a token call in well under that; a thread
+// that sleeps for the answer instead pays a wake-up, and on a virtual
+// machine whose idle processor halts, that wake-up takes longer than the
+// agent's whole answer (make bench). The yield lets an agent that shares
+// this processor run.
+func spin(fd int, b []byte) (n int, ok bool, err error) {
+	for start := time.Now(); canSpin && time.Since(start) < spinFor; yield() {
+		n, _, err = syscall.Recvfrom(fd, b, syscall.MSG_DONTWAIT)
+		if err != syscall.EAGAIN {
+			return n, true, err
+		}
+	}
+	return 0, false, nil
+}

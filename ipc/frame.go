@@ -3,14 +3,13 @@ package ipc
 import (
 	"bytes"
 	"strconv"
+	"strings"
 	"time"
 )
 
-// The token frame; the package documentation describes it.
+// Limits and words of the token frame; the package documentation
+// describes it.
 const (
-	// frameMagic starts every frame, request or answer: the protocol and
-	// its version.
-	frameMagic = "@tapis-agent/1 "
 	// MaxRequestBytes bounds a request frame, its LF included.
 	MaxRequestBytes = 512
 	// MaxAnswerBytes bounds an answer frame, its LF included.
@@ -18,39 +17,33 @@ const (
 	// NoMinValid is the minimum validity of a request that names none:
 	// the agent applies its default.
 	NoMinValid time.Duration = -1
-	// maxMinValid is the largest minimum validity a frame carries, in
-	// seconds: the longest time.Duration.
-	maxMinValid = int64(1<<63-1) / int64(time.Second)
+
+	frameVersion = "@tapis-agent/1" // the first field of every frame
 )
 
 // IsFrame reports whether a connection whose first byte is c carries a
 // token frame rather than an HTTP request. No HTTP method can begin with
 // '@', which is not a token character (RFC 9110).
-func IsFrame(c byte) bool { return c == frameMagic[0] }
+func IsFrame(c byte) bool { return c == '@' }
 
 // AppendTokenRequest appends the request frame for a token of tenant (""
 // for the agent's default tenant) valid for at least minValid, rounded up
 // to whole seconds (negative: the agent's default). It returns an *Error
 // with CodeBadRequest for a tenant the frame cannot carry.
 func AppendTokenRequest(b []byte, tenant string, minValid time.Duration) ([]byte, error) {
-	if tenant != "" && !isWord(tenant) {
+	if tenant == "" {
+		tenant = "-"
+	} else if !isWord(tenant) || tenant == "-" {
 		return b, &Error{Code: CodeBadRequest, Message: "tenant name " + strconv.Quote(tenant) + " is invalid; use lower-case letters, digits, '.', '_' and '-'",
 			Hint: "tapis-token status lists the tenants"}
 	}
-	b = append(b, frameMagic+"token "...)
-	if tenant == "" {
-		b = append(b, '-')
-	} else {
-		b = append(b, tenant...)
-	}
-	b = append(b, ' ')
+	b = append(b, frameVersion+" token "+tenant+" "...)
 	if minValid < 0 {
 		b = append(b, '-')
 	} else {
-		// Rounded up: never less than asked.
 		secs := minValid / time.Second
 		if minValid%time.Second != 0 {
-			secs++
+			secs++ // never less than asked
 		}
 		b = strconv.AppendInt(b, int64(secs), 10)
 	}
@@ -61,26 +54,22 @@ func AppendTokenRequest(b []byte, tenant string, minValid time.Duration) ([]byte
 // ("" for the default tenant) and the minimum validity (NoMinValid for the
 // default). For a frame it refuses, it returns the *Error to answer.
 func ParseTokenRequest(line []byte) (tenant string, minValid time.Duration, err error) {
-	body, err := frameBody(line, MaxRequestBytes)
-	if err != nil {
-		return "", 0, err
+	if len(line) > MaxRequestBytes {
+		return "", 0, &Error{Code: CodeTooLarge, Message: "request frame over " + strconv.Itoa(MaxRequestBytes) + " bytes", Hint: HintVersion}
 	}
-	rest, ok := bytes.CutPrefix(body, []byte("token "))
-	if !ok {
-		return "", 0, badFrame("unknown request; this agent answers only token requests")
+	f, ok := fields(line)
+	if !ok || len(f) != 4 || f[0] != frameVersion || f[1] != "token" || !isWord(f[2]) || !isWord(f[3]) {
+		return "", 0, &Error{Code: CodeBadRequest, Message: "malformed request frame: want " + frameVersion + " token TENANT MIN_VALID", Hint: HintVersion}
 	}
-	t, mv, ok := bytes.Cut(rest, []byte(" "))
-	if !ok || !isWord(string(t)) || !isWord(string(mv)) {
-		return "", 0, badFrame("malformed token request: want TENANT and MIN_VALID")
-	}
-	if string(t) != "-" {
-		tenant = string(t)
+	if f[2] != "-" {
+		tenant = f[2]
 	}
 	minValid = NoMinValid
-	if string(mv) != "-" {
-		n, ok := parseUint(mv, 10)
-		if !ok || n > maxMinValid || (mv[0] == '0' && len(mv) > 1) {
-			return "", 0, badFrame("MIN_VALID must be a whole number of seconds, at most " + strconv.FormatInt(maxMinValid, 10))
+	if f[3] != "-" {
+		// Canonical decimal, at most the longest time.Duration.
+		n, err := strconv.ParseInt(f[3], 10, 64)
+		if err != nil || n < 0 || n > (1<<63-1)/int64(time.Second) || strconv.FormatInt(n, 10) != f[3] {
+			return "", 0, &Error{Code: CodeBadRequest, Message: "MIN_VALID must be a whole number of seconds", Hint: HintVersion}
 		}
 		minValid = time.Duration(n) * time.Second
 	}
@@ -96,18 +85,16 @@ func AppendTokenAnswer(b []byte, t *TokenResponse) ([]byte, bool) {
 		return b, false
 	}
 	start := len(b)
-	b = append(b, frameMagic+"ok "...)
+	b = append(b, frameVersion+" ok "...)
 	b = strconv.AppendInt(b, t.ExpiresIn, 10)
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, sec, 10)
 	if nsec != 0 {
 		frac := strconv.AppendInt(nil, int64(nsec)+1e9, 10)[1:] // nine digits
-		b = append(b, '.')
-		b = append(b, bytes.TrimRight(frac, "0")...)
+		b = append(append(b, '.'), bytes.TrimRight(frac, "0")...)
 	}
 	for _, s := range [...]string{t.AccessToken, t.Tenant, t.BaseURL, t.Username} {
-		b = append(b, ' ')
-		b = strconv.AppendQuote(b, s)
+		b = strconv.AppendQuote(append(b, ' '), s)
 	}
 	b = append(b, '\n')
 	if len(b)-start > MaxAnswerBytes {
@@ -123,18 +110,9 @@ func AppendErrorAnswer(b []byte, code, message, hint string) []byte {
 		hint = Hint(code)
 	}
 	const most = MaxAnswerBytes/8 - 64 // a quoted byte takes at most four
-	if len(message) > most {
-		message = message[:most]
-	}
-	if len(hint) > most {
-		hint = hint[:most]
-	}
-	b = append(b, frameMagic+"error "...)
-	b = append(b, code...)
-	b = append(b, ' ')
-	b = strconv.AppendQuote(b, message)
-	b = append(b, ' ')
-	b = strconv.AppendQuote(b, hint)
+	b = append(b, frameVersion+" error "+code...)
+	b = strconv.AppendQuote(append(b, ' '), message[:min(len(message), most)])
+	b = strconv.AppendQuote(append(b, ' '), hint[:min(len(hint), most)])
 	return append(b, '\n')
 }
 
@@ -142,170 +120,102 @@ func AppendErrorAnswer(b []byte, code, message, hint string) []byte {
 // *Error the agent answered. An answer that does not parse yields an
 // *Error with CodeInternal.
 func ParseAnswer(line []byte) (*TokenResponse, error) {
-	body, err := frameBody(line, MaxAnswerBytes)
-	if err != nil {
-		return nil, malformed(err.(*Error).Message)
+	f, ok := fields(line)
+	switch {
+	case !ok || len(line) > MaxAnswerBytes || len(f) < 2 || f[0] != frameVersion:
+	case f[1] == "error" && len(f) == 5 && isCode(f[2]):
+		e := &Error{Code: f[2]}
+		if str(f[3], &e.Message) && str(f[4], &e.Hint) {
+			return nil, e
+		}
+	case f[1] == "ok" && len(f) == 8:
+		var t TokenResponse
+		in, err := strconv.ParseInt(f[2], 10, 64)
+		at, ok := parseUnixTime(f[3])
+		if err == nil && ok && strings.TrimLeft(f[2], "-0123456789") == "" &&
+			str(f[4], &t.AccessToken) && str(f[5], &t.Tenant) && str(f[6], &t.BaseURL) && str(f[7], &t.Username) {
+			t.ExpiresIn, t.ExpiresAt = in, at
+			return &t, nil
+		}
 	}
-	if rest, ok := bytes.CutPrefix(body, []byte("error ")); ok {
-		return nil, parseErrorAnswer(rest)
-	}
-	rest, ok := bytes.CutPrefix(body, []byte("ok "))
+	return nil, &Error{Code: CodeInternal, Message: "malformed answer from agent", Hint: HintLog}
+}
+
+// fields splits a frame, one line ending in LF, into its fields, separated
+// by one space: words of printable ASCII without spaces or quotes, and
+// strings in double quotes, kept with their quotes (see str).
+func fields(line []byte) ([]string, bool) {
+	s, ok := strings.CutSuffix(string(line), "\n")
 	if !ok {
-		return nil, malformed("neither ok nor error")
+		return nil, false
 	}
-	var t TokenResponse
-	in, rest, _ := bytes.Cut(rest, []byte(" "))
-	digits := bytes.TrimPrefix(in, []byte("-"))
-	if !isDigits(digits, 19) {
-		return nil, malformed("bad EXPIRES_IN")
-	}
-	n, err := strconv.ParseInt(string(in), 10, 64) // "-9223372036854775808" too
-	if err != nil {
-		return nil, malformed("bad EXPIRES_IN")
-	}
-	t.ExpiresIn = n
-	at, rest, _ := bytes.Cut(rest, []byte(" "))
-	if t.ExpiresAt, ok = parseUnixTime(at); !ok {
-		return nil, malformed("bad EXPIRES_AT")
-	}
-	for i, dst := range [...]*string{&t.AccessToken, &t.Tenant, &t.BaseURL, &t.Username} {
-		if i > 0 {
-			if rest, ok = bytes.CutPrefix(rest, []byte(" ")); !ok {
-				return nil, malformed("fields not separated by one space")
+	var f []string
+	for {
+		var field string
+		if strings.HasPrefix(s, `"`) {
+			q, err := strconv.QuotedPrefix(s)
+			if err != nil {
+				return nil, false
+			}
+			field, s = q, s[len(q):]
+		} else {
+			i := strings.IndexByte(s, ' ')
+			if i < 0 {
+				i = len(s)
+			}
+			field, s = s[:i], s[i:]
+			if !isWord(field) {
+				return nil, false
 			}
 		}
-		if *dst, rest, ok = quoted(rest); !ok {
-			return nil, malformed("bad quoted string")
+		f = append(f, field)
+		if s == "" {
+			return f, true
+		}
+		if s, ok = strings.CutPrefix(s, " "); !ok || s == "" {
+			return nil, false
 		}
 	}
-	if len(rest) != 0 {
-		return nil, malformed("data after the last field")
-	}
-	return &t, nil
 }
 
-// parseErrorAnswer parses what follows "error " in an answer frame.
-func parseErrorAnswer(rest []byte) error {
-	code, rest, ok := bytes.Cut(rest, []byte(" "))
-	if !ok || len(code) == 0 || len(code) > 64 || bytes.IndexFunc(code, func(r rune) bool { return (r < 'a' || r > 'z') && r != '_' }) >= 0 {
-		return malformed("bad error code")
+// str unquotes the quoted field f into *s and reports whether f was one.
+func str(f string, s *string) bool {
+	if !strings.HasPrefix(f, `"`) {
+		return false
 	}
-	e := &Error{Code: string(code)}
-	if e.Message, rest, ok = quoted(rest); !ok {
-		return malformed("bad error message")
-	}
-	if rest, ok = bytes.CutPrefix(rest, []byte(" ")); !ok {
-		return malformed("fields not separated by one space")
-	}
-	if e.Hint, rest, ok = quoted(rest); !ok || len(rest) != 0 {
-		return malformed("bad error hint")
-	}
-	return e
+	u, err := strconv.Unquote(f)
+	*s = u
+	return err == nil
 }
 
-// frameBody checks a frame's size, its single LF at the end and its magic,
-// and returns what lies between the magic and the LF. Its errors are
-// *Errors to answer.
-func frameBody(line []byte, most int) ([]byte, error) {
-	if len(line) > most {
-		return nil, &Error{Code: CodeTooLarge, Message: "frame over " + strconv.Itoa(most) + " bytes", Hint: HintVersion}
-	}
-	i := bytes.IndexByte(line, '\n')
-	if i < 0 || i != len(line)-1 {
-		return nil, badFrame("a frame is one line ending in LF")
-	}
-	body, ok := bytes.CutPrefix(line[:i], []byte(frameMagic))
-	if !ok {
-		return nil, badFrame("not a version 1 frame (" + strconv.Quote(string(line[:min(i, 20)])) + ")")
-	}
-	return body, nil
-}
-
-func badFrame(msg string) *Error {
-	return &Error{Code: CodeBadRequest, Message: msg, Hint: HintVersion}
-}
-
-// malformed returns the error for an answer a client cannot use.
-func malformed(what string) *Error {
-	return &Error{Code: CodeInternal, Message: "malformed answer from agent: " + what}
-}
-
-// isWord reports whether s is a field a request frame carries: printable
-// ASCII without spaces.
+// isWord reports whether s is non-empty printable ASCII without spaces or
+// double quotes.
 func isWord(s string) bool {
-	if s == "" {
-		return false
-	}
 	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] > '~' {
+		if s[i] <= ' ' || s[i] > '~' || s[i] == '"' {
 			return false
 		}
 	}
-	return true
+	return s != ""
 }
 
-// isDigits reports whether b is 1 to most decimal digits.
-func isDigits(b []byte, most int) bool {
-	if len(b) == 0 || len(b) > most {
-		return false
-	}
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// parseUint parses 1 to most decimal digits, most at most 19.
-func parseUint(b []byte, most int) (int64, bool) {
-	if !isDigits(b, most) {
-		return 0, false
-	}
-	var n uint64
-	for _, c := range b {
-		n = n*10 + uint64(c-'0')
-	}
-	if n > 1<<63-1 {
-		return 0, false
-	}
-	return int64(n), true
+// isCode reports whether s looks like an error code: [a-z_]{1,64}.
+func isCode(s string) bool {
+	return s != "" && len(s) <= 64 && strings.Trim(s, "abcdefghijklmnopqrstuvwxyz_") == ""
 }
 
 // parseUnixTime parses seconds since 1970 with an optional fraction of one
 // to nine digits. time.Unix, unlike time's parsers, adds nothing to the
 // helper's start.
-func parseUnixTime(b []byte) (time.Time, bool) {
-	s, frac, hasFrac := bytes.Cut(b, []byte("."))
-	sec, ok := parseUint(s, 18)
-	if !ok {
+func parseUnixTime(s string) (time.Time, bool) {
+	sec, frac, hasFrac := strings.Cut(s, ".")
+	n, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil || strings.Trim(sec, "0123456789") != "" || hasFrac && (frac == "" || len(frac) > 9 || strings.Trim(frac, "0123456789") != "") {
 		return time.Time{}, false
 	}
-	var nsec int64
+	nsec := 0
 	if hasFrac {
-		if nsec, ok = parseUint(frac, 9); !ok {
-			return time.Time{}, false
-		}
-		for range 9 - len(frac) {
-			nsec *= 10
-		}
+		nsec, _ = strconv.Atoi((frac + "00000000")[:9])
 	}
-	return time.Unix(sec, nsec).UTC(), true
-}
-
-// quoted reads one double-quoted Go string at the start of b and returns
-// its value and what follows it.
-func quoted(b []byte) (string, []byte, bool) {
-	if len(b) == 0 || b[0] != '"' {
-		return "", b, false
-	}
-	q, err := strconv.QuotedPrefix(string(b))
-	if err != nil {
-		return "", b, false
-	}
-	s, err := strconv.Unquote(q)
-	if err != nil {
-		return "", b, false
-	}
-	return s, b[len(q):], true
+	return time.Unix(n, int64(nsec)).UTC(), true
 }

@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/tapis-agent/tapis-agent/ipc/ipcserver"
 )
 
 func TestListenOwnSocket(t *testing.T) {
@@ -29,7 +27,7 @@ func TestListenOwnSocket(t *testing.T) {
 		t.Errorf("socket file: %v, %v; want a socket of mode 0600", fi, err)
 	}
 	// A second daemon on the same path finds the first.
-	if _, _, err := Listen(sock, slog.New(slog.DiscardHandler)); !errors.Is(err, ipcserver.ErrAgentRunning) {
+	if _, _, err := Listen(sock, slog.New(slog.DiscardHandler)); !errors.Is(err, ErrAgentRunning) {
 		t.Errorf("second Listen(%s) = %v; want ErrAgentRunning", sock, err)
 	}
 	ln.Close()

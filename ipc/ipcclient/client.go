@@ -1,5 +1,5 @@
-// Package ipcclient is the Go client of the agent's socket API (package
-// ipc): the HTTP calls with net/http, and the token call over the frame.
+// Package ipcclient is the Go client of the agent's socket (package ipc):
+// the HTTP calls with net/http, and the token call over the frame.
 // tapis-token does not link it: its one call is ipc.Token.
 package ipcclient
 
@@ -12,16 +12,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"path/filepath"
 	"time"
 
 	"github.com/tapis-agent/tapis-agent/ipc"
 )
-
-// maxAnswerBytes bounds an answer's body; the agent's are small, and
-// anything beyond this is not the agent.
-const maxAnswerBytes = 1 << 20
 
 // Client calls the agent over its Unix socket. The zero value uses
 // ipc.SocketPath and the default timeouts. A Client is safe for concurrent
@@ -46,10 +41,7 @@ func (c *Client) Token(ctx context.Context, tenant string, minValid time.Duratio
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if timeout <= 0 {
-		return nil, context.DeadlineExceeded
-	}
-	return ipc.Token(c.path(), ipc.TokenCall{Tenant: tenant, MinValid: minValid, Timeout: timeout})
+	return ipc.Token(c.path(), ipc.TokenCall{Tenant: tenant, MinValid: minValid, Timeout: max(timeout, time.Millisecond)})
 }
 
 // Status returns the agent's status and one entry per tenant.
@@ -88,98 +80,61 @@ func (c *Client) timeout(def time.Duration) time.Duration {
 	return def
 }
 
-// call makes a call whose answer is a T.
-func call[T any](ctx context.Context, c *Client, method, path string, in any, defaultTimeout time.Duration) (*T, error) {
-	var out T
-	if err := c.call(ctx, method, path, in, &out, defaultTimeout); err != nil {
-		return nil, err
-	}
-	return &out, nil
-}
-
 // call sends one request on a connection of its own, with in as its JSON
-// body (nil: none), and decodes the answer into out, or returns the
+// body (nil: none), and returns the answer decoded as a T, or the
 // *ipc.Error the agent answered.
-func (c *Client) call(ctx context.Context, method, path string, in, out any, defaultTimeout time.Duration) error {
+func call[T any](ctx context.Context, c *Client, method, path string, in any, defaultTimeout time.Duration) (*T, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout(defaultTimeout))
 	defer cancel()
-	var body io.Reader
+	var body []byte
 	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return fmt.Errorf("encoding request: %w", err)
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return nil, fmt.Errorf("encoding request: %w", err)
 		}
-		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://tapis-agent"+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, "http://tapis-agent"+path, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("building request: %w", err)
+		return nil, fmt.Errorf("building request: %w", err)
 	}
-	req.Header.Set("Accept", "application/json")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
+	req.Header.Set("Content-Type", "application/json")
 	sock := c.path()
-	transport := &http.Transport{
+	transport := &http.Transport{DisableKeepAlives: true, MaxResponseHeaderBytes: 64 << 10,
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			if err := ipc.CheckDir(filepath.Dir(sock)); err != nil {
 				return nil, ipc.Unreachable(err)
 			}
-			var d net.Dialer
-			conn, err := d.DialContext(ctx, "unix", sock)
+			conn, err := (&net.Dialer{}).DialContext(ctx, "unix", sock)
 			if err != nil {
 				return nil, ipc.Unreachable(err)
 			}
 			return conn, nil
-		},
-		DisableKeepAlives:      true,
-		MaxResponseHeaderBytes: 64 << 10,
-	}
-	defer transport.CloseIdleConnections()
+		}}
 	resp, err := (&http.Client{Transport: transport}).Do(req)
 	if err != nil {
-		return transportError(sock, err)
+		if errors.Is(err, ipc.ErrAgentUnreachable) || ctx.Err() != nil {
+			return nil, errors.Unwrap(err) // the *url.Error names the URL, not the socket
+		}
+		return nil, fmt.Errorf("reading answer from agent: %w at %s: %w", ipc.ErrAgentUnreachable, sock, errors.Unwrap(err))
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return transportError(sock, err)
+		return nil, fmt.Errorf("reading answer from agent: %w at %s: %w", ipc.ErrAgentUnreachable, sock, err)
 	}
-	if len(b) > maxAnswerBytes {
-		return malformed(resp.StatusCode, "body over 1 MiB")
-	}
-	return decodeAnswer(resp.StatusCode, b, out)
-}
-
-// transportError is the error of a call that got no answer: the dial's,
-// which wraps ipc.ErrAgentUnreachable, or a connection that broke, which
-// means the agent went away.
-func transportError(sock string, err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	if errors.Is(err, ipc.ErrAgentUnreachable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return err
-	}
-	return fmt.Errorf("reading answer from agent: %w at %s: %w", ipc.ErrAgentUnreachable, sock, err)
-}
-
-// decodeAnswer decodes a 2xx body into out, or turns any other answer into
-// the *ipc.Error it carries.
-func decodeAnswer(status int, body []byte, out any) error {
-	if status < 200 || status > 299 {
+	if resp.StatusCode/100 != 2 {
 		var eb ipc.ErrorBody
-		if json.Unmarshal(body, &eb) != nil || eb.Error.Code == "" {
-			return malformed(status, fmt.Sprintf("HTTP status %d without an error body", status))
+		if json.Unmarshal(b, &eb) != nil || eb.Error.Code == "" {
+			return nil, malformed(resp.StatusCode, fmt.Sprintf("HTTP status %d without an error body", resp.StatusCode))
 		}
-		return &ipc.Error{Status: status, Code: eb.Error.Code, Message: eb.Error.Message, Hint: eb.Error.Hint}
+		return nil, &ipc.Error{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message, Hint: eb.Error.Hint}
 	}
-	if json.Unmarshal(body, out) != nil {
+	var out T
+	if json.Unmarshal(b, &out) != nil {
 		// The decoder's message may quote the answer: left out.
-		return malformed(status, "invalid JSON body")
+		return nil, malformed(resp.StatusCode, "invalid JSON body")
 	}
-	return nil
+	return &out, nil
 }
 
 func malformed(status int, what string) *ipc.Error {

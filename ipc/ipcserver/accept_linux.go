@@ -11,14 +11,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// runRaw is run for a Unix listener. It blocks in accept(2) on a blocking
+// runRaw accepts on a Unix listener: it blocks in accept(2) on a blocking
 // copy of the listening socket and answers a token frame right there when
-// the Handler holds the token (answerNow); every other connection becomes
-// a net.Conn for classify. Through package net the same call pays for a
-// wake-up of the runtime's poller thread, a hand-off to the goroutine
-// waiting in Accept and the new socket's registration with epoll, about a
-// quarter of the helper's round trip, and that round trip is most of what
-// tapis-token adds to a curl call. It reports false, having done nothing,
+// the Handler holds the token (answerNow); other connections become
+// net.Conns for classify. Through package net each connection pays for a
+// wake-up of the runtime's poller thread, a hand-off to the goroutine in
+// Accept and the new socket's registration with epoll, which make bench
+// shows in the helper's start-up. It reports false, having done nothing,
 // when it cannot take the listener over.
 func (d *dispatcher) runRaw(ctx context.Context, ul *net.UnixListener) (bool, error) {
 	lfd, err := blockingDup(ul)
@@ -108,18 +107,17 @@ func (d *dispatcher) answerNow(ctx context.Context, fd, lfd int, p *peer, buf []
 		return false // serveFrame answers it
 	}
 	resp, ok := tokenInstant(it, tenant, minValid)
-	if !ok {
-		return false
+	out, fits := []byte(nil), false
+	if ok {
+		out, fits = ipc.AppendTokenAnswer(make([]byte, 0, 256+len(resp.AccessToken)), resp)
 	}
-	out, ok := ipc.AppendTokenAnswer(make([]byte, 0, 256+len(resp.AccessToken)), resp)
-	if !ok {
+	if !fits {
 		return false
 	}
 	// Consume the request: a socket closed with unread data resets the
 	// connection, and the client could lose the answer.
 	_, _, _ = syscall.Recvfrom(fd, buf[:n], syscall.MSG_DONTWAIT)
-	a := okAnswer(resp)
-	a.tenant = tenant
+	a := answer{status: 200, body: resp, tenant: tenant}
 	d.s.logRequest(context.WithValue(ctx, peerKey{}, p), "FRAME", ipc.PathToken, start, a)
 	w := sendNow(fd, out)
 	if w == len(out) {
@@ -210,4 +208,16 @@ func fdConn(fd int) (net.Conn, error) {
 	f := os.NewFile(uintptr(fd), "")
 	defer f.Close() // FileConn works on a duplicate
 	return net.FileConn(f)
+}
+
+// tokenInstant calls TokenInstant; a panic in it counts as "not at once",
+// so that the request takes the Token path, which answers a panic.
+func tokenInstant(it InstantTokener, tenant string, minValid time.Duration) (resp *ipc.TokenResponse, ok bool) {
+	defer func() {
+		if recover() != nil {
+			resp, ok = nil, false
+		}
+	}()
+	resp, ok = it.TokenInstant(tenant, minValid)
+	return resp, ok && resp != nil
 }

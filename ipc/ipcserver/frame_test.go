@@ -214,7 +214,7 @@ func FuzzFrameVsHTTP(f *testing.F) {
 			}
 			return
 		}
-		a, _ := s.work(context.Background(), tokenWorkTimeout, ipc.PathToken, func(ctx context.Context) answer {
+		a := s.work(context.Background(), tokenWorkTimeout, ipc.PathToken, func(ctx context.Context) answer {
 			return s.token(ctx, tenant, minValid)
 		})
 		frameTok, frameErr := ipc.ParseAnswer(appendFrame(nil, a))

@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,103 +14,6 @@ import (
 	"github.com/tapis-agent/tapis-agent/ipc"
 	"github.com/tapis-agent/tapis-agent/ipc/ipcclient"
 )
-
-func TestListen(t *testing.T) {
-	t.Run("creates dir and socket", func(t *testing.T) {
-		path := filepath.Join(shortDir(t), "sub", "agent.sock")
-		ln, err := Listen(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkMode(t, filepath.Dir(path), fs.ModeDir|0o700)
-		checkMode(t, path, fs.ModeSocket|0o600)
-		if err := ln.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("socket after Close: %v; want it removed", err)
-		}
-	})
-	t.Run("open dir", func(t *testing.T) {
-		dir := shortDir(t)
-		if err := os.Chmod(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		_, err := Listen(filepath.Join(dir, "agent.sock"))
-		if err == nil || !strings.Contains(err.Error(), "chmod 0700 "+dir) {
-			t.Fatalf("Listen in a 0755 dir = %v; want an error saying to chmod it", err)
-		}
-	})
-	t.Run("foreign dir", func(t *testing.T) {
-		if os.Getuid() != 0 {
-			t.Skip("needs root to chown")
-		}
-		dir := shortDir(t)
-		if err := os.Chown(dir, 65534, 65534); err != nil {
-			t.Fatal(err)
-		}
-		_, err := Listen(filepath.Join(dir, "agent.sock"))
-		if err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
-			t.Fatalf("Listen in a foreign dir = %v; want an error naming the owner", err)
-		}
-	})
-	t.Run("live agent", func(t *testing.T) {
-		path := filepath.Join(shortDir(t), "agent.sock")
-		ln, err := Listen(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		_, err = Listen(path)
-		if !errors.Is(err, ErrAgentRunning) {
-			t.Fatalf("second Listen = %v; want ErrAgentRunning", err)
-		}
-		// The live agent's socket is untouched.
-		c, err := net.Dial("unix", path)
-		if err != nil {
-			t.Fatalf("live socket gone: %v", err)
-		}
-		c.Close()
-	})
-	t.Run("stale socket", func(t *testing.T) {
-		path := filepath.Join(shortDir(t), "agent.sock")
-		old, err := net.Listen("unix", path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		old.(*net.UnixListener).SetUnlinkOnClose(false)
-		old.Close() // a crashed agent's leftover
-		ln, err := Listen(path)
-		if err != nil {
-			t.Fatalf("Listen over a stale socket: %v", err)
-		}
-		defer ln.Close()
-		checkMode(t, path, fs.ModeSocket|0o600)
-	})
-	t.Run("not a socket", func(t *testing.T) {
-		path := filepath.Join(shortDir(t), "agent.sock")
-		if err := os.WriteFile(path, []byte("keep"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := Listen(path); err == nil || !strings.Contains(err.Error(), "not a socket") {
-			t.Fatalf("Listen over a file = %v; want an error", err)
-		}
-		if b, _ := os.ReadFile(path); string(b) != "keep" {
-			t.Error("Listen clobbered a regular file")
-		}
-	})
-}
-
-func checkMode(t *testing.T, path string, want fs.FileMode) {
-	t.Helper()
-	fi, err := os.Lstat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Mode() != want {
-		t.Errorf("mode of %s = %v; want %v", path, fi.Mode(), want)
-	}
-}
 
 // TestServeShutdown: cancelling Serve's context stops new connections,
 // lets an in-flight answer finish, removes the socket and returns nil.
@@ -124,7 +26,7 @@ func TestServeShutdown(t *testing.T) {
 		return &ipc.TokenResponse{Tenant: tenant, AccessToken: "jwt", ExpiresAt: time.Now().Add(time.Hour)}, nil
 	}}
 	path := filepath.Join(shortDir(t), "agent.sock")
-	ln, err := Listen(path)
+	ln, err := net.Listen("unix", path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +86,7 @@ func TestServeShutdownForced(t *testing.T) {
 		return nil, ctx.Err()
 	}}
 	path := filepath.Join(shortDir(t), "agent.sock")
-	ln, err := Listen(path)
+	ln, err := net.Listen("unix", path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -121,7 +121,7 @@ func start(t *testing.T, s *Server, ln net.Listener, path string) *testServer {
 func newTestServer(t *testing.T, h Handler, configure func(*Server)) *testServer {
 	t.Helper()
 	path := filepath.Join(shortDir(t), "agent.sock")
-	ln, err := Listen(path)
+	ln, err := net.Listen("unix", path)
 	if err != nil {
 		t.Fatal(err)
 	}

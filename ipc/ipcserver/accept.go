@@ -3,6 +3,7 @@ package ipcserver
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -14,17 +15,16 @@ import (
 
 // dispatcher accepts the Server's connections and sends each where its
 // first byte says: a token frame to serveFrame, anything else to
-// net/http, for which it is the listener. It reads the first byte with
-// MSG_PEEK, so net/http reads the request whole.
+// net/http, for which it is the listener. It peeks at that byte
+// (MSG_PEEK), so net/http reads the request whole.
 type dispatcher struct {
 	s    *Server
 	ln   net.Listener
-	sem  chan struct{}  // one slot per open connection: MaxConns
+	sem  chan struct{}  // a slot per open connection: MaxConns
 	http chan net.Conn  // connections for net/http's Accept
 	done chan struct{}  // closed by Close
 	wg   sync.WaitGroup // goroutines serving frames or classifying connections
-
-	closeOnce sync.Once
+	once sync.Once      // closes done
 }
 
 func newDispatcher(s *Server, ln net.Listener, maxConns int) *dispatcher {
@@ -42,19 +42,16 @@ func (d *dispatcher) Accept() (net.Conn, error) {
 }
 
 // Close stops accepting, for the dispatcher and net/http alike, and closes
-// the listener. It is safe to call more than once.
+// the listener. It may be called more than once.
 func (d *dispatcher) Close() error {
-	var err error
-	d.closeOnce.Do(func() {
-		close(d.done)
-		err = d.ln.Close()
-	})
+	err := net.ErrClosed
+	d.once.Do(func() { close(d.done); err = d.ln.Close() })
 	return err
 }
 
 func (d *dispatcher) Addr() net.Addr { return d.ln.Addr() }
 
-// run accepts connections until the listener closes (net.ErrClosed) or
+// run accepts connections until the dispatcher closes (net.ErrClosed) or
 // accepting fails for good. Transient failures such as running out of file
 // descriptors are retried after a pause, as http.Server does.
 func (d *dispatcher) run(ctx context.Context) error {
@@ -64,17 +61,11 @@ func (d *dispatcher) run(ctx context.Context) error {
 		}
 	}
 	var delay time.Duration
-	for {
-		if !d.acquire() {
-			return net.ErrClosed
-		}
+	for d.acquire() {
 		c, err := d.ln.Accept()
 		if err != nil {
 			d.release()
-			if d.closed() {
-				return net.ErrClosed
-			}
-			if te, ok := err.(interface{ Temporary() bool }); !ok || !te.Temporary() {
+			if te, ok := err.(interface{ Temporary() bool }); d.closed() || !ok || !te.Temporary() {
 				return err
 			}
 			if delay, err = d.pause(delay, err); err != nil {
@@ -86,6 +77,7 @@ func (d *dispatcher) run(ctx context.Context) error {
 		lc := &limitConn{Conn: c, release: d.release}
 		d.wg.Go(func() { d.classify(ctx, lc, nil) })
 	}
+	return net.ErrClosed
 }
 
 // acquire takes a connection slot, waiting for one; false once closed.
@@ -155,31 +147,28 @@ func peekByte(c net.Conn) (byte, error) {
 		return 0, errors.New("peeking: not a socket connection")
 	}
 	var b [1]byte
-	var n int
-	var rerr error
-	err := rc.Read(func(fd uintptr) bool {
+	n, rerr := 0, error(nil)
+	if err := rc.Read(func(fd uintptr) bool {
 		n, _, rerr = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK)
 		return rerr != syscall.EAGAIN
-	})
-	switch {
-	case err != nil:
+	}); err != nil {
 		return 0, err
-	case rerr != nil:
+	}
+	if rerr != nil {
 		return 0, os.NewSyscallError("recvfrom", rerr)
-	case n == 0:
-		return 0, errors.New("peeking: connection closed")
+	}
+	if n == 0 {
+		return 0, io.EOF
 	}
 	return b[0], nil
 }
 
-// peerConn is a connection handed to net/http with its peer's
-// credentials, read once.
+// peerConn is a connection for net/http, with its peer's credentials.
 type peerConn struct {
 	net.Conn
 	peer *peer
 }
 
-// NetConn returns the underlying connection, for rawConn.
 func (c *peerConn) NetConn() net.Conn { return c.Conn }
 
 // limitConn gives its connection slot back once, on the first Close.
@@ -195,7 +184,6 @@ func (c *limitConn) Close() error {
 	return err
 }
 
-// NetConn returns the underlying connection, for rawConn.
 func (c *limitConn) NetConn() net.Conn { return c.Conn }
 
 // rawConn returns the syscall.RawConn under c's wrappers, or nil.
@@ -207,13 +195,10 @@ func rawConn(c net.Conn) syscall.RawConn {
 		}
 		c = w.NetConn()
 	}
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return nil
+	if sc, ok := c.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			return rc
+		}
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	return rc
+	return nil
 }
