@@ -5,9 +5,11 @@
 // with its min–max.
 //
 // It runs the real binaries: tapis-agent and tapis-token from -bin (make
-// bench builds them into bin/), a hello-world Go binary and a minimal
-// net/http server built into a temporary directory, and fake Tapis tenants
-// (tapis/tapistest) in this process on 127.0.0.1.
+// bench builds them into bin/); the same two built at git revision
+// -baseline-rev, the figures the current ones are compared with; the
+// baseline programs of bench/baseline; and fake Tapis tenants
+// (tapis/tapistest) in this process on 127.0.0.1. Everything it builds
+// goes to a temporary directory, removed at the end.
 package main
 
 import (
@@ -24,6 +26,7 @@ import (
 
 func main() {
 	binDir := flag.String("bin", "bin", "directory holding tapis-agent and tapis-token")
+	baselineRev := flag.String("baseline-rev", "6b1e21a", "git revision whose tapis-agent and tapis-token are measured as baselines (\"\" for none)")
 	out := flag.String("out", "bench/results.md", "file to write the table to (\"\" for none)")
 	quick := flag.Bool("quick", false, "fewer rounds: a smoke test of the driver, not figures to quote")
 	only := flag.String("only", "", "comma-separated steps to run (start-up, throughput, refresh storm, tenants, python); implies -out \"\"")
@@ -31,14 +34,14 @@ func main() {
 	if *only != "" {
 		*out = ""
 	}
-	if err := run(*binDir, *out, *quick, *only); err != nil {
+	if err := run(*binDir, *baselineRev, *out, *quick, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "benchtable:", err)
 		os.Exit(1)
 	}
 }
 
-func run(binDir, out string, quick bool, only string) error {
-	w, err := newWorld(binDir)
+func run(binDir, baselineRev, out string, quick bool, only string) error {
+	w, err := newWorld(binDir, baselineRev)
 	if err != nil {
 		return err
 	}
