@@ -41,34 +41,39 @@ type version struct {
 	env      []string // environment of its tapis-token runs
 }
 
-func newWorld(binDir, baselineRev string) (w *world, err error) {
-	w = &world{baselineRev: baselineRev}
-	defer func() {
-		if err != nil {
-			w.close()
-		}
-	}()
-	// Socket paths are limited to 108 bytes: a short directory.
-	if w.dir, err = os.MkdirTemp("", "tab"); err != nil {
+func newWorld(binDir, baselineRev string) (*world, error) {
+	w := &world{baselineRev: baselineRev}
+	if err := w.start(binDir); err != nil {
+		w.close()
 		return nil, err
 	}
+	return w, nil
+}
+
+// start builds what the run needs and starts the fake and the agents.
+func (w *world) start(binDir string) error {
+	var err error
+	// Socket paths are limited to 108 bytes: a short directory.
+	if w.dir, err = os.MkdirTemp("", "tab"); err != nil {
+		return err
+	}
 	if w.hello, w.rawToken, w.nullAgent, err = buildBaselines(filepath.Join(w.dir, "baseline")); err != nil {
-		return nil, err
+		return err
 	}
 	w.fake, err = tapistest.NewServer(tapistest.Config{TenantID: "dev", Users: map[string]string{"jdoe": "secret"}, AccessTTL: time.Hour}, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if w.cur, err = w.startVersion("cur", binDir); err != nil {
-		return nil, err
+		return err
 	}
 	tr, err := w.cur.agent.client().Token("dev", time.Minute)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	w.tokenBytes = len(tr.AccessToken)
-	w.old, w.oldMissing = w.startOld(baselineRev)
-	return w, nil
+	w.old, w.oldMissing = w.startOld(w.baselineRev)
+	return nil
 }
 
 // oldToken and oldAgent name the baseline revision's programs in the
