@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/ipc/ipcclient"
 	"github.com/tapis-agent/tapis-agent/tapis/tapistest"
 )
 
@@ -43,7 +44,7 @@ type legit struct {
 
 func startLegit(e *env) *legit {
 	l := &legit{e: e, stop: make(chan struct{}), done: make(chan struct{})}
-	c := &ipc.Client{Path: e.sock, Timeout: 30 * time.Second}
+	c := &ipcclient.Client{Path: e.sock, Timeout: 30 * time.Second}
 	go func() {
 		defer close(l.done)
 		for {
@@ -56,7 +57,7 @@ func startLegit(e *env) *legit {
 				continue
 			}
 			t0 := time.Now()
-			tr, err := c.Token("dev", time.Minute)
+			tr, err := c.Token(context.Background(), "dev", time.Minute)
 			d := time.Since(t0)
 			l.mu.Lock()
 			l.lats = append(l.lats, d)

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -157,7 +158,7 @@ func TestProactiveRefresh(t *testing.T) {
 	// Callers asking for 1 s never get less, across refreshes.
 	c := e.client()
 	for range 40 {
-		tr, err := c.Token("dev", time.Second)
+		tr, err := c.Token(context.Background(), "dev", time.Second)
 		if err != nil {
 			t.Fatalf("token: %v", err)
 		}
@@ -193,7 +194,7 @@ func TestOnDemandRefreshOnce(t *testing.T) {
 	var firstErr atomic.Value
 	for range 1000 {
 		wg.Go(func() {
-			tr, err := e.client().Token("dev", 18*time.Second)
+			tr, err := e.client().Token(context.Background(), "dev", 18*time.Second)
 			if err != nil || time.Until(tr.ExpiresAt) < 17*time.Second {
 				failed.Add(1)
 				if err != nil {
@@ -324,7 +325,7 @@ func TestHostileSocketInput(t *testing.T) {
 		if strings.HasPrefix(string(buf[:n]), "HTTP/1.1 200") {
 			t.Errorf("input %d answered 200: %q", i, buf[:n])
 		}
-		if _, err := e.client().Token("dev", 0); err != nil {
+		if _, err := e.client().Token(context.Background(), "dev", 0); err != nil {
 			t.Fatalf("good request after hostile input %d: %v", i, err)
 		}
 	}
@@ -335,11 +336,11 @@ func TestHostileSocketInput(t *testing.T) {
 	}
 	defer slow.Close()
 	slow.Write([]byte("GET /v1/tok"))
-	if _, err := e.client().Token("dev", 0); err != nil {
+	if _, err := e.client().Token(context.Background(), "dev", 0); err != nil {
 		t.Fatalf("good request beside a slow one: %v", err)
 	}
 	var ie *ipc.Error
-	if _, err := e.client().Token("nope", 0); !errors.As(err, &ie) || ie.Code != ipc.CodeLoginRequired {
+	if _, err := e.client().Token(context.Background(), "nope", 0); !errors.As(err, &ie) || ie.Code != ipc.CodeLoginRequired {
 		t.Errorf("unknown tenant: %v; want login_required", err)
 	}
 }

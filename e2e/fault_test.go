@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -16,6 +17,7 @@ import (
 	"github.com/tapis-agent/tapis-agent/agent"
 	"github.com/tapis-agent/tapis-agent/config"
 	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/ipc/ipcclient"
 	"github.com/tapis-agent/tapis-agent/tapis/tapistest"
 )
 
@@ -97,7 +99,7 @@ func faultWorld(t *testing.T, tc faultCase, ttl time.Duration) (*tapistest.Serve
 		tenant.BaseURL = "http://" + fr.addr
 	}
 	p := startInproc(t, agent.Options{UpstreamTimeout: time.Second}, tenant)
-	if _, err := p.client().Login(&ipc.LoginRequest{Tenant: "dev", Username: "jdoe", Password: "secret"}); err != nil {
+	if _, err := p.client().Login(context.Background(), &ipc.LoginRequest{Tenant: "dev", Username: "jdoe", Password: "secret"}); err != nil {
 		t.Fatalf("login: %v", err)
 	}
 	return fake, fr, p
@@ -168,7 +170,7 @@ func TestUpstreamFaults(t *testing.T) {
 // caller asks the agent for a token valid minValid every period until
 // stopped, checking each one served on the wall clock at receipt.
 type caller struct {
-	c        *ipc.Client
+	c        *ipcclient.Client
 	minValid time.Duration
 	stop     chan struct{}
 	done     chan struct{}
@@ -182,7 +184,7 @@ type caller struct {
 	afterExpiry, afterServed int
 }
 
-func startCaller(c *ipc.Client, minValid, period time.Duration, expiry func() time.Time) *caller {
+func startCaller(c *ipcclient.Client, minValid, period time.Duration, expiry func() time.Time) *caller {
 	k := &caller{c: c, minValid: minValid, stop: make(chan struct{}), done: make(chan struct{}), codes: map[string]int{}}
 	go func() {
 		defer close(k.done)
@@ -199,7 +201,7 @@ func startCaller(c *ipc.Client, minValid, period time.Duration, expiry func() ti
 			if dead {
 				k.afterExpiry++
 			}
-			tr, err := c.Token("dev", minValid)
+			tr, err := c.Token(context.Background(), "dev", minValid)
 			if err != nil {
 				k.failed++
 				k.codes[ipcCode(err)]++
@@ -232,7 +234,7 @@ func (k *caller) end() {
 func runFault(t *testing.T, tc faultCase) []float64 {
 	fake, fr, p := faultWorld(t, tc, time.Minute)
 	c := p.client()
-	first, err := c.Token("dev", 10*time.Second)
+	first, err := c.Token(context.Background(), "dev", 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +248,7 @@ func runFault(t *testing.T, tc faultCase) []float64 {
 	// A caller asking for the whole lifetime forces the first attempt; it
 	// gets an error, not the token that cannot satisfy it.
 	var ie *ipc.Error
-	if tr, err := c.Token("dev", time.Minute); err == nil {
+	if tr, err := c.Token(context.Background(), "dev", time.Minute); err == nil {
 		t.Errorf("asking for 60s while upstream fails served a token valid %s", time.Until(tr.ExpiresAt))
 	} else if !errors.As(err, &ie) || ie.Code != ipc.CodeUpstreamUnavailable {
 		t.Errorf("asking for 60s while upstream fails: %v; want %s", err, ipc.CodeUpstreamUnavailable)
@@ -266,7 +268,7 @@ func runFault(t *testing.T, tc faultCase) []float64 {
 		s := p.tenantStatus(t, "dev")
 		return s.State == ipc.StateReady && s.LastError == "" && s.LastRefresh != nil
 	})
-	tr, err := c.Token("dev", 50*time.Second)
+	tr, err := c.Token(context.Background(), "dev", 50*time.Second)
 	if err != nil || tr.AccessToken == first.AccessToken {
 		t.Errorf("after recovery: %v, same token %v; want a fresh token", err, err == nil && tr.AccessToken == first.AccessToken)
 	}
@@ -356,7 +358,7 @@ const outlastTTL = 6 * time.Second
 func runOutlast(t *testing.T, tc faultCase) {
 	fake, fr, p := faultWorld(t, tc, outlastTTL)
 	c := p.client()
-	first, err := c.Token("dev", time.Second)
+	first, err := c.Token(context.Background(), "dev", time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,7 +387,7 @@ func runOutlast(t *testing.T, tc faultCase) {
 
 	tc.lift(fake, fr)
 	poll(t, "recovery after the outage", 40*time.Second, func() bool {
-		tr, err := c.Token("dev", time.Second)
+		tr, err := c.Token(context.Background(), "dev", time.Second)
 		return err == nil && tr.AccessToken != first.AccessToken && servedCheck(tr, time.Second, time.Now()) == ""
 	})
 
@@ -420,10 +422,10 @@ func TestClockJumpPastExpiry(t *testing.T) {
 	p := startInproc(t, agent.Options{Now: clk.Now, UpstreamTimeout: time.Second},
 		&config.Tenant{Name: "dev", BaseURL: fake.URL(), Username: "jdoe"})
 	c := p.client()
-	if _, err := c.Login(&ipc.LoginRequest{Tenant: "dev", Username: "jdoe", Password: "secret"}); err != nil {
+	if _, err := c.Login(context.Background(), &ipc.LoginRequest{Tenant: "dev", Username: "jdoe", Password: "secret"}); err != nil {
 		t.Fatal(err)
 	}
-	old, err := c.Token("dev", time.Minute)
+	old, err := c.Token(context.Background(), "dev", time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -431,7 +433,7 @@ func TestClockJumpPastExpiry(t *testing.T) {
 	// Upstream down, then the jump: no token at all rather than a dead one.
 	fake.Inject(tapistest.RouteTokens, tapistest.Fault{GrantType: "refresh_token", Status: 503, Times: 1})
 	clk.Advance(2 * time.Hour)
-	if tr, err := c.Token("dev", 0); err == nil {
+	if tr, err := c.Token(context.Background(), "dev", 0); err == nil {
 		t.Fatalf("after the jump with upstream down, served a token (same as before: %v)", tr.AccessToken == old.AccessToken)
 	} else if code := ipcCode(err); code != ipc.CodeUpstreamUnavailable {
 		t.Errorf("after the jump with upstream down: %v; want %s", err, ipc.CodeUpstreamUnavailable)
@@ -443,7 +445,7 @@ func TestClockJumpPastExpiry(t *testing.T) {
 	// Upstream back: the next answer after the retry is a fresh token,
 	// valid on the jumped clock.
 	poll(t, "a fresh token after the jump", 10*time.Second, func() bool {
-		tr, err := c.Token("dev", time.Minute)
+		tr, err := c.Token(context.Background(), "dev", time.Minute)
 		if err != nil {
 			return false
 		}
@@ -506,14 +508,14 @@ func TestKillDuringRefresh(t *testing.T) {
 		callerDone := make(chan struct{})
 		go func() {
 			defer close(callerDone)
-			c := &ipc.Client{Path: e.sock, Timeout: 2 * time.Second}
+			c := &ipcclient.Client{Path: e.sock, Timeout: 2 * time.Second}
 			for {
 				select {
 				case <-stop:
 					return
 				case <-time.After(20 * time.Millisecond):
 				}
-				_, _ = c.Token("dev", time.Second)
+				_, _ = c.Token(context.Background(), "dev", time.Second)
 			}
 		}()
 		// Kill at a random moment 1.5–4 s in: after at least one
@@ -535,7 +537,7 @@ func TestKillDuringRefresh(t *testing.T) {
 		if err != nil || fi.Mode().Type() != os.ModeSocket {
 			t.Errorf("cycle %d: after kill -9, socket path %s: %v, %v; want the stale socket left behind", i, e.sock, fi, err)
 		}
-		if _, err := (&ipc.Client{Path: e.sock, Timeout: time.Second}).Status(); err == nil {
+		if _, err := (&ipcclient.Client{Path: e.sock, Timeout: time.Second}).Status(context.Background()); err == nil {
 			t.Fatalf("cycle %d: the killed agent's socket still answers", i)
 		}
 	}

@@ -6,6 +6,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/ipc/ipcclient"
 	"github.com/tapis-agent/tapis-agent/tapis/tapistest"
 )
 
@@ -205,12 +209,12 @@ func (e *env) login() {
 }
 
 // client is an in-process client of the agent's socket.
-func (e *env) client() *ipc.Client { return &ipc.Client{Path: e.sock} }
+func (e *env) client() *ipcclient.Client { return &ipcclient.Client{Path: e.sock} }
 
 // status returns the status of tenant name.
 func (e *env) status(name string) ipc.TenantStatus {
 	e.t.Helper()
-	st, err := e.client().Status()
+	st, err := e.client().Status(context.Background())
 	if err != nil {
 		e.t.Fatalf("status: %v", err)
 	}
@@ -258,4 +262,25 @@ func (e *env) waitRemainingBelow(d time.Duration) {
 	e.waitFor(fmt.Sprintf("less than %s left on the token", d), d+5*time.Second, func() bool {
 		return time.Until(*exp) < d
 	})
+}
+
+// reload calls POST /v1/reload on the agent at sock, which no Go client
+// of the agent needs: the CLI reloads by signal, users by editing the file.
+func reload(sock string) error {
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
+	}}
+	resp, err := hc.Post("http://tapis-agent"+ipc.PathReload, "application/json", nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("POST %s: %s: %s", ipc.PathReload, resp.Status, body)
+	}
+	return nil
 }

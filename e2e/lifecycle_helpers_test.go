@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"os"
 	"os/exec"
@@ -12,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/ipc/ipcclient"
 )
 
 // agentCmd runs the tapis-agent binary with args in e's environment plus
@@ -30,7 +31,7 @@ func (e *env) startDetached(args ...string) result {
 	if r.code != 0 {
 		e.t.Fatalf("tapis-agent start %v: exit %d\nstderr: %s\nlog:\n%s", args, r.code, r.stderr, readFile(e.agentLogPath()))
 	}
-	if st, err := e.client().Status(); err == nil {
+	if st, err := e.client().Status(context.Background()); err == nil {
 		pid := st.PID
 		e.t.Cleanup(func() { killAndWait(e.t, pid) })
 	}
@@ -188,10 +189,10 @@ func (e *env) startServe(args ...string) {
 	e.t.Cleanup(e.stopAgent)
 	// Readiness: the agent answers status on its socket. It is a separate
 	// process, so this polls with a deadline.
-	c := &ipc.Client{Path: e.sock, Timeout: time.Second}
+	c := &ipcclient.Client{Path: e.sock, Timeout: time.Second}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, err := c.Status(); err == nil {
+		if _, err := c.Status(context.Background()); err == nil {
 			return
 		}
 		select {

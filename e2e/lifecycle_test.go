@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/tapis-agent/tapis-agent/config"
 	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/ipc/ipcclient"
 	"github.com/tapis-agent/tapis-agent/tapis/tapistest"
 )
 
@@ -34,7 +36,7 @@ func TestStartStop(t *testing.T) {
 	if !strings.Contains(r.stderr, "started agent pid") {
 		t.Errorf("start said %q on stderr; want the pid of the agent it started", r.stderr)
 	}
-	st, err := e.client().Status()
+	st, err := e.client().Status(context.Background())
 	if err != nil {
 		t.Fatalf("status after start: %v", err)
 	}
@@ -107,7 +109,7 @@ func TestStartStop(t *testing.T) {
 	if r.stdout != shLine {
 		t.Errorf("start over a stale socket printed %q; want %q", r.stdout, shLine)
 	}
-	st, err = e.client().Status()
+	st, err = e.client().Status(context.Background())
 	if err != nil || st.PID == pid {
 		t.Fatalf("status after restart: %+v, %v; want a new agent", st, err)
 	}
@@ -274,7 +276,7 @@ func TestConcurrentStartsMakeOneAgent(t *testing.T) {
 	if started != 1 {
 		t.Errorf("%d of %d racing starts started an agent; want 1", started, n)
 	}
-	st, err := e.client().Status()
+	st, err := e.client().Status(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,8 +339,13 @@ func TestSocketActivation(t *testing.T) {
 			<-exited
 		}
 	})
+	// The socket file exists from bind(2) on, but refuses connections
+	// until listen(2): wait for a connection to be accepted.
 	e.waitFor("systemd-socket-activate to listen", 10*time.Second, func() bool {
-		_, err := os.Lstat(sock)
+		c, err := net.Dial("unix", sock)
+		if err == nil {
+			c.Close()
+		}
 		return err == nil
 	})
 	before, err := os.Lstat(sock)
@@ -346,8 +353,8 @@ func TestSocketActivation(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	c := &ipc.Client{Path: sock, Timeout: 10 * time.Second}
-	st, err := c.Status()
+	c := &ipcclient.Client{Path: sock, Timeout: 10 * time.Second}
+	st, err := c.Status(context.Background())
 	if err != nil {
 		t.Fatalf("status through the activated socket: %v\nlog:\n%s", err, e.agentLog())
 	}
@@ -375,7 +382,7 @@ func TestSocketActivation(t *testing.T) {
 		t.Fatal(err)
 	}
 	reloadSeen("SIGHUP")
-	if _, err := c.Reload(); err != nil {
+	if err := reload(sock); err != nil {
 		t.Fatalf("POST /v1/reload: %v", err)
 	}
 	reloadSeen("POST /v1/reload")
@@ -510,7 +517,7 @@ func TestConcurrentServesKeepOneAgent(t *testing.T) {
 	// The winner answers; every other one gives up with a clear error.
 	var st *ipc.StatusResponse
 	e.waitFor("an agent to answer", 10*time.Second, func() bool {
-		st, err = e.client().Status()
+		st, err = e.client().Status(context.Background())
 		return err == nil
 	})
 	for _, p := range procs {
@@ -526,7 +533,7 @@ func TestConcurrentServesKeepOneAgent(t *testing.T) {
 			t.Errorf("losing serve: %v, stderr %q; want exit 1 saying an agent already runs", p.err, p.stderr.String())
 		}
 	}
-	if st2, err := e.client().Status(); err != nil || st2.PID != st.PID {
+	if st2, err := e.client().Status(context.Background()); err != nil || st2.PID != st.PID {
 		t.Errorf("status after the race: %+v, %v; want agent %d still serving", st2, err, st.PID)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/tapis-agent/tapis-agent/agent"
 	"github.com/tapis-agent/tapis-agent/config"
 	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/ipc/ipcclient"
 	"github.com/tapis-agent/tapis-agent/ipc/ipcserver"
 	"github.com/tapis-agent/tapis-agent/tapis/jwt"
 )
@@ -137,12 +138,14 @@ func startInproc(t *testing.T, opts agent.Options, tenants ...*config.Tenant) *i
 	return p
 }
 
-func (p *inproc) client() *ipc.Client { return &ipc.Client{Path: p.sock, Timeout: 30 * time.Second} }
+func (p *inproc) client() *ipcclient.Client {
+	return &ipcclient.Client{Path: p.sock, Timeout: 30 * time.Second}
+}
 
 // tenantStatus returns the status of tenant name.
 func (p *inproc) tenantStatus(t *testing.T, name string) ipc.TenantStatus {
 	t.Helper()
-	st, err := p.client().Status()
+	st, err := p.client().Status(context.Background())
 	if err != nil {
 		t.Fatalf("status: %v", err)
 	}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -91,7 +92,7 @@ func testReload(t *testing.T, symlink bool) {
 		}
 	}
 	tenants := func() map[string]bool {
-		st, err := e.client().Status()
+		st, err := e.client().Status(context.Background())
 		if err != nil {
 			t.Fatalf("status: %v", err)
 		}
@@ -102,7 +103,7 @@ func testReload(t *testing.T, symlink bool) {
 		return m
 	}
 	configError := func() string {
-		st, err := e.client().Status()
+		st, err := e.client().Status(context.Background())
 		if err != nil {
 			t.Fatalf("status: %v", err)
 		}
@@ -174,7 +175,7 @@ func TestInvalidConfigAtStart(t *testing.T) {
 	e := newEnv(t, tapistest.Config{})
 	e.writeConfig(fmt.Sprintf("[tenants.dev]\nbase_url = %q\nusername = jdoe\n", e.fake.URL()))
 	e.startAgent()
-	st, err := e.client().Status()
+	st, err := e.client().Status(context.Background())
 	if err != nil {
 		t.Fatalf("status: %v", err)
 	}
@@ -213,7 +214,7 @@ func TestReloadLogLevel(t *testing.T) {
 		})
 		n := strings.Count(e.agentLog(), "msg=config_applied")
 		e.writeConfig("log_level = \"error\"\n\n" + base)
-		if _, err := e.client().Reload(); err != nil {
+		if err := reload(e.sock); err != nil {
 			t.Fatalf("reload: %v", err)
 		}
 		if got := strings.Count(e.agentLog(), "msg=config_applied"); got != n {

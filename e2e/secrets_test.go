@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -190,7 +191,7 @@ token_format = "tapis-cmd"
 	r := e.startDetached("--log-level", "debug")
 	a.output("tapis-agent start: stdout", r.stdout, false)
 	a.output("tapis-agent start: stderr", r.stderr, false)
-	st, err := e.client().Status()
+	st, err := e.client().Status(context.Background())
 	if err != nil {
 		t.Fatalf("status after start: %v", err)
 	}
@@ -266,7 +267,7 @@ token_format = "tapis-cmd"
 		t.Fatal(err)
 	}
 	e.waitFor("the password_command login", 10*time.Second, func() bool {
-		st, err := e.client().Status()
+		st, err := e.client().Status(context.Background())
 		if err != nil {
 			return false
 		}
@@ -299,11 +300,11 @@ token_format = "tapis-cmd"
 
 	// Reload by POST /v1/reload after removing the tapis-cmd tenant.
 	e.writeConfig(reloaded(false))
-	if _, err := e.client().Reload(); err != nil {
+	if err := reload(e.sock); err != nil {
 		t.Fatalf("POST /v1/reload: %v", err)
 	}
 	e.waitFor("devcmd gone from status", 5*time.Second, func() bool {
-		st, err := e.client().Status()
+		st, err := e.client().Status(context.Background())
 		if err != nil {
 			return false
 		}
@@ -322,7 +323,7 @@ token_format = "tapis-cmd"
 		run("logout "+tn, "", false, "logout", tn)
 	}
 	run("token after logout", "", false, "dev")
-	if st, err := e.client().Status(); err == nil {
+	if st, err := e.client().Status(context.Background()); err == nil {
 		b, _ := json.Marshal(st)
 		a.output("status JSON", string(b), false)
 	}

@@ -1,51 +1,128 @@
 package ipc
 
-import (
-	"time"
+import "time"
 
-	"github.com/tapis-agent/tapis-agent/ipc/wire"
-)
-
-// Version is the API version prefix of every path the agent serves.
-const Version = "v1"
-
-// Paths of the socket API. Every path is versioned.
+// Paths of the HTTP API. Every path is versioned.
 const (
-	PathToken  = wire.PathToken // GET  ?tenant=T&min_valid=S
-	PathStatus = "/v1/status"   // GET
-	PathLogin  = "/v1/login"    // POST LoginRequest
-	PathLogout = "/v1/logout"   // POST LogoutRequest
-	PathImport = "/v1/import"   // POST ImportRequest
-	PathReload = "/v1/reload"   // POST
+	PathToken  = "/v1/token"  // GET  ?tenant=T&min_valid=S
+	PathStatus = "/v1/status" // GET
+	PathLogin  = "/v1/login"  // POST LoginRequest
+	PathLogout = "/v1/logout" // POST LogoutRequest
+	PathImport = "/v1/import" // POST ImportRequest
+	PathReload = "/v1/reload" // POST
 )
 
-// Error codes carried in ErrorBody.Code. Clients branch on codes, never on
-// messages.
+// Error codes, carried by error answers of both exchanges. Clients branch
+// on codes, never on messages.
 const (
-	CodeLoginRequired       = wire.CodeLoginRequired
-	CodeUnknownTenant       = wire.CodeUnknownTenant
-	CodeUpstreamUnavailable = wire.CodeUpstreamUnavailable
-	CodeBadRequest          = wire.CodeBadRequest
-	CodeForbidden           = wire.CodeForbidden
-	CodeNotFound            = wire.CodeNotFound
-	CodeMethodNotAllowed    = wire.CodeMethodNotAllowed
-	CodeTooLarge            = wire.CodeTooLarge
-	CodeBadCredentials      = wire.CodeBadCredentials
-	CodeBadClient           = wire.CodeBadClient
-	CodeUnsatisfiable       = wire.CodeUnsatisfiable
-	CodeDeviceExpired       = wire.CodeDeviceExpired
-	CodeInternal            = wire.CodeInternal
+	CodeLoginRequired       = "login_required"          // no usable session; log in
+	CodeUnknownTenant       = "unknown_tenant"          // tenant not configured and not logged in
+	CodeUpstreamUnavailable = "upstream_unavailable"    // upstream failed transiently and no token is valid long enough
+	CodeBadRequest          = "bad_request"             // malformed request
+	CodeForbidden           = "forbidden"               // peer is another user
+	CodeNotFound            = "not_found"               // no such path
+	CodeMethodNotAllowed    = "method_not_allowed"      // wrong method for a path
+	CodeTooLarge            = "too_large"               // request over the size limit
+	CodeBadCredentials      = "bad_credentials"         // upstream rejected the username or password
+	CodeBadClient           = "bad_client"              // upstream rejected the OAuth client id or key
+	CodeUnsatisfiable       = "min_valid_unsatisfiable" // even a fresh token would not live min_valid
+	CodeDeviceExpired       = "device_code_expired"     // device code expired before approval
+	CodeInternal            = "internal"                // anything else
 )
 
-// ErrorBody is the JSON body of every non-2xx answer:
+// HTTPStatus returns the HTTP status the agent answers for an error code.
+func HTTPStatus(code string) int {
+	switch code {
+	case CodeBadRequest, CodeUnsatisfiable:
+		return 400
+	case CodeBadCredentials, CodeBadClient:
+		return 401
+	case CodeForbidden:
+		return 403
+	case CodeNotFound, CodeUnknownTenant:
+		return 404
+	case CodeMethodNotAllowed:
+		return 405
+	case CodeLoginRequired, CodeDeviceExpired:
+		return 409
+	case CodeTooLarge:
+		return 413
+	case CodeUpstreamUnavailable:
+		return 503
+	default:
+		return 500
+	}
+}
+
+// Hints that name the next step for the user. The agent sends one with
+// every error; Hint gives the default for a code.
+const (
+	HintStart     = `start the agent: eval "$(tapis-agent start)", or systemctl --user start tapis-agent.socket`
+	HintForbidden = `run tapis-token as the user who started the agent, or start an agent of your own: eval "$(tapis-agent start)"`
+	HintVersion   = "the client does not speak this agent's API: compare tapis-token version with tapis-agent version, and restart the agent after an upgrade (tapis-agent stop; tapis-agent start)"
+	HintTooLarge  = "a request is at most 64 KiB: pass a single token or key (tapis-token import reads one line each)"
+	HintLog       = "the agent's log says why: journalctl --user -u tapis-agent, or ~/.local/state/tapis-agent/agent.log for an agent started by tapis-agent start"
+	HintLogin     = "tapis-token login TENANT"
+	HintUpstream  = "Tapis did not answer; try again in a minute, and see tapis-token status"
+	HintStatus    = "tapis-token status shows the agent's tenants and their last errors"
+)
+
+// Hint returns the default hint for an error code, for an error that came
+// without one: every error names a next step.
+func Hint(code string) string {
+	switch code {
+	case CodeForbidden:
+		return HintForbidden
+	case CodeTooLarge:
+		return HintTooLarge
+	case CodeLoginRequired, CodeBadCredentials:
+		return HintLogin
+	case CodeUpstreamUnavailable:
+		return HintUpstream
+	case CodeUnknownTenant:
+		return "tapis-token status lists the tenants; tapis-token login TENANT adds one"
+	case CodeInternal:
+		return HintLog
+	case CodeNotFound, CodeMethodNotAllowed:
+		return HintVersion
+	}
+	return HintStatus
+}
+
+// Error is an error answered by the agent, or produced by a client for an
+// answer it could not use. Callers branch on Code.
+type Error struct {
+	Status  int // HTTP status of an HTTP answer; 0 for a frame or when produced locally
+	Code    string
+	Message string
+	Hint    string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// ErrorBody is the JSON body of every non-2xx HTTP answer:
 // {"error":{"code":"…","message":"…","hint":"…"}}.
-type ErrorBody = wire.ErrorBody
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
 
 // ErrorDetail describes one failure. Hint names the command to run next.
-type ErrorDetail = wire.ErrorDetail
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Hint    string `json:"hint,omitempty"`
+}
 
-// TokenResponse answers GET /v1/token.
-type TokenResponse = wire.TokenResponse
+// TokenResponse is a token answer: the body of GET /v1/token, and the
+// fields of a token frame's answer.
+type TokenResponse struct {
+	Tenant      string    `json:"tenant"`
+	BaseURL     string    `json:"base_url"`
+	Username    string    `json:"username"`
+	AccessToken string    `json:"access_token"`
+	ExpiresAt   time.Time `json:"expires_at"` // RFC 3339
+	ExpiresIn   int64     `json:"expires_in"` // seconds remaining when answered
+}
 
 // Session states of a tenant.
 const (
@@ -136,30 +213,11 @@ type ImportRequest struct {
 	ClientKey    string `json:"client_key,omitempty"`
 }
 
-// Error is a failure the agent answered, or an answer the client could not
-// use (Status 0).
-type Error = wire.Error
-
-// HTTPStatus returns the HTTP status the agent answers for an error code.
-func HTTPStatus(code string) int {
-	switch code {
-	case CodeBadRequest, CodeUnsatisfiable:
-		return 400
-	case CodeBadCredentials, CodeBadClient:
-		return 401
-	case CodeForbidden:
-		return 403
-	case CodeNotFound, CodeUnknownTenant:
-		return 404
-	case CodeMethodNotAllowed:
-		return 405
-	case CodeLoginRequired, CodeDeviceExpired:
-		return 409
-	case CodeTooLarge:
-		return 413
-	case CodeUpstreamUnavailable:
-		return 503
-	default:
-		return 500
-	}
-}
+// Per-call timeouts of the clients. The agent bounds its own work a little
+// below these, so a slow call ends with the agent's answer rather than the
+// client's timeout.
+const (
+	TokenTimeout   = 60 * time.Second
+	LoginTimeout   = 5 * time.Minute
+	DefaultTimeout = 30 * time.Second
+)

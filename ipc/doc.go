@@ -1,12 +1,36 @@
-// Package ipc is the agent's socket API: its paths, request and answer
-// types and error codes, and the client of every call.
+// Package ipc is the vocabulary of the agent's socket: where the socket is
+// and who may trust it, the request and answer types, error codes and
+// hints, the token frame, and the frame's client.
 //
-// The client writes its requests and parses the agent's answers by hand, a
-// small, strict subset of HTTP/1.1 where every answer carries a
-// Content-Length; it does not import net, net/http, crypto/tls, log/slog or
-// os/user. The part the helper tapis-token runs on every call (socket path,
-// connection, framing, the token call) is package ipc/wire, which does not
-// import encoding/json either; this package builds the other calls on it
-// and re-exports wire's types. The server side, which uses net/http, is
-// package ipc/ipcserver.
+// The socket serves two exchanges, told apart by the first byte a client
+// sends. The helper tapis-token asks for one token on a connection of its
+// own with a token frame, as ssh-agent's clients speak to ssh-agent; every
+// other call is HTTP/1.1 with JSON bodies on versioned paths (PathStatus,
+// …), which package ipc/ipcclient speaks and package ipc/ipcserver serves
+// with net/http, as it serves GET PathToken for clients that speak only
+// HTTP. Both carry the same peer check, limits and error codes.
+//
+// # The token frame
+//
+// A frame is one line ending in LF. The request, at most MaxRequestBytes:
+//
+//	@tapis-agent/1 token TENANT MIN_VALID
+//
+// TENANT is a tenant name, or "-" for the agent's default tenant;
+// MIN_VALID the seconds the token must stay valid (1 to 10 digits), or "-"
+// for the agent's default. The answer, at most MaxAnswerBytes, after which
+// the agent closes the connection:
+//
+//	@tapis-agent/1 ok EXPIRES_IN EXPIRES_AT "ACCESS_TOKEN" "TENANT" "BASE_URL" "USERNAME"
+//	@tapis-agent/1 error CODE "MESSAGE" "HINT"
+//
+// EXPIRES_IN is the whole seconds left when answered, EXPIRES_AT the
+// expiry in seconds since 1970 with an optional fraction of up to nine
+// digits, CODE one of the error codes below, and the quoted fields are
+// written as strconv.Quote writes them. Fields are separated by one space.
+// No HTTP request can start with '@' (IsFrame).
+//
+// This package imports neither net, net/http, encoding/json nor fmt:
+// tapis-token links it, and every package a program links is initialised
+// at each of its starts.
 package ipc

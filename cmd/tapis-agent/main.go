@@ -29,7 +29,7 @@ var version = "dev"
 func main() {
 	if filepath.Base(os.Args[0]) == "tapis-token" {
 		tokencli.Version = version
-		os.Exit(tokencli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+		os.Exit(tokencli.Main(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)

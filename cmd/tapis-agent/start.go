@@ -14,8 +14,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tapis-agent/tapis-agent/internal/tokencli/hot"
+	"github.com/tapis-agent/tapis-agent/internal/cmdline"
 	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/ipc/ipcclient"
 )
 
 // startTimeout bounds how long start waits for a new agent to answer.
@@ -135,15 +136,15 @@ func ensureAgent(ctx context.Context, socket, cfgPath, level string) (pid int, s
 	if pid, ok := probe(socket); ok {
 		return pid, false, "", nil
 	}
-	logPath = hot.AgentLogPath()
+	logPath = cmdline.AgentLogPath()
 	pid, err = spawn(ctx, socket, cfgPath, level, logPath)
 	return pid, err == nil, logPath, err
 }
 
 // probe reports whether an agent answers at socket, and its pid.
 func probe(socket string) (int, bool) {
-	c := &ipc.Client{Path: socket, Timeout: 2 * time.Second}
-	st, err := c.Status()
+	c := &ipcclient.Client{Path: socket, Timeout: 2 * time.Second}
+	st, err := c.Status(context.Background())
 	if err != nil {
 		return 0, false
 	}

@@ -15,8 +15,8 @@ import (
 // crypto/tls would cost every call about a millisecond of start-up. Every
 // package imported is initialised at each start, used or not: the other
 // commands' packages (tokencli, os/exec, os/signal, x/term, jwt) stay out,
-// and so does encoding/json with the rest of package ipc: the token path
-// needs only ipc/wire.
+// and so do encoding/json and the HTTP client of package ipc/ipcclient:
+// the token path needs only package ipc and its frame.
 func TestDeps(t *testing.T) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -41,7 +41,7 @@ func TestDeps(t *testing.T) {
 		"net", "net/http", "crypto/tls", "log/slog", "os/user",
 		"github.com/tapis-agent/tapis-agent/internal/tokencli", "github.com/tapis-agent/tapis-agent/tapis/jwt",
 		"os/exec", "os/signal", "context", "text/tabwriter", "golang.org/x/term", "golang.org/x/sys/unix",
-		"github.com/tapis-agent/tapis-agent/ipc", "encoding/json", "encoding/base64", "fmt",
+		"github.com/tapis-agent/tapis-agent/ipc/ipcclient", "github.com/tapis-agent/tapis-agent/ipc/ipcserver", "encoding/json", "encoding/base64", "fmt",
 	} {
 		if deps[bad] {
 			t.Errorf("tapis-token depends on %s", bad)
@@ -70,8 +70,8 @@ func TestLinkedCode(t *testing.T) {
 		t.Fatalf("go tool nm: %v", err)
 	}
 	syms := string(out)
-	if !strings.Contains(syms, "internal/tokencli/hot.Run") {
-		t.Fatalf("go tool nm lists no internal/tokencli/hot.Run; parsing is broken:\n%.2000s", syms)
+	if !strings.Contains(syms, "internal/cmdline.Run") {
+		t.Fatalf("go tool nm lists no internal/cmdline.Run; parsing is broken:\n%.2000s", syms)
 	}
 	for _, bad := range []string{
 		"encoding/json.Unmarshal", "encoding/json.Marshal", "encoding/json.(*decodeState)",

@@ -4,7 +4,7 @@
 //	curl -H "X-Tapis-Token: $(tapis-token designsafe)" https://designsafe.tapis.io/v3/systems
 //
 // It is started for every such call, so it stays small: it answers the
-// token command lines itself (internal/tokencli/hot), with no net/http, no
+// token command lines itself (internal/cmdline), with no net/http, no
 // crypto/tls and no encoding/json, and executes tapis-agent under its own
 // name for every other command (login, status, --json, …), whose code
 // lives in that binary (internal/tokencli).
@@ -14,14 +14,14 @@ import (
 	"os"
 	"syscall"
 
-	"github.com/tapis-agent/tapis-agent/internal/tokencli/hot"
+	"github.com/tapis-agent/tapis-agent/internal/cmdline"
 )
 
 func main() {
-	if code, ok := hot.Run(os.Args[1:], os.Stdout, os.Stderr); ok {
+	if code, ok := cmdline.Run(os.Args[1:], os.Stdout, os.Stderr); ok {
 		os.Exit(code)
 	}
-	agent, err := hot.AgentBinary()
+	agent, err := cmdline.AgentBinary()
 	if err == nil {
 		// tapis-agent runs the command line as tapis-token when started
 		// under that name; it keeps this process, its terminal and signals.

@@ -12,10 +12,11 @@
 package tokencli
 
 import (
+	"context"
 	"fmt"
 	"io"
 
-	"github.com/tapis-agent/tapis-agent/internal/tokencli/hot"
+	"github.com/tapis-agent/tapis-agent/internal/cmdline"
 )
 
 // Version is what `tapis-token version` prints; the binary's main sets it.
@@ -69,24 +70,25 @@ The agent's socket: $TAPIS_AGENT_SOCK, else
 $XDG_RUNTIME_DIR/tapis-agent/agent.sock, else /tmp/tapis-agent-$UID/agent.sock.
 `
 
-// Main runs one tapis-token command line and returns the exit code.
-func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	return hot.Report(dispatch(args, stdin, stdout, stderr), stderr)
+// Main runs one tapis-token command line and returns the exit code. ctx
+// bounds the calls to the agent.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return cmdline.Report(dispatch(ctx, args, stdin, stdout, stderr), stderr)
 }
 
-func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) > 0 && hot.IsCommand(args[0]) {
+func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 && cmdline.IsCommand(args[0]) {
 		switch args[0] {
 		case "login":
-			return cmdLogin(args[1:], stdin, stderr)
+			return cmdLogin(ctx, args[1:], stdin, stderr)
 		case "logout":
-			return cmdLogout(args[1:], stderr)
+			return cmdLogout(ctx, args[1:], stderr)
 		case "status":
-			return cmdStatus(args[1:], stdout)
+			return cmdStatus(ctx, args[1:], stdout)
 		case "claims":
-			return cmdClaims(args[1:], stdout)
+			return cmdClaims(ctx, args[1:], stdout)
 		case "import":
-			return cmdImport(args[1:], stdin, stderr)
+			return cmdImport(ctx, args[1:], stdin, stderr)
 		case "version", "--version":
 			fmt.Fprintln(stdout, "tapis-token", Version)
 			return nil
@@ -95,5 +97,5 @@ func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return nil
 		}
 	}
-	return cmdToken(args, stdout)
+	return cmdToken(ctx, args, stdout)
 }

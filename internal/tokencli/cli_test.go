@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapis-agent/tapis-agent/internal/tokencli/hot"
+	"github.com/tapis-agent/tapis-agent/internal/cmdline"
 	"github.com/tapis-agent/tapis-agent/ipc"
 )
 
@@ -32,10 +32,10 @@ tacc          login_required  -     -              -             -             0
 
 func TestHelpListsEveryExitCode(t *testing.T) {
 	var out, errb bytes.Buffer
-	if code := Main([]string{"help"}, strings.NewReader(""), &out, &errb); code != hot.ExitOK {
+	if code := Main(t.Context(), []string{"help"}, strings.NewReader(""), &out, &errb); code != cmdline.ExitOK {
 		t.Fatalf("help exit %d", code)
 	}
-	for _, c := range []int{hot.ExitOK, hot.ExitError, hot.ExitUsage, hot.ExitUnreachable, hot.ExitLogin, hot.ExitUpstream} {
+	for _, c := range []int{cmdline.ExitOK, cmdline.ExitError, cmdline.ExitUsage, cmdline.ExitUnreachable, cmdline.ExitLogin, cmdline.ExitUpstream} {
 		if !strings.Contains(out.String(), fmt.Sprintf("\n  %d  ", c)) {
 			t.Errorf("help does not list exit code %d", c)
 		}
@@ -54,9 +54,9 @@ func TestUsageErrorsPrintHint(t *testing.T) {
 	}
 	for _, args := range cases {
 		var out, errb bytes.Buffer
-		code := Main(args, strings.NewReader(""), &out, &errb)
-		if code != hot.ExitUsage || out.Len() != 0 {
-			t.Errorf("Main(%q) = %d, stdout %q; want %d and nothing on stdout", args, code, out.String(), hot.ExitUsage)
+		code := Main(t.Context(), args, strings.NewReader(""), &out, &errb)
+		if code != cmdline.ExitUsage || out.Len() != 0 {
+			t.Errorf("Main(%q) = %d, stdout %q; want %d and nothing on stdout", args, code, out.String(), cmdline.ExitUsage)
 		}
 		lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
 		if len(lines) != 2 || !strings.HasPrefix(lines[0], "tapis-token: ") || !strings.HasPrefix(lines[1], "tapis-token: hint: ") {
@@ -100,7 +100,7 @@ func TestParseSockLine(t *testing.T) {
 }
 
 // TestCommandsAreNotTenants: every command of the help text is one that
-// hot.Run leaves to Main.
+// cmdline.Run leaves to Main.
 func TestCommandsAreNotTenants(t *testing.T) {
 	_, cmds, ok := strings.Cut(usage, "\nCommands:\n")
 	if !ok {
@@ -114,7 +114,7 @@ func TestCommandsAreNotTenants(t *testing.T) {
 		}
 		name := strings.Fields(line)[0]
 		n++
-		if !hot.IsCommand(name) {
+		if !cmdline.IsCommand(name) {
 			t.Errorf("command %q of the help text is not in isCommand", name)
 		}
 	}

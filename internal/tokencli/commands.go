@@ -2,6 +2,7 @@ package tokencli
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,23 +11,24 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/tapis-agent/tapis-agent/internal/tokencli/hot"
+	"github.com/tapis-agent/tapis-agent/internal/cmdline"
 	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/ipc/ipcclient"
 	"github.com/tapis-agent/tapis-agent/tapis/jwt"
 )
 
 // usagef returns a usage error with the message format gives.
-func usagef(format string, args ...any) error { return hot.Usage(fmt.Sprintf(format, args...)) }
+func usagef(format string, args ...any) error { return cmdline.Usage(fmt.Sprintf(format, args...)) }
 
 // client returns a client of the agent at ipc.SocketPath.
-func client() *ipc.Client { return &ipc.Client{Path: ipc.SocketPath()} }
+func client() *ipcclient.Client { return &ipcclient.Client{Path: ipc.SocketPath()} }
 
-func cmdToken(args []string, stdout io.Writer) error {
-	ta, err := hot.ParseTokenArgs(args)
+func cmdToken(ctx context.Context, args []string, stdout io.Writer) error {
+	ta, err := cmdline.ParseTokenArgs(args)
 	if err != nil {
 		return err
 	}
-	tok, err := client().Token(ta.Tenant, ta.MinValid)
+	tok, err := client().Token(ctx, ta.Tenant, ta.MinValid)
 	if err != nil {
 		return err
 	}
@@ -34,22 +36,22 @@ func cmdToken(args []string, stdout io.Writer) error {
 	case ta.JSON:
 		return writeJSON(stdout, tok)
 	case ta.Env:
-		_, err = fmt.Fprintf(stdout, "export TAPIS_BASE_URL=%s\nexport TAPIS_TOKEN=%s\n", hot.ShellQuote(tok.BaseURL), hot.ShellQuote(tok.AccessToken))
+		_, err = fmt.Fprintf(stdout, "export TAPIS_BASE_URL=%s\nexport TAPIS_TOKEN=%s\n", cmdline.ShellQuote(tok.BaseURL), cmdline.ShellQuote(tok.AccessToken))
 		return err
 	}
-	return hot.WritePlain(stdout, tok.AccessToken, ta.Header)
+	return cmdline.WritePlain(stdout, tok.AccessToken, ta.Header)
 }
 
-func cmdLogin(args []string, stdin io.Reader, stderr io.Writer) error {
+func cmdLogin(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) error {
 	var passwordStdin, device, keyStdin bool
 	var username, clientID string
-	pos, err := hot.ParseArgs(args,
-		hot.BoolFlag("--password-stdin", &passwordStdin), hot.BoolFlag("--device", &device), hot.BoolFlag("--client-key-stdin", &keyStdin),
-		hot.ValueFlag("--username", &username), hot.ValueFlag("-u", &username), hot.ValueFlag("--client-id", &clientID))
+	pos, err := cmdline.ParseArgs(args,
+		cmdline.BoolFlag("--password-stdin", &passwordStdin), cmdline.BoolFlag("--device", &device), cmdline.BoolFlag("--client-key-stdin", &keyStdin),
+		cmdline.ValueFlag("--username", &username), cmdline.ValueFlag("-u", &username), cmdline.ValueFlag("--client-id", &clientID))
 	if err != nil {
 		return err
 	}
-	tenant, err := hot.OneTenant(pos)
+	tenant, err := cmdline.OneTenant(pos)
 	if err != nil {
 		return err
 	}
@@ -60,12 +62,12 @@ func cmdLogin(args []string, stdin io.Reader, stderr io.Writer) error {
 		return usagef("--client-id and --client-key-stdin go with --device")
 	}
 	c := client()
-	st, err := ensureAgent(c, stderr)
+	st, err := ensureAgent(ctx, c, stderr)
 	if err != nil {
 		return err
 	}
 	if device {
-		return loginDevice(c, tenant, clientID, keyStdin, stdin, stderr)
+		return loginDevice(ctx, c, tenant, clientID, keyStdin, stdin, stderr)
 	}
 	// The agent knows the configured username and default tenant.
 	label := tenant
@@ -86,9 +88,9 @@ func cmdLogin(args []string, stdin io.Reader, stderr io.Writer) error {
 	}
 	var resp *ipc.LoginResponse
 	if passwordStdin {
-		resp, err = loginStdin(c, tenant, label, username, again, stdin)
+		resp, err = loginStdin(ctx, c, tenant, label, username, again, stdin)
 	} else {
-		resp, err = loginPrompted(c, tenant, label, username, again)
+		resp, err = loginPrompted(ctx, c, tenant, label, username, again)
 	}
 	if err != nil {
 		return err
@@ -102,12 +104,12 @@ func cmdLogin(args []string, stdin io.Reader, stderr io.Writer) error {
 	return nil
 }
 
-func cmdLogout(args []string, stderr io.Writer) error {
-	tenant, err := hot.TenantOnly(args)
+func cmdLogout(ctx context.Context, args []string, stderr io.Writer) error {
+	tenant, err := cmdline.TenantOnly(args)
 	if err != nil {
 		return err
 	}
-	st, err := client().Logout(tenant)
+	st, err := client().Logout(ctx, tenant)
 	if err != nil {
 		return err
 	}
@@ -115,16 +117,16 @@ func cmdLogout(args []string, stderr io.Writer) error {
 	return nil
 }
 
-func cmdStatus(args []string, stdout io.Writer) error {
+func cmdStatus(ctx context.Context, args []string, stdout io.Writer) error {
 	var asJSON bool
-	pos, err := hot.ParseArgs(args, hot.BoolFlag("--json", &asJSON))
+	pos, err := cmdline.ParseArgs(args, cmdline.BoolFlag("--json", &asJSON))
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return usagef("status takes no arguments, got %q", pos[0])
 	}
-	st, err := client().Status()
+	st, err := client().Status(ctx)
 	if err != nil {
 		return err
 	}
@@ -171,12 +173,12 @@ func writeTable(w io.Writer, tenants []ipc.TenantStatus, now time.Time) {
 	tw.Flush()
 }
 
-func cmdClaims(args []string, stdout io.Writer) error {
-	tenant, err := hot.TenantOnly(args)
+func cmdClaims(ctx context.Context, args []string, stdout io.Writer) error {
+	tenant, err := cmdline.TenantOnly(args)
 	if err != nil {
 		return err
 	}
-	tok, err := client().Token(tenant, 0)
+	tok, err := client().Token(ctx, tenant, 0)
 	if err != nil {
 		return err
 	}
@@ -187,12 +189,12 @@ func cmdClaims(args []string, stdout io.Writer) error {
 	return writeJSON(stdout, c)
 }
 
-func cmdImport(args []string, stdin io.Reader, stderr io.Writer) error {
+func cmdImport(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) error {
 	var refresh, keyStdin bool
 	var clientID string
-	pos, err := hot.ParseArgs(args,
-		hot.BoolFlag("--refresh-token", &refresh), hot.BoolFlag("--client-key-stdin", &keyStdin),
-		hot.ValueFlag("--client-id", &clientID))
+	pos, err := cmdline.ParseArgs(args,
+		cmdline.BoolFlag("--refresh-token", &refresh), cmdline.BoolFlag("--client-key-stdin", &keyStdin),
+		cmdline.ValueFlag("--client-id", &clientID))
 	if err != nil {
 		return err
 	}
@@ -212,7 +214,7 @@ func cmdImport(args []string, stdin io.Reader, stderr io.Writer) error {
 			second, _ := r.ReadString('\n')
 			req.ClientKey = strings.TrimSpace(second)
 			if req.ClientKey == "" {
-				return &hot.Failure{Code: hot.ExitUsage, Msg: "no client key on the line after the refresh token",
+				return &cmdline.Failure{Code: cmdline.ExitUsage, Msg: "no client key on the line after the refresh token",
 					Hint: "printf '%s\\n%s\\n' \"$REFRESH_TOKEN\" \"$CLIENT_KEY\" | tapis-token import " + pos[0] + " --refresh-token --client-id ID --client-key-stdin"}
 			}
 		}
@@ -220,10 +222,10 @@ func cmdImport(args []string, stdin io.Reader, stderr io.Writer) error {
 		req.AccessToken = tok
 	}
 	if tok == "" {
-		return &hot.Failure{Code: hot.ExitUsage, Msg: "no token on stdin",
+		return &cmdline.Failure{Code: cmdline.ExitUsage, Msg: "no token on stdin",
 			Hint: "paste the token: tapis-token import " + pos[0] + " < token.txt"}
 	}
-	st, err := client().Import(req)
+	st, err := client().Import(ctx, req)
 	if err != nil {
 		return err
 	}

@@ -15,8 +15,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tapis-agent/tapis-agent/internal/tokencli/hot"
+	"github.com/tapis-agent/tapis-agent/internal/cmdline"
 	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/ipc/ipcclient"
 	"golang.org/x/term"
 )
 
@@ -27,19 +28,19 @@ const loginTries = 3
 // loginStdin logs in with the password on the first line of stdin. A
 // wrong password fails at once: a script that pipes one in would only
 // pipe the same one again.
-func loginStdin(c *ipc.Client, tenant, label, username, again string, stdin io.Reader) (*ipc.LoginResponse, error) {
+func loginStdin(ctx context.Context, c *ipcclient.Client, tenant, label, username, again string, stdin io.Reader) (*ipc.LoginResponse, error) {
 	line, err := bufio.NewReader(stdin).ReadString('\n')
 	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
-		return nil, &hot.Failure{Code: hot.ExitError, Msg: "reading the password from stdin: no line given",
+		return nil, &cmdline.Failure{Code: cmdline.ExitError, Msg: "reading the password from stdin: no line given",
 			Hint: "echo \"$PASSWORD\" | " + again + " --password-stdin"}
 	}
 	password := strings.TrimRight(line, "\r\n")
 	if password == "" {
-		return nil, &hot.Failure{Code: hot.ExitUsage, Msg: "empty password", Hint: "echo \"$PASSWORD\" | " + again + " --password-stdin"}
+		return nil, &cmdline.Failure{Code: cmdline.ExitUsage, Msg: "empty password", Hint: "echo \"$PASSWORD\" | " + again + " --password-stdin"}
 	}
-	resp, err := c.Login(&ipc.LoginRequest{Tenant: tenant, Username: username, Password: password})
+	resp, err := c.Login(ctx, &ipc.LoginRequest{Tenant: tenant, Username: username, Password: password})
 	if isCode(err, ipc.CodeBadCredentials) {
-		return nil, &hot.Failure{Code: hot.ExitLogin,
+		return nil, &cmdline.Failure{Code: cmdline.ExitLogin,
 			Msg:  fmt.Sprintf("Tapis refused the username or password for %s; --password-stdin does not ask again", label),
 			Hint: "check the password piped in (and --username), then: " + again + " --password-stdin; or type it: " + again}
 	}
@@ -50,10 +51,10 @@ func loginStdin(c *ipc.Client, tenant, label, username, again string, stdin io.R
 // username unless one is known, up to loginTries times while Tapis refuses
 // them. Only a refused username or password is asked again: a wrong
 // OAuth client or an unreachable Tapis would fail the same way every time.
-func loginPrompted(c *ipc.Client, tenant, label, username, again string) (*ipc.LoginResponse, error) {
+func loginPrompted(ctx context.Context, c *ipcclient.Client, tenant, label, username, again string) (*ipc.LoginResponse, error) {
 	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 	if err != nil {
-		return nil, &hot.Failure{Code: hot.ExitError, Msg: "no terminal to prompt for the password",
+		return nil, &cmdline.Failure{Code: cmdline.ExitError, Msg: "no terminal to prompt for the password",
 			Hint: "pipe it in: " + again + " --password-stdin"}
 	}
 	defer tty.Close()
@@ -85,15 +86,15 @@ func loginPrompted(c *ipc.Client, tenant, label, username, again string) (*ipc.L
 			return nil, fmt.Errorf("reading the password: %w", err)
 		}
 		if len(b) == 0 {
-			return nil, &hot.Failure{Code: hot.ExitUsage, Msg: "empty password", Hint: again}
+			return nil, &cmdline.Failure{Code: cmdline.ExitUsage, Msg: "empty password", Hint: again}
 		}
-		resp, err := c.Login(&ipc.LoginRequest{Tenant: tenant, Username: username, Password: string(b)})
+		resp, err := c.Login(ctx, &ipc.LoginRequest{Tenant: tenant, Username: username, Password: string(b)})
 		clear(b)
 		if !isCode(err, ipc.CodeBadCredentials) {
 			return resp, err
 		}
 		if try == loginTries {
-			return nil, &hot.Failure{Code: hot.ExitLogin,
+			return nil, &cmdline.Failure{Code: cmdline.ExitLogin,
 				Msg:  fmt.Sprintf("Tapis refused the username or password for %s %d times; not logged in", label, loginTries),
 				Hint: "check them (a forgotten password is reset on the tenant's web portal), then: " + again + " (or " + again + " --username NAME)"}
 		}
@@ -140,17 +141,17 @@ func isCode(err error, code string) bool {
 // loginDevice runs a device-code login: the agent starts it and polls
 // Tapis; this prints where to approve it and waits for the outcome. Ctrl-C
 // abandons it in the agent too.
-func loginDevice(c *ipc.Client, tenant, clientID string, keyStdin bool, stdin io.Reader, stderr io.Writer) error {
+func loginDevice(ctx context.Context, c *ipcclient.Client, tenant, clientID string, keyStdin bool, stdin io.Reader, stderr io.Writer) error {
 	req := &ipc.LoginRequest{Tenant: tenant, Device: true, ClientID: clientID}
 	if keyStdin {
 		line, err := bufio.NewReader(io.LimitReader(stdin, 64<<10)).ReadString('\n')
 		req.ClientKey = strings.TrimSpace(line)
 		if req.ClientKey == "" {
-			return &hot.Failure{Code: hot.ExitUsage, Msg: fmt.Sprintf("reading the client key from stdin: no line given (%v)", err),
+			return &cmdline.Failure{Code: cmdline.ExitUsage, Msg: fmt.Sprintf("reading the client key from stdin: no line given (%v)", err),
 				Hint: "tapis-token login " + tenant + " --device --client-id ID --client-key-stdin < keyfile"}
 		}
 	}
-	resp, err := c.Login(req)
+	resp, err := c.Login(ctx, req)
 	req.ClientKey = ""
 	if err != nil {
 		return err
@@ -173,7 +174,7 @@ func loginDevice(c *ipc.Client, tenant, clientID string, keyStdin bool, stdin io
 	done := make(chan outcome, 1)
 	go func() {
 		for {
-			r, err := c.Login(&ipc.LoginRequest{Tenant: name, Device: true, Wait: true})
+			r, err := c.Login(ctx, &ipc.LoginRequest{Tenant: name, Device: true, Wait: true})
 			if err != nil || r.Device == nil {
 				done <- outcome{r, err}
 				return
@@ -189,11 +190,11 @@ func loginDevice(c *ipc.Client, tenant, clientID string, keyStdin bool, stdin io
 		fmt.Fprintf(stderr, "tapis-token: logged in to %s as %s with the device code; the token is refreshed before it expires\n", t.Tenant, t.Username)
 		return nil
 	case s := <-sig:
-		abandon := &ipc.Client{Path: c.Path, Timeout: 10 * time.Second}
-		if _, err := abandon.Login(&ipc.LoginRequest{Tenant: name, Device: true, Cancel: true}); err != nil {
+		abandon := &ipcclient.Client{Path: c.Path, Timeout: 10 * time.Second}
+		if _, err := abandon.Login(ctx, &ipc.LoginRequest{Tenant: name, Device: true, Cancel: true}); err != nil {
 			fmt.Fprintf(stderr, "tapis-token: telling the agent to abandon the login: %v\n", err)
 		}
-		return &hot.Failure{Code: hot.ExitError, Msg: fmt.Sprintf("device-code login to %s abandoned (%v)", name, s),
+		return &cmdline.Failure{Code: cmdline.ExitError, Msg: fmt.Sprintf("device-code login to %s abandoned (%v)", name, s),
 			Hint: "tapis-token login " + name + " --device"}
 	}
 }
@@ -203,28 +204,28 @@ func loginDevice(c *ipc.Client, tenant, clientID string, keyStdin bool, stdin io
 // fresh login node. With TAPIS_AGENT_SOCK set the user chose an agent;
 // starting another elsewhere would hide that it is gone. It returns the
 // status of the agent that answers.
-func ensureAgent(c *ipc.Client, stderr io.Writer) (*ipc.StatusResponse, error) {
-	st, err := c.Status()
+func ensureAgent(ctx context.Context, c *ipcclient.Client, stderr io.Writer) (*ipc.StatusResponse, error) {
+	st, err := c.Status(ctx)
 	if err == nil || !errors.Is(err, ipc.ErrAgentUnreachable) || os.Getenv("TAPIS_AGENT_SOCK") != "" {
 		return st, err
 	}
 	// An agent started there would be refused the same way.
-	if hot.SocketDirHint(filepath.Dir(c.Path)) != "" {
+	if cmdline.SocketDirHint(filepath.Dir(c.Path)) != "" {
 		return nil, err
 	}
 	sock, err := startAgent()
 	if err != nil {
-		return nil, &hot.Failure{Code: hot.ExitUnreachable, Msg: "no agent is running and none could be started: " + err.Error(),
+		return nil, &cmdline.Failure{Code: cmdline.ExitUnreachable, Msg: "no agent is running and none could be started: " + err.Error(),
 			Hint: `start one: eval "$(tapis-agent start)", or systemctl --user start tapis-agent.socket`}
 	}
 	c.Path = sock
 	fmt.Fprintf(stderr, "tapis-token: started an agent (socket %s); add eval \"$(tapis-agent start)\" to ~/.bashrc so that every shell finds it\n", sock)
-	return c.Status()
+	return c.Status(ctx)
 }
 
 // startAgent runs `tapis-agent start` and returns the socket it reports.
 func startAgent() (string, error) {
-	bin, err := hot.AgentBinary()
+	bin, err := cmdline.AgentBinary()
 	if err != nil {
 		return "", err
 	}

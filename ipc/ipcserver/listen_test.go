@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/ipc/ipcclient"
 )
 
 func TestListen(t *testing.T) {
@@ -120,7 +121,7 @@ func TestServeShutdown(t *testing.T) {
 	h := &fakeHandler{token: func(ctx context.Context, tenant string, _ time.Duration) (*ipc.TokenResponse, error) {
 		close(entered)
 		<-release
-		return &ipc.TokenResponse{Tenant: tenant, AccessToken: "jwt"}, nil
+		return &ipc.TokenResponse{Tenant: tenant, AccessToken: "jwt", ExpiresAt: time.Now().Add(time.Hour)}, nil
 	}}
 	path := filepath.Join(shortDir(t), "agent.sock")
 	ln, err := Listen(path)
@@ -135,7 +136,7 @@ func TestServeShutdown(t *testing.T) {
 
 	answered := make(chan error, 1)
 	go func() {
-		_, err := (&ipc.Client{Path: path, Timeout: 10 * time.Second}).Token("t", time.Minute)
+		_, err := (&ipcclient.Client{Path: path, Timeout: 10 * time.Second}).Token(context.Background(), "t", time.Minute)
 		answered <- err
 	}()
 	<-entered
@@ -146,7 +147,7 @@ func TestServeShutdown(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("listener not closed after cancel")
 	}
-	if _, err := (&ipc.Client{Path: path, Timeout: time.Second}).Status(); !errors.Is(err, ipc.ErrAgentUnreachable) {
+	if _, err := (&ipcclient.Client{Path: path, Timeout: time.Second}).Status(context.Background()); !errors.Is(err, ipc.ErrAgentUnreachable) {
 		t.Fatalf("Status() after cancel = %v; want ErrAgentUnreachable", err)
 	}
 	select {
@@ -192,7 +193,7 @@ func TestServeShutdownForced(t *testing.T) {
 	s.ShutdownTimeout = 100 * time.Millisecond
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, ln) }()
-	go (&ipc.Client{Path: path, Timeout: 10 * time.Second}).Token("t", time.Minute)
+	go (&ipcclient.Client{Path: path, Timeout: 10 * time.Second}).Token(context.Background(), "t", time.Minute)
 	<-entered
 	cancel()
 	select {
@@ -223,8 +224,8 @@ func TestLongCallNotCancelled(t *testing.T) {
 		return &ipc.LoginResponse{Tenant: ipc.TenantStatus{Tenant: req.Tenant}}, nil
 	}}
 	ts := newTestServer(t, h, func(s *Server) { s.ReadTimeout = 100 * time.Millisecond })
-	s := &ipc.Client{Path: ts.path, Timeout: 10 * time.Second}
-	if _, err := s.Login(&ipc.LoginRequest{Tenant: "t", Username: "u", Password: "p"}); err != nil {
+	s := &ipcclient.Client{Path: ts.path, Timeout: 10 * time.Second}
+	if _, err := s.Login(context.Background(), &ipc.LoginRequest{Tenant: "t", Username: "u", Password: "p"}); err != nil {
 		t.Fatalf("Login = %v; want success", err)
 	}
 }

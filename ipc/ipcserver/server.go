@@ -1,9 +1,11 @@
-// Package ipcserver serves the agent's socket API (package ipc) with
-// net/http over a Unix socket: routing, strict request decoding, peer
-// credential checks, size and time limits, and the socket's creation.
+// Package ipcserver serves the agent's socket (package ipc): the token
+// frame, and the HTTP API with net/http; peer credential checks, size and
+// time limits, and the socket's creation.
 //
-// It is a separate package so that the helper tapis-token, which links
-// package ipc, does not link net/http.
+// Every accepted connection is classified by its first byte (ipc.IsFrame):
+// a token frame is answered by serveFrame, anything else goes to net/http
+// (dispatch.go). It is a separate package so that the helper tapis-token,
+// which links package ipc, does not link net/http.
 package ipcserver
 
 import (
@@ -22,7 +24,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/tapis-agent/tapis-agent/ipc"
@@ -47,8 +48,9 @@ type Handler interface {
 
 // InstantTokener is implemented by a Handler that can tell at once, without
 // waiting for anything, whether it has a token for a request. The Server
-// then answers the helper's token requests in its accept loop, which on a
-// small machine is most of the helper's run time.
+// then answers token frames in its accept loop, without a goroutine or a
+// net.Conn: on a small machine that is a large part of the helper's run
+// time.
 type InstantTokener interface {
 	// TokenInstant returns what Token would answer for tenant and
 	// minValid, if that is a token it holds already; otherwise it
@@ -63,9 +65,6 @@ const (
 	MaxBodyBytes = 64 << 10
 	// MaxHeaderBytes bounds a request's header block.
 	MaxHeaderBytes = 8 << 10
-	// NoMinValid is the minValid a Handler gets for a token request that
-	// names none: the handler applies its default.
-	NoMinValid time.Duration = -1
 
 	defaultReadHeaderTimeout = 5 * time.Second
 	defaultIdleTimeout       = 60 * time.Second
@@ -79,8 +78,8 @@ const (
 // client receives the agent's error rather than running into its own
 // timeout.
 const (
-	tokenWorkTimeout = ipc.DefaultTokenTimeout - 5*time.Second
-	loginWorkTimeout = ipc.DefaultLoginTimeout - 5*time.Second
+	tokenWorkTimeout = ipc.TokenTimeout - 5*time.Second
+	loginWorkTimeout = ipc.LoginTimeout - 5*time.Second
 	otherWorkTimeout = ipc.DefaultTimeout - 5*time.Second
 )
 
@@ -109,9 +108,6 @@ type Server struct {
 	h   Handler
 	log *slog.Logger
 	uid int // the only peer uid served; os.Getuid() but for tests
-	// noFastPath hands every connection to net/http unread, for tests
-	// that compare the fast path with net/http.
-	noFastPath bool
 }
 
 // New returns a Server that answers with h and logs to logger (nil means
@@ -127,10 +123,6 @@ func New(h Handler, logger *slog.Logger) *Server {
 // closes ln, lets in-flight answers finish for up to ShutdownTimeout and
 // returns nil. Closing a listener made by Listen removes the socket file.
 // It returns an error only if accepting connections fails.
-//
-// Each accepted connection goes to a dispatcher first, which answers the
-// helper's token request itself and hands everything else to net/http
-// (see fastpath.go).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// Handlers run under a context that keeps ctx's values but is not
 	// cancelled with it: a shutdown lets them finish, up to the grace
@@ -141,11 +133,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if maxConns <= 0 {
 		maxConns = defaultMaxConns
 	}
-	lln := newLimitListener(ln, maxConns)
-	hl := newHandoffListener(lln.Addr())
+	d := newDispatcher(s, ln, maxConns)
 	srv := &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: orDefault(s.ReadHeaderTimeout, defaultReadHeaderTimeout),
+		ReadHeaderTimeout: s.readHeaderTimeout(),
 		// ReadTimeout bounds reading the request only; the work behind a
 		// call has its own deadline per route.
 		ReadTimeout: orDefault(s.ReadTimeout, defaultReadTimeout),
@@ -158,45 +149,50 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ConnContext:    s.connContext,
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(hl) }()
-	var dispatching sync.WaitGroup // one per connection not yet answered or handed over
+	httpDone := make(chan struct{})
+	go func() {
+		defer close(httpDone)
+		_ = srv.Serve(d) // ends when d closes
+	}()
 	acceptc := make(chan error, 1)
-	go func() { acceptc <- s.accept(base, lln, hl, &dispatching) }()
+	go func() { acceptc <- d.run(base) }()
+	var acceptErr error
 	select {
-	case err := <-acceptc:
-		lln.Close()
-		baseCancel()
-		dispatching.Wait()
-		srv.Close()
-		<-errc
-		return fmt.Errorf("serving socket API: %w", err)
+	case acceptErr = <-acceptc:
 	case <-ctx.Done():
+		d.Close()
+		<-acceptc // net.ErrClosed
 	}
-	lln.Close()
-	<-acceptc // net.ErrClosed
+	d.Close()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), orDefault(s.ShutdownTimeout, defaultShutdownTimeout))
 	defer cancel()
-	// A connection still with a dispatcher may yet be handed to net/http,
-	// which must accept it: net/http shuts down only once the dispatchers
-	// are done.
-	dispatched := make(chan struct{})
-	go func() { dispatching.Wait(); close(dispatched) }()
-	var err error
-	select {
-	case <-dispatched:
-		err = srv.Shutdown(sctx)
-	case <-sctx.Done():
-		err = sctx.Err()
+	// Frames in flight and connections not yet classified belong to the
+	// dispatcher; net/http has the rest.
+	framesDone := make(chan struct{})
+	go func() { d.wg.Wait(); close(framesDone) }()
+	err := srv.Shutdown(sctx)
+	if err == nil {
+		select {
+		case <-framesDone:
+		case <-sctx.Done():
+			err = sctx.Err()
+		}
 	}
 	if err != nil {
-		s.log.Warn("ipc_shutdown_forced", slog.String("error", err.Error()))
+		s.log.Warn("ipc_shutdown_forced", "err", err)
 		baseCancel()
-		srv.Close() // closes hl too: a dispatcher still handing over gives up
-		<-dispatched
+		srv.Close()
+		<-framesDone
 	}
-	<-errc // http.ErrServerClosed
+	<-httpDone
+	if acceptErr != nil {
+		return fmt.Errorf("serving socket API: %w", acceptErr)
+	}
 	return nil
+}
+
+func (s *Server) readHeaderTimeout() time.Duration {
+	return orDefault(s.ReadHeaderTimeout, defaultReadHeaderTimeout)
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -243,41 +239,9 @@ type answer struct {
 
 func okAnswer(body any) answer { return answer{status: http.StatusOK, body: body} }
 
-// Hints of the answers the server itself gives. A request the server
-// cannot use comes from a client that speaks another version of the API
-// (or from no tapis client at all): the user can only compare versions.
-const (
-	hintForbidden = `run tapis-token as the user who started the agent, or start an agent of your own: eval "$(tapis-agent start)"`
-	hintVersion   = "the client does not speak this agent's API: compare tapis-token version with tapis-agent version, and restart the agent after an upgrade (tapis-agent stop; tapis-agent start)"
-	hintTooLarge  = "a request is at most 64 KiB: pass a single token or key (tapis-token import reads one line each)"
-	hintInternal  = "the agent's log says why: journalctl --user -u tapis-agent, or ~/.local/state/tapis-agent/agent.log for an agent started by tapis-agent start"
-)
-
-// defaultHint is the hint of an answer whose producer gave none, so that
-// every error names a next step.
-func defaultHint(code string) string {
-	switch code {
-	case ipc.CodeForbidden:
-		return hintForbidden
-	case ipc.CodeTooLarge:
-		return hintTooLarge
-	case ipc.CodeLoginRequired:
-		return "tapis-token login TENANT"
-	case ipc.CodeUpstreamUnavailable:
-		return "Tapis did not answer; try again in a minute, and see tapis-token status"
-	case ipc.CodeUnknownTenant:
-		return "tapis-token status lists the tenants; tapis-token login TENANT adds one"
-	case ipc.CodeInternal:
-		return hintInternal
-	case ipc.CodeNotFound, ipc.CodeMethodNotAllowed:
-		return hintVersion
-	}
-	return "tapis-token status shows the agent's tenants and their last errors"
-}
-
 func errAnswer(code, msg, hint string) answer {
 	if hint == "" {
-		hint = defaultHint(code)
+		hint = ipc.Hint(code)
 	}
 	return answer{
 		status: ipc.HTTPStatus(code),
@@ -304,15 +268,15 @@ var routes = map[string]route{
 
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) answer {
 	if p, _ := r.Context().Value(peerKey{}).(*peer); !s.serves(p) {
-		return errAnswer(ipc.CodeForbidden, "the agent serves only its own user", hintForbidden)
+		return errAnswer(ipc.CodeForbidden, "the agent serves only its own user", ipc.HintForbidden)
 	}
 	rt, found := routes[r.URL.Path]
 	if !found {
-		return errAnswer(ipc.CodeNotFound, "no such path: "+r.URL.Path, hintVersion)
+		return errAnswer(ipc.CodeNotFound, "no such path: "+r.URL.Path, ipc.HintVersion)
 	}
 	if r.Method != rt.method {
 		w.Header().Set("Allow", rt.method)
-		return errAnswer(ipc.CodeMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path, hintVersion)
+		return errAnswer(ipc.CodeMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path, ipc.HintVersion)
 	}
 	rc := http.NewResponseController(w)
 	body, a, ok := readBody(r, w)
@@ -345,8 +309,8 @@ func (s *Server) work(ctx context.Context, timeout time.Duration, path string, s
 				aborted = true
 				return
 			}
-			s.log.Error("ipc_handler_panic", slog.String("path", path), slog.Any("panic", v))
-			a = errAnswer(ipc.CodeInternal, "internal error in the agent; see its log", hintInternal)
+			s.log.Error("ipc_handler_panic", "path", path, "panic", v)
+			a = errAnswer(ipc.CodeInternal, "internal error in the agent; see its log", ipc.HintLog)
 		}
 	}()
 	return serve(ctx), false
@@ -357,9 +321,9 @@ func readBody(r *http.Request, w http.ResponseWriter) ([]byte, answer, bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return nil, errAnswer(ipc.CodeTooLarge, fmt.Sprintf("request body over %d bytes", MaxBodyBytes), hintTooLarge), false
+			return nil, errAnswer(ipc.CodeTooLarge, fmt.Sprintf("request body over %d bytes", MaxBodyBytes), ipc.HintTooLarge), false
 		}
-		return nil, errAnswer(ipc.CodeBadRequest, "reading request body: "+err.Error(), hintVersion), false
+		return nil, errAnswer(ipc.CodeBadRequest, "reading request body: "+err.Error(), ipc.HintVersion), false
 	}
 	return body, answer{}, true
 }
@@ -371,20 +335,20 @@ func decodeStrict(body []byte, v any, emptyOK bool) (answer, bool) {
 		if emptyOK {
 			return answer{}, true
 		}
-		return errAnswer(ipc.CodeBadRequest, "request body required", hintVersion), false
+		return errAnswer(ipc.CodeBadRequest, "request body required", ipc.HintVersion), false
 	}
 	if bytes.TrimSpace(body)[0] != '{' {
 		// null, arrays and scalars would decode into a zero request.
-		return errAnswer(ipc.CodeBadRequest, "request body must be a JSON object", hintVersion), false
+		return errAnswer(ipc.CodeBadRequest, "request body must be a JSON object", ipc.HintVersion), false
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		// The decoder's messages name fields and types, never values.
-		return errAnswer(ipc.CodeBadRequest, "decoding request body: "+jsonErrorText(err), hintVersion), false
+		return errAnswer(ipc.CodeBadRequest, "decoding request body: "+jsonErrorText(err), ipc.HintVersion), false
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return errAnswer(ipc.CodeBadRequest, "decoding request body: data after the JSON object", hintVersion), false
+		return errAnswer(ipc.CodeBadRequest, "decoding request body: data after the JSON object", ipc.HintVersion), false
 	}
 	return answer{}, true
 }
@@ -412,30 +376,34 @@ func (s *Server) result(ctx context.Context, path string, v any, isNil bool, err
 		if e, ok := errors.AsType[*ipc.Error](err); ok && e.Code != "" {
 			return errAnswer(e.Code, e.Message, e.Hint)
 		}
-		s.log.ErrorContext(ctx, "ipc_handler_error", slog.String("path", path), slog.String("error", err.Error()))
-		return errAnswer(ipc.CodeInternal, "internal error in the agent; see its log", hintInternal)
+		s.log.ErrorContext(ctx, "ipc_handler_error", "path", path, "err", err)
+		return errAnswer(ipc.CodeInternal, "internal error in the agent; see its log", ipc.HintLog)
 	}
 	if isNil {
-		s.log.ErrorContext(ctx, "ipc_handler_nil_answer", slog.String("path", path))
-		return errAnswer(ipc.CodeInternal, "internal error in the agent; see its log", hintInternal)
+		s.log.ErrorContext(ctx, "ipc_handler_nil_answer", "path", path)
+		return errAnswer(ipc.CodeInternal, "internal error in the agent; see its log", ipc.HintLog)
 	}
 	return okAnswer(v)
 }
 
 func (s *Server) serveToken(ctx context.Context, r *http.Request, body []byte) answer {
 	if len(body) != 0 {
-		return errAnswer(ipc.CodeBadRequest, "GET "+ipc.PathToken+" takes no body", hintVersion)
+		return errAnswer(ipc.CodeBadRequest, "GET "+ipc.PathToken+" takes no body", ipc.HintVersion)
 	}
-	return s.token(ctx, r.URL.RawQuery)
+	return s.tokenHTTP(ctx, r.URL.RawQuery)
 }
 
-// token answers a token request with the query string rawQuery; the
-// net/http route and the fast path both call it.
-func (s *Server) token(ctx context.Context, rawQuery string) answer {
+// tokenHTTP answers a token request with the query string rawQuery.
+func (s *Server) tokenHTTP(ctx context.Context, rawQuery string) answer {
 	tenant, minValid, refusal := tokenQuery(rawQuery)
 	if refusal != nil {
 		return *refusal
 	}
+	return s.token(ctx, tenant, minValid)
+}
+
+// token answers a token request, from the HTTP API or a frame.
+func (s *Server) token(ctx context.Context, tenant string, minValid time.Duration) answer {
 	resp, err := s.h.Token(ctx, tenant, minValid)
 	a := s.result(ctx, ipc.PathToken, resp, resp == nil, err)
 	a.tenant = tenant
@@ -447,7 +415,7 @@ func (s *Server) token(ctx context.Context, rawQuery string) answer {
 func tokenQuery(rawQuery string) (tenant string, minValid time.Duration, refusal *answer) {
 	q, err := url.ParseQuery(rawQuery)
 	if err != nil {
-		a := errAnswer(ipc.CodeBadRequest, "malformed query string", hintVersion)
+		a := errAnswer(ipc.CodeBadRequest, "malformed query string", ipc.HintVersion)
 		return "", 0, &a
 	}
 	// In key order, so that a request with several faults always gets the
@@ -456,20 +424,20 @@ func tokenQuery(rawQuery string) (tenant string, minValid time.Duration, refusal
 		switch k {
 		case "tenant", "min_valid":
 			if len(q[k]) != 1 {
-				a := errAnswer(ipc.CodeBadRequest, "query parameter "+k+" given more than once", hintVersion)
+				a := errAnswer(ipc.CodeBadRequest, "query parameter "+k+" given more than once", ipc.HintVersion)
 				return "", 0, &a
 			}
 		default:
-			a := errAnswer(ipc.CodeBadRequest, "unknown query parameter "+strconv.Quote(k), hintVersion)
+			a := errAnswer(ipc.CodeBadRequest, "unknown query parameter "+strconv.Quote(k), ipc.HintVersion)
 			return "", 0, &a
 		}
 	}
 	tenant = q.Get("tenant")
-	minValid = NoMinValid
+	minValid = ipc.NoMinValid
 	if mv, ok := q["min_valid"]; ok {
 		n, err := strconv.ParseInt(mv[0], 10, 64)
 		if err != nil || n < 0 || n > math.MaxInt64/int64(time.Second) {
-			a := errAnswer(ipc.CodeBadRequest, "query parameter min_valid must be a non-negative integer number of seconds", hintVersion)
+			a := errAnswer(ipc.CodeBadRequest, "query parameter min_valid must be a non-negative integer number of seconds", ipc.HintVersion)
 			a.tenant = tenant
 			return "", 0, &a
 		}
@@ -480,7 +448,7 @@ func tokenQuery(rawQuery string) (tenant string, minValid time.Duration, refusal
 
 func (s *Server) serveStatus(ctx context.Context, r *http.Request, body []byte) answer {
 	if len(body) != 0 {
-		return errAnswer(ipc.CodeBadRequest, "GET "+ipc.PathStatus+" takes no body", hintVersion)
+		return errAnswer(ipc.CodeBadRequest, "GET "+ipc.PathStatus+" takes no body", ipc.HintVersion)
 	}
 	resp, err := s.h.Status(ctx)
 	return s.result(ctx, r.URL.Path, resp, resp == nil, err)
@@ -540,15 +508,22 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // encodeAnswer returns the status and body of an answer: v as JSON and a
 // newline, or an internal error if v does not encode.
 func encodeAnswer(status int, v any) (int, []byte) {
-	if t, ok := v.(*ipc.TokenResponse); ok {
-		if b, ok := appendTokenJSON(make([]byte, 0, 256+len(t.AccessToken)), t); ok {
-			return status, append(b, '\n')
-		}
-	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		status = http.StatusInternalServerError
-		b, _ = json.Marshal(ipc.ErrorBody{Error: ipc.ErrorDetail{Code: ipc.CodeInternal, Message: "encoding the answer", Hint: hintInternal}})
+		b, _ = json.Marshal(ipc.ErrorBody{Error: ipc.ErrorDetail{Code: ipc.CodeInternal, Message: "encoding the answer", Hint: ipc.HintLog}})
 	}
 	return status, append(b, '\n')
+}
+
+// tokenInstant calls TokenInstant; a panic in it counts as "not at once",
+// so that the request takes the Token path, which answers a panic.
+func tokenInstant(it InstantTokener, tenant string, minValid time.Duration) (resp *ipc.TokenResponse, ok bool) {
+	defer func() {
+		if recover() != nil {
+			resp, ok = nil, false
+		}
+	}()
+	resp, ok = it.TokenInstant(tenant, minValid)
+	return resp, ok && resp != nil
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/ipc/ipcclient"
 )
 
 // fakeHandler answers every call with canned values; hooks override
@@ -32,12 +33,12 @@ func (f *fakeHandler) Token(ctx context.Context, tenant string, minValid time.Du
 	if f.token != nil {
 		return f.token(ctx, tenant, minValid)
 	}
-	// ExpiresIn echoes minValid in seconds, and -1 for NoMinValid.
+	// ExpiresIn echoes minValid in seconds, and -1 for ipc.NoMinValid.
 	in := int64(minValid / time.Second)
-	if minValid == NoMinValid {
+	if minValid == ipc.NoMinValid {
 		in = -1
 	}
-	return &ipc.TokenResponse{Tenant: tenant, AccessToken: "jwt", ExpiresIn: in}, nil
+	return &ipc.TokenResponse{Tenant: tenant, AccessToken: "jwt", ExpiresAt: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC), ExpiresIn: in}, nil
 }
 
 func (f *fakeHandler) Status(ctx context.Context) (*ipc.StatusResponse, error) {
@@ -172,7 +173,7 @@ func post(target, body string) string {
 func TestMalformedRequests(t *testing.T) {
 	h := &fakeHandler{}
 	ts := newTestServer(t, h, nil)
-	client := &ipc.Client{Path: ts.path, Timeout: 10 * time.Second}
+	client := &ipcclient.Client{Path: ts.path, Timeout: 10 * time.Second}
 	cases := []struct {
 		name       string
 		raw        string
@@ -232,7 +233,7 @@ func TestMalformedRequests(t *testing.T) {
 				}
 			}
 			// The server still answers a good request.
-			if _, err := client.Token("t", time.Minute); err != nil {
+			if _, err := client.Token(context.Background(), "t", time.Minute); err != nil {
 				t.Fatalf("good request after %s: %v", tc.name, err)
 			}
 		})
@@ -256,9 +257,9 @@ func TestGoodRequests(t *testing.T) {
 		raw  string
 		want string // substring of the JSON body
 	}{
-		{"token without min_valid", get("/v1/token?tenant=t"), `"expires_in":-1`}, // NoMinValid: the handler's default
+		{"token without min_valid", get("/v1/token?tenant=t"), `"expires_in":-1`}, // ipc.NoMinValid: the handler's default
 		{"token min_valid 0", get("/v1/token?min_valid=0"), `"expires_in":0`},
-		{"token min_valid", get("/v1/token?tenant=a%20b&min_valid=7200"), `"tenant":"a b","base_url":"","username":"","access_token":"jwt","expires_at":"0001-01-01T00:00:00Z","expires_in":7200}`},
+		{"token min_valid", get("/v1/token?tenant=a%20b&min_valid=7200"), `"tenant":"a b","base_url":"","username":"","access_token":"jwt","expires_at":"2030-01-02T03:04:05Z","expires_in":7200}`},
 		{"status", get(ipc.PathStatus), `"version":"test"`},
 		{"reload empty", post(ipc.PathReload, ``), `"version":"reloaded"`},
 		{"reload object", post(ipc.PathReload, `{}`), `"version":"reloaded"`},
@@ -292,25 +293,39 @@ func TestHandlerFailures(t *testing.T) {
 		return nil, errors.New("unexpected")
 	}}
 	ts := newTestServer(t, h, nil)
-	c := &ipc.Client{Path: ts.path, Timeout: 10 * time.Second}
+	c := &ipcclient.Client{Path: ts.path, Timeout: 10 * time.Second}
 	generic := "internal error in the agent; see its log"
 	cases := []struct {
 		tenant string
 		want   ipc.Error
 	}{
-		{"nil", ipc.Error{Status: 500, Code: ipc.CodeInternal, Message: generic, Hint: hintInternal}},
-		{"panic", ipc.Error{Status: 500, Code: ipc.CodeInternal, Message: generic, Hint: hintInternal}},
-		{"plain", ipc.Error{Status: 500, Code: ipc.CodeInternal, Message: generic, Hint: hintInternal}},
+		{"nil", ipc.Error{Status: 500, Code: ipc.CodeInternal, Message: generic, Hint: ipc.HintLog}},
+		{"panic", ipc.Error{Status: 500, Code: ipc.CodeInternal, Message: generic, Hint: ipc.HintLog}},
+		{"plain", ipc.Error{Status: 500, Code: ipc.CodeInternal, Message: generic, Hint: ipc.HintLog}},
 		{"wrapped", ipc.Error{Status: 409, Code: ipc.CodeLoginRequired, Message: "log in again", Hint: "tapis-token login wrapped"}},
 		// A handler's error without a hint gets one for its code.
-		{"upstream", ipc.Error{Status: 503, Code: ipc.CodeUpstreamUnavailable, Message: "tenant down", Hint: defaultHint(ipc.CodeUpstreamUnavailable)}},
+		{"upstream", ipc.Error{Status: 503, Code: ipc.CodeUpstreamUnavailable, Message: "tenant down", Hint: ipc.Hint(ipc.CodeUpstreamUnavailable)}},
 	}
+	// Both exchanges answer alike; a frame carries no HTTP status.
 	for _, tc := range cases {
-		t.Run(tc.tenant, func(t *testing.T) {
-			_, err := c.Token(tc.tenant, time.Minute)
+		t.Run(tc.tenant+"/frame", func(t *testing.T) {
+			_, err := c.Token(context.Background(), tc.tenant, time.Minute)
+			want := tc.want
+			want.Status = 0
 			var e *ipc.Error
-			if !errors.As(err, &e) || *e != tc.want {
-				t.Fatalf("Token(%s) = %#v; want %#v", tc.tenant, err, &tc.want)
+			if !errors.As(err, &e) || *e != want {
+				t.Fatalf("Token(%s) = %#v; want %#v", tc.tenant, err, &want)
+			}
+		})
+		t.Run(tc.tenant+"/http", func(t *testing.T) {
+			resp, body := roundTrip(t, ts.path, get(ipc.PathToken+"?tenant="+tc.tenant+"&min_valid=60"))
+			var eb ipc.ErrorBody
+			if err := json.Unmarshal(body, &eb); err != nil {
+				t.Fatalf("GET %s: body %q: %v", tc.tenant, body, err)
+			}
+			got := ipc.Error{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message, Hint: eb.Error.Hint}
+			if got != tc.want {
+				t.Fatalf("GET token %s = %#v; want %#v", tc.tenant, got, tc.want)
 			}
 		})
 	}
@@ -321,11 +336,11 @@ func TestHandlerFailures(t *testing.T) {
 
 func TestRequestLog(t *testing.T) {
 	ts := newTestServer(t, &fakeHandler{}, nil)
-	c := &ipc.Client{Path: ts.path, Timeout: 10 * time.Second}
-	if _, err := c.Login(&ipc.LoginRequest{Tenant: "designsafe", Username: "jdoe", Password: "hunter2-pw"}); err != nil {
+	c := &ipcclient.Client{Path: ts.path, Timeout: 10 * time.Second}
+	if _, err := c.Login(context.Background(), &ipc.LoginRequest{Tenant: "designsafe", Username: "jdoe", Password: "hunter2-pw"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Token("designsafe", 1234*time.Second); err != nil {
+	if _, err := c.Token(context.Background(), "designsafe", 1234*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	log := ts.log.String()
@@ -345,9 +360,9 @@ func TestRequestLog(t *testing.T) {
 // and logged with its pid and uid.
 func TestForeignPeer(t *testing.T) {
 	ts := newTestServer(t, &fakeHandler{}, func(s *Server) { s.uid = os.Getuid() + 1 })
-	_, err := (&ipc.Client{Path: ts.path, Timeout: 10 * time.Second}).Status()
+	_, err := (&ipcclient.Client{Path: ts.path, Timeout: 10 * time.Second}).Status(context.Background())
 	var e *ipc.Error
-	if !errors.As(err, &e) || e.Status != 403 || e.Code != ipc.CodeForbidden || e.Hint != hintForbidden {
+	if !errors.As(err, &e) || e.Status != 403 || e.Code != ipc.CodeForbidden || e.Hint != ipc.HintForbidden {
 		t.Fatalf("Status() = %#v; want 403 forbidden with a hint", err)
 	}
 	log := ts.log.String()
@@ -369,7 +384,7 @@ func TestSlowClient(t *testing.T) {
 	if _, err := io.WriteString(slow, "GET /v1/status HTTP/1.1\r\nHo"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := (&ipc.Client{Path: ts.path, Timeout: 10 * time.Second}).Status(); err != nil {
+	if _, err := (&ipcclient.Client{Path: ts.path, Timeout: 10 * time.Second}).Status(context.Background()); err != nil {
 		t.Fatalf("Status() while a client stalls: %v", err)
 	}
 	start := time.Now()
@@ -397,7 +412,7 @@ func TestMaxConns(t *testing.T) {
 	resp.Body.Close()
 	done := make(chan error, 1)
 	go func() {
-		_, err := (&ipc.Client{Path: ts.path, Timeout: 10 * time.Second}).Status()
+		_, err := (&ipcclient.Client{Path: ts.path, Timeout: 10 * time.Second}).Status(context.Background())
 		done <- err
 	}()
 	select {

@@ -1,8 +1,8 @@
 // Command nullagent is a do-nothing agent: it listens on a Unix socket and
 // answers every connection's first line with one fixed token frame
-// answer, then closes it. benchtable runs rawtoken against it, so that
-// the floor tapis-token's start-up is compared with includes no work of
-// the agent's.
+// answer, written by the agent's own encoder, then closes it. benchtable
+// runs rawtoken against it, so that the floor tapis-token's start-up is
+// compared with includes no work of the agent's.
 //
 // Usage: nullagent SOCKET TOKEN_BYTES
 //
@@ -18,6 +18,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/tapis-agent/tapis-agent/ipc"
 )
 
 func main() {
@@ -35,8 +38,13 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("parsing TOKEN_BYTES: %w", err)
 	}
-	answer := []byte(`@tapis-agent/1 ok 14399 1796112000 ` + strconv.Quote(strings.Repeat("a", n)) +
-		` "dev" "https://dev.tapis.io" "jdoe"` + "\n")
+	answer, ok := ipc.AppendTokenAnswer(nil, &ipc.TokenResponse{
+		Tenant: "dev", BaseURL: "https://dev.tapis.io", Username: "jdoe",
+		AccessToken: strings.Repeat("a", n), ExpiresAt: time.Unix(1796112000, 0), ExpiresIn: 14399,
+	})
+	if !ok {
+		return errors.New("TOKEN_BYTES too large for a frame")
+	}
 	ln, err := net.Listen("unix", args[0])
 	if err != nil {
 		return err

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,73 +8,51 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/tapis-agent/tapis-agent/ipc"
 )
 
 // tokenCall asks an agent for tenant's access token, valid for at least
-// minValid, and returns when the token expires. Each way a client can ask
-// the agent (the frame, HTTP on a new connection, HTTP kept alive) is one
-// tokenCall; an empty token is an error.
-type tokenCall func(tenant string, minValid time.Duration) (expiresAt time.Time, err error)
+// minValid. Each way a client can ask the agent (the frame, HTTP on a new
+// connection, HTTP kept alive) is one tokenCall; an answer without a token
+// is an error.
+type tokenCall func(tenant string, minValid time.Duration) (*ipc.TokenResponse, error)
 
 // callTimeout bounds one call: far above any latency measured, it only
 // keeps a stuck agent from stalling the run.
 const callTimeout = 10 * time.Second
 
-// frameCall asks over the token frame, one connection per call, the way
-// tapis-token asks.
+// frameCall asks over the token frame, one connection per call, as
+// tapis-token does. It dials with package net rather than calling
+// ipc.Token, whose blocking system calls suit a program making one call:
+// here many callers wait at once, which the run-time poller serves
+// without a thread each.
 func frameCall(sock string) tokenCall {
-	return func(tenant string, minValid time.Duration) (time.Time, error) {
+	return func(tenant string, minValid time.Duration) (*ipc.TokenResponse, error) {
+		req, err := ipc.AppendTokenRequest(nil, tenant, minValid)
+		if err != nil {
+			return nil, err
+		}
 		c, err := net.DialTimeout("unix", sock, callTimeout)
 		if err != nil {
-			return time.Time{}, err
+			return nil, err
 		}
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(callTimeout))
-		req := fmt.Sprintf("@tapis-agent/1 token %s %d\n", tenant, int64(minValid.Seconds()))
-		if _, err := io.WriteString(c, req); err != nil {
-			return time.Time{}, err
+		if _, err := c.Write(req); err != nil {
+			return nil, err
 		}
-		answer, err := io.ReadAll(io.LimitReader(c, 64<<10))
+		answer, err := io.ReadAll(io.LimitReader(c, ipc.MaxAnswerBytes))
 		if err != nil {
-			return time.Time{}, err
+			return nil, err
 		}
-		return parseFrameAnswer(answer)
+		tr, err := ipc.ParseAnswer(answer)
+		if err == nil && tr.AccessToken == "" {
+			err = errors.New("answer holds no access token")
+		}
+		return tr, err
 	}
-}
-
-// parseFrameAnswer returns the expiry of an "ok" answer of the token
-// frame, or an error carrying the code of an "error" answer.
-func parseFrameAnswer(answer []byte) (time.Time, error) {
-	line, ok := bytes.CutSuffix(answer, []byte("\n"))
-	if !ok {
-		return time.Time{}, fmt.Errorf("answer %.40q… is not one line", answer)
-	}
-	f := bytes.SplitN(line, []byte(" "), 5)
-	if len(f) < 3 || string(f[0]) != "@tapis-agent/1" {
-		return time.Time{}, fmt.Errorf("answer %.40q… is not a token frame", line)
-	}
-	if string(f[1]) == "error" {
-		return time.Time{}, fmt.Errorf("agent answered error %s", f[2])
-	}
-	if string(f[1]) != "ok" || len(f) != 5 {
-		return time.Time{}, fmt.Errorf("answer %.40q… is not a token frame", line)
-	}
-	// EXPIRES_AT may carry a fraction; whole seconds do for the checks
-	// made here.
-	whole, _, _ := bytes.Cut(f[3], []byte("."))
-	sec, err := strconv.ParseInt(string(whole), 10, 64)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("answer's expiry %q: %w", f[3], err)
-	}
-	tok, err := strconv.QuotedPrefix(string(f[4]))
-	if err != nil || len(tok) <= len(`""`) {
-		return time.Time{}, errors.New("answer holds no access token")
-	}
-	return time.Unix(sec, 0), nil
 }
 
 // httpCall asks with GET /v1/token through a net/http client. With
@@ -94,19 +71,19 @@ func httpCall(sock string, clients int, keepAlive bool) (tokenCall, func()) {
 		MaxIdleConnsPerHost: clients,
 		MaxConnsPerHost:     clients,
 	}}
-	return func(tenant string, minValid time.Duration) (time.Time, error) {
+	return func(tenant string, minValid time.Duration) (*ipc.TokenResponse, error) {
 		resp, err := hc.Get(fmt.Sprintf("http://tapis-agent%s?tenant=%s&min_valid=%d", ipc.PathToken, tenant, int64(minValid.Seconds())))
 		if err != nil {
-			return time.Time{}, err
+			return nil, err
 		}
 		defer resp.Body.Close()
 		var tr ipc.TokenResponse
 		if err := json.NewDecoder(resp.Body).Decode(&tr); err != nil {
-			return time.Time{}, fmt.Errorf("decoding answer (status %d): %w", resp.StatusCode, err)
+			return nil, fmt.Errorf("decoding answer (status %d): %w", resp.StatusCode, err)
 		}
 		if resp.StatusCode != http.StatusOK || tr.AccessToken == "" {
-			return time.Time{}, fmt.Errorf("agent answered status %d", resp.StatusCode)
+			return nil, fmt.Errorf("agent answered status %d", resp.StatusCode)
 		}
-		return tr.ExpiresAt, nil
+		return &tr, nil
 	}, hc.CloseIdleConnections
 }

@@ -142,9 +142,9 @@ func forceAll(call tokenCall, tenants []string, callers int) ([]time.Duration, e
 			wg.Go(func() {
 				<-gate
 				t0 := time.Now()
-				exp, err := call(t, time.Hour-2*time.Second)
-				if err == nil && time.Until(exp) < time.Hour-3*time.Second {
-					err = fmt.Errorf("%s: token valid for %s", t, time.Until(exp))
+				tr, err := call(t, time.Hour-2*time.Second)
+				if err == nil && time.Until(tr.ExpiresAt) < time.Hour-3*time.Second {
+					err = fmt.Errorf("%s: token valid for %s", t, time.Until(tr.ExpiresAt))
 				}
 				if err != nil {
 					ferr.CompareAndSwap(nil, err)

@@ -39,7 +39,7 @@ func python(w *world, p params) ([]bench.Row, error) {
 	if _, err := os.Stat(filepath.Join(mod, "tapis_agent.py")); err != nil {
 		return []bench.Row{{What: "Python client per call", Measured: "not measured: contrib/python/tapis_agent.py is missing", Baseline: "–", Ratio: "–"}}, nil
 	}
-	tr, err := w.cur.agent.client().Token("dev", time.Minute)
+	tr, err := frameCall(w.cur.agent.sock)("dev", time.Minute)
 	if err != nil {
 		return nil, err
 	}

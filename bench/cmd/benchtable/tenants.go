@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -43,7 +44,7 @@ func tenants(w *world, p params) ([]bench.Row, error) {
 	for range 4 {
 		go func() {
 			for n := range work {
-				if _, err := c.Login(&ipc.LoginRequest{Tenant: n, Username: "jdoe", Password: "secret"}); err != nil {
+				if _, err := c.Login(context.Background(), &ipc.LoginRequest{Tenant: n, Username: "jdoe", Password: "secret"}); err != nil {
 					errc <- fmt.Errorf("login %s: %w", n, err)
 					for range work {
 					}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/ipc/ipcclient"
 	"github.com/tapis-agent/tapis-agent/tapis/tapistest"
 )
 
@@ -67,7 +69,7 @@ func (w *world) start(binDir string) error {
 	if w.cur, err = w.startVersion("cur", binDir); err != nil {
 		return err
 	}
-	tr, err := w.cur.agent.client().Token("dev", time.Minute)
+	tr, err := frameCall(w.cur.agent.sock)("dev", time.Minute)
 	if err != nil {
 		return err
 	}
@@ -124,7 +126,7 @@ func (w *world) startVersion(dir, binDir string) (*version, error) {
 	}
 	v.agent = a
 	v.env = []string{"PATH=/usr/bin:/bin", "HOME=" + w.dir, "TAPIS_AGENT_SOCK=" + a.sock}
-	if _, err := a.client().Login(&ipc.LoginRequest{Tenant: "dev", Username: "jdoe", Password: "secret"}); err != nil {
+	if _, err := a.client().Login(context.Background(), &ipc.LoginRequest{Tenant: "dev", Username: "jdoe", Password: "secret"}); err != nil {
 		a.stop()
 		return nil, fmt.Errorf("logging in: %w", err)
 	}
@@ -224,13 +226,14 @@ func startAgent(bin, dir, cfg string) (*agentProc, error) {
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + dir, "XDG_STATE_HOME=" + dir}
 	var err error
 	a.proc, err = startProc(cmd, func() error {
-		_, err := (&ipc.Client{Path: a.sock, Timeout: time.Second}).Status()
+		_, err := (&ipcclient.Client{Path: a.sock, Timeout: time.Second}).Status(context.Background())
 		return err
 	})
 	return a, err
 }
 
-func (a *agentProc) client() *ipc.Client { return &ipc.Client{Path: a.sock} }
+// client calls the agent's HTTP API, which every version serves alike.
+func (a *agentProc) client() *ipcclient.Client { return &ipcclient.Client{Path: a.sock} }
 
 // rss returns the agent's resident set size in bytes.
 func (a *agentProc) rss() (float64, error) {

@@ -1,4 +1,4 @@
-package hot
+package cmdline
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapis-agent/tapis-agent/ipc/wire"
+	"github.com/tapis-agent/tapis-agent/ipc"
 )
 
 func TestClassifyExitCodes(t *testing.T) {
@@ -23,17 +23,17 @@ func TestClassifyExitCodes(t *testing.T) {
 		want int
 		hint string // substring of the hint; every case must have one
 	}{
-		{"unreachable", fmt.Errorf("dialing: %w", wire.ErrAgentUnreachable), ExitUnreachable, "tapis-agent start"},
-		{"login required", &wire.Error{Code: wire.CodeLoginRequired, Message: "m"}, ExitLogin, "tapis-token login"},
-		{"login required with hint", &wire.Error{Code: wire.CodeLoginRequired, Message: "m", Hint: "tapis-token login ds"}, ExitLogin, "tapis-token login ds"},
-		{"upstream", &wire.Error{Code: wire.CodeUpstreamUnavailable, Message: "m"}, ExitUpstream, "try again"},
-		{"unsatisfiable", &wire.Error{Code: wire.CodeUnsatisfiable, Message: "m"}, ExitError, "tapis-token status"},
-		{"bad credentials", &wire.Error{Code: wire.CodeBadCredentials, Message: "m"}, ExitLogin, "tapis-token login"},
-		{"bad client", &wire.Error{Code: wire.CodeBadClient, Message: "m", Hint: "fix client_id"}, ExitError, "fix client_id"},
-		{"bad client without hint", &wire.Error{Code: wire.CodeBadClient, Message: "m"}, ExitError, "tapis-token status"},
-		{"internal", &wire.Error{Code: wire.CodeInternal, Message: "m"}, ExitError, "agent.log"},
-		{"forbidden", &wire.Error{Code: wire.CodeForbidden, Message: "m"}, ExitError, "tapis-token status"},
-		{"local bad answer", &wire.Error{Message: "agent answered garbage"}, ExitError, "tapis-token status"},
+		{"unreachable", fmt.Errorf("dialing: %w", ipc.ErrAgentUnreachable), ExitUnreachable, "tapis-agent start"},
+		{"login required", &ipc.Error{Code: ipc.CodeLoginRequired, Message: "m"}, ExitLogin, "tapis-token login"},
+		{"login required with hint", &ipc.Error{Code: ipc.CodeLoginRequired, Message: "m", Hint: "tapis-token login ds"}, ExitLogin, "tapis-token login ds"},
+		{"upstream", &ipc.Error{Code: ipc.CodeUpstreamUnavailable, Message: "m"}, ExitUpstream, "try again"},
+		{"unsatisfiable", &ipc.Error{Code: ipc.CodeUnsatisfiable, Message: "m"}, ExitError, "tapis-token status"},
+		{"bad credentials", &ipc.Error{Code: ipc.CodeBadCredentials, Message: "m"}, ExitLogin, "tapis-token login"},
+		{"bad client", &ipc.Error{Code: ipc.CodeBadClient, Message: "m", Hint: "fix client_id"}, ExitError, "fix client_id"},
+		{"bad client without hint", &ipc.Error{Code: ipc.CodeBadClient, Message: "m"}, ExitError, "tapis-token status"},
+		{"internal", &ipc.Error{Code: ipc.CodeInternal, Message: "m"}, ExitError, "agent.log"},
+		{"forbidden", &ipc.Error{Code: ipc.CodeForbidden, Message: "m"}, ExitError, "the user who started the agent"},
+		{"local bad answer", &ipc.Error{Message: "agent answered garbage"}, ExitError, "tapis-token status"},
 		{"usage", Usage("bad"), ExitUsage, "tapis-token help"},
 		{"failure without hint", &Failure{Code: ExitLogin, Msg: "m"}, ExitLogin, "tapis-token login"},
 		{"other", errors.New("boom"), ExitError, "agent.log"},
@@ -64,14 +64,14 @@ func TestUnsafeSocketDirHint(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("TAPIS_AGENT_SOCK", filepath.Join(dir, "agent.sock"))
-	unreachable := fmt.Errorf("%w: %w", wire.ErrAgentUnreachable, wire.CheckDir(dir))
+	unreachable := fmt.Errorf("%w: %w", ipc.ErrAgentUnreachable, ipc.CheckDir(dir))
 	if f := classify(unreachable); !strings.Contains(f.Hint, "tapis-agent start") {
 		t.Errorf("safe directory: hint %q; want to start the agent", f.Hint)
 	}
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	unreachable = fmt.Errorf("%w: %w", wire.ErrAgentUnreachable, wire.CheckDir(dir))
+	unreachable = fmt.Errorf("%w: %w", ipc.ErrAgentUnreachable, ipc.CheckDir(dir))
 	f := classify(unreachable)
 	if f.Code != ExitUnreachable || !strings.Contains(f.Hint, "chmod 0700 "+dir+",") || strings.Contains(f.Hint, "tapis-agent start") {
 		t.Errorf("directory open to others: exit %d, hint %q; want %d and chmod 0700 %s", f.Code, f.Hint, ExitUnreachable, dir)

@@ -9,7 +9,7 @@
 // basics and package ipc/wire: no fmt, no encoding/json, no os/exec, no
 // os/signal, no terminal handling (cmd/tapis-token's TestDeps keeps it
 // so).
-package hot
+package cmdline
 
 import (
 	"errors"
@@ -18,7 +18,7 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/tapis-agent/tapis-agent/ipc/wire"
+	"github.com/tapis-agent/tapis-agent/ipc"
 )
 
 // Exit codes, listed in the help text.
@@ -57,9 +57,9 @@ func Run(args []string, stdout, stderr io.Writer) (code int, ok bool) {
 	if err != nil || ta.JSON || ta.Env {
 		return 0, false // Main reports the usage error, or formats the answer
 	}
-	tok, err := wire.AccessToken(wire.SocketPath(), 0, ta.Tenant, ta.MinValid)
+	tok, err := ipc.Token(ipc.SocketPath(), ipc.TokenCall{Tenant: ta.Tenant, MinValid: ta.MinValid, Spin: true})
 	if err == nil {
-		err = WritePlain(stdout, tok, ta.Header)
+		err = WritePlain(stdout, tok.AccessToken, ta.Header)
 	}
 	return Report(err, stderr), true
 }
@@ -85,9 +85,6 @@ func Report(err error, stderr io.Writer) int {
 	return f.Code
 }
 
-// startHint is the hint when no agent answers.
-const startHint = `start the agent: eval "$(tapis-agent start)", or systemctl --user start tapis-agent.socket`
-
 // classify maps an error to its exit code, message and hint. The hint is
 // never empty: every error names the next command to run.
 func classify(err error) *Failure {
@@ -103,26 +100,29 @@ func classifyErr(err error) *Failure {
 	if errors.As(err, &f) {
 		return f
 	}
-	if errors.Is(err, wire.ErrAgentUnreachable) {
-		hint := SocketDirHint(filepath.Dir(wire.SocketPath()))
+	if errors.Is(err, ipc.ErrAgentUnreachable) {
+		hint := SocketDirHint(filepath.Dir(ipc.SocketPath()))
 		if hint == "" {
-			hint = startHint
+			hint = ipc.HintStart
 		}
 		return &Failure{Code: ExitUnreachable, Msg: err.Error(), Hint: hint}
 	}
-	var ie *wire.Error
+	var ie *ipc.Error
 	if errors.As(err, &ie) {
 		code := ExitError
 		hint := ie.Hint
 		switch ie.Code {
-		case wire.CodeLoginRequired, wire.CodeBadCredentials:
+		case ipc.CodeLoginRequired, ipc.CodeBadCredentials:
 			code = ExitLogin
-		case wire.CodeUpstreamUnavailable:
+		case ipc.CodeUpstreamUnavailable:
 			code = ExitUpstream
-		case wire.CodeInternal:
-			if hint == "" {
-				hint = logHint()
-			}
+		}
+		switch {
+		case hint != "":
+		case ie.Code == ipc.CodeInternal:
+			hint = logHint()
+		default:
+			hint = ipc.Hint(ie.Code)
 		}
 		return &Failure{Code: code, Msg: ie.Message, Hint: hint}
 	}
@@ -136,13 +136,13 @@ func fallbackHint(code int) string {
 	case ExitUsage:
 		return "tapis-token help"
 	case ExitUnreachable:
-		return startHint
+		return ipc.HintStart
 	case ExitLogin:
-		return "tapis-token login TENANT"
+		return ipc.HintLogin
 	case ExitUpstream:
-		return "Tapis did not answer; try again in a minute, and see tapis-token status"
+		return ipc.HintUpstream
 	}
-	return "tapis-token status shows the agent's tenants and their last errors"
+	return ipc.HintStatus
 }
 
 // logHint says where the agent's log is: the journal under systemd, else
@@ -170,7 +170,7 @@ func AgentLogPath() string {
 // missing: a missing directory only means that no agent runs.
 func SocketDirHint(dir string) string {
 	var st syscall.Stat_t
-	if syscall.Lstat(dir, &st) != nil || wire.CheckDir(dir) == nil {
+	if syscall.Lstat(dir, &st) != nil || ipc.CheckDir(dir) == nil {
 		return ""
 	}
 	if st.Mode&syscall.S_IFMT == syscall.S_IFDIR && int(st.Uid) == os.Getuid() {

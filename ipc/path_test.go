@@ -1,4 +1,4 @@
-package wire
+package ipc
 
 import (
 	"os"
@@ -63,7 +63,7 @@ func TestCheckDir(t *testing.T) {
 		{"group writable", mk("group", 0o770), "mode 0770"},
 		{"missing", filepath.Join(root, "nope"), "no such file"},
 		{"file", file, "not a directory"},
-		{"symlink", link, "not a directory"},
+		{"symlink", link, "a symlink"},
 	}
 	if os.Getuid() == 0 {
 		other := mk("other", 0o700)

@@ -1,4 +1,4 @@
-package hot
+package cmdline
 
 import (
 	"errors"

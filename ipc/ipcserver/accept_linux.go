@@ -1,0 +1,213 @@
+package ipcserver
+
+import (
+	"context"
+	"net"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/tapis-agent/tapis-agent/ipc"
+	"golang.org/x/sys/unix"
+)
+
+// runRaw is run for a Unix listener. It blocks in accept(2) on a blocking
+// copy of the listening socket and answers a token frame right there when
+// the Handler holds the token (answerNow); every other connection becomes
+// a net.Conn for classify. Through package net the same call pays for a
+// wake-up of the runtime's poller thread, a hand-off to the goroutine
+// waiting in Accept and the new socket's registration with epoll, about a
+// quarter of the helper's round trip, and that round trip is most of what
+// tapis-token adds to a curl call. It reports false, having done nothing,
+// when it cannot take the listener over.
+func (d *dispatcher) runRaw(ctx context.Context, ul *net.UnixListener) (bool, error) {
+	lfd, err := blockingDup(ul)
+	if err != nil {
+		return false, nil
+	}
+	// Closing the dispatcher shuts the socket down, which ends a blocked
+	// accept(2); closing a descriptor would not. The descriptor is closed
+	// only once the watch has ended, so that shutdown never hits a
+	// reused number.
+	exited := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case <-d.done:
+			_ = syscall.Shutdown(lfd, syscall.SHUT_RDWR)
+		case <-exited:
+		}
+	}()
+	defer func() {
+		close(exited)
+		<-watched
+		syscall.Close(lfd)
+	}()
+	buf := make([]byte, ipc.MaxRequestBytes)
+	var delay time.Duration
+	for {
+		if !d.acquire() {
+			return true, net.ErrClosed
+		}
+		fd, _, err := syscall.Accept4(lfd, syscall.SOCK_CLOEXEC)
+		if err != nil {
+			d.release()
+			if d.closed() {
+				return true, net.ErrClosed
+			}
+			switch err {
+			case syscall.EINTR, syscall.ECONNABORTED:
+				continue
+			case syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM:
+				if delay, err = d.pause(delay, os.NewSyscallError("accept", err)); err != nil {
+					return true, err
+				}
+				continue
+			}
+			return true, os.NewSyscallError("accept", err)
+		}
+		delay = 0
+		p := d.s.peerOf(peerCred(fd))
+		if d.answerNow(ctx, fd, lfd, p, buf) {
+			d.release()
+			continue
+		}
+		c, err := fdConn(fd)
+		if err != nil {
+			d.release()
+			d.s.log.Warn("ipc_accept_failed", "err", err)
+			continue
+		}
+		lc := &limitConn{Conn: c, release: d.release}
+		d.wg.Go(func() { d.classify(ctx, lc, p) })
+	}
+}
+
+// answerNow answers the connection fd, of peer p, and closes it, when it
+// holds a whole token frame already and the Handler holds the token
+// (InstantTokener): the helper's call, nearly always, since it writes its
+// request right after connecting. Otherwise it reports false, having
+// consumed nothing: the bytes are only peeked. lfd is the listening
+// socket (see waitRequest).
+func (d *dispatcher) answerNow(ctx context.Context, fd, lfd int, p *peer, buf []byte) bool {
+	it, ok := d.s.h.(InstantTokener)
+	if !ok || !d.s.serves(p) {
+		return false
+	}
+	n, _, err := syscall.Recvfrom(fd, buf, syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	if err == syscall.EAGAIN && waitRequest(fd, lfd, requestWait) {
+		n, _, err = syscall.Recvfrom(fd, buf, syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	}
+	if err != nil || n <= 0 || !ipc.IsFrame(buf[0]) || buf[n-1] != '\n' {
+		return false
+	}
+	start := time.Now()
+	tenant, minValid, err := ipc.ParseTokenRequest(buf[:n])
+	if err != nil {
+		return false // serveFrame answers it
+	}
+	resp, ok := tokenInstant(it, tenant, minValid)
+	if !ok {
+		return false
+	}
+	out, ok := ipc.AppendTokenAnswer(make([]byte, 0, 256+len(resp.AccessToken)), resp)
+	if !ok {
+		return false
+	}
+	// Consume the request: a socket closed with unread data resets the
+	// connection, and the client could lose the answer.
+	_, _, _ = syscall.Recvfrom(fd, buf[:n], syscall.MSG_DONTWAIT)
+	a := okAnswer(resp)
+	a.tenant = tenant
+	d.s.logRequest(context.WithValue(ctx, peerKey{}, p), "FRAME", ipc.PathToken, start, a)
+	w := sendNow(fd, out)
+	if w == len(out) {
+		syscall.Close(fd)
+		return true
+	}
+	// The socket's buffer is full (a client that reads nothing): finish
+	// in the background.
+	c, err := fdConn(fd)
+	if err != nil {
+		return true
+	}
+	go func() {
+		_ = c.SetWriteDeadline(time.Now().Add(writeSlack))
+		_, _ = c.Write(out[w:])
+		c.Close()
+	}()
+	return true
+}
+
+// requestWait is how long answerNow waits for a request that had not
+// arrived with the connection: the helper writes its own a few
+// microseconds after connecting. It waits only while no other client is
+// waiting to be accepted.
+const requestWait = 200 * time.Microsecond
+
+// waitRequest reports whether the accepted socket fd has something to
+// read, or its peer closed, within d. It gives up as soon as the
+// listening socket lfd has another connection to accept, which the wait
+// must not hold up.
+func waitRequest(fd, lfd int, d time.Duration) bool {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(lfd), Events: unix.POLLIN}}
+	ts := unix.NsecToTimespec(d.Nanoseconds())
+	for {
+		_, err := unix.Ppoll(fds, &ts, nil)
+		if err == unix.EINTR {
+			continue // the rest of the wait is lost; a client late at worst
+		}
+		return err == nil && fds[0].Revents != 0
+	}
+}
+
+// sendNow writes as much of b to the socket fd as it takes without
+// waiting and returns the count. MSG_NOSIGNAL: a client gone is EPIPE,
+// not a SIGPIPE.
+func sendNow(fd int, b []byte) int {
+	n := 0
+	for n < len(b) {
+		m, err := syscall.SendmsgN(fd, b[n:], nil, nil, syscall.MSG_DONTWAIT|syscall.MSG_NOSIGNAL)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil || m <= 0 {
+			break
+		}
+		n += m
+	}
+	return n
+}
+
+// blockingDup returns a blocking duplicate of l's socket. Blocking mode
+// belongs to the socket, not the descriptor: l's own Accept must not be
+// used from then on.
+func blockingDup(l *net.UnixListener) (int, error) {
+	rc, err := l.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	var derr error
+	if err := rc.Control(func(lfd uintptr) {
+		fd, derr = unix.FcntlInt(lfd, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return -1, err
+	}
+	if derr != nil {
+		return -1, os.NewSyscallError("fcntl", derr)
+	}
+	if err := syscall.SetNonblock(fd, false); err != nil {
+		syscall.Close(fd)
+		return -1, os.NewSyscallError("fcntl", err)
+	}
+	return fd, nil
+}
+
+// fdConn turns an accepted socket into a net.Conn, taking fd over.
+func fdConn(fd int) (net.Conn, error) {
+	f := os.NewFile(uintptr(fd), "")
+	defer f.Close() // FileConn works on a duplicate
+	return net.FileConn(f)
+}

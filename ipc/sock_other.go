@@ -1,0 +1,22 @@
+//go:build unix && !linux
+
+package ipc
+
+import "syscall"
+
+// canSpin reports whether conn.poll can yield the processor between tries:
+// package syscall offers no sched_yield here, so the first read sleeps.
+const canSpin = false
+
+// socket returns a new Unix stream socket, closed on exec.
+func socket() (int, error) {
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err == nil {
+		syscall.CloseOnExec(fd)
+	}
+	return fd, err
+}
+
+func yield() {}
