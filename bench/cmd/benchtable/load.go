@@ -101,9 +101,13 @@ func throughput(w *world, p params) ([]bench.Row, error) {
 		if err := measureLoad(keep, n, p.loadRounds, p.loadTime); err != nil {
 			return nil, fmt.Errorf("keep-alive, %d clients: %w", n, err)
 		}
-		frameRows = append(frameRows, w.loadRow(fmt.Sprintf("token answers, new connection per call, frame (`tapis-token`'s way), %d clients", n), frame, oldHTTP, "HTTP, its `tapis-token`'s way"))
-		httpRows = append(httpRows, w.loadRow(fmt.Sprintf("token answers, new connection per call, HTTP (the Python client's way), %d clients", n), curHTTP, oldHTTP, "HTTP"))
-		keepRows = append(keepRows, w.loadRow(fmt.Sprintf("token answers, kept-alive HTTP connections, %d clients", n), curKeep, oldKeep, "kept-alive HTTP"))
+		clients := fmt.Sprintf("%d clients", n)
+		if n == 1 {
+			clients = "1 client"
+		}
+		frameRows = append(frameRows, w.loadRow("token answers, new connection per call, frame (`tapis-token`'s way), "+clients, frame, oldHTTP, "HTTP, its `tapis-token`'s way"))
+		httpRows = append(httpRows, w.loadRow("token answers, new connection per call, HTTP (the Python client's way), "+clients, curHTTP, oldHTTP, "HTTP"))
+		keepRows = append(keepRows, w.loadRow("token answers, kept-alive HTTP connections, "+clients, curKeep, oldKeep, "kept-alive HTTP"))
 	}
 	return append(append(frameRows, httpRows...), keepRows...), nil
 }
