@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,9 +51,11 @@ func TestLoginTokenClaimsStatusLogout(t *testing.T) {
 	if r := e.mustToken("", "-H"); r.stdout != "X-Tapis-Token: "+tok+"\n" {
 		t.Errorf("-H = %q", r.stdout)
 	}
-	if r := e.mustToken("", "--env", "dev"); !strings.Contains(r.stdout, "export TAPIS_TOKEN='"+tok+"'") ||
-		!strings.Contains(r.stdout, "export TAPIS_BASE_URL='"+e.fake.URL()+"'") {
-		t.Errorf("--env = %q", r.stdout)
+	// --env is for eval: a real sh must read the token and base URL back.
+	env := e.mustToken("", "--env", "dev").stdout
+	out, err := exec.Command("/bin/sh", "-c", `eval "$1"; printf '%s\n%s' "$TAPIS_TOKEN" "$TAPIS_BASE_URL"`, "sh", env).Output()
+	if err != nil || string(out) != tok+"\n"+e.fake.URL() || !strings.Contains(env, "export TAPIS_TOKEN=") {
+		t.Errorf("--env = %q; sh reads it as %q, %v", env, out, err)
 	}
 	var tr ipc.TokenResponse
 	if err := json.Unmarshal([]byte(e.mustToken("", "--json").stdout), &tr); err != nil || tr.AccessToken != tok || tr.Username != "jdoe" || tr.ExpiresIn <= 0 {

@@ -384,10 +384,8 @@ func TestPasswordCommand(t *testing.T) {
 }
 
 // TestLoginStartsAgent checks that `tapis-token login` with no agent at the
-// well-known socket and TAPIS_AGENT_SOCK unset starts one through
-// `tapis-agent start`, says so, and logs in; plain `tapis-token` does not.
-// A stand-in tapis-agent beside the helper plays `start`: it prints the
-// export line and leaves `tapis-agent serve` running.
+// well-known socket and TAPIS_AGENT_SOCK unset starts one as `tapis-agent
+// start` does, says so, and logs in; plain `tapis-token` does not.
 func TestLoginStartsAgent(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, tapistest.Config{})

@@ -265,21 +265,3 @@ func WritePlain(w io.Writer, token string, header bool) error {
 	_, err := io.WriteString(w, line) // not fmt: its printer costs a cold start more
 	return err
 }
-
-// ShellQuote quotes s for sh in single quotes, closing and reopening
-// them around each single quote s holds.
-func ShellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// shellArg returns s as one sh word: as it is when that is safe, else
-// quoted.
-func shellArg(s string) string {
-	safe := s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+:@%=,", r))
-	}) < 0
-	if safe {
-		return s
-	}
-	return ShellQuote(s)
-}

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/tapis-agent/tapis-agent/internal/shell"
 	"github.com/tapis-agent/tapis-agent/ipc"
 )
 
@@ -174,9 +175,9 @@ func SocketDirHint(dir string) string {
 		return ""
 	}
 	if st.Mode&syscall.S_IFMT == syscall.S_IFDIR && int(st.Uid) == os.Getuid() {
-		return "chmod 0700 " + shellArg(dir) + ", or set TAPIS_AGENT_SOCK to a socket in a directory of yours"
+		return "chmod 0700 " + shell.Quote(dir) + ", or set TAPIS_AGENT_SOCK to a socket in a directory of yours"
 	}
-	return "remove " + shellArg(dir) + ", or set TAPIS_AGENT_SOCK to a socket in a directory of yours"
+	return "remove " + shell.Quote(dir) + ", or set TAPIS_AGENT_SOCK to a socket in a directory of yours"
 }
 
 // AgentBinary returns the path of tapis-agent: the one beside the running

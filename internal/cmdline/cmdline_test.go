@@ -121,17 +121,6 @@ func TestParseMinValid(t *testing.T) {
 	}
 }
 
-func TestShellQuote(t *testing.T) {
-	if got := ShellQuote(`it's`); got != `'it'\''s'` {
-		t.Errorf("shellQuote = %s", got)
-	}
-	for in, want := range map[string]string{"/tmp/tapis-agent-1000": "/tmp/tapis-agent-1000", "/tmp/a b": "'/tmp/a b'", "": "''", "/x/$HOME": "'/x/$HOME'"} {
-		if got := shellArg(in); got != want {
-			t.Errorf("shellArg(%q) = %s; want %s", in, got, want)
-		}
-	}
-}
-
 // TestRunOrMain: Run answers the token command lines itself and leaves
 // every other one to tokencli.Main, untouched.
 func TestRunOrMain(t *testing.T) {

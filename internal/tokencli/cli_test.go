@@ -86,19 +86,6 @@ func TestShort(t *testing.T) {
 	}
 }
 
-func TestParseSockLine(t *testing.T) {
-	cases := map[string]string{
-		"TAPIS_AGENT_SOCK=/run/a.sock; export TAPIS_AGENT_SOCK;\n":       "/run/a.sock",
-		"echo hi;\nTAPIS_AGENT_SOCK='/tmp/it'\\''s/a.sock'; export X;\n": "/tmp/it's/a.sock",
-		"nothing here\n": "",
-	}
-	for in, want := range cases {
-		if got := parseSockLine(in); got != want {
-			t.Errorf("parseSockLine(%q) = %q; want %q", in, got, want)
-		}
-	}
-}
-
 // TestCommandsAreNotTenants: every command of the help text is one that
 // cmdline.Run leaves to Main.
 func TestCommandsAreNotTenants(t *testing.T) {

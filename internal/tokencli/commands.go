@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tapis-agent/tapis-agent/internal/cmdline"
+	"github.com/tapis-agent/tapis-agent/internal/shell"
 	"github.com/tapis-agent/tapis-agent/ipc"
 	"github.com/tapis-agent/tapis-agent/ipc/ipcclient"
 	"github.com/tapis-agent/tapis-agent/tapis/jwt"
@@ -36,7 +37,7 @@ func cmdToken(ctx context.Context, args []string, stdout io.Writer) error {
 	case ta.JSON:
 		return writeJSON(stdout, tok)
 	case ta.Env:
-		_, err = fmt.Fprintf(stdout, "export TAPIS_BASE_URL=%s\nexport TAPIS_TOKEN=%s\n", cmdline.ShellQuote(tok.BaseURL), cmdline.ShellQuote(tok.AccessToken))
+		_, err = fmt.Fprintf(stdout, "export TAPIS_BASE_URL=%s\nexport TAPIS_TOKEN=%s\n", shell.Quote(tok.BaseURL), shell.Quote(tok.AccessToken))
 		return err
 	}
 	return cmdline.WritePlain(stdout, tok.AccessToken, ta.Header)

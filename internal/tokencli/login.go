@@ -2,13 +2,11 @@ package tokencli
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -16,10 +14,14 @@ import (
 	"time"
 
 	"github.com/tapis-agent/tapis-agent/internal/cmdline"
+	"github.com/tapis-agent/tapis-agent/internal/launch"
 	"github.com/tapis-agent/tapis-agent/ipc"
 	"github.com/tapis-agent/tapis-agent/ipc/ipcclient"
 	"golang.org/x/term"
 )
+
+// startTimeout bounds starting an agent for login.
+const startTimeout = 30 * time.Second
 
 // loginTries is how often an interactive login asks for the password
 // before it gives up, as sudo and the DesignSafe helper do.
@@ -213,58 +215,21 @@ func ensureAgent(ctx context.Context, c *ipcclient.Client, stderr io.Writer) (*i
 	if cmdline.SocketDirHint(filepath.Dir(c.Path)) != "" {
 		return nil, err
 	}
-	sock, err := startAgent()
+	sctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	// Ctrl-C while the agent starts stops it too.
+	sctx, stop := signal.NotifyContext(sctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// This runs inside the tapis-agent binary (tapis-token executes it for
+	// login), which launch starts as the agent.
+	a, err := launch.Start(sctx, launch.Options{Socket: c.Path})
 	if err != nil {
 		return nil, &cmdline.Failure{Code: cmdline.ExitUnreachable, Msg: "no agent is running and none could be started: " + err.Error(),
 			Hint: `start one: eval "$(tapis-agent start)", or systemctl --user start tapis-agent.socket`}
 	}
-	c.Path = sock
-	fmt.Fprintf(stderr, "tapis-token: started an agent (socket %s); add eval \"$(tapis-agent start)\" to ~/.bashrc so that every shell finds it\n", sock)
+	c.Path = a.Socket
+	if a.Started {
+		fmt.Fprintf(stderr, "tapis-token: started an agent (socket %s); add eval \"$(tapis-agent start)\" to ~/.bashrc so that every shell finds it\n", a.Socket)
+	}
 	return c.Status(ctx)
-}
-
-// startAgent runs `tapis-agent start` and returns the socket it reports.
-func startAgent() (string, error) {
-	bin, err := cmdline.AgentBinary()
-	if err != nil {
-		return "", err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "start", "-s") // sh syntax, whatever $SHELL is
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	// The agent it leaves running must not keep this waiting on the pipes.
-	cmd.WaitDelay = 2 * time.Second
-	if err := cmd.Run(); err != nil && !errors.Is(err, exec.ErrWaitDelay) {
-		msg := strings.TrimSpace(errb.String())
-		if len(msg) > 300 {
-			msg = msg[:300]
-		}
-		return "", fmt.Errorf("%s start: %v %s", bin, err, msg)
-	}
-	sock := parseSockLine(out.String())
-	if sock == "" {
-		return "", fmt.Errorf("%s start printed no TAPIS_AGENT_SOCK=…", bin)
-	}
-	return sock, nil
-}
-
-// parseSockLine finds the socket in the `TAPIS_AGENT_SOCK=/path; export
-// TAPIS_AGENT_SOCK;` line of `tapis-agent start -s`, with or without shell
-// quotes.
-func parseSockLine(out string) string {
-	for line := range strings.Lines(out) {
-		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "TAPIS_AGENT_SOCK=")
-		if !ok {
-			continue
-		}
-		v, _, _ := strings.Cut(rest, ";")
-		v = strings.TrimSpace(v)
-		if len(v) >= 2 && (v[0] == '\'' || v[0] == '"') && v[len(v)-1] == v[0] {
-			v = strings.ReplaceAll(v[1:len(v)-1], `'\''`, "'")
-		}
-		return v
-	}
-	return ""
 }

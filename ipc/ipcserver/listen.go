@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tapis-agent/tapis-agent/internal/lockfile"
 	"github.com/tapis-agent/tapis-agent/ipc"
 )
 
@@ -33,14 +34,11 @@ func Listen(path string) (net.Listener, error) {
 	// Two agents starting at once could each find the socket stale, and
 	// one remove the socket the other just made. The probe, removal and
 	// bind happen under a lock; it goes with the process if it dies.
-	lock, err := os.OpenFile(path+".listen.lock", os.O_RDWR|os.O_CREATE, 0o600)
+	unlock, err := lockfile.Lock(path + ".listen.lock")
 	if err != nil {
-		return nil, fmt.Errorf("opening socket lock: %w", err)
+		return nil, err
 	}
-	defer lock.Close()
-	if err := flock(lock); err != nil {
-		return nil, fmt.Errorf("locking %s: %w", lock.Name(), err)
-	}
+	defer unlock()
 	fi, err := os.Lstat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -75,14 +73,4 @@ func Listen(path string) (net.Listener, error) {
 		return nil, fmt.Errorf("setting socket mode: %w", err)
 	}
 	return ln, nil
-}
-
-// flock takes an exclusive lock on f, waiting for it.
-func flock(f *os.File) error {
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
-		if !errors.Is(err, syscall.EINTR) {
-			return err
-		}
-	}
 }

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coreos/go-systemd/v22/daemon"
+	sd "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/tapis-agent/tapis-agent/ipc"
 )
 
@@ -44,24 +44,24 @@ func (n *notifier) send(lines ...string) {
 }
 
 func (n *notifier) sendLocked(lines ...string) {
-	if _, err := daemon.SdNotify(false, strings.Join(lines, "\n")); err != nil {
+	if _, err := sd.SdNotify(false, strings.Join(lines, "\n")); err != nil {
 		n.log.Warn("sd_notify_failed", "err", err)
 	}
 }
 
 // ready reports that the agent serves, with its current status line.
 func (n *notifier) ready(status string) {
-	n.send(daemon.SdNotifyReady, "STATUS="+status)
+	n.send(sd.SdNotifyReady, "STATUS="+status)
 }
 
 // reloading reports that a config reload begins. systemd wants the
 // monotonic clock with it, to order it against the READY=1 that ends it.
 func (n *notifier) reloading() {
-	n.send(daemon.SdNotifyReloading, daemon.SdNotifyMonotonicUsec())
+	n.send(sd.SdNotifyReloading, sd.SdNotifyMonotonicUsec())
 }
 
 // stopping reports that the agent shuts down.
-func (n *notifier) stopping() { n.send(daemon.SdNotifyStopping) }
+func (n *notifier) stopping() { n.send(sd.SdNotifyStopping) }
 
 // status sends a STATUS= line if it differs from the last one sent.
 func (n *notifier) status(s string) {
@@ -86,7 +86,7 @@ func (n *notifier) run(ctx context.Context, status func() (*ipc.StatusResponse, 
 		return
 	}
 	var watchdog <-chan time.Time
-	if d, err := daemon.SdWatchdogEnabled(false); err != nil {
+	if d, err := sd.SdWatchdogEnabled(false); err != nil {
 		n.log.Warn("watchdog_invalid", "err", err)
 	} else if d > 0 {
 		t := time.NewTicker(d / 2)
@@ -107,7 +107,7 @@ func (n *notifier) run(ctx context.Context, status func() (*ipc.StatusResponse, 
 		case <-watchdog:
 			if st, err := status(); err == nil {
 				n.status(statusLine(st))
-				n.send(daemon.SdNotifyWatchdog)
+				n.send(sd.SdNotifyWatchdog)
 			}
 		}
 	}

@@ -1,0 +1,233 @@
+// Package daemon runs tapis-agent as a daemon: an agent.Agent served on a
+// Unix socket, its config loaded from a file and reloaded when the file
+// changes, on SIGHUP and on request over the socket, and systemd kept
+// informed through sd_notify (readiness, reloads, a status line and
+// watchdog pings).
+//
+// A daemon starts in this order:
+//
+//	daemon.Harden(log)                               // before any secret enters memory
+//	ln, activated, err := daemon.Listen(socket, log) // or the socket systemd passed
+//	d, err := daemon.New(daemon.Options{Socket: ln.Addr().String(), …})
+//	err = d.Serve(ctx, ln)
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/tapis-agent/tapis-agent/agent"
+	"github.com/tapis-agent/tapis-agent/config"
+	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/ipc/ipcserver"
+)
+
+// watchDebounce is how long the config watcher waits for a burst of
+// writes to a config file to end before it reloads.
+const watchDebounce = 200 * time.Millisecond
+
+// Options configure a Daemon.
+type Options struct {
+	// Socket is the path of the listener Serve gets; status reports it.
+	// It must not be empty.
+	Socket string
+	// Activated reports whether systemd passed the listener (see Listen).
+	// It is only logged.
+	Activated bool
+	// ConfigPath is the config file; "" means config.DefaultPath().
+	ConfigPath string
+	// Logger receives the daemon's and the agent's logs; nil discards them.
+	Logger *slog.Logger
+	// Level is the level of Logger's handler, which the config's log_level
+	// sets (info when unset) at every load. Nil leaves the level as it is:
+	// a level given on the command line wins over the config.
+	Level *slog.LevelVar
+	// Version is reported by status and logged.
+	Version string
+}
+
+// Daemon is the agent of one socket and one config file. Create it with
+// New; its methods are safe for concurrent use.
+type Daemon struct {
+	log        *slog.Logger
+	level      *slog.LevelVar // nil: the level is not the config's
+	socket     string
+	activated  bool
+	configPath string
+	version    string
+	agent      *agent.Agent
+	notify     *notifier
+
+	loadMu sync.Mutex // serialises loads of the config; guards loaded
+	loaded bool       // a config was put in force
+}
+
+// New returns a Daemon with an agent of no tenants: Serve loads the config.
+// New changes nothing outside the Daemon; harden the process (Harden)
+// before.
+func New(opts Options) (*Daemon, error) {
+	if opts.Socket == "" {
+		return nil, errors.New("creating the daemon: no socket path")
+	}
+	if opts.ConfigPath == "" {
+		opts.ConfigPath = config.DefaultPath()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	d := &Daemon{
+		log:        opts.Logger,
+		level:      opts.Level,
+		socket:     opts.Socket,
+		activated:  opts.Activated,
+		configPath: opts.ConfigPath,
+		version:    opts.Version,
+		notify:     newNotifier(opts.Logger),
+	}
+	d.agent = agent.New(agent.Options{
+		Logger:  opts.Logger,
+		Version: opts.Version,
+		Socket:  opts.Socket,
+		Reload:  d.Reload,
+	})
+	return d, nil
+}
+
+// Serve loads the config and serves the agent on ln until ctx is done,
+// then closes ln and the agent: every secret it holds is dropped. Call it
+// once. While it runs, the config is reloaded on SIGHUP and when the file
+// changes, and systemd hears of readiness, reloads, the agent's status and
+// the shutdown (with NOTIFY_SOCKET set).
+//
+// A config that does not load does not stop the daemon: the error shows
+// in status and the log, and fixing the file reloads it. Refusing to start
+// would leave the user with nothing.
+func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
+	defer d.agent.Close()
+	d.loadMu.Lock()
+	_ = d.loadLocked()
+	d.loadMu.Unlock()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// STOPPING=1 as soon as shutdown begins, not when it ends.
+	stopNotify := context.AfterFunc(ctx, d.notify.stopping)
+	defer stopNotify()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel() // runs before wg.Wait
+	wg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				d.log.Info("reload", "reason", "SIGHUP")
+				_ = d.Reload()
+			}
+		}
+	})
+	wg.Go(func() {
+		err := config.Watch(ctx, d.configPath, watchDebounce, func() {
+			d.log.Info("reload", "reason", "config file changed")
+			_ = d.Reload()
+		})
+		if err != nil && ctx.Err() == nil {
+			d.log.Warn("config_watch_failed", "path", d.configPath, "err", err)
+		}
+	})
+	wg.Go(func() {
+		d.notify.run(ctx, func() (*ipc.StatusResponse, error) { return d.agent.Status(ctx) })
+	})
+
+	d.log.Info("serving", "socket", d.socket, "activated", d.activated, "config", d.configPath, "version", d.version, "pid", os.Getpid())
+	// The listener accepts already: connections queue until Serve takes them.
+	d.notify.ready(d.statusLine())
+	err := ipcserver.New(d.agent, d.log).Serve(ctx, ln)
+	d.log.Info("stopped")
+	return err
+}
+
+// Reload reads the config file again and puts it in force, framed for
+// systemd by RELOADING=1 and READY=1. It returns why the file did not
+// load; the config in force then stays, and status shows the error.
+// Reload is meant for while Serve runs; SIGHUP, the config watcher and
+// the agent's reload request call it.
+func (d *Daemon) Reload() error {
+	d.loadMu.Lock()
+	defer d.loadMu.Unlock()
+	d.notify.reloading()
+	err := d.loadLocked()
+	d.notify.ready(d.statusLine())
+	return err
+}
+
+// loadLocked loads the config file and hands it to the agent. d.loadMu
+// must be held.
+func (d *Daemon) loadLocked() error {
+	if _, err := os.Stat(d.configPath); os.IsNotExist(err) && len(d.agent.Config().Tenants) > 0 {
+		// Some editors delete the file before writing the new one, and
+		// a file deleted by mistake must not log out every tenant: the
+		// config stays, and status says so until a file is back.
+		// Emptying the file is the way to drop them all.
+		d.log.Warn("config_missing", "path", d.configPath, "action", "keeping the last loaded config")
+		d.agent.SetConfigError(fmt.Errorf("config file %s was removed; the last loaded config stays in force until it is back", d.configPath))
+		return nil
+	}
+	cfg, err := config.Load(d.configPath)
+	if err != nil {
+		d.log.Error("config_invalid", "path", d.configPath, "err", err)
+		if !d.loaded {
+			err = fmt.Errorf("%w\nno config was loaded: the agent runs without configured tenants until the file is fixed", err)
+		}
+		d.agent.SetConfigError(err)
+		return err
+	}
+	d.loaded = true
+	if d.level != nil {
+		setLogLevel(d.log, d.level, cfg.LogLevel)
+	}
+	d.agent.ApplyConfig(cfg)
+	return nil
+}
+
+// setLogLevel puts the config's log_level in force: name is one of
+// config.LogLevels, or "" for info.
+func setLogLevel(log *slog.Logger, lvl *slog.LevelVar, name string) {
+	want := slog.LevelInfo
+	if name != "" {
+		if err := want.UnmarshalText([]byte(name)); err != nil {
+			return // config.Load accepts only valid names
+		}
+	}
+	old := lvl.Level()
+	if old == want {
+		return
+	}
+	// Logged at the more verbose of the two levels, while it is in force.
+	if want < old {
+		lvl.Set(want)
+	}
+	log.Log(context.Background(), min(old, want), "log_level_changed", "from", old, "to", want)
+	lvl.Set(want)
+}
+
+// statusLine is the agent's status line for systemd.
+func (d *Daemon) statusLine() string {
+	st, err := d.agent.Status(context.Background())
+	if err != nil {
+		return "status unavailable: " + err.Error()
+	}
+	return statusLine(st)
+}
