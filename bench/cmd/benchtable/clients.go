@@ -19,9 +19,11 @@ import (
 // is an error.
 type tokenCall func(tenant string, minValid time.Duration) (*ipc.TokenResponse, error)
 
-// callTimeout bounds one call: far above any latency measured, it only
-// keeps a stuck agent from stalling the run.
-const callTimeout = 10 * time.Second
+// callTimeout bounds one call as tapis-token bounds it: the agent bounds
+// its own work a little below, so a slow call (a thousand tenants
+// refreshing at once) ends with the agent's answer. It only keeps a stuck
+// agent from stalling the run.
+const callTimeout = ipc.TokenTimeout
 
 // frameCall asks over the token frame, one connection per call, as
 // tapis-token does. It dials with package net rather than calling
