@@ -5,9 +5,11 @@
 // with its min–max.
 //
 // It runs the real binaries: tapis-agent and tapis-token from -bin (make
-// bench builds them into bin/), a hello-world Go binary and a minimal
-// net/http server built into a temporary directory, and fake Tapis tenants
-// (tapis/tapistest) in this process on 127.0.0.1.
+// bench builds them into bin/); the same two built at git revision
+// -baseline-rev, the figures the current ones are compared with; the
+// baseline programs of bench/baseline; and fake Tapis tenants
+// (tapis/tapistest) in this process on 127.0.0.1. Everything it builds
+// goes to a temporary directory, removed at the end.
 package main
 
 import (
@@ -24,6 +26,7 @@ import (
 
 func main() {
 	binDir := flag.String("bin", "bin", "directory holding tapis-agent and tapis-token")
+	baselineRev := flag.String("baseline-rev", "6b1e21a", "git revision whose tapis-agent and tapis-token are measured as baselines (\"\" for none)")
 	out := flag.String("out", "bench/results.md", "file to write the table to (\"\" for none)")
 	quick := flag.Bool("quick", false, "fewer rounds: a smoke test of the driver, not figures to quote")
 	only := flag.String("only", "", "comma-separated steps to run (start-up, throughput, refresh storm, tenants, python); implies -out \"\"")
@@ -31,14 +34,14 @@ func main() {
 	if *only != "" {
 		*out = ""
 	}
-	if err := run(*binDir, *out, *quick, *only); err != nil {
+	if err := run(*binDir, *baselineRev, *out, *quick, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "benchtable:", err)
 		os.Exit(1)
 	}
 }
 
-func run(binDir, out string, quick bool, only string) error {
-	w, err := newWorld(binDir)
+func run(binDir, baselineRev, out string, quick bool, only string) error {
+	w, err := newWorld(binDir, baselineRev)
 	if err != nil {
 		return err
 	}
@@ -90,10 +93,11 @@ type params struct {
 }
 
 const notes = `Notes:
-- Start-up: wall time from fork to exit of each binary, its stdout to a pipe; ` + "`tapis-token`" + ` answers from the agent's cached token. Each binary is dropped from the page cache and run once first, so that all are cached as a binary read from disk is: how a file was written (by the linker, by a copy) otherwise changes its start-up by up to a tenth.
-- Throughput: N goroutines of this driver call GET /v1/token in a loop for one round; "conn/request" dials a new Unix connection per call (the helper's and the Python client's way), "keep-alive" reuses connections (net/http client). The baseline is a minimal net/http server answering a token-sized JSON body.
-- Refresh storm: callers ask for more validity than the token has left, so each needs a refresh; the fake answers the refresh grant after 200 ms so that every caller arrives while it is in flight. The baseline is one caller forcing a refresh alone.
-- Tenants: one fake serves every tenant; RSS is VmRSS of the agent process. "In flight" is the most concurrent refresh grants upstream saw when every tenant needed a refresh at once (each refresh held 40 ms by the fake).
+- Baseline revision: tapis-agent and tapis-token of git revision ` + "`-baseline-rev`" + ` (the last before the token frame), built as make build builds them from a temporary detached worktree; its agent runs beside the current one, logged in to the same fake tenant, and is measured in the same interleaved rounds.
+- Start-up: wall time from fork to exit of each binary, its stdout to a pipe, the binaries taken in turn and their order rotated every round. ` + "`tapis-token`" + ` answers from its agent's cached token (the current one over the token frame, the baseline revision's over HTTP). The raw-syscall client (bench/baseline/rawtoken: socket, connect, write the request line, read until EOF, print the token; package syscall only) asks a do-nothing server (bench/baseline/nullagent) that reads the request line and answers one fixed line holding a token as large as the fake's. The baseline programs are built as make build builds ` + "`tapis-token`" + `: CGO_ENABLED=0, -trimpath, -ldflags '-s -w'. Each binary is dropped from the page cache and run once first, so that all are cached as a binary read from disk is: how a file was written (by the linker, by a copy) otherwise changes its start-up by up to a tenth. Sizes are the files' sizes.
+- Throughput: N goroutines of this driver ask for a token in a loop; each case runs rounds of 1 s (3 per case), the cases of one N in turn, their order rotated every round. The rate is the median of the rounds' answers per second; p50 and p99 are over every call of every round. "New connection per call" dials the agent's socket for every call: over the frame (a Go client over net.Dial("unix"), as ` + "`tapis-token`" + ` asks) or with HTTP GET /v1/token and "Connection: close" (net/http, as the Python client asks); "kept-alive" reuses N connections (net/http client). The frame serves one exchange per connection, so kept-alive is HTTP on both agents. The baseline is the baseline revision's agent asked over HTTP in the same way; a new HTTP connection per call was its ` + "`tapis-token`" + `'s way.
+- Refresh storm: callers ask for more validity than the token has left, so each needs a refresh; the fake answers the refresh grant after 200 ms so that every caller arrives while it is in flight. Each agent is asked its ` + "`tapis-token`" + `'s way, a new connection per call: the current one over the frame, the baseline revision's over HTTP; their storms alternate. The baselines are one caller forcing a refresh alone, and the baseline revision's agent.
+- Tenants: one fake serves every tenant; RSS is VmRSS of the agent process. "In flight" is the most concurrent refresh grants upstream saw when every tenant needed a refresh at once (each refresh held 40 ms by the fake, asked over the frame).
 - Python: contrib/python/tapis_agent.py in one interpreter, a new connection per call, against json.load of a connect_tapis token file.
 `
 
