@@ -8,6 +8,7 @@ import (
 
 	"github.com/tapis-agent/tapis-agent/config"
 	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/secret"
 	"github.com/tapis-agent/tapis-agent/tapis"
 	"github.com/tapis-agent/tapis-agent/tapis/jwt"
 )
@@ -91,7 +92,7 @@ func (a *Agent) loginDevice(ctx context.Context, name string, req *ipc.LoginRequ
 // startDevice starts a device-code flow and answers with the code to show.
 func (a *Agent) startDevice(ctx context.Context, name string, req *ipc.LoginRequest) (*ipc.LoginResponse, error) {
 	t := a.Config().TenantOrDefault(name)
-	id, key := req.ClientID, tapis.Secret(req.ClientKey)
+	id, key := req.ClientID, secret.Value(req.ClientKey)
 	req.ClientKey = ""
 	if id == "" {
 		id = t.ClientID

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tapis-agent/tapis-agent/config"
 	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/secret"
 	"github.com/tapis-agent/tapis-agent/tapis"
 	"github.com/tapis-agent/tapis-agent/tapis/jwt"
 )
@@ -56,7 +57,7 @@ func (a *Agent) Login(ctx context.Context, req *ipc.LoginRequest) (*ipc.LoginRes
 		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: name + ": no username given",
 			Hint: "tapis-token login " + name + " --username NAME"}
 	}
-	password := tapis.Secret(req.Password)
+	password := secret.Value(req.Password)
 	req.Password = ""
 	if password.IsZero() {
 		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: name + ": no password given",
@@ -71,7 +72,7 @@ func (a *Agent) Login(ctx context.Context, req *ipc.LoginRequest) (*ipc.LoginRes
 
 // passwordLogin performs the password grant for tenant t and installs the
 // session it obtains.
-func (a *Agent) passwordLogin(ctx context.Context, name string, t *config.Tenant, username string, password tapis.Secret) (*session, error) {
+func (a *Agent) passwordLogin(ctx context.Context, name string, t *config.Tenant, username string, password secret.Value) (*session, error) {
 	api, err := a.newAPI(t)
 	if err != nil {
 		return nil, err
@@ -141,7 +142,7 @@ func (a *Agent) Import(ctx context.Context, req *ipc.ImportRequest) (*ipc.Tenant
 	}
 	now := a.opts.Now()
 	if req.RefreshToken != "" {
-		id, key := req.ClientID, tapis.Secret(req.ClientKey)
+		id, key := req.ClientID, secret.Value(req.ClientKey)
 		req.ClientKey = ""
 		if id == "" {
 			id = t.ClientID
@@ -161,7 +162,7 @@ func (a *Agent) Import(ctx context.Context, req *ipc.ImportRequest) (*ipc.Tenant
 			return nil, err
 		}
 		creds := &tapis.ClientCredentials{ID: id, Key: key}
-		tok, err := api.Refresh(ctx, tapis.Secret(req.RefreshToken), *creds)
+		tok, err := api.Refresh(ctx, secret.Value(req.RefreshToken), *creds)
 		if err != nil {
 			return nil, a.upstreamError(name, "checking the imported refresh token", err)
 		}
@@ -179,7 +180,7 @@ func (a *Agent) Import(ctx context.Context, req *ipc.ImportRequest) (*ipc.Tenant
 		return nil, err
 	}
 	exp, _ := c.Expiry()
-	ts := &tokenSet{access: tapis.Secret(req.AccessToken), accessJTI: c.JTI(), issuedAt: now, expiresAt: exp}
+	ts := &tokenSet{access: secret.Value(req.AccessToken), accessJTI: c.JTI(), issuedAt: now, expiresAt: exp}
 	s := a.newSession(sessionParams{name: name, tenant: t, api: api, username: c.Username()}, ts)
 	if err := a.install(s); err != nil {
 		return nil, err

@@ -16,7 +16,7 @@ import (
 	"github.com/tapis-agent/tapis-agent/config"
 	"github.com/tapis-agent/tapis-agent/ipc"
 	"github.com/tapis-agent/tapis-agent/refresher"
-	"github.com/tapis-agent/tapis-agent/tapis"
+	"github.com/tapis-agent/tapis-agent/secret"
 )
 
 // DefaultPasswordTimeout bounds one run of a tenant's password_command.
@@ -71,7 +71,7 @@ func (b *boundedBuffer) wipe() {
 // makes argv /bin/sh -c …), stdin /dev/null, in its own process group so
 // that a timeout kills whatever it started, and returns the first line of
 // its stdout.
-func runPasswordCommand(ctx context.Context, argv []string, timeout time.Duration) (tapis.Secret, error) {
+func runPasswordCommand(ctx context.Context, argv []string, timeout time.Duration) (secret.Value, error) {
 	if len(argv) == 0 {
 		return "", &commandError{msg: "password_command is empty"}
 	}
@@ -108,7 +108,7 @@ func runPasswordCommand(ctx context.Context, argv []string, timeout time.Duratio
 	case len(line) == 0:
 		return "", &commandError{msg: fmt.Sprintf("password_command %s printed no password (its first line of output is empty)", argv[0]), stderr: said}
 	}
-	return tapis.Secret(line), nil
+	return secret.Value(line), nil
 }
 
 // summarize returns the first non-empty line of a command's stderr,

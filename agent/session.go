@@ -12,6 +12,7 @@ import (
 	"github.com/tapis-agent/tapis-agent/config"
 	"github.com/tapis-agent/tapis-agent/ipc"
 	"github.com/tapis-agent/tapis-agent/refresher"
+	"github.com/tapis-agent/tapis-agent/secret"
 	"github.com/tapis-agent/tapis-agent/tapis"
 	"github.com/tapis-agent/tapis-agent/tapis/jwt"
 )
@@ -22,11 +23,11 @@ const DefaultMinValid = 60 * time.Second
 // tokenSet is one generation of a session's tokens. It is never modified
 // after it is stored: a refresh stores a new one, so readers need no lock.
 type tokenSet struct {
-	access       tapis.Secret
+	access       secret.Value
 	accessJTI    string
 	issuedAt     time.Time
 	expiresAt    time.Time
-	refresh      tapis.Secret // zero for an imported access-only token
+	refresh      secret.Value // zero for an imported access-only token
 	refreshJTI   string
 	refreshExp   time.Time
 	refreshCount int
@@ -362,7 +363,7 @@ func (s *session) logout(ctx context.Context) {
 			s.log.Warn("client_delete_failed", "client_id", s.client.ID, "err", err)
 		}
 	}
-	for _, tok := range []tapis.Secret{t.access, t.refresh} {
+	for _, tok := range []secret.Value{t.access, t.refresh} {
 		if tok.IsZero() {
 			continue
 		}

@@ -22,7 +22,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/tapis-agent/tapis-agent/tapis"
+	"github.com/tapis-agent/tapis-agent/secret"
 )
 
 // Token file formats accepted by `token_format` (tapis-protocol.md §8).
@@ -86,7 +86,7 @@ type Tenant struct {
 	// ClientKeyFile is `client_key_file`, absolute after loading.
 	ClientKeyFile string
 	// ClientKey is the first line of ClientKeyFile, read at load.
-	ClientKey tapis.Secret
+	ClientKey secret.Value
 	// PasswordCommand is `password_command` as an argument vector, or nil.
 	// With PasswordShell it is {"/bin/sh", "-c", <string>}.
 	PasswordCommand []string

@@ -19,7 +19,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/tapis-agent/tapis-agent/tapis"
+	"github.com/tapis-agent/tapis-agent/secret"
 )
 
 // Keys of the file, in the order the documentation lists them.
@@ -476,7 +476,7 @@ func isLoopback(host string) bool {
 
 // readKeyFile reads a client key: the trimmed first line of a regular file
 // that group and others cannot access. Its errors never hold the content.
-func readKeyFile(name string) (tapis.Secret, error) {
+func readKeyFile(name string) (secret.Value, error) {
 	f, fi, err := openRegular(name)
 	if err != nil {
 		return "", err
@@ -493,7 +493,7 @@ func readKeyFile(name string) (tapis.Secret, error) {
 	if key == "" {
 		return "", fmt.Errorf("%s is empty; its first line must be the client key", name)
 	}
-	return tapis.Secret(key), nil
+	return secret.Value(key), nil
 }
 
 // checkCAFile reports whether name is readable and holds a PEM certificate.

@@ -25,6 +25,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/tapis-agent/tapis-agent/secret"
 )
 
 // Defaults of a Client.
@@ -198,10 +200,10 @@ type request struct {
 	path   string
 	body   any                // JSON-encoded when non-nil
 	basic  *ClientCredentials // Authorization: Basic, tokens endpoint only
-	token  Secret             // X-Tapis-Token when non-zero
+	token  secret.Value       // X-Tapis-Token when non-zero
 	// secrets are values sent with the request; they are scrubbed from
 	// any message upstream echoes back.
-	secrets []Secret
+	secrets []secret.Value
 }
 
 // envelope is the five-key body of every Tapis Python service answer.

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+
+	"github.com/tapis-agent/tapis-agent/secret"
 )
 
 // Reason says why an upstream call failed, finer than Kind. Callers branch
@@ -184,7 +186,7 @@ const maxMessage = 512
 // classify sets e.Reason and e.Transient from e.StatusCode and e.Message,
 // after sanitising the message. secrets are values sent with the request;
 // any that upstream echoes are replaced by REDACTED.
-func classify(e *Error, secrets []Secret) {
+func classify(e *Error, secrets []secret.Value) {
 	reason, known := reasonFor(e.Message)
 	e.Message = sanitize(e.Message, secrets)
 	switch {
@@ -262,14 +264,14 @@ func reasonFor(msg string) (Reason, bool) {
 // sanitize removes secrets from an upstream message: the client key that
 // row 11 of §2.6 echoes, any value sent with the request, and the
 // validator detail of "Invalid POST data: …" (which may repeat the body).
-func sanitize(msg string, secrets []Secret) string {
+func sanitize(msg string, secrets []secret.Value) string {
 	const cc = "Invalid client credentials: "
 	if rest, ok := strings.CutPrefix(msg, cc); ok {
 		// "<id>, <key>. session: …": keep the id, drop everything after the
 		// first ", ". An id containing ", " is cut short, never the key
 		// kept.
 		id, _, _ := strings.Cut(rest, ", ")
-		msg = cc + id + ", " + redacted + "."
+		msg = cc + id + ", " + secret.Redacted + "."
 	}
 	for _, p := range []string{"Invalid POST data: ", "Invalid PUT data: "} {
 		if strings.HasPrefix(msg, p) {
@@ -278,7 +280,7 @@ func sanitize(msg string, secrets []Secret) string {
 	}
 	for _, s := range secrets {
 		if s != "" {
-			msg = strings.ReplaceAll(msg, s.Reveal(), redacted)
+			msg = strings.ReplaceAll(msg, s.Reveal(), secret.Redacted)
 		}
 	}
 	return truncate(msg, maxMessage)

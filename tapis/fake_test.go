@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapis-agent/tapis-agent/secret"
 	"github.com/tapis-agent/tapis-agent/tapis"
 	"github.com/tapis-agent/tapis-agent/tapis/jwt"
 	"github.com/tapis-agent/tapis-agent/tapis/tapistest"
@@ -59,7 +60,7 @@ func ctxT(t *testing.T) context.Context {
 
 var cred = tapis.ClientCredentials{ID: "cid", Key: "ckey"}
 
-func claimsOf(t *testing.T, s tapis.Secret) jwt.Claims {
+func claimsOf(t *testing.T, s secret.Value) jwt.Claims {
 	t.Helper()
 	c, err := jwt.Decode(s.Reveal())
 	if err != nil {
@@ -215,10 +216,10 @@ func TestFakeGrantErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	password := func(user string, pw tapis.Secret, cl *tapis.ClientCredentials) func() error {
+	password := func(user string, pw secret.Value, cl *tapis.ClientCredentials) func() error {
 		return func() error { _, err := c.PasswordGrant(ctx, user, pw, cl); return err }
 	}
-	refresh := func(rt tapis.Secret, cl tapis.ClientCredentials) func() error {
+	refresh := func(rt secret.Value, cl tapis.ClientCredentials) func() error {
 		return func() error { _, err := c.Refresh(ctx, rt, cl); return err }
 	}
 	const notAllowed = "; this grant type is not allowed for this tenant. Allowable grant types: ['device_code']"
@@ -240,12 +241,12 @@ func TestFakeGrantErrors(t *testing.T) {
 		{"13 unknown user", password("nobody", "pw", &cred), tapis.ReasonBadCredentials, false, 400, "Invalid username/password combination."},
 		{"17 garbage", refresh("garbage", cred), tapis.ReasonInvalidRefreshToken, false, 400, "Invalid refresh_token."},
 		{"17 empty", refresh("", cred), tapis.ReasonInvalidRefreshToken, false, 400, "Invalid refresh_token."},
-		{"17 bad signature", refresh(tapis.Secret(foreignRefresh), cred), tapis.ReasonInvalidRefreshToken, false, 400, "Invalid refresh_token."},
-		{"17 expired", refresh(tapis.Secret(expiredRefresh), cred), tapis.ReasonInvalidRefreshToken, false, 400, "Invalid refresh_token."},
+		{"17 bad signature", refresh(secret.Value(foreignRefresh), cred), tapis.ReasonInvalidRefreshToken, false, 400, "Invalid refresh_token."},
+		{"17 expired", refresh(secret.Value(expiredRefresh), cred), tapis.ReasonInvalidRefreshToken, false, 400, "Invalid refresh_token."},
 		{"18 access token", refresh(good.AccessToken, cred), tapis.ReasonInvalidRefreshToken, false, 400, "Invalid token type."},
-		{"19 no access claim", refresh(tapis.Secret(noAccessClaim), cred), tapis.ReasonInvalidRefreshToken, false, 400, "Invalid refresh_token format"},
+		{"19 no access claim", refresh(secret.Value(noAccessClaim), cred), tapis.ReasonInvalidRefreshToken, false, 400, "Invalid refresh_token format"},
 		{"20 other client", refresh(good.RefreshToken, tapis.ClientCredentials{ID: "cid2", Key: "ckey2"}), tapis.ReasonBadClient, false, 400, "client_id from header (cid2)"},
-		{"21 no refresh_count", refresh(tapis.Secret(noCount), cred), tapis.ReasonUpstream, true, 500, "Unrecognized exception type"},
+		{"21 no refresh_count", refresh(secret.Value(noCount), cred), tapis.ReasonUpstream, true, 500, "Unrecognized exception type"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.row, func(t *testing.T) {
@@ -476,14 +477,14 @@ func TestFakeAccessTokenErrors(t *testing.T) {
 	foreign := other.SignClaims(map[string]any{"jti": "a", "exp": exp, "tapis/tenant_id": "dev", "tapis/token_type": "access", "tapis/username": "jdoe"})
 	cases := []struct {
 		name  string
-		token tapis.Secret
+		token secret.Value
 		msg   string
 	}{
 		{"missing", "", "No Tapis access token found in the request."},
 		{"garbage", "garbage", "Could not parse the Tapis access token."},
-		{"no tenant claim", tapis.Secret(s.SignClaims(map[string]any{"jti": "a", "exp": exp, "tapis/token_type": "access"})), "Unable to process Tapis token; could not parse the tenant_id."},
-		{"unknown tenant", tapis.Secret(s.SignClaims(map[string]any{"jti": "a", "exp": exp, "tapis/tenant_id": "mars"})), "Unable to process Tapis token; unexpected tenant_id."},
-		{"bad signature", tapis.Secret(foreign), "Invalid Tapis token."},
+		{"no tenant claim", secret.Value(s.SignClaims(map[string]any{"jti": "a", "exp": exp, "tapis/token_type": "access"})), "Unable to process Tapis token; could not parse the tenant_id."},
+		{"unknown tenant", secret.Value(s.SignClaims(map[string]any{"jti": "a", "exp": exp, "tapis/tenant_id": "mars"})), "Unable to process Tapis token; unexpected tenant_id."},
+		{"bad signature", secret.Value(foreign), "Invalid Tapis token."},
 		{"expired", tok.AccessToken, "Invalid Tapis token."},
 	}
 	for _, tc := range cases {
@@ -508,8 +509,8 @@ func TestFakeRevoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 { // revoking twice succeeds
-		for _, secret := range []tapis.Secret{tok.AccessToken, tok.RefreshToken} {
-			if err := c.Revoke(ctx, secret); err != nil {
+		for _, v := range []secret.Value{tok.AccessToken, tok.RefreshToken} {
+			if err := c.Revoke(ctx, v); err != nil {
 				t.Fatalf("Revoke: %v", err)
 			}
 		}
@@ -570,8 +571,8 @@ func TestFakeVerifyRS256(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, secret := range []tapis.Secret{tok.AccessToken, tok.RefreshToken} {
-		cl, err := tapis.VerifyRS256(secret.Reveal(), s.PublicKeyPEM())
+	for _, v := range []secret.Value{tok.AccessToken, tok.RefreshToken} {
+		cl, err := tapis.VerifyRS256(v.Reveal(), s.PublicKeyPEM())
 		if err != nil || cl.TenantID() != "dev" {
 			t.Errorf("VerifyRS256 = %v, %v; want dev claims", cl, err)
 		}
