@@ -92,14 +92,9 @@ func (a *Agent) loginDevice(ctx context.Context, name string, req *ipc.LoginRequ
 // startDevice starts a device-code flow and answers with the code to show.
 func (a *Agent) startDevice(ctx context.Context, name string, req *ipc.LoginRequest) (*ipc.LoginResponse, error) {
 	t := a.Config().TenantOrDefault(name)
-	id, key := req.ClientID, secret.Value(req.ClientKey)
+	creds := requestClient(t, req.ClientID, secret.Value(req.ClientKey))
 	req.ClientKey = ""
-	if id == "" {
-		id = t.ClientID
-	}
-	if key.IsZero() && id == t.ClientID {
-		key = t.ClientKey
-	}
+	id := creds.ID
 	if id == "" {
 		return nil, &ipc.Error{Code: ipc.CodeBadRequest,
 			Message: fmt.Sprintf("%s: a device-code login needs an OAuth client registered with %s (its id and key); Tapis registers clients only for a caller with a token",
@@ -107,7 +102,7 @@ func (a *Agent) startDevice(ctx context.Context, name string, req *ipc.LoginRequ
 			Hint: fmt.Sprintf(`register one once with any token (e.g. from the Tapis token web page): curl -H "X-Tapis-Token: $TOKEN" -H 'Content-Type: application/json' -d '{}' %s/v3/oauth2/clients; then set client_id and client_key_file under [tenants.%s] in the config, or pass --client-id ID --client-key-stdin`,
 				t.BaseURL, name)}
 	}
-	if key.IsZero() {
+	if creds.Key.IsZero() {
 		return nil, &ipc.Error{Code: ipc.CodeBadRequest,
 			Message: fmt.Sprintf("%s: the key of client %s is needed too: the device-code login itself needs none, but every later refresh of its tokens does", name, id),
 			Hint:    fmt.Sprintf("set client_key_file under [tenants.%s] in the config, or pipe the key in: tapis-token login %s --device --client-id %s --client-key-stdin", name, name, id)}
@@ -154,7 +149,7 @@ func (a *Agent) startDevice(ctx context.Context, name string, req *ipc.LoginRequ
 	go func() {
 		defer a.wg.Done()
 		defer cancel()
-		f.err = a.pollDevice(fctx, name, t, api, dc, &tapis.ClientCredentials{ID: id, Key: key}, deadline)
+		f.err = a.pollDevice(fctx, name, t, api, dc, &creds, deadline)
 		close(f.done)
 	}()
 	code := f.code

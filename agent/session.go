@@ -427,6 +427,13 @@ func (s *session) logRefreshExpiry(t *tokenSet) {
 	}
 }
 
+// sink returns the token file of the session's tenant.
+func (s *session) sink() sinkFile {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return sinkOf(s.tenant)
+}
+
 // sinkToken is what the token file of the session holds for t; a nil t
 // gives the names alone, enough to remove the file.
 func (s *session) sinkToken(t *tokenSet) sinkToken {
@@ -442,9 +449,7 @@ func (s *session) sinkToken(t *tokenSet) sinkToken {
 // the session's current token. A file that cannot be written is a warning
 // in status and the log, never a reason to drop the session.
 func (s *session) writeSink(t *tokenSet) {
-	s.mu.Lock()
-	f := sinkOf(s.tenant)
-	s.mu.Unlock()
+	f := s.sink()
 	if f.path == "" {
 		return
 	}
@@ -467,9 +472,7 @@ func (s *session) writeSink(t *tokenSet) {
 
 // removeSink removes the tenant's token file (logout, tenant removed).
 func (s *session) removeSink() {
-	s.mu.Lock()
-	f := sinkOf(s.tenant)
-	s.mu.Unlock()
+	f := s.sink()
 	if f.path == "" {
 		return
 	}

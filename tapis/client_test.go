@@ -22,29 +22,16 @@ import (
 	"github.com/tapis-agent/tapis-agent/tapis"
 )
 
+// TestNewValidatesBaseURL checks that New applies baseurl.Normalize, whose
+// own tests cover the rule.
 func TestNewValidatesBaseURL(t *testing.T) {
 	cases := []struct {
 		in, want string // want "" means an error
 	}{
-		{"https://tacc.tapis.io", "https://tacc.tapis.io"},
-		{"https://tacc.tapis.io/", "https://tacc.tapis.io"},
-		{"https://tacc.tapis.io:8443/prefix//", "https://tacc.tapis.io:8443/prefix"},
+		{"https://Tacc.tapis.io/", "https://tacc.tapis.io"},
 		{"http://127.0.0.1:8080", "http://127.0.0.1:8080"},
-		{"http://127.1.2.3", "http://127.1.2.3"},
-		{"http://[::1]:9000/", "http://[::1]:9000"},
-		{"http://localhost:5000", "http://localhost:5000"},
-		{"http://LocalHost", "http://LocalHost"},
 		{"http://tacc.tapis.io", ""},
-		{"http://10.0.0.1", ""},
-		{"http://localhost.evil.com", ""},
-		{"ftp://tacc.tapis.io", ""},
-		{"tacc.tapis.io", ""},
-		{"https://", ""},
 		{"https://user:pw@tacc.tapis.io", ""},
-		{"https://tacc.tapis.io?x=1", ""},
-		{"https://tacc.tapis.io#frag", ""},
-		{"", ""},
-		{"://bad", ""},
 	}
 	for _, tc := range cases {
 		c, err := tapis.New(tc.in)

@@ -107,6 +107,22 @@ func decodeJSONObject(body []byte) (map[string]string, string) {
 	return out, ""
 }
 
+// readJSONObject reads a POST body as decodeJSONObject does. On failure
+// it answers with upstream's message and returns false.
+func readJSONObject(w http.ResponseWriter, r *http.Request) (map[string]string, bool) {
+	body, err := readBody(r)
+	if err != nil {
+		fail(w, msgDeserialize)
+		return nil, false
+	}
+	fields, msg := decodeJSONObject(body)
+	if msg != "" {
+		fail(w, msg)
+		return nil, false
+	}
+	return fields, true
+}
+
 // pyRepr renders a decoded JSON value roughly like Python's repr, for the
 // validator messages (which clients match by prefix only).
 func pyRepr(v any) string {
