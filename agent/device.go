@@ -58,8 +58,11 @@ var errDeviceAbandoned = errors.New("abandoned")
 // loginDevice answers the device-code variants of POST /v1/login: start a
 // flow, wait for its outcome, or cancel it.
 func (a *Agent) loginDevice(ctx context.Context, name string, req *ipc.LoginRequest) (*ipc.LoginResponse, error) {
+	var f *deviceFlow
 	a.mu.Lock()
-	f := a.flows[name]
+	if ts := a.tenants[name]; ts != nil {
+		f = ts.flow
+	}
 	a.mu.Unlock()
 	switch {
 	case req.Cancel:
@@ -137,8 +140,9 @@ func (a *Agent) startDevice(ctx context.Context, name string, req *ipc.LoginRequ
 		cancel()
 		return nil, errors.New("agent is shutting down")
 	}
-	old := a.flows[name]
-	a.flows[name] = f
+	ts := a.stateLocked(name)
+	old := ts.flow
+	ts.flow = f
 	a.wg.Add(1)
 	a.mu.Unlock()
 	if old != nil && old.abandon() {
@@ -248,6 +252,6 @@ func (a *Agent) tenantStatus(name string) ipc.TenantStatus {
 // it while the tenant has no session.
 func (a *Agent) setLoginErr(name, msg string) {
 	a.mu.Lock()
-	a.loginErr[name] = msg
+	a.stateLocked(name).loginErr = msg
 	a.mu.Unlock()
 }
