@@ -314,8 +314,8 @@ func (a *Agent) TokenInstant(tenant string, minValid time.Duration) (*ipc.TokenR
 	if s == nil {
 		return nil, false
 	}
-	t, minValid := s.current(minValid)
-	if t == nil || t.expiresAt.Sub(s.now()) < minValid {
+	t := s.tok.Load()
+	if t == nil || !t.validFor(s.now(), minValid) {
 		return nil, false
 	}
 	return s.answer(t), true

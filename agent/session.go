@@ -56,6 +56,25 @@ func newTokenSet(t *tapis.Token, now time.Time) *tokenSet {
 	return ts
 }
 
+// need returns the validity a caller asking minValid needs from t:
+// minValid itself, or for a caller that named none (negative),
+// DefaultMinValid, or half the lifetime of tokens that live less than
+// twice that.
+func (t *tokenSet) need(minValid time.Duration) time.Duration {
+	if minValid < 0 {
+		return min(DefaultMinValid, t.expiresAt.Sub(t.issuedAt)/2)
+	}
+	return minValid
+}
+
+// validFor reports whether the access token stays valid at now for the
+// validity a caller asking minValid needs (see need). now is read from the
+// wall clock at every answer: timers stop while a laptop or VM sleeps, so
+// a token may have died unnoticed.
+func (t *tokenSet) validFor(now time.Time, minValid time.Duration) bool {
+	return t.expiresAt.Sub(now) >= t.need(minValid)
+}
+
 func (t *tokenSet) lifetime() refresher.Lifetime {
 	return refresher.Lifetime{IssuedAt: t.issuedAt, ExpiresAt: t.expiresAt}
 }
@@ -220,13 +239,12 @@ func (s *session) refresh(ctx context.Context) (refresher.Lifetime, error) {
 
 // token answers a token request for this session.
 func (s *session) token(ctx context.Context, minValid time.Duration) (*ipc.TokenResponse, error) {
-	t, minValid := s.current(minValid)
+	t := s.tok.Load()
 	if t == nil {
 		return nil, loginRequired(s.name, "logged out")
 	}
-	// Validity is judged on the wall clock at every answer: timers stop
-	// while a laptop or VM sleeps, so a token may have died unnoticed.
-	if t.expiresAt.Sub(s.now()) >= minValid {
+	minValid = t.need(minValid)
+	if t.validFor(s.now(), minValid) {
 		return s.answer(t), nil
 	}
 	if s.ref == nil {
@@ -240,10 +258,11 @@ func (s *session) token(ctx context.Context, minValid time.Duration) (*ipc.Token
 	if t == nil {
 		return nil, loginRequired(s.name, "logged out")
 	}
-	left := t.expiresAt.Sub(s.now())
-	if left >= minValid {
+	now := s.now()
+	if t.validFor(now, minValid) {
 		return s.answer(t), nil
 	}
+	left := t.expiresAt.Sub(now)
 	switch {
 	case err == nil || errors.Is(err, refresher.ErrUnsatisfiable):
 		life := round(t.expiresAt.Sub(t.issuedAt))
@@ -263,18 +282,6 @@ func (s *session) token(ctx context.Context, minValid time.Duration) (*ipc.Token
 	}
 	return nil, &ipc.Error{Code: ipc.CodeUpstreamUnavailable, Message: msg,
 		Hint: "the agent keeps retrying; see tapis-token status"}
-}
-
-// current returns the session's tokens (nil once logged out) and the
-// validity a caller asking minValid needs: minValid itself, or for a
-// caller that named none (negative), 60 s or half the lifetime of tokens
-// that live less than two minutes.
-func (s *session) current(minValid time.Duration) (*tokenSet, time.Duration) {
-	t := s.tok.Load()
-	if t != nil && minValid < 0 {
-		minValid = min(DefaultMinValid, t.expiresAt.Sub(t.issuedAt)/2)
-	}
-	return t, minValid
 }
 
 func (s *session) answer(t *tokenSet) *ipc.TokenResponse {
