@@ -155,7 +155,7 @@ type unattendedLogin struct {
 // attempt transient failures in a row: the refresher's backoff, 1 s … 5 min
 // with full jitter from rnd in [0, 1).
 func loginBackoff(attempt int, rnd float64) time.Duration {
-	return refresher.Backoff(attempt, refresher.DefaultMinBackoff, refresher.DefaultMaxBackoff, rnd)
+	return refresher.Backoff(attempt, rnd)
 }
 
 // startUnattended logs in to the configured tenant name with its
