@@ -1,7 +1,6 @@
-// Package tapis is the client of the upstream Tapis v3 authenticator,
-// tokens and tenants APIs: the password, refresh and device-code grants,
-// OAuth client registration, revocation, userinfo, tenants and sites, and
-// RS256 verification of Tapis JWTs.
+// Package tapis is the client of the upstream Tapis v3 authenticator: the
+// password, refresh and device-code grants, OAuth client registration and
+// deletion, and revocation.
 //
 // Every failed call returns an *Error whose Kind and Reason tell the
 // agent's retry policy what to do: retry later (IsTransient), or give up

@@ -99,27 +99,3 @@ func (c *Client) Revoke(ctx context.Context, token secret.Value) error {
 	}
 	return c.do(ctx, r, nil)
 }
-
-// UserInfo describes the user of an access token. Custom-IdP tenants
-// fill in Username only.
-type UserInfo struct {
-	Username  string `json:"username"`
-	Email     string `json:"email"`
-	GivenName string `json:"given_name"`
-	LastName  string `json:"last_name"`
-}
-
-// UserInfo returns the profile of accessToken's user; it is the cheapest
-// check that an access token is valid (ReasonInvalidAccessToken if not).
-func (c *Client) UserInfo(ctx context.Context, accessToken secret.Value) (*UserInfo, error) {
-	r := request{op: "userinfo", method: http.MethodGet, path: pathUserinfo, token: accessToken}
-	var ui UserInfo
-	if err := c.do(ctx, r, &ui); err != nil {
-		return nil, err
-	}
-	if ui.Username == "" {
-		return nil, &Error{Op: r.op, StatusCode: http.StatusOK, Reason: ReasonUpstream, Transient: true,
-			Err: errors.New("result has no username")}
-	}
-	return &ui, nil
-}

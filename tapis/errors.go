@@ -38,7 +38,8 @@ const (
 	ReasonDeviceInvalid Reason = "device_invalid"
 	// ReasonDeviceExpired: the device code expired before approval.
 	ReasonDeviceExpired Reason = "device_expired"
-	// ReasonNotFound: no such tenant, site or client.
+	// ReasonNotFound: no such client, or a tenant this authenticator does
+	// not serve.
 	ReasonNotFound Reason = "not_found"
 	// ReasonForbidden: the object belongs to another user.
 	ReasonForbidden Reason = "forbidden"
@@ -203,7 +204,7 @@ func classify(e *Error, secrets []secret.Value) {
 	}
 }
 
-// messageReasons maps message prefixes (tapis-protocol.md §2.6, §4, §5,
+// messageReasons maps message prefixes (tapis-protocol.md §2.1, §2.6, §4,
 // §6, §7.2) to reasons. Order matters: longer prefixes first where one
 // is a prefix of another.
 var messageReasons = []struct {
@@ -239,9 +240,7 @@ var messageReasons = []struct {
 	{"Invalid POST data; This change would violate uniqueness constraints.", ReasonClientExists},
 	{"No client found with id", ReasonNotFound},
 	{"Not authorized for this client.", ReasonForbidden},
-	// §5 tenants and sites; §2.1 tenant not served here.
-	{"No tenant found with tenant_id", ReasonNotFound},
-	{"No site found with site_id", ReasonNotFound},
+	// §2.1 tenant not served here.
 	{"The request is for a tenant (", ReasonNotFound},
 }
 

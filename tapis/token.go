@@ -19,9 +19,6 @@ const (
 	pathRevoke     = "/v3/oauth2/tokens/revoke"
 	pathDeviceCode = "/v3/oauth2/device/code"
 	pathClients    = "/v3/oauth2/clients"
-	pathUserinfo   = "/v3/oauth2/userinfo"
-	pathTenants    = "/v3/tenants"
-	pathSites      = "/v3/sites"
 )
 
 // ClientCredentials identify an OAuth client registered with the tenant.
