@@ -49,7 +49,7 @@ func newTokenSet(t *tapis.Token, now time.Time) *tokenSet {
 		ts.issuedAt = t.AccessExpiresAt.Add(-t.AccessTTL)
 	}
 	if c, err := jwt.Decode(t.AccessToken.Reveal()); err == nil {
-		if n, ok := c.Int("tapis/refresh_count"); ok {
+		if n, ok := c.RefreshCount(); ok {
 			ts.refreshCount = int(n)
 		}
 	}
