@@ -315,7 +315,7 @@ func (s *Server) refreshGrant(w http.ResponseWriter, req *tokenRequest, client *
 		return
 	}
 	p, err := parseJWT(*req.RefreshToken)
-	if err != nil || !p.verify(&s.key.priv.PublicKey, s.clock()) {
+	if err != nil || !p.verify(&s.key.priv.PublicKey, s.now()) {
 		fail(w, msgBadRefresh)
 		return
 	}
@@ -543,7 +543,7 @@ func (s *Server) validateToken(tok string) (map[string]any, string) {
 			return nil, msgUnknownTenant
 		}
 	}
-	if !p.verify(pub, s.clock()) {
+	if !p.verify(pub, s.now()) {
 		return nil, msgInvalidToken
 	}
 	if tenant != s.tenant {
