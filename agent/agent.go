@@ -19,6 +19,9 @@ import (
 	"github.com/tapis-agent/tapis-agent/refresher"
 )
 
+// maxRefreshes bounds the upstream refreshes in flight across all tenants.
+const maxRefreshes = 8
+
 // Options configure an Agent. The zero value of every field has a sensible
 // default.
 type Options struct {
@@ -33,9 +36,6 @@ type Options struct {
 	// HTTPClient is used for upstream calls of tenants without a ca_file;
 	// nil: tapis's default client.
 	HTTPClient *http.Client
-	// MaxRefreshes bounds upstream refreshes in flight across all tenants;
-	// 0 means 8.
-	MaxRefreshes int
 	// UpstreamTimeout bounds one upstream call; 0 means 30s.
 	UpstreamTimeout time.Duration
 	// Reload re-reads the config for POST /v1/reload; nil: the agent keeps
@@ -123,9 +123,6 @@ func New(opts Options) *Agent {
 	if opts.Config == nil {
 		opts.Config = &config.Config{Tenants: map[string]*config.Tenant{}}
 	}
-	if opts.MaxRefreshes <= 0 {
-		opts.MaxRefreshes = 8
-	}
 	if opts.UpstreamTimeout <= 0 {
 		opts.UpstreamTimeout = 30 * time.Second
 	}
@@ -145,7 +142,7 @@ func New(opts Options) *Agent {
 	return &Agent{
 		opts:    opts,
 		log:     opts.Logger,
-		limiter: refresher.NewLimiter(opts.MaxRefreshes),
+		limiter: refresher.NewLimiter(maxRefreshes),
 		started: opts.Now(),
 		ctx:     ctx,
 		cancel:  cancel,
