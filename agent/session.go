@@ -219,7 +219,7 @@ func (s *session) refresh(ctx context.Context) (refresher.Lifetime, error) {
 	}
 	t, err := s.api.Refresh(ctx, old.refresh, *s.client)
 	if err != nil {
-		s.log.Warn("refresh_failed", "err", err, "transient", tapis.IsTransient(err))
+		// The refresher logs the failure, with the attempt and the retry.
 		if tapis.IsDefinitive(err) && s.onRejected != nil {
 			go s.onRejected()
 		}

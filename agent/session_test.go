@@ -1,8 +1,14 @@
 package agent
 
 import (
+	"context"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/tapis/tapistest"
 )
 
 func TestTokenSetValidFor(t *testing.T) {
@@ -37,5 +43,32 @@ func TestTokenSetValidFor(t *testing.T) {
 	}
 	if got := short.need(-1); got != 40*time.Second {
 		t.Errorf("need(-1) of an 80s token = %v; want 40s", got)
+	}
+}
+
+// TestFailedRefreshLogsOnce checks that a failed refresh makes one log
+// line, the refresher's, naming the tenant, the failures so far, the
+// retry and the error.
+func TestFailedRefreshLogsOnce(t *testing.T) {
+	w := newWorld(t, "alpha")
+	w.login(t, "alpha")
+	w.fakes["alpha"].Inject(tapistest.RouteTokens, tapistest.Fault{GrantType: "refresh_token", Status: http.StatusServiceUnavailable, Times: 1})
+	w.clock.Advance(time.Hour)
+	if _, err := w.a.Token(context.Background(), "alpha", 3*time.Hour+30*time.Minute); code(err) != ipc.CodeUpstreamUnavailable {
+		t.Fatalf("refresh against a failing upstream: %v; want %s", err, ipc.CodeUpstreamUnavailable)
+	}
+	var lines []string
+	for l := range strings.Lines(w.log.String()) {
+		if strings.Contains(l, "refresh_failed") || strings.Contains(l, "refresh_rejected") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 1 {
+		t.Fatalf("log lines of the failed refresh = %q; want one", lines)
+	}
+	for _, attr := range []string{"msg=refresh_failed", "tenant=alpha", "attempts=1", "retry_at=", "err="} {
+		if !strings.Contains(lines[0], attr) {
+			t.Errorf("log line %q lacks %s", lines[0], attr)
+		}
 	}
 }

@@ -106,7 +106,10 @@ type Config struct {
 	// backoff. Zero means math/rand/v2's Float64.
 	Rand func() float64
 
-	// Logger receives a line per refresh outcome. Nil discards.
+	// Logger receives the one line per refresh outcome: refresh_ok (debug),
+	// refresh_failed (a transient failure: err, attempts so far, retry_at),
+	// refresh_rejected (a definitive one) or refresh_abandoned (after Stop).
+	// The owner adds what names the token, e.g. the tenant. Nil discards.
 	Logger *slog.Logger
 }
 
@@ -316,17 +319,17 @@ func (r *Refresher) refresh(f *flight) {
 	case r.stopped:
 		// Stop cancelled the refresh: the failure says nothing about the
 		// token.
-		log.Debug("refresh_abandoned", "error", err)
+		log.Debug("refresh_abandoned", "err", err)
 	case r.cfg.Definitive(err):
 		r.lastErr, r.retrying, r.failed = err, false, true
 		r.attempts++
 		r.next = time.Time{}
-		log.Error("refresh_rejected", "error", err, "attempts", r.attempts)
+		log.Error("refresh_rejected", "err", err, "attempts", r.attempts)
 	default:
 		r.lastErr, r.retrying = err, true
 		r.attempts++
 		r.next = now.Add(Backoff(r.attempts, r.cfg.Rand()))
-		log.Warn("refresh_failed", "error", err, "attempts", r.attempts, "retry_at", r.next)
+		log.Warn("refresh_failed", "err", err, "attempts", r.attempts, "retry_at", r.next)
 	}
 	f.err = err
 	r.flight = nil
