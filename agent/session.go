@@ -17,7 +17,9 @@ import (
 	"github.com/tapis-agent/tapis-agent/tapis/jwt"
 )
 
-// DefaultMinValid is the validity a token request gets when it names none.
+// DefaultMinValid is the validity a token request that names none asks
+// for; a token that lives less than twice that is asked for half its
+// lifetime instead (see tokenSet.need).
 const DefaultMinValid = 60 * time.Second
 
 // tokenSet is one generation of a session's tokens. It is never modified

@@ -50,9 +50,9 @@ const (
 //     https://<typo>.tapis.io); with no tenants configured any valid name
 //     is accepted and uses the base-URL template;
 //   - refresh_margin is a Go duration ("45m", "1h30m") above 0 and below 24h;
-//   - base_url is https, or http on a loopback host (127.0.0.0/8, ::1,
-//     localhost); without userinfo, query or fragment; the tenant root
-//     without /v3; a trailing slash is dropped;
+//   - base_url passes baseurl.Normalize: https, or http on a loopback host
+//     (127.0.0.0/8, ::1, localhost); without userinfo, query or fragment;
+//     the tenant root without /v3; a trailing slash is dropped;
 //   - client_id and client_key_file go together; the key file must be a
 //     regular file, not accessible by group or others, whose first line is
 //     the key;
