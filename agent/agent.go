@@ -19,6 +19,9 @@ import (
 	"github.com/tapis-agent/tapis-agent/refresher"
 )
 
+// maxRefreshes bounds the upstream refreshes in flight across all tenants.
+const maxRefreshes = 8
+
 // Options configure an Agent. The zero value of every field has a sensible
 // default.
 type Options struct {
@@ -33,9 +36,6 @@ type Options struct {
 	// HTTPClient is used for upstream calls of tenants without a ca_file;
 	// nil: tapis's default client.
 	HTTPClient *http.Client
-	// MaxRefreshes bounds upstream refreshes in flight across all tenants;
-	// 0 means 8.
-	MaxRefreshes int
 	// UpstreamTimeout bounds one upstream call; 0 means 30s.
 	UpstreamTimeout time.Duration
 	// Reload re-reads the config for POST /v1/reload; nil: the agent keeps
@@ -64,14 +64,51 @@ type Agent struct {
 
 	sinkMu sync.Mutex // serialises writes of token files
 
-	mu        sync.Mutex // guards the fields below
+	mu        sync.Mutex // guards the fields below and every tenantState
 	cfg       *config.Config
 	configErr error
-	sessions  map[string]*session
+	tenants   map[string]*tenantState // tenants with a session, a login or a login error
 	closed    bool
-	flows     map[string]*deviceFlow      // the latest device-code login per tenant, pending or ended
-	loginErr  map[string]string           // why the last background login of a tenant failed
-	unattends map[string]*unattendedLogin // password_command logins running or waiting to retry
+}
+
+// tenantState is what the agent holds for one tenant beyond its config.
+// Its fields are guarded by Agent.mu. An entry whose fields are all zero is
+// removed (see pruneLocked).
+type tenantState struct {
+	session    *session         // nil when not logged in
+	flow       *deviceFlow      // the latest device-code login, pending or ended
+	loginErr   string           // why the last background login failed; "" for none
+	unattended *unattendedLogin // the password_command login running or waiting to retry
+}
+
+// stateLocked returns the entry of tenant name, adding it if needed. The
+// caller holds a.mu.
+func (a *Agent) stateLocked(name string) *tenantState {
+	ts := a.tenants[name]
+	if ts == nil {
+		ts = &tenantState{}
+		a.tenants[name] = ts
+	}
+	return ts
+}
+
+// pruneLocked removes the entry of tenant name if it holds nothing. The
+// caller holds a.mu.
+func (a *Agent) pruneLocked(name string) {
+	if ts := a.tenants[name]; ts != nil && *ts == (tenantState{}) {
+		delete(a.tenants, name)
+	}
+}
+
+// retrying reports whether the tenant's unattended login waits to retry
+// after a transient failure, and when it tries next (zero while an attempt
+// runs). The caller holds Agent.mu.
+func (ts *tenantState) retrying() (bool, time.Time) {
+	u := ts.unattended
+	if u == nil || u.attempts == 0 {
+		return false, time.Time{}
+	}
+	return true, u.retryAt
 }
 
 // New returns an Agent with no sessions. Call Close to stop its refreshers
@@ -85,9 +122,6 @@ func New(opts Options) *Agent {
 	}
 	if opts.Config == nil {
 		opts.Config = &config.Config{Tenants: map[string]*config.Tenant{}}
-	}
-	if opts.MaxRefreshes <= 0 {
-		opts.MaxRefreshes = 8
 	}
 	if opts.UpstreamTimeout <= 0 {
 		opts.UpstreamTimeout = 30 * time.Second
@@ -106,17 +140,14 @@ func New(opts Options) *Agent {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Agent{
-		opts:      opts,
-		log:       opts.Logger,
-		limiter:   refresher.NewLimiter(opts.MaxRefreshes),
-		started:   opts.Now(),
-		ctx:       ctx,
-		cancel:    cancel,
-		cfg:       opts.Config,
-		sessions:  make(map[string]*session),
-		flows:     make(map[string]*deviceFlow),
-		loginErr:  make(map[string]string),
-		unattends: make(map[string]*unattendedLogin),
+		opts:    opts,
+		log:     opts.Logger,
+		limiter: refresher.NewLimiter(maxRefreshes),
+		started: opts.Now(),
+		ctx:     ctx,
+		cancel:  cancel,
+		cfg:     opts.Config,
+		tenants: make(map[string]*tenantState),
 	}
 }
 
@@ -124,8 +155,14 @@ func New(opts Options) *Agent {
 func (a *Agent) Close() {
 	a.mu.Lock()
 	a.closed = true
-	sessions := a.sessions
-	a.sessions = make(map[string]*session)
+	var sessions []*session
+	for name, ts := range a.tenants {
+		if ts.session != nil {
+			sessions = append(sessions, ts.session)
+			ts.session = nil
+			a.pruneLocked(name)
+		}
+	}
 	a.mu.Unlock()
 	a.cancel()
 	a.wg.Wait()
@@ -162,7 +199,11 @@ func (a *Agent) ApplyConfig(cfg *config.Config) {
 	old := a.cfg
 	a.cfg = cfg
 	a.configErr = nil
-	for name, s := range a.sessions {
+	for name, ts := range a.tenants {
+		s := ts.session
+		if s == nil {
+			continue
+		}
 		was := old.Lookup(name)
 		now := cfg.Lookup(name)
 		switch {
@@ -171,11 +212,13 @@ func (a *Agent) ApplyConfig(cfg *config.Config) {
 		case now == nil:
 			a.log.Info("session_dropped", "tenant", name, "reason", "tenant removed from config")
 			drop = append(drop, s)
-			delete(a.sessions, name)
+			ts.session = nil
+			a.pruneLocked(name)
 		case !s.tenant.SameSession(now):
 			a.log.Info("session_dropped", "tenant", name, "reason", "tenant's base_url, username, client or ca_file changed")
 			drop = append(drop, s)
-			delete(a.sessions, name)
+			ts.session = nil
+			a.pruneLocked(name)
 		default:
 			s.setTenant(now, cfg.RefreshMargin)
 		}
@@ -197,7 +240,10 @@ func (a *Agent) ApplyConfig(cfg *config.Config) {
 func (a *Agent) session(name string) *session {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.sessions[name]
+	if ts := a.tenants[name]; ts != nil {
+		return ts.session
+	}
+	return nil
 }
 
 // resolve returns the tenant a request means: name, else the default.
@@ -214,9 +260,21 @@ func (a *Agent) resolve(name string) (string, error) {
 	if d := a.cfg.DefaultTenantName(); d != "" {
 		return d, nil
 	}
-	if len(a.cfg.Tenants) == 0 && len(a.sessions) == 1 {
-		for n := range a.sessions {
-			return n, nil
+	if len(a.cfg.Tenants) == 0 {
+		// Without config, the one tenant logged in is the default.
+		only := ""
+		for n, ts := range a.tenants {
+			if ts.session == nil {
+				continue
+			}
+			if only != "" {
+				only = ""
+				break
+			}
+			only = n
+		}
+		if only != "" {
+			return only, nil
 		}
 	}
 	return "", &ipc.Error{Code: ipc.CodeBadRequest,
@@ -253,44 +311,43 @@ func (a *Agent) TokenInstant(tenant string, minValid time.Duration) (*ipc.TokenR
 	if s == nil {
 		return nil, false
 	}
-	t, minValid := s.current(minValid)
-	if t == nil || t.expiresAt.Sub(s.now()) < minValid {
+	t := s.tok.Load()
+	if t == nil || !t.validFor(s.now(), minValid) {
 		return nil, false
 	}
 	return s.answer(t), true
 }
 
-// Status answers GET /v1/status.
+// Status answers GET /v1/status: every configured tenant, and every other
+// tenant the agent holds a session, a device-code login, a login error or
+// a retrying unattended login for.
 func (a *Agent) Status(ctx context.Context) (*ipc.StatusResponse, error) {
+	// tenantView is a snapshot of one tenantState, read under a.mu.
+	type tenantView struct {
+		name     string
+		session  *session
+		flow     *deviceFlow
+		loginErr string
+		retrying bool
+		retryAt  time.Time
+	}
 	a.mu.Lock()
 	cfg, cfgErr := a.cfg, a.configErr
-	names := make(map[string]bool)
+	views := make([]tenantView, 0, len(a.tenants)+len(cfg.Tenants))
+	for n, ts := range a.tenants {
+		v := tenantView{name: n, session: ts.session, flow: ts.flow, loginErr: ts.loginErr}
+		v.retrying, v.retryAt = ts.retrying()
+		if v.session != nil || v.flow != nil || v.loginErr != "" || v.retrying || cfg.Lookup(n) != nil {
+			views = append(views, v)
+		}
+	}
 	for n := range cfg.Tenants {
-		names[n] = true
-	}
-	sessions := make(map[string]*session, len(a.sessions))
-	for n, s := range a.sessions {
-		names[n] = true
-		sessions[n] = s
-	}
-	flows := make(map[string]*deviceFlow, len(a.flows))
-	for n, f := range a.flows {
-		names[n] = true
-		flows[n] = f
-	}
-	loginErr := make(map[string]string, len(a.loginErr))
-	for n, e := range a.loginErr {
-		names[n] = true
-		loginErr[n] = e
-	}
-	retryAt := make(map[string]time.Time)
-	for n := range a.unattends {
-		if retrying, next := a.loginRetryStateLocked(n); retrying {
-			names[n] = true
-			retryAt[n] = next
+		if a.tenants[n] == nil {
+			views = append(views, tenantView{name: n})
 		}
 	}
 	a.mu.Unlock()
+	sort.Slice(views, func(i, j int) bool { return views[i].name < views[j].name })
 
 	resp := &ipc.StatusResponse{
 		Version:   a.opts.Version,
@@ -304,37 +361,37 @@ func (a *Agent) Status(ctx context.Context) (*ipc.StatusResponse, error) {
 		resp.ConfigError = cfgErr.Error()
 	}
 	def := cfg.DefaultTenantName()
-	sorted := make([]string, 0, len(names))
-	for n := range names {
-		sorted = append(sorted, n)
-	}
-	sort.Strings(sorted)
-	for _, n := range sorted {
+	for _, v := range views {
 		var st ipc.TenantStatus
-		if s := sessions[n]; s != nil {
-			st = s.status()
+		if v.session != nil {
+			st = v.session.status()
 		} else {
-			t := cfg.TenantOrDefault(n)
-			st = ipc.TenantStatus{Tenant: n, BaseURL: t.BaseURL, Username: t.Username,
-				ClientID: t.ClientID, State: ipc.StateLoginRequired}
+			st = loggedOutStatus(cfg, v.name)
 		}
-		if e := loginErr[n]; e != "" && st.State == ipc.StateLoginRequired {
+		if v.loginErr != "" && st.State == ipc.StateLoginRequired {
 			// The failed re-login says more than the refusal before it.
-			st.LastError = e
+			st.LastError = v.loginErr
 		}
-		if next, ok := retryAt[n]; ok && st.State == ipc.StateLoginRequired {
+		if v.retrying && st.State == ipc.StateLoginRequired {
 			st.State = ipc.StateRetrying
-			st.NextRefresh = timePtr(next)
+			st.NextRefresh = timePtr(v.retryAt)
 		}
-		if f := flows[n]; f != nil && f.pending() {
+		if f := v.flow; f != nil && f.pending() {
 			st.State = ipc.StateDevicePending
 			code := f.code
 			st.Device = &code
 		}
-		st.Default = n == def
+		st.Default = v.name == def
 		resp.Tenants = append(resp.Tenants, st)
 	}
 	return resp, nil
+}
+
+// loggedOutStatus is the status of tenant name without a session.
+func loggedOutStatus(cfg *config.Config, name string) ipc.TenantStatus {
+	t := cfg.TenantOrDefault(name)
+	return ipc.TenantStatus{Tenant: name, BaseURL: t.BaseURL, Username: t.Username,
+		ClientID: t.ClientID, State: ipc.StateLoginRequired}
 }
 
 // Reload answers POST /v1/reload through Options.Reload.
@@ -358,16 +415,19 @@ func (a *Agent) Logout(ctx context.Context, tenant string) (*ipc.TenantStatus, e
 	// after this.
 	stopped := a.stopUnattended(name, true)
 	a.mu.Lock()
-	s := a.sessions[name]
-	delete(a.sessions, name)
+	var s *session
+	var f *deviceFlow
+	if ts := a.tenants[name]; ts != nil {
+		s, f = ts.session, ts.flow
+		ts.session = nil
+		a.pruneLocked(name)
+	}
 	cfg := a.cfg
-	f := a.flows[name]
 	a.mu.Unlock()
 	abandoned := f != nil && f.abandon()
 	if s == nil && (abandoned || stopped) {
-		t := cfg.TenantOrDefault(name)
-		return &ipc.TenantStatus{Tenant: name, BaseURL: t.BaseURL, Username: t.Username,
-			ClientID: t.ClientID, State: ipc.StateLoginRequired}, nil
+		st := loggedOutStatus(cfg, name)
+		return &st, nil
 	}
 	if s == nil {
 		return nil, &ipc.Error{Code: ipc.CodeUnknownTenant,
@@ -376,10 +436,9 @@ func (a *Agent) Logout(ctx context.Context, tenant string) (*ipc.TenantStatus, e
 	}
 	s.logout(ctx)
 	s.removeSink()
-	t := cfg.TenantOrDefault(name)
 	a.log.Info("logout", "tenant", name)
-	return &ipc.TenantStatus{Tenant: name, BaseURL: t.BaseURL, Username: t.Username,
-		ClientID: t.ClientID, State: ipc.StateLoginRequired}, nil
+	st := loggedOutStatus(cfg, name)
+	return &st, nil
 }
 
 // install makes s the session of its tenant, dropping the one it replaces.
@@ -393,9 +452,9 @@ func (a *Agent) install(s *session) error {
 		s.close(false)
 		return errors.New("agent is shutting down")
 	}
-	old := a.sessions[s.name]
-	a.sessions[s.name] = s
-	delete(a.loginErr, s.name)
+	ts := a.stateLocked(s.name)
+	old := ts.session
+	ts.session, ts.loginErr = s, ""
 	a.mu.Unlock()
 	if old != nil {
 		old.close(false)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tapis-agent/tapis-agent/config"
 	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/secret"
 	"github.com/tapis-agent/tapis-agent/tapis"
 	"github.com/tapis-agent/tapis-agent/tapis/jwt"
 )
@@ -57,8 +58,11 @@ var errDeviceAbandoned = errors.New("abandoned")
 // loginDevice answers the device-code variants of POST /v1/login: start a
 // flow, wait for its outcome, or cancel it.
 func (a *Agent) loginDevice(ctx context.Context, name string, req *ipc.LoginRequest) (*ipc.LoginResponse, error) {
+	var f *deviceFlow
 	a.mu.Lock()
-	f := a.flows[name]
+	if ts := a.tenants[name]; ts != nil {
+		f = ts.flow
+	}
 	a.mu.Unlock()
 	switch {
 	case req.Cancel:
@@ -91,14 +95,9 @@ func (a *Agent) loginDevice(ctx context.Context, name string, req *ipc.LoginRequ
 // startDevice starts a device-code flow and answers with the code to show.
 func (a *Agent) startDevice(ctx context.Context, name string, req *ipc.LoginRequest) (*ipc.LoginResponse, error) {
 	t := a.Config().TenantOrDefault(name)
-	id, key := req.ClientID, tapis.Secret(req.ClientKey)
+	creds := requestClient(t, req.ClientID, secret.Value(req.ClientKey))
 	req.ClientKey = ""
-	if id == "" {
-		id = t.ClientID
-	}
-	if key.IsZero() && id == t.ClientID {
-		key = t.ClientKey
-	}
+	id := creds.ID
 	if id == "" {
 		return nil, &ipc.Error{Code: ipc.CodeBadRequest,
 			Message: fmt.Sprintf("%s: a device-code login needs an OAuth client registered with %s (its id and key); Tapis registers clients only for a caller with a token",
@@ -106,7 +105,7 @@ func (a *Agent) startDevice(ctx context.Context, name string, req *ipc.LoginRequ
 			Hint: fmt.Sprintf(`register one once with any token (e.g. from the Tapis token web page): curl -H "X-Tapis-Token: $TOKEN" -H 'Content-Type: application/json' -d '{}' %s/v3/oauth2/clients; then set client_id and client_key_file under [tenants.%s] in the config, or pass --client-id ID --client-key-stdin`,
 				t.BaseURL, name)}
 	}
-	if key.IsZero() {
+	if creds.Key.IsZero() {
 		return nil, &ipc.Error{Code: ipc.CodeBadRequest,
 			Message: fmt.Sprintf("%s: the key of client %s is needed too: the device-code login itself needs none, but every later refresh of its tokens does", name, id),
 			Hint:    fmt.Sprintf("set client_key_file under [tenants.%s] in the config, or pipe the key in: tapis-token login %s --device --client-id %s --client-key-stdin", name, name, id)}
@@ -141,8 +140,9 @@ func (a *Agent) startDevice(ctx context.Context, name string, req *ipc.LoginRequ
 		cancel()
 		return nil, errors.New("agent is shutting down")
 	}
-	old := a.flows[name]
-	a.flows[name] = f
+	ts := a.stateLocked(name)
+	old := ts.flow
+	ts.flow = f
 	a.wg.Add(1)
 	a.mu.Unlock()
 	if old != nil && old.abandon() {
@@ -153,7 +153,7 @@ func (a *Agent) startDevice(ctx context.Context, name string, req *ipc.LoginRequ
 	go func() {
 		defer a.wg.Done()
 		defer cancel()
-		f.err = a.pollDevice(fctx, name, t, api, dc, &tapis.ClientCredentials{ID: id, Key: key}, deadline)
+		f.err = a.pollDevice(fctx, name, t, api, dc, &creds, deadline)
 		close(f.done)
 	}()
 	code := f.code
@@ -252,6 +252,6 @@ func (a *Agent) tenantStatus(name string) ipc.TenantStatus {
 // it while the tenant has no session.
 func (a *Agent) setLoginErr(name, msg string) {
 	a.mu.Lock()
-	a.loginErr[name] = msg
+	a.stateLocked(name).loginErr = msg
 	a.mu.Unlock()
 }

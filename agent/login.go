@@ -11,6 +11,7 @@ import (
 
 	"github.com/tapis-agent/tapis-agent/config"
 	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/secret"
 	"github.com/tapis-agent/tapis-agent/tapis"
 	"github.com/tapis-agent/tapis-agent/tapis/jwt"
 )
@@ -56,7 +57,7 @@ func (a *Agent) Login(ctx context.Context, req *ipc.LoginRequest) (*ipc.LoginRes
 		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: name + ": no username given",
 			Hint: "tapis-token login " + name + " --username NAME"}
 	}
-	password := tapis.Secret(req.Password)
+	password := secret.Value(req.Password)
 	req.Password = ""
 	if password.IsZero() {
 		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: name + ": no password given",
@@ -71,7 +72,7 @@ func (a *Agent) Login(ctx context.Context, req *ipc.LoginRequest) (*ipc.LoginRes
 
 // passwordLogin performs the password grant for tenant t and installs the
 // session it obtains.
-func (a *Agent) passwordLogin(ctx context.Context, name string, t *config.Tenant, username string, password tapis.Secret) (*session, error) {
+func (a *Agent) passwordLogin(ctx context.Context, name string, t *config.Tenant, username string, password secret.Value) (*session, error) {
 	api, err := a.newAPI(t)
 	if err != nil {
 		return nil, err
@@ -141,33 +142,26 @@ func (a *Agent) Import(ctx context.Context, req *ipc.ImportRequest) (*ipc.Tenant
 	}
 	now := a.opts.Now()
 	if req.RefreshToken != "" {
-		id, key := req.ClientID, tapis.Secret(req.ClientKey)
+		creds := requestClient(t, req.ClientID, secret.Value(req.ClientKey))
 		req.ClientKey = ""
-		if id == "" {
-			id = t.ClientID
-		}
-		if key.IsZero() && id == t.ClientID {
-			key = t.ClientKey
-		}
-		if id == "" {
+		if creds.ID == "" {
 			return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: name + ": a refresh token needs the OAuth client it was issued to: Tapis refreshes it only for that client",
 				Hint: "tapis-token import " + name + " --refresh-token --client-id ID --client-key-stdin (token, then key, on stdin), or set client_id and client_key_file in the config"}
 		}
-		if key.IsZero() {
-			return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: fmt.Sprintf("%s: the key of client %s is needed to refresh the imported token", name, id),
+		if creds.Key.IsZero() {
+			return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: fmt.Sprintf("%s: the key of client %s is needed to refresh the imported token", name, creds.ID),
 				Hint: "give it on the line after the token with --client-key-stdin, or set client_key_file in the config"}
 		}
 		if _, err := checkImported(name, api.BaseURL(), req.RefreshToken, "refresh", now); err != nil {
 			return nil, err
 		}
-		creds := &tapis.ClientCredentials{ID: id, Key: key}
-		tok, err := api.Refresh(ctx, tapis.Secret(req.RefreshToken), *creds)
+		tok, err := api.Refresh(ctx, secret.Value(req.RefreshToken), creds)
 		if err != nil {
 			return nil, a.upstreamError(name, "checking the imported refresh token", err)
 		}
 		c, _ := jwt.Decode(tok.AccessToken.Reveal())
 		s := a.newSession(sessionParams{name: name, tenant: t, api: api, username: c.Username(),
-			client: creds, margin: a.Config().RefreshMargin}, newTokenSet(tok, now))
+			client: &creds, margin: a.Config().RefreshMargin}, newTokenSet(tok, now))
 		if err := a.install(s); err != nil {
 			return nil, err
 		}
@@ -179,7 +173,7 @@ func (a *Agent) Import(ctx context.Context, req *ipc.ImportRequest) (*ipc.Tenant
 		return nil, err
 	}
 	exp, _ := c.Expiry()
-	ts := &tokenSet{access: tapis.Secret(req.AccessToken), accessJTI: c.JTI(), issuedAt: now, expiresAt: exp}
+	ts := &tokenSet{access: secret.Value(req.AccessToken), accessJTI: c.JTI(), issuedAt: now, expiresAt: exp}
 	s := a.newSession(sessionParams{name: name, tenant: t, api: api, username: c.Username()}, ts)
 	if err := a.install(s); err != nil {
 		return nil, err
@@ -187,6 +181,20 @@ func (a *Agent) Import(ctx context.Context, req *ipc.ImportRequest) (*ipc.Tenant
 	a.log.Info("import", "tenant", name, "jti", ts.accessJTI)
 	st := s.status()
 	return &st, nil
+}
+
+// requestClient returns the OAuth client a request names, else the
+// tenant's: the request's client id (the configured one when it names
+// none) with the request's key, or the configured key for the configured
+// id. Either field may be empty.
+func requestClient(t *config.Tenant, id string, key secret.Value) tapis.ClientCredentials {
+	if id == "" {
+		id = t.ClientID
+	}
+	if key.IsZero() && id == t.ClientID {
+		key = t.ClientKey
+	}
+	return tapis.ClientCredentials{ID: id, Key: key}
 }
 
 // checkImported refuses a token that is not a JWT of the wanted type, has

@@ -16,7 +16,7 @@ import (
 	"github.com/tapis-agent/tapis-agent/config"
 	"github.com/tapis-agent/tapis-agent/ipc"
 	"github.com/tapis-agent/tapis-agent/refresher"
-	"github.com/tapis-agent/tapis-agent/tapis"
+	"github.com/tapis-agent/tapis-agent/secret"
 )
 
 // DefaultPasswordTimeout bounds one run of a tenant's password_command.
@@ -71,7 +71,7 @@ func (b *boundedBuffer) wipe() {
 // makes argv /bin/sh -c …), stdin /dev/null, in its own process group so
 // that a timeout kills whatever it started, and returns the first line of
 // its stdout.
-func runPasswordCommand(ctx context.Context, argv []string, timeout time.Duration) (tapis.Secret, error) {
+func runPasswordCommand(ctx context.Context, argv []string, timeout time.Duration) (secret.Value, error) {
 	if len(argv) == 0 {
 		return "", &commandError{msg: "password_command is empty"}
 	}
@@ -108,7 +108,7 @@ func runPasswordCommand(ctx context.Context, argv []string, timeout time.Duratio
 	case len(line) == 0:
 		return "", &commandError{msg: fmt.Sprintf("password_command %s printed no password (its first line of output is empty)", argv[0]), stderr: said}
 	}
-	return tapis.Secret(line), nil
+	return secret.Value(line), nil
 }
 
 // summarize returns the first non-empty line of a command's stderr,
@@ -155,7 +155,7 @@ type unattendedLogin struct {
 // attempt transient failures in a row: the refresher's backoff, 1 s … 5 min
 // with full jitter from rnd in [0, 1).
 func loginBackoff(attempt int, rnd float64) time.Duration {
-	return refresher.Backoff(attempt, refresher.DefaultMinBackoff, refresher.DefaultMaxBackoff, rnd)
+	return refresher.Backoff(attempt, rnd)
 }
 
 // startUnattended logs in to the configured tenant name with its
@@ -167,13 +167,15 @@ func (a *Agent) startUnattended(name, why string) {
 		return
 	}
 	a.mu.Lock()
-	if a.closed || a.unattends[name] != nil {
+	ts := a.stateLocked(name)
+	if a.closed || ts.unattended != nil {
+		a.pruneLocked(name)
 		a.mu.Unlock()
 		return
 	}
 	ctx, cancel := context.WithCancel(a.ctx)
 	u := &unattendedLogin{cancel: cancel, done: make(chan struct{})}
-	a.unattends[name] = u
+	ts.unattended = u
 	a.wg.Add(1)
 	a.mu.Unlock()
 	go func() {
@@ -182,8 +184,9 @@ func (a *Agent) startUnattended(name, why string) {
 		defer cancel()
 		defer func() {
 			a.mu.Lock()
-			if a.unattends[name] == u {
-				delete(a.unattends, name)
+			if ts := a.tenants[name]; ts != nil && ts.unattended == u {
+				ts.unattended = nil
+				a.pruneLocked(name)
 			}
 			a.mu.Unlock()
 		}()
@@ -196,13 +199,15 @@ func (a *Agent) startUnattended(name, why string) {
 // the login has ended, so that it cannot install a session afterwards. It
 // reports whether there was one.
 func (a *Agent) stopUnattended(name string, wait bool) bool {
+	var u *unattendedLogin
 	a.mu.Lock()
-	u := a.unattends[name]
-	if u != nil {
-		delete(a.unattends, name)
+	if ts := a.tenants[name]; ts != nil && ts.unattended != nil {
+		u = ts.unattended
+		ts.unattended = nil
 		if u.attempts > 0 {
-			delete(a.loginErr, name)
+			ts.loginErr = ""
 		}
+		a.pruneLocked(name)
 	}
 	a.mu.Unlock()
 	if u == nil {
@@ -220,7 +225,10 @@ func (a *Agent) stopUnattended(name string, wait bool) bool {
 func (a *Agent) stopUnattendedRemoved(cfg *config.Config) {
 	a.mu.Lock()
 	var gone []string
-	for name := range a.unattends {
+	for name, ts := range a.tenants {
+		if ts.unattended == nil {
+			continue
+		}
 		if t := cfg.Lookup(name); t == nil || len(t.PasswordCommand) == 0 || t.Username == "" {
 			gone = append(gone, name)
 		}
@@ -232,30 +240,23 @@ func (a *Agent) stopUnattendedRemoved(cfg *config.Config) {
 	}
 }
 
-// loginRetryStateLocked returns, for status, whether the unattended login of
-// name is retrying after a transient failure, and when it tries next (zero
-// while an attempt runs). The caller holds a.mu.
-func (a *Agent) loginRetryStateLocked(name string) (retrying bool, next time.Time) {
-	u := a.unattends[name]
-	if u == nil || u.attempts == 0 {
-		return false, time.Time{}
-	}
-	return true, u.retryAt
-}
-
 // loginRetryError is the answer to a token request for a tenant without a
 // session whose unattended login is retrying, nil otherwise: upstream is
 // what failed, not the user's credentials.
 func (a *Agent) loginRetryError(name string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	u := a.unattends[name]
-	if u == nil || u.attempts == 0 {
+	ts := a.tenants[name]
+	if ts == nil {
 		return nil
 	}
-	msg := fmt.Sprintf("%s: the unattended login failed (%s)", name, u.lastErr)
-	if !u.retryAt.IsZero() {
-		msg += "; the agent tries again at " + u.retryAt.UTC().Format(time.RFC3339)
+	retrying, next := ts.retrying()
+	if !retrying {
+		return nil
+	}
+	msg := fmt.Sprintf("%s: the unattended login failed (%s)", name, ts.unattended.lastErr)
+	if !next.IsZero() {
+		msg += "; the agent tries again at " + next.UTC().Format(time.RFC3339)
 	} else {
 		msg += "; the agent is trying again"
 	}
@@ -286,7 +287,7 @@ func (a *Agent) unattended(ctx context.Context, u *unattendedLogin, name, why st
 		if !transient {
 			a.mu.Lock()
 			u.attempts = 0 // status shows the error, not a retry
-			a.loginErr[name] = msg
+			a.stateLocked(name).loginErr = msg
 			a.mu.Unlock()
 			return
 		}
@@ -294,7 +295,7 @@ func (a *Agent) unattended(ctx context.Context, u *unattendedLogin, name, why st
 		next := a.opts.Now().Add(delay)
 		a.mu.Lock()
 		u.attempts, u.lastErr, u.retryAt = attempt, msg, next
-		a.loginErr[name] = msg
+		a.stateLocked(name).loginErr = msg
 		a.mu.Unlock()
 		log.Warn("password_command_login_retry", "attempts", attempt, "retry_at", next, "retry_in", delay.String())
 		timer := time.NewTimer(delay)

@@ -12,21 +12,24 @@ import (
 	"github.com/tapis-agent/tapis-agent/config"
 	"github.com/tapis-agent/tapis-agent/ipc"
 	"github.com/tapis-agent/tapis-agent/refresher"
+	"github.com/tapis-agent/tapis-agent/secret"
 	"github.com/tapis-agent/tapis-agent/tapis"
 	"github.com/tapis-agent/tapis-agent/tapis/jwt"
 )
 
-// DefaultMinValid is the validity a token request gets when it names none.
+// DefaultMinValid is the validity a token request that names none asks
+// for; a token that lives less than twice that is asked for half its
+// lifetime instead (see tokenSet.need).
 const DefaultMinValid = 60 * time.Second
 
 // tokenSet is one generation of a session's tokens. It is never modified
 // after it is stored: a refresh stores a new one, so readers need no lock.
 type tokenSet struct {
-	access       tapis.Secret
+	access       secret.Value
 	accessJTI    string
 	issuedAt     time.Time
 	expiresAt    time.Time
-	refresh      tapis.Secret // zero for an imported access-only token
+	refresh      secret.Value // zero for an imported access-only token
 	refreshJTI   string
 	refreshExp   time.Time
 	refreshCount int
@@ -48,11 +51,30 @@ func newTokenSet(t *tapis.Token, now time.Time) *tokenSet {
 		ts.issuedAt = t.AccessExpiresAt.Add(-t.AccessTTL)
 	}
 	if c, err := jwt.Decode(t.AccessToken.Reveal()); err == nil {
-		if n, ok := c.Int("tapis/refresh_count"); ok {
+		if n, ok := c.RefreshCount(); ok {
 			ts.refreshCount = int(n)
 		}
 	}
 	return ts
+}
+
+// need returns the validity a caller asking minValid needs from t:
+// minValid itself, or for a caller that named none (negative),
+// DefaultMinValid, or half the lifetime of tokens that live less than
+// twice that.
+func (t *tokenSet) need(minValid time.Duration) time.Duration {
+	if minValid < 0 {
+		return min(DefaultMinValid, t.expiresAt.Sub(t.issuedAt)/2)
+	}
+	return minValid
+}
+
+// validFor reports whether the access token stays valid at now for the
+// validity a caller asking minValid needs (see need). now is read from the
+// wall clock at every answer: timers stop while a laptop or VM sleeps, so
+// a token may have died unnoticed.
+func (t *tokenSet) validFor(now time.Time, minValid time.Duration) bool {
+	return t.expiresAt.Sub(now) >= t.need(minValid)
 }
 
 func (t *tokenSet) lifetime() refresher.Lifetime {
@@ -199,7 +221,7 @@ func (s *session) refresh(ctx context.Context) (refresher.Lifetime, error) {
 	}
 	t, err := s.api.Refresh(ctx, old.refresh, *s.client)
 	if err != nil {
-		s.log.Warn("refresh_failed", "err", err, "transient", tapis.IsTransient(err))
+		// The refresher logs the failure, with the attempt and the retry.
 		if tapis.IsDefinitive(err) && s.onRejected != nil {
 			go s.onRejected()
 		}
@@ -219,13 +241,12 @@ func (s *session) refresh(ctx context.Context) (refresher.Lifetime, error) {
 
 // token answers a token request for this session.
 func (s *session) token(ctx context.Context, minValid time.Duration) (*ipc.TokenResponse, error) {
-	t, minValid := s.current(minValid)
+	t := s.tok.Load()
 	if t == nil {
 		return nil, loginRequired(s.name, "logged out")
 	}
-	// Validity is judged on the wall clock at every answer: timers stop
-	// while a laptop or VM sleeps, so a token may have died unnoticed.
-	if t.expiresAt.Sub(s.now()) >= minValid {
+	minValid = t.need(minValid)
+	if t.validFor(s.now(), minValid) {
 		return s.answer(t), nil
 	}
 	if s.ref == nil {
@@ -239,10 +260,11 @@ func (s *session) token(ctx context.Context, minValid time.Duration) (*ipc.Token
 	if t == nil {
 		return nil, loginRequired(s.name, "logged out")
 	}
-	left := t.expiresAt.Sub(s.now())
-	if left >= minValid {
+	now := s.now()
+	if t.validFor(now, minValid) {
 		return s.answer(t), nil
 	}
+	left := t.expiresAt.Sub(now)
 	switch {
 	case err == nil || errors.Is(err, refresher.ErrUnsatisfiable):
 		life := round(t.expiresAt.Sub(t.issuedAt))
@@ -262,18 +284,6 @@ func (s *session) token(ctx context.Context, minValid time.Duration) (*ipc.Token
 	}
 	return nil, &ipc.Error{Code: ipc.CodeUpstreamUnavailable, Message: msg,
 		Hint: "the agent keeps retrying; see tapis-token status"}
-}
-
-// current returns the session's tokens (nil once logged out) and the
-// validity a caller asking minValid needs: minValid itself, or for a
-// caller that named none (negative), 60 s or half the lifetime of tokens
-// that live less than two minutes.
-func (s *session) current(minValid time.Duration) (*tokenSet, time.Duration) {
-	t := s.tok.Load()
-	if t != nil && minValid < 0 {
-		minValid = min(DefaultMinValid, t.expiresAt.Sub(t.issuedAt)/2)
-	}
-	return t, minValid
 }
 
 func (s *session) answer(t *tokenSet) *ipc.TokenResponse {
@@ -362,7 +372,7 @@ func (s *session) logout(ctx context.Context) {
 			s.log.Warn("client_delete_failed", "client_id", s.client.ID, "err", err)
 		}
 	}
-	for _, tok := range []tapis.Secret{t.access, t.refresh} {
+	for _, tok := range []secret.Value{t.access, t.refresh} {
 		if tok.IsZero() {
 			continue
 		}
@@ -426,6 +436,13 @@ func (s *session) logRefreshExpiry(t *tokenSet) {
 	}
 }
 
+// sink returns the token file of the session's tenant.
+func (s *session) sink() sinkFile {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return sinkOf(s.tenant)
+}
+
 // sinkToken is what the token file of the session holds for t; a nil t
 // gives the names alone, enough to remove the file.
 func (s *session) sinkToken(t *tokenSet) sinkToken {
@@ -441,9 +458,7 @@ func (s *session) sinkToken(t *tokenSet) sinkToken {
 // the session's current token. A file that cannot be written is a warning
 // in status and the log, never a reason to drop the session.
 func (s *session) writeSink(t *tokenSet) {
-	s.mu.Lock()
-	f := sinkOf(s.tenant)
-	s.mu.Unlock()
+	f := s.sink()
 	if f.path == "" {
 		return
 	}
@@ -466,9 +481,7 @@ func (s *session) writeSink(t *tokenSet) {
 
 // removeSink removes the tenant's token file (logout, tenant removed).
 func (s *session) removeSink() {
-	s.mu.Lock()
-	f := sinkOf(s.tenant)
-	s.mu.Unlock()
+	f := s.sink()
 	if f.path == "" {
 		return
 	}

@@ -22,7 +22,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/tapis-agent/tapis-agent/tapis"
+	"github.com/tapis-agent/tapis-agent/secret"
+	"github.com/tapis-agent/tapis-agent/tapis/baseurl"
 )
 
 // Token file formats accepted by `token_format` (tapis-protocol.md §8).
@@ -86,7 +87,7 @@ type Tenant struct {
 	// ClientKeyFile is `client_key_file`, absolute after loading.
 	ClientKeyFile string
 	// ClientKey is the first line of ClientKeyFile, read at load.
-	ClientKey tapis.Secret
+	ClientKey secret.Value
 	// PasswordCommand is `password_command` as an argument vector, or nil.
 	// With PasswordShell it is {"/bin/sh", "-c", <string>}.
 	PasswordCommand []string
@@ -138,7 +139,7 @@ func (c *Config) TenantOrDefault(name string) *Tenant {
 	if ValidTenantName(name) != nil {
 		return nil
 	}
-	return &Tenant{Name: name, BaseURL: DefaultBaseURL(name)}
+	return &Tenant{Name: name, BaseURL: baseurl.Default(name)}
 }
 
 // DefaultTenantName returns `default_tenant`, else the name of the only
@@ -169,12 +170,6 @@ func (c *Config) TenantNames() []string {
 	}
 	slices.Sort(names)
 	return names
-}
-
-// DefaultBaseURL returns the Tapis base-URL template for a tenant:
-// https://<name>.tapis.io.
-func DefaultBaseURL(name string) string {
-	return "https://" + name + ".tapis.io"
 }
 
 // SameSession reports whether a session opened with t remains valid under o:

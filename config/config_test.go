@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tapis-agent/tapis-agent/tapis"
+	"github.com/tapis-agent/tapis-agent/secret"
 )
 
 func TestDefaultPath(t *testing.T) {
@@ -162,7 +162,7 @@ func TestConfigLookups(t *testing.T) {
 func TestSameSession(t *testing.T) {
 	base := Tenant{
 		Name: "ds", BaseURL: "https://designsafe.tapis.io", Username: "jdoe",
-		ClientID: "c1", ClientKeyFile: "/k", ClientKey: tapis.Secret("key1"),
+		ClientID: "c1", ClientKeyFile: "/k", ClientKey: secret.Value("key1"),
 		TokenFile: "/t", TokenFormat: FormatConnectTapis, RefreshMargin: 5,
 	}
 	cases := []struct {

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/netip"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,7 +17,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/tapis-agent/tapis-agent/tapis"
+	"github.com/tapis-agent/tapis-agent/secret"
+	"github.com/tapis-agent/tapis-agent/tapis/baseurl"
 )
 
 // Keys of the file, in the order the documentation lists them.
@@ -51,9 +50,9 @@ const (
 //     https://<typo>.tapis.io); with no tenants configured any valid name
 //     is accepted and uses the base-URL template;
 //   - refresh_margin is a Go duration ("45m", "1h30m") above 0 and below 24h;
-//   - base_url is https, or http on a loopback host (127.0.0.0/8, ::1,
-//     localhost); without userinfo, query or fragment; the tenant root
-//     without /v3; a trailing slash is dropped;
+//   - base_url passes baseurl.Normalize: https, or http on a loopback host
+//     (127.0.0.0/8, ::1, localhost); without userinfo, query or fragment;
+//     the tenant root without /v3; a trailing slash is dropped;
 //   - client_id and client_key_file go together; the key file must be a
 //     regular file, not accessible by group or others, whose first line is
 //     the key;
@@ -158,12 +157,7 @@ func (p *parser) config(raw map[string]any) *Config {
 		case "refresh_margin":
 			cfg.RefreshMargin = p.duration(path, v)
 		case "log_level":
-			if s, ok := p.str(path, v); ok {
-				if !slices.Contains(LogLevels, s) {
-					p.errorf(path, "must be one of %s (got %q)", strings.Join(LogLevels, ", "), s)
-				}
-				cfg.LogLevel = s
-			}
+			cfg.LogLevel = p.oneOf(path, v, LogLevels)
 		case "tenants":
 			p.tenants(cfg, path, v)
 		default:
@@ -224,7 +218,7 @@ func (p *parser) tenants(cfg *Config, path []string, v any) {
 
 func (p *parser) tenant(name string, raw map[string]any) *Tenant {
 	nerr := len(p.errs)
-	t := &Tenant{Name: name, BaseURL: DefaultBaseURL(name)}
+	t := &Tenant{Name: name, BaseURL: baseurl.Default(name)}
 	var (
 		pwCmd       any
 		shell       bool
@@ -236,7 +230,7 @@ func (p *parser) tenant(name string, raw map[string]any) *Tenant {
 		switch k {
 		case "base_url":
 			if s, ok := p.str(path, v); ok {
-				u, err := normalizeBaseURL(s)
+				u, err := baseurl.Normalize(s)
 				if err != nil {
 					p.errorf(path, "%v", err)
 				}
@@ -259,12 +253,7 @@ func (p *parser) tenant(name string, raw map[string]any) *Tenant {
 		case "token_file":
 			t.TokenFile = p.path(path, v)
 		case "token_format":
-			if s, ok := p.str(path, v); ok {
-				if !slices.Contains(TokenFormats, s) {
-					p.errorf(path, "must be one of %s (got %q)", strings.Join(TokenFormats, ", "), s)
-				}
-				tokenFormat = s
-			}
+			tokenFormat = p.oneOf(path, v, TokenFormats)
 		case "ca_file":
 			if f := p.path(path, v); f != "" {
 				if err := checkCAFile(f); err != nil {
@@ -318,6 +307,15 @@ func (p *parser) str(path []string, v any) (string, bool) {
 		p.errorf(path, "must be a string (got %s)", tomlType(v))
 	}
 	return s, ok
+}
+
+// oneOf returns v as a string, reporting it unless it is one of valid.
+func (p *parser) oneOf(path []string, v any, valid []string) string {
+	s, ok := p.str(path, v)
+	if ok && !slices.Contains(valid, s) {
+		p.errorf(path, "must be one of %s (got %q)", strings.Join(valid, ", "), s)
+	}
+	return s
 }
 
 // word returns v as a non-empty string without blanks or control characters.
@@ -433,50 +431,9 @@ func (p *parser) passwordCommand(path []string, v any, shell bool) ([]string, bo
 	return argv, shell
 }
 
-// normalizeBaseURL checks a tenant base URL and returns it without a
-// trailing slash, with the scheme and host in lower case.
-func normalizeBaseURL(s string) (string, error) {
-	u, err := url.Parse(s)
-	if err != nil || u.Opaque != "" {
-		return "", fmt.Errorf("must be a URL such as https://designsafe.tapis.io (got %q)", s)
-	}
-	if u.Scheme == "" {
-		return "", fmt.Errorf("must be an https:// URL; write https://%s", strings.TrimPrefix(s, "//"))
-	}
-	if u.User != nil {
-		return "", errors.New("must not contain a username or password; set username instead")
-	}
-	host := strings.ToLower(u.Host)
-	shown := u.Scheme + "://" + host + u.EscapedPath()
-	switch {
-	case u.Hostname() == "":
-		return "", fmt.Errorf("must name a host, such as https://designsafe.tapis.io (got %s)", shown)
-	case u.Scheme == "http" && !isLoopback(u.Hostname()):
-		return "", fmt.Errorf("must be https (got %s); use https:// or a loopback address", shown)
-	case u.Scheme != "https" && u.Scheme != "http":
-		return "", fmt.Errorf("must be https (got %s://); use https:// or http:// on a loopback address", u.Scheme)
-	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return "", fmt.Errorf("must not have a query or fragment (got %s…)", shown)
-	}
-	p := strings.TrimRight(u.EscapedPath(), "/")
-	if p == "/v3" || strings.HasSuffix(p, "/v3") {
-		return "", fmt.Errorf("is the tenant's root URL, without /v3 (got %s); use %s", shown, u.Scheme+"://"+host+strings.TrimSuffix(p, "/v3"))
-	}
-	return u.Scheme + "://" + host + p, nil
-}
-
-// isLoopback reports whether host is localhost or a loopback IP address.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.Unmap().IsLoopback()
-}
-
 // readKeyFile reads a client key: the trimmed first line of a regular file
 // that group and others cannot access. Its errors never hold the content.
-func readKeyFile(name string) (tapis.Secret, error) {
+func readKeyFile(name string) (secret.Value, error) {
 	f, fi, err := openRegular(name)
 	if err != nil {
 		return "", err
@@ -493,7 +450,7 @@ func readKeyFile(name string) (tapis.Secret, error) {
 	if key == "" {
 		return "", fmt.Errorf("%s is empty; its first line must be the client key", name)
 	}
-	return tapis.Secret(key), nil
+	return secret.Value(key), nil
 }
 
 // checkCAFile reports whether name is readable and holds a PEM certificate.

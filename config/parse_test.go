@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapis-agent/tapis-agent/tapis"
+	"github.com/tapis-agent/tapis-agent/secret"
 )
 
 const testKey = "k3y-s3cr3t-value"
@@ -287,7 +287,7 @@ password_command = ["getpw", "it's", "$HOME"]
 						Username:        "jdoe",
 						ClientID:        "tapis-agent-host-abc",
 						ClientKeyFile:   filepath.Join(f.home, "ds.key"),
-						ClientKey:       tapis.Secret(testKey),
+						ClientKey:       secret.Value(testKey),
 						PasswordCommand: []string{"getpw", "show", "tacc token", "a b", "c d"},
 						TokenFile:       filepath.Join(f.home, ".tapis_tokens.json"),
 						TokenFormat:     FormatConnectTapis,
@@ -339,7 +339,7 @@ password_command = ["getpw", "it's", "$HOME"]
 				BaseURL:       "http://localhost:1234",
 				ClientID:      "c",
 				ClientKeyFile: filepath.Join(f.dir, "key"),
-				ClientKey:     tapis.Secret(testKey),
+				ClientKey:     secret.Value(testKey),
 			}}},
 		},
 	}

@@ -27,12 +27,14 @@ import (
 	"time"
 )
 
-// Defaults for the zero fields of Config.
+// The schedule's constants.
 const (
-	DefaultJitter     = 0.1
-	DefaultMinBackoff = time.Second
-	DefaultMaxBackoff = 5 * time.Minute
-	DefaultTimeout    = 60 * time.Second
+	// jitter spreads scheduled refreshes: ±10 % of the 2/3 delay, or, when
+	// the margin decides, up to 10 % of the margin earlier than
+	// expiry − margin.
+	jitter = 0.1
+	// refreshTimeout bounds one call of Config.Refresh.
+	refreshTimeout = 60 * time.Second
 )
 
 // wallCheck is the longest Run sleeps before it looks at the wall clock
@@ -64,7 +66,7 @@ type Lifetime struct {
 
 // Func performs one refresh: it calls upstream, swaps both tokens in the
 // session atomically and returns the new access token's Lifetime. ctx ends
-// when the refresh times out or the Refresher stops. Func must return errors
+// when the refresh times out (after 60 s) or the Refresher stops. Func must return errors
 // that Config.Definitive classifies: a definitive error stops the schedule,
 // any other is retried with backoff. Its errors are logged and returned to
 // Ensure callers, so they must not carry secrets.
@@ -79,8 +81,9 @@ type Config struct {
 
 	// Definitive reports whether an error returned by Refresh is
 	// definitive (e.g. the refresh token was rejected): such an error stops
-	// the schedule until Reset. Every other error is transient and
-	// retried. A nil Definitive treats every error as transient.
+	// the schedule for good; only a new login, with a new Refresher, helps.
+	// Every other error is transient and retried with Backoff. A nil
+	// Definitive treats every error as transient.
 	Definitive func(error) bool
 
 	// Margin, if positive, is the validity that must at least remain when
@@ -88,24 +91,8 @@ type Config struct {
 	// lifetime (Vault Agent's rule) or this long before expiry, whichever
 	// is earlier, so a margin can bring the refresh forward but never
 	// delay it. A margin that does not fit in the token's lifetime is
-	// ignored.
+	// ignored. Either way scheduled refreshes are spread by 10 % jitter.
 	Margin time.Duration
-
-	// Jitter is the fraction by which scheduled refreshes are spread:
-	// ±Jitter of the 2/3 delay, or, when the margin decides, up to
-	// Jitter·Margin earlier than expiry − Margin. Zero means DefaultJitter
-	// (±10 %); a negative value disables jitter.
-	Jitter float64
-
-	// MinBackoff and MaxBackoff bound the exponential backoff after
-	// transient failures: the retry after the n-th consecutive failure
-	// comes after a uniformly random delay in
-	// [0, min(MaxBackoff, MinBackoff·2^(n−1))) ("full jitter"). Zero means
-	// DefaultMinBackoff (1 s) and DefaultMaxBackoff (5 min).
-	MinBackoff, MaxBackoff time.Duration
-
-	// Timeout bounds one call of Refresh. Zero means DefaultTimeout (60 s).
-	Timeout time.Duration
 
 	// Now returns the wall-clock time. Zero means time.Now. Tests inject a
 	// clock that jumps to simulate suspend and resume.
@@ -119,13 +106,10 @@ type Config struct {
 	// backoff. Zero means math/rand/v2's Float64.
 	Rand func() float64
 
-	// OnChange, if not nil, is called after every change of state (a
-	// refresh starts or ends, Reset), outside any lock, possibly from
-	// several goroutines at once. It should be quick; it typically calls
-	// Status.
-	OnChange func()
-
-	// Logger receives a line per refresh outcome. Nil discards.
+	// Logger receives the one line per refresh outcome: refresh_ok (debug),
+	// refresh_failed (a transient failure: err, attempts so far, retry_at),
+	// refresh_rejected (a definitive one) or refresh_abandoned (after Stop).
+	// The owner adds what names the token, e.g. the tenant. Nil discards.
 	Logger *slog.Logger
 }
 
@@ -133,9 +117,9 @@ type Config struct {
 type Status struct {
 	Refreshing bool // a refresh is in flight
 	Retrying   bool // the last refresh failed transiently; a retry is scheduled at NextRefresh
-	Failed     bool // a definitive failure stopped the schedule until Reset
+	Failed     bool // a definitive failure stopped the schedule for good
 
-	LastError   error     // error of the last refresh, nil after a success or Reset
+	LastError   error     // error of the last refresh, nil after a success
 	LastAttempt time.Time // start of the last refresh, zero if none
 	LastRefresh time.Time // end of the last successful refresh, zero if none
 	NextRefresh time.Time // when the next refresh is due (past while Refreshing), zero when Failed
@@ -161,8 +145,7 @@ type Refresher struct {
 
 	mu          sync.Mutex // guards the fields below; never held across a refresh
 	life        Lifetime
-	fromRefresh bool   // life came from Refresh, so its length is upstream's current token lifetime
-	gen         uint64 // incremented by Reset
+	fromRefresh bool // life came from Refresh, so its length is upstream's current token lifetime
 	next        time.Time
 	flight      *flight // the refresh in flight, or nil
 	lastErr     error
@@ -178,7 +161,6 @@ type Refresher struct {
 // flight is one refresh in flight. err is written before done is closed.
 type flight struct {
 	done chan struct{}
-	gen  uint64
 	err  error
 }
 
@@ -191,21 +173,6 @@ func New(cfg Config, current Lifetime) *Refresher {
 	}
 	if cfg.Definitive == nil {
 		cfg.Definitive = func(error) bool { return false }
-	}
-	if cfg.Jitter == 0 {
-		cfg.Jitter = DefaultJitter
-	}
-	if cfg.MinBackoff <= 0 {
-		cfg.MinBackoff = DefaultMinBackoff
-	}
-	if cfg.MaxBackoff <= 0 {
-		cfg.MaxBackoff = DefaultMaxBackoff
-	}
-	if cfg.MaxBackoff < cfg.MinBackoff {
-		cfg.MaxBackoff = cfg.MinBackoff
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -246,7 +213,7 @@ func (r *Refresher) setLifetimeLocked(l Lifetime) {
 // scheduleLocked returns the time of the proactive refresh of the current
 // token.
 func (r *Refresher) scheduleLocked(now time.Time) time.Time {
-	return refreshAt(r.life, now, r.cfg.Margin, r.cfg.Jitter, r.cfg.Rand())
+	return refreshAt(r.life, now, r.cfg.Margin, jitter, r.cfg.Rand())
 }
 
 // validFor reports whether the current token stays valid for d on the wall
@@ -264,7 +231,7 @@ func (r *Refresher) validFor(d time.Duration) bool {
 //
 // Ensure never lets callers hammer a failing upstream: while a retry is
 // scheduled after a transient failure it returns the last error at once,
-// and after a definitive failure it returns that error until Reset. It
+// and after a definitive failure it returns that error for good. It
 // returns ErrUnsatisfiable when a fresh token would not live minValid
 // either, and ErrStopped after Stop.
 func (r *Refresher) Ensure(ctx context.Context, minValid time.Duration) error {
@@ -321,7 +288,7 @@ func (r *Refresher) Ensure(ctx context.Context, minValid time.Duration) error {
 // Stop waits for. The caller has checked that none is in flight and that
 // the Refresher is not stopped.
 func (r *Refresher) startLocked(now time.Time) *flight {
-	f := &flight{done: make(chan struct{}), gen: r.gen}
+	f := &flight{done: make(chan struct{})}
 	r.flight = f
 	r.lastAttempt = now
 	r.wg.Add(1)
@@ -332,7 +299,6 @@ func (r *Refresher) startLocked(now time.Time) *flight {
 // refresh runs one refresh and records its outcome.
 func (r *Refresher) refresh(f *flight) {
 	defer r.wg.Done()
-	r.changed()
 	start := r.now()
 	l, err := r.call()
 
@@ -344,30 +310,26 @@ func (r *Refresher) refresh(f *flight) {
 	log := r.cfg.Logger
 	switch {
 	case err == nil:
-		// A Reset during the refresh brought a token too; keep the one
-		// that lives longer.
-		if f.gen == r.gen || !l.ExpiresAt.Before(r.life.ExpiresAt) {
-			r.setLifetimeLocked(l)
-			r.fromRefresh = true
-		}
+		r.setLifetimeLocked(l)
+		r.fromRefresh = true
 		r.lastErr, r.attempts, r.retrying, r.failed = nil, 0, false, false
 		r.lastRefresh = now
 		r.next = r.scheduleLocked(now)
 		log.Debug("refresh_ok", "expires_at", r.life.ExpiresAt, "next_refresh", r.next, "took", now.Sub(start))
-	case f.gen != r.gen || r.stopped:
-		// A Reset replaced the token this refresh started from, or Stop
-		// cancelled it: the failure says nothing about the current token.
-		log.Debug("refresh_abandoned", "error", err)
+	case r.stopped:
+		// Stop cancelled the refresh: the failure says nothing about the
+		// token.
+		log.Debug("refresh_abandoned", "err", err)
 	case r.cfg.Definitive(err):
 		r.lastErr, r.retrying, r.failed = err, false, true
 		r.attempts++
 		r.next = time.Time{}
-		log.Error("refresh_rejected", "error", err, "attempts", r.attempts)
+		log.Error("refresh_rejected", "err", err, "attempts", r.attempts)
 	default:
 		r.lastErr, r.retrying = err, true
 		r.attempts++
-		r.next = now.Add(Backoff(r.attempts, r.cfg.MinBackoff, r.cfg.MaxBackoff, r.cfg.Rand()))
-		log.Warn("refresh_failed", "error", err, "attempts", r.attempts, "retry_at", r.next)
+		r.next = now.Add(Backoff(r.attempts, r.cfg.Rand()))
+		log.Warn("refresh_failed", "err", err, "attempts", r.attempts, "retry_at", r.next)
 	}
 	f.err = err
 	r.flight = nil
@@ -375,7 +337,6 @@ func (r *Refresher) refresh(f *flight) {
 	r.mu.Unlock()
 
 	r.nudge()
-	r.changed()
 }
 
 // call calls Refresh under the limiter and the timeout.
@@ -384,25 +345,9 @@ func (r *Refresher) call() (Lifetime, error) {
 		return Lifetime{}, fmt.Errorf("refresher: waiting for a refresh slot: %w", err)
 	}
 	defer r.cfg.Limiter.release()
-	ctx, cancel := context.WithTimeout(r.base, r.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(r.base, refreshTimeout)
 	defer cancel()
 	return r.cfg.Refresh(ctx)
-}
-
-// Reset installs a token that arrived by other means (login, import): it
-// clears errors and backoff and reschedules the proactive refresh. A refresh
-// in flight keeps running; its failure is then ignored, and its success
-// counts only if its token expires no earlier than l.
-func (r *Refresher) Reset(l Lifetime) {
-	r.mu.Lock()
-	r.gen++
-	r.setLifetimeLocked(l)
-	r.fromRefresh = false
-	r.lastErr, r.attempts, r.retrying, r.failed = nil, 0, false, false
-	r.next = r.scheduleLocked(r.now())
-	r.mu.Unlock()
-	r.nudge()
-	r.changed()
 }
 
 // SetMargin puts a new Config.Margin in force and reschedules the
@@ -416,7 +361,6 @@ func (r *Refresher) SetMargin(d time.Duration) {
 	}
 	r.mu.Unlock()
 	r.nudge()
-	r.changed()
 }
 
 // Status returns a snapshot of the state. It never waits for a refresh in
@@ -479,7 +423,7 @@ func (r *Refresher) tick() (time.Duration, bool) {
 		return 0, false
 	}
 	if r.flight != nil || r.failed {
-		return wallCheck, true // the refresh's end or Reset nudges
+		return wallCheck, true // the refresh's end nudges; a failure is final
 	}
 	now := r.now()
 	d := r.next.Sub(now)
@@ -495,13 +439,6 @@ func (r *Refresher) nudge() {
 	select {
 	case r.wake <- struct{}{}:
 	default:
-	}
-}
-
-// changed calls OnChange.
-func (r *Refresher) changed() {
-	if r.cfg.OnChange != nil {
-		r.cfg.OnChange()
 	}
 }
 

@@ -51,28 +51,31 @@ func jittered(d time.Duration, jitter, rnd float64) time.Duration {
 	return d + time.Duration(float64(d)*jitter*(2*rnd-1))
 }
 
+// Bounds of the backoff after transient failures.
+const (
+	minBackoff = time.Second
+	maxBackoff = 5 * time.Minute
+)
+
 // backoffCap returns the upper bound of the delay before retry number
-// attempt (1 for the retry after the first failure): min·2^(attempt−1),
-// capped at max.
-func backoffCap(attempt int, min, max time.Duration) time.Duration {
-	d := min
+// attempt (1 for the retry after the first failure): minBackoff·2^(attempt−1),
+// capped at maxBackoff.
+func backoffCap(attempt int) time.Duration {
+	d := minBackoff
 	for i := 1; i < attempt; i++ {
-		if d >= max/2 {
-			return max
+		if d >= maxBackoff/2 {
+			return maxBackoff
 		}
 		d *= 2
 	}
-	if d > max {
-		return max
-	}
-	return d
+	return min(d, maxBackoff)
 }
 
 // Backoff returns the delay before retry number attempt (1 for the retry
 // after the first failure) with full jitter (AWS, "Exponential Backoff and
-// Jitter"): rnd, in [0, 1), times min·2^(attempt−1) capped at max. Full
+// Jitter"): rnd, in [0, 1), times 1 s·2^(attempt−1) capped at 5 min. Full
 // jitter spreads the retries of many clients that failed together, so a
 // recovering upstream is not hit by a synchronised wave.
-func Backoff(attempt int, min, max time.Duration, rnd float64) time.Duration {
-	return time.Duration(rnd * float64(backoffCap(attempt, min, max)))
+func Backoff(attempt int, rnd float64) time.Duration {
+	return time.Duration(rnd * float64(backoffCap(attempt)))
 }

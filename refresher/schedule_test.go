@@ -68,9 +68,9 @@ func TestBackoff(t *testing.T) {
 		{5, 0.999, time.Duration(0.999 * float64(16*time.Second))},
 	}
 	for _, tc := range cases {
-		got := Backoff(tc.attempt, time.Second, 5*time.Minute, tc.rnd)
+		got := Backoff(tc.attempt, tc.rnd)
 		if got != tc.want {
-			t.Errorf("Backoff(%d, 1s, 5m, %v) = %v; want %v", tc.attempt, tc.rnd, got, tc.want)
+			t.Errorf("Backoff(%d, %v) = %v; want %v", tc.attempt, tc.rnd, got, tc.want)
 		}
 	}
 }
@@ -78,7 +78,7 @@ func TestBackoff(t *testing.T) {
 func TestBackoffCapMonotonic(t *testing.T) {
 	prev := time.Duration(0)
 	for n := 1; n <= 100; n++ {
-		c := backoffCap(n, time.Second, 5*time.Minute)
+		c := backoffCap(n)
 		if c < prev || c > 5*time.Minute {
 			t.Fatalf("backoffCap(%d) = %v after %v; want non-decreasing and at most 5m", n, c, prev)
 		}

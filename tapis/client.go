@@ -1,7 +1,6 @@
-// Package tapis is the client of the upstream Tapis v3 authenticator,
-// tokens and tenants APIs: the password, refresh and device-code grants,
-// OAuth client registration, revocation, userinfo, tenants and sites, and
-// RS256 verification of Tapis JWTs.
+// Package tapis is the client of the upstream Tapis v3 authenticator: the
+// password, refresh and device-code grants, OAuth client registration and
+// deletion, and revocation.
 //
 // Every failed call returns an *Error whose Kind and Reason tell the
 // agent's retry policy what to do: retry later (IsTransient), or give up
@@ -19,12 +18,14 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/tapis-agent/tapis-agent/secret"
+	"github.com/tapis-agent/tapis-agent/tapis/baseurl"
 )
 
 // Defaults of a Client.
@@ -92,31 +93,17 @@ func WithUserAgent(s string) Option {
 	}
 }
 
-// New returns a Client for the tenant at baseURL. The URL must be https,
-// or http on a loopback host (127.0.0.0/8, ::1, localhost) for tests and
-// local fakes; it must have a host and no user info, query or fragment.
-// A trailing slash is removed.
+// New returns a Client for the tenant at baseURL, which must pass
+// baseurl.Normalize: https, or http on a loopback host for tests and local
+// fakes; a host and no user info, query, fragment or /v3. The Client uses
+// the normalised URL (no trailing slash, lower-case host).
 func New(baseURL string, opts ...Option) (*Client, error) {
-	u, err := url.Parse(baseURL)
+	u, err := baseurl.Normalize(baseURL)
 	if err != nil {
-		return nil, fmt.Errorf("tapis: parsing base url: %w", err)
-	}
-	switch {
-	case u.Host == "" || u.Hostname() == "":
-		return nil, fmt.Errorf("tapis: base url %q has no host", baseURL)
-	case u.User != nil:
-		return nil, fmt.Errorf("tapis: base url must not contain user info")
-	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
-		return nil, fmt.Errorf("tapis: base url %q must not have a query or fragment", baseURL)
-	case u.Scheme == "https":
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
-	case u.Scheme == "http":
-		return nil, fmt.Errorf("tapis: base url %q: http is only allowed for loopback hosts", baseURL)
-	default:
-		return nil, fmt.Errorf("tapis: base url %q: scheme must be https", baseURL)
+		return nil, fmt.Errorf("tapis: base url: %w", err)
 	}
 	c := &Client{
-		baseURL:   strings.TrimRight(u.String(), "/"),
+		baseURL:   u,
 		timeout:   DefaultTimeout,
 		userAgent: DefaultUserAgent,
 	}
@@ -144,15 +131,6 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	c.hc = &hc
 	return c, nil
-}
-
-// isLoopback reports whether host names the local machine.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // transportWithCA returns a clone of rt (nil means the default transport)
@@ -198,10 +176,10 @@ type request struct {
 	path   string
 	body   any                // JSON-encoded when non-nil
 	basic  *ClientCredentials // Authorization: Basic, tokens endpoint only
-	token  Secret             // X-Tapis-Token when non-zero
+	token  secret.Value       // X-Tapis-Token when non-zero
 	// secrets are values sent with the request; they are scrubbed from
 	// any message upstream echoes back.
-	secrets []Secret
+	secrets []secret.Value
 }
 
 // envelope is the five-key body of every Tapis Python service answer.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+
+	"github.com/tapis-agent/tapis-agent/secret"
 )
 
 // OAuthClient is an OAuth client registered with the tenant. A deleted
@@ -12,7 +14,7 @@ import (
 // still works for token grants).
 type OAuthClient struct {
 	ID          string
-	Key         Secret
+	Key         secret.Value
 	DisplayName string
 	Description string
 	Owner       string
@@ -25,7 +27,7 @@ type OAuthClient struct {
 // tenants; a taken ID fails with ReasonClientExists.
 type NewClient struct {
 	ID          string
-	Key         Secret
+	Key         secret.Value
 	DisplayName string
 	Description string
 }
@@ -43,7 +45,7 @@ type clientResult struct {
 // CreateClient registers an OAuth client owned by the user of
 // accessToken. The token goes in X-Tapis-Token; no Authorization header
 // is sent (upstream breaks on one).
-func (c *Client) CreateClient(ctx context.Context, accessToken Secret, nc NewClient) (*OAuthClient, error) {
+func (c *Client) CreateClient(ctx context.Context, accessToken secret.Value, nc NewClient) (*OAuthClient, error) {
 	body := map[string]string{}
 	for k, v := range map[string]string{
 		"client_id": nc.ID, "client_key": nc.Key.Reveal(),
@@ -55,7 +57,7 @@ func (c *Client) CreateClient(ctx context.Context, accessToken Secret, nc NewCli
 	}
 	r := request{
 		op: "create client", method: http.MethodPost, path: pathClients,
-		body: body, token: accessToken, secrets: []Secret{nc.Key},
+		body: body, token: accessToken, secrets: []secret.Value{nc.Key},
 	}
 	var res clientResult
 	if err := c.do(ctx, r, &res); err != nil {
@@ -66,14 +68,14 @@ func (c *Client) CreateClient(ctx context.Context, accessToken Secret, nc NewCli
 			Err: errors.New("result has no client id or key")}
 	}
 	return &OAuthClient{
-		ID: res.ClientID, Key: Secret(res.ClientKey), DisplayName: res.DisplayName,
+		ID: res.ClientID, Key: secret.Value(res.ClientKey), DisplayName: res.DisplayName,
 		Description: res.Description, Owner: res.Owner, CallbackURL: res.CallbackURL, Active: res.Active,
 	}, nil
 }
 
 // DeleteClient deactivates the client clientID, which must belong to the
 // user of accessToken. Deleting a deleted client succeeds again.
-func (c *Client) DeleteClient(ctx context.Context, accessToken Secret, clientID string) error {
+func (c *Client) DeleteClient(ctx context.Context, accessToken secret.Value, clientID string) error {
 	r := request{
 		op: "delete client", method: http.MethodDelete,
 		path:  pathClients + "/" + url.PathEscape(clientID),
@@ -90,34 +92,10 @@ func (c *Client) DeleteClient(ctx context.Context, accessToken Secret, clientID 
 // Upstream's revocation only makes the site router reject the token: a
 // revoked refresh token still refreshes, so callers must also forget it.
 // An expired or garbage token fails with ReasonInvalidToken.
-func (c *Client) Revoke(ctx context.Context, token Secret) error {
+func (c *Client) Revoke(ctx context.Context, token secret.Value) error {
 	r := request{
 		op: "revoke", method: http.MethodPost, path: pathRevoke,
-		body: map[string]string{"token": token.Reveal()}, secrets: []Secret{token},
+		body: map[string]string{"token": token.Reveal()}, secrets: []secret.Value{token},
 	}
 	return c.do(ctx, r, nil)
-}
-
-// UserInfo describes the user of an access token. Custom-IdP tenants
-// fill in Username only.
-type UserInfo struct {
-	Username  string `json:"username"`
-	Email     string `json:"email"`
-	GivenName string `json:"given_name"`
-	LastName  string `json:"last_name"`
-}
-
-// UserInfo returns the profile of accessToken's user; it is the cheapest
-// check that an access token is valid (ReasonInvalidAccessToken if not).
-func (c *Client) UserInfo(ctx context.Context, accessToken Secret) (*UserInfo, error) {
-	r := request{op: "userinfo", method: http.MethodGet, path: pathUserinfo, token: accessToken}
-	var ui UserInfo
-	if err := c.do(ctx, r, &ui); err != nil {
-		return nil, err
-	}
-	if ui.Username == "" {
-		return nil, &Error{Op: r.op, StatusCode: http.StatusOK, Reason: ReasonUpstream, Transient: true,
-			Err: errors.New("result has no username")}
-	}
-	return &ui, nil
 }

@@ -3,6 +3,8 @@ package tapis
 import (
 	"strings"
 	"testing"
+
+	"github.com/tapis-agent/tapis-agent/secret"
 )
 
 func TestParseEnvelope(t *testing.T) {
@@ -54,7 +56,7 @@ func FuzzParseEnvelope(f *testing.F) {
 		}
 		// Classification and sanitising must cope with any message.
 		e := &Error{Op: "fuzz", StatusCode: 400, Message: env.Message}
-		classify(e, []Secret{"s3cret"})
+		classify(e, []secret.Value{"s3cret"})
 		if strings.Contains(e.Error(), "s3cret") {
 			t.Fatalf("error %q leaks the secret", e.Error())
 		}

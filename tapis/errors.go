@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+
+	"github.com/tapis-agent/tapis-agent/secret"
 )
 
 // Reason says why an upstream call failed, finer than Kind. Callers branch
@@ -36,7 +38,8 @@ const (
 	ReasonDeviceInvalid Reason = "device_invalid"
 	// ReasonDeviceExpired: the device code expired before approval.
 	ReasonDeviceExpired Reason = "device_expired"
-	// ReasonNotFound: no such tenant, site or client.
+	// ReasonNotFound: no such client, or a tenant this authenticator does
+	// not serve.
 	ReasonNotFound Reason = "not_found"
 	// ReasonForbidden: the object belongs to another user.
 	ReasonForbidden Reason = "forbidden"
@@ -184,7 +187,7 @@ const maxMessage = 512
 // classify sets e.Reason and e.Transient from e.StatusCode and e.Message,
 // after sanitising the message. secrets are values sent with the request;
 // any that upstream echoes are replaced by REDACTED.
-func classify(e *Error, secrets []Secret) {
+func classify(e *Error, secrets []secret.Value) {
 	reason, known := reasonFor(e.Message)
 	e.Message = sanitize(e.Message, secrets)
 	switch {
@@ -201,7 +204,7 @@ func classify(e *Error, secrets []Secret) {
 	}
 }
 
-// messageReasons maps message prefixes (tapis-protocol.md §2.6, §4, §5,
+// messageReasons maps message prefixes (tapis-protocol.md §2.1, §2.6, §4,
 // §6, §7.2) to reasons. Order matters: longer prefixes first where one
 // is a prefix of another.
 var messageReasons = []struct {
@@ -237,9 +240,7 @@ var messageReasons = []struct {
 	{"Invalid POST data; This change would violate uniqueness constraints.", ReasonClientExists},
 	{"No client found with id", ReasonNotFound},
 	{"Not authorized for this client.", ReasonForbidden},
-	// §5 tenants and sites; §2.1 tenant not served here.
-	{"No tenant found with tenant_id", ReasonNotFound},
-	{"No site found with site_id", ReasonNotFound},
+	// §2.1 tenant not served here.
 	{"The request is for a tenant (", ReasonNotFound},
 }
 
@@ -262,14 +263,14 @@ func reasonFor(msg string) (Reason, bool) {
 // sanitize removes secrets from an upstream message: the client key that
 // row 11 of §2.6 echoes, any value sent with the request, and the
 // validator detail of "Invalid POST data: …" (which may repeat the body).
-func sanitize(msg string, secrets []Secret) string {
+func sanitize(msg string, secrets []secret.Value) string {
 	const cc = "Invalid client credentials: "
 	if rest, ok := strings.CutPrefix(msg, cc); ok {
 		// "<id>, <key>. session: …": keep the id, drop everything after the
 		// first ", ". An id containing ", " is cut short, never the key
 		// kept.
 		id, _, _ := strings.Cut(rest, ", ")
-		msg = cc + id + ", " + redacted + "."
+		msg = cc + id + ", " + secret.Redacted + "."
 	}
 	for _, p := range []string{"Invalid POST data: ", "Invalid PUT data: "} {
 		if strings.HasPrefix(msg, p) {
@@ -278,7 +279,7 @@ func sanitize(msg string, secrets []Secret) string {
 	}
 	for _, s := range secrets {
 		if s != "" {
-			msg = strings.ReplaceAll(msg, s.Reveal(), redacted)
+			msg = strings.ReplaceAll(msg, s.Reveal(), secret.Redacted)
 		}
 	}
 	return truncate(msg, maxMessage)

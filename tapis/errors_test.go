@@ -63,8 +63,6 @@ func TestMessageClassification(t *testing.T) {
 		{"4 not found", 400, "No client found with id x.", tapis.ReasonNotFound, D},
 		{"4 not authorized", 400, "Not authorized for this client.", tapis.ReasonForbidden, D},
 		{"4 authorization header", 400, "Invalid call to get_tenant_config; either tenant_id or url must be passed.", tapis.ReasonBadRequest, D},
-		{"5.4 tenant", 400, "No tenant found with tenant_id x.", tapis.ReasonNotFound, D},
-		{"5.5 site", 400, "No site found with site_id x.", tapis.ReasonNotFound, D},
 		{"6.2 form", 400, "Unable to parse message payload; is it JSON?", tapis.ReasonBadRequest, D},
 		{"6.2 expired", 400, "Invalid POST data; could not validate the token: debug data: Could not parse the Tapis access token..", tapis.ReasonInvalidToken, D},
 		{"6.3 client", 400, "Invalid client: x", tapis.ReasonBadClient, D},

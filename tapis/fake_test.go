@@ -2,13 +2,13 @@ package tapis_test
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/tapis-agent/tapis-agent/secret"
 	"github.com/tapis-agent/tapis-agent/tapis"
 	"github.com/tapis-agent/tapis-agent/tapis/jwt"
 	"github.com/tapis-agent/tapis-agent/tapis/tapistest"
@@ -59,7 +59,7 @@ func ctxT(t *testing.T) context.Context {
 
 var cred = tapis.ClientCredentials{ID: "cid", Key: "ckey"}
 
-func claimsOf(t *testing.T, s tapis.Secret) jwt.Claims {
+func claimsOf(t *testing.T, s secret.Value) jwt.Claims {
 	t.Helper()
 	c, err := jwt.Decode(s.Reveal())
 	if err != nil {
@@ -80,7 +80,7 @@ func TestFakePasswordGrant(t *testing.T) {
 		t.Errorf("without client: got a refresh token %+v; want none", tok)
 	}
 	ac := claimsOf(t, tok.AccessToken)
-	if ac.Username() != "jdoe" || ac.TenantID() != "dev" || ac.TokenType() != "access" || ac.JTI() != tok.AccessJTI {
+	if ac.Username() != "jdoe" || ac.String("tapis/tenant_id") != "dev" || ac.TokenType() != "access" || ac.JTI() != tok.AccessJTI {
 		t.Errorf("access claims %v do not match jdoe@dev, jti %s", ac, tok.AccessJTI)
 	}
 	if v, present := ac["tapis/client_id"]; !present || v != nil {
@@ -134,8 +134,8 @@ func TestFakeRefreshRotates(t *testing.T) {
 		if n, ok := ac.RefreshCount(); !ok || n != i {
 			t.Errorf("refresh %d: refresh_count = %d, %v; want %d", i, n, ok, i)
 		}
-		if ac.String("tapis/grant_type") != "refresh_token" || ac.ClientID() != "cid" {
-			t.Errorf("refresh %d: grant_type %q, client %q", i, ac.String("tapis/grant_type"), ac.ClientID())
+		if ac.String("tapis/grant_type") != "refresh_token" || ac.String("tapis/client_id") != "cid" {
+			t.Errorf("refresh %d: grant_type %q, client %q", i, ac.String("tapis/grant_type"), ac.String("tapis/client_id"))
 		}
 		if next.AccessTTL != time.Hour || next.RefreshTTL != 48*time.Hour {
 			t.Errorf("refresh %d: TTLs %v, %v; want the tenant's new defaults 1h, 48h", i, next.AccessTTL, next.RefreshTTL)
@@ -215,10 +215,10 @@ func TestFakeGrantErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	password := func(user string, pw tapis.Secret, cl *tapis.ClientCredentials) func() error {
+	password := func(user string, pw secret.Value, cl *tapis.ClientCredentials) func() error {
 		return func() error { _, err := c.PasswordGrant(ctx, user, pw, cl); return err }
 	}
-	refresh := func(rt tapis.Secret, cl tapis.ClientCredentials) func() error {
+	refresh := func(rt secret.Value, cl tapis.ClientCredentials) func() error {
 		return func() error { _, err := c.Refresh(ctx, rt, cl); return err }
 	}
 	const notAllowed = "; this grant type is not allowed for this tenant. Allowable grant types: ['device_code']"
@@ -240,12 +240,12 @@ func TestFakeGrantErrors(t *testing.T) {
 		{"13 unknown user", password("nobody", "pw", &cred), tapis.ReasonBadCredentials, false, 400, "Invalid username/password combination."},
 		{"17 garbage", refresh("garbage", cred), tapis.ReasonInvalidRefreshToken, false, 400, "Invalid refresh_token."},
 		{"17 empty", refresh("", cred), tapis.ReasonInvalidRefreshToken, false, 400, "Invalid refresh_token."},
-		{"17 bad signature", refresh(tapis.Secret(foreignRefresh), cred), tapis.ReasonInvalidRefreshToken, false, 400, "Invalid refresh_token."},
-		{"17 expired", refresh(tapis.Secret(expiredRefresh), cred), tapis.ReasonInvalidRefreshToken, false, 400, "Invalid refresh_token."},
+		{"17 bad signature", refresh(secret.Value(foreignRefresh), cred), tapis.ReasonInvalidRefreshToken, false, 400, "Invalid refresh_token."},
+		{"17 expired", refresh(secret.Value(expiredRefresh), cred), tapis.ReasonInvalidRefreshToken, false, 400, "Invalid refresh_token."},
 		{"18 access token", refresh(good.AccessToken, cred), tapis.ReasonInvalidRefreshToken, false, 400, "Invalid token type."},
-		{"19 no access claim", refresh(tapis.Secret(noAccessClaim), cred), tapis.ReasonInvalidRefreshToken, false, 400, "Invalid refresh_token format"},
+		{"19 no access claim", refresh(secret.Value(noAccessClaim), cred), tapis.ReasonInvalidRefreshToken, false, 400, "Invalid refresh_token format"},
 		{"20 other client", refresh(good.RefreshToken, tapis.ClientCredentials{ID: "cid2", Key: "ckey2"}), tapis.ReasonBadClient, false, 400, "client_id from header (cid2)"},
-		{"21 no refresh_count", refresh(tapis.Secret(noCount), cred), tapis.ReasonUpstream, true, 500, "Unrecognized exception type"},
+		{"21 no refresh_count", refresh(secret.Value(noCount), cred), tapis.ReasonUpstream, true, 500, "Unrecognized exception type"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.row, func(t *testing.T) {
@@ -459,7 +459,7 @@ func TestFakeClients(t *testing.T) {
 }
 
 // TestFakeAccessTokenErrors runs the §7.2 rows the fake can produce
-// through UserInfo.
+// through CreateClient, which sends an access token.
 func TestFakeAccessTokenErrors(t *testing.T) {
 	s, c, clock := newFake(t)
 	ctx := ctxT(t)
@@ -467,23 +467,23 @@ func TestFakeAccessTokenErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ui, err := c.UserInfo(ctx, tok.AccessToken)
-	if err != nil || ui.Username != "jdoe" {
-		t.Fatalf("UserInfo = %+v, %v; want jdoe", ui, err)
+	oc, err := c.CreateClient(ctx, tok.AccessToken, tapis.NewClient{})
+	if err != nil || oc.Owner != "jdoe" {
+		t.Fatalf("CreateClient = %+v, %v; want a client of jdoe", oc, err)
 	}
 	exp := clock.Now().Add(time.Hour).Unix()
 	other := tapistest.New(t, tapistest.Config{TenantID: "other"})
 	foreign := other.SignClaims(map[string]any{"jti": "a", "exp": exp, "tapis/tenant_id": "dev", "tapis/token_type": "access", "tapis/username": "jdoe"})
 	cases := []struct {
 		name  string
-		token tapis.Secret
+		token secret.Value
 		msg   string
 	}{
 		{"missing", "", "No Tapis access token found in the request."},
 		{"garbage", "garbage", "Could not parse the Tapis access token."},
-		{"no tenant claim", tapis.Secret(s.SignClaims(map[string]any{"jti": "a", "exp": exp, "tapis/token_type": "access"})), "Unable to process Tapis token; could not parse the tenant_id."},
-		{"unknown tenant", tapis.Secret(s.SignClaims(map[string]any{"jti": "a", "exp": exp, "tapis/tenant_id": "mars"})), "Unable to process Tapis token; unexpected tenant_id."},
-		{"bad signature", tapis.Secret(foreign), "Invalid Tapis token."},
+		{"no tenant claim", secret.Value(s.SignClaims(map[string]any{"jti": "a", "exp": exp, "tapis/token_type": "access"})), "Unable to process Tapis token; could not parse the tenant_id."},
+		{"unknown tenant", secret.Value(s.SignClaims(map[string]any{"jti": "a", "exp": exp, "tapis/tenant_id": "mars"})), "Unable to process Tapis token; unexpected tenant_id."},
+		{"bad signature", secret.Value(foreign), "Invalid Tapis token."},
 		{"expired", tok.AccessToken, "Invalid Tapis token."},
 	}
 	for _, tc := range cases {
@@ -491,7 +491,7 @@ func TestFakeAccessTokenErrors(t *testing.T) {
 			if tc.name == "expired" {
 				clock.Add(5 * time.Hour)
 			}
-			_, err := c.UserInfo(ctx, tc.token)
+			_, err := c.CreateClient(ctx, tc.token, tapis.NewClient{})
 			e := asError(t, err)
 			if e.Reason != tapis.ReasonInvalidAccessToken || !tapis.IsDefinitive(err) || !strings.HasPrefix(e.Message, tc.msg) {
 				t.Errorf("%v: Reason %q; want definitive invalid_access_token with %q", err, e.Reason, tc.msg)
@@ -508,8 +508,8 @@ func TestFakeRevoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 { // revoking twice succeeds
-		for _, secret := range []tapis.Secret{tok.AccessToken, tok.RefreshToken} {
-			if err := c.Revoke(ctx, secret); err != nil {
+		for _, v := range []secret.Value{tok.AccessToken, tok.RefreshToken} {
+			if err := c.Revoke(ctx, v); err != nil {
 				t.Fatalf("Revoke: %v", err)
 			}
 		}
@@ -532,69 +532,5 @@ func TestFakeRevoke(t *testing.T) {
 	err = c.Revoke(ctx, tok.AccessToken)
 	if e := asError(t, err); e.Reason != tapis.ReasonInvalidToken {
 		t.Errorf("revoke expired: %v; want invalid_token", err)
-	}
-}
-
-func TestFakeTenantsAndSites(t *testing.T) {
-	s, c, _ := newFake(t)
-	ctx := ctxT(t)
-	tn, err := c.Tenant(ctx, "dev")
-	if err != nil {
-		t.Fatalf("Tenant: %v", err)
-	}
-	if tn.ID != "dev" || tn.BaseURL != s.URL() || tn.PublicKey != s.PublicKeyPEM() || tn.Status != "ACTIVE" ||
-		tn.TokenService != s.URL()+"/v3/tokens" || tn.SiteID == "" || tn.Authenticator == "" {
-		t.Errorf("Tenant = %+v", tn)
-	}
-	if h := s.LastHeader(tapistest.RouteTenants); h.Get("X-Tapis-Token") != "" {
-		t.Error("tenants call sent X-Tapis-Token")
-	}
-	_, err = c.Tenant(ctx, "nope")
-	if e := asError(t, err); e.Reason != tapis.ReasonNotFound || !tapis.IsDefinitive(err) {
-		t.Errorf("Tenant(nope): %v; want definitive not_found", err)
-	}
-	ts, err := c.Tenants(ctx)
-	if err != nil || len(ts) != 1 || ts[0] != *tn {
-		t.Errorf("Tenants = %+v, %v; want [%+v]", ts, err, *tn)
-	}
-	ss, err := c.Sites(ctx)
-	if err != nil || len(ss) == 0 || ss[0].ID != tn.SiteID || !ss[0].Primary || ss[0].TenantBaseURLTemplate == "" {
-		t.Errorf("Sites = %+v, %v", ss, err)
-	}
-}
-
-func TestFakeVerifyRS256(t *testing.T) {
-	s, c, _ := newFake(t)
-	ctx := ctxT(t)
-	tok, err := c.PasswordGrant(ctx, "jdoe", "pw", &cred)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, secret := range []tapis.Secret{tok.AccessToken, tok.RefreshToken} {
-		cl, err := tapis.VerifyRS256(secret.Reveal(), s.PublicKeyPEM())
-		if err != nil || cl.TenantID() != "dev" {
-			t.Errorf("VerifyRS256 = %v, %v; want dev claims", cl, err)
-		}
-	}
-	parts := strings.Split(tok.AccessToken.Reveal(), ".")
-	enc := base64.RawURLEncoding
-	tampered := parts[0] + "." + enc.EncodeToString([]byte(`{"tapis/username":"root","tapis/tenant_id":"dev"}`)) + "." + parts[2]
-	none := enc.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + parts[1] + "."
-	noneSigned := enc.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + parts[1] + "." + parts[2]
-	other := tapistest.New(t, tapistest.Config{TenantID: "other"})
-	cases := []struct {
-		name, token, key string
-	}{
-		{"tampered payload", tampered, s.PublicKeyPEM()},
-		{"alg none", none, s.PublicKeyPEM()},
-		{"alg none with signature", noneSigned, s.PublicKeyPEM()},
-		{"wrong key", tok.AccessToken.Reveal(), other.PublicKeyPEM()},
-		{"truncated signature", parts[0] + "." + parts[1] + "." + parts[2][:10], s.PublicKeyPEM()},
-		{"two parts", parts[0] + "." + parts[1], s.PublicKeyPEM()},
-	}
-	for _, tc := range cases {
-		if cl, err := tapis.VerifyRS256(tc.token, tc.key); err == nil {
-			t.Errorf("%s: VerifyRS256 = %v, nil; want an error", tc.name, cl)
-		}
 	}
 }

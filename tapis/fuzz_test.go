@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapis-agent/tapis-agent/secret"
 	"github.com/tapis-agent/tapis-agent/tapis"
 )
 
@@ -66,10 +67,10 @@ func FuzzUpstreamAnswer(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		creds := tapis.ClientCredentials{ID: "cid", Key: tapis.Secret(fuzzClientKey)}
-		tok, err := c.Refresh(context.Background(), tapis.Secret(fuzzRefresh), creds)
+		creds := tapis.ClientCredentials{ID: "cid", Key: secret.Value(fuzzClientKey)}
+		tok, err := c.Refresh(context.Background(), secret.Value(fuzzRefresh), creds)
 		checkFuzzOutcome(t, "refresh", tok, err, true)
-		tok, err = c.PasswordGrant(context.Background(), "jdoe", tapis.Secret(fuzzPassword), &creds)
+		tok, err = c.PasswordGrant(context.Background(), "jdoe", secret.Value(fuzzPassword), &creds)
 		checkFuzzOutcome(t, "password grant", tok, err, false)
 	})
 }

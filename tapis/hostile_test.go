@@ -89,22 +89,6 @@ var calls = []struct {
 		_, err := c.CreateClient(ctx, "at", tapis.NewClient{})
 		return err
 	}},
-	{"userinfo", func(ctx context.Context, c *tapis.Client) error {
-		_, err := c.UserInfo(ctx, "at")
-		return err
-	}},
-	{"tenant", func(ctx context.Context, c *tapis.Client) error {
-		_, err := c.Tenant(ctx, "dev")
-		return err
-	}},
-	{"tenants", func(ctx context.Context, c *tapis.Client) error {
-		_, err := c.Tenants(ctx)
-		return err
-	}},
-	{"sites", func(ctx context.Context, c *tapis.Client) error {
-		_, err := c.Sites(ctx)
-		return err
-	}},
 }
 
 func TestHostileResponses(t *testing.T) {
@@ -199,9 +183,9 @@ func TestHostileResponses(t *testing.T) {
 func TestTimeoutIsTransientAndWrapped(t *testing.T) {
 	c := newRaw(t, func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }, tapis.WithTimeout(50*time.Millisecond))
 	start := time.Now()
-	_, err := c.Tenants(context.Background())
+	_, err := c.StartDevice(context.Background(), "cid")
 	if !errors.Is(err, tapis.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Tenants on a hanging server = %v; want ErrTimeout and DeadlineExceeded", err)
+		t.Fatalf("StartDevice on a hanging server = %v; want ErrTimeout and DeadlineExceeded", err)
 	}
 	if !tapis.IsTransient(err) {
 		t.Errorf("IsTransient(%v) = false; want true", err)
@@ -219,7 +203,7 @@ func TestCallerCancellation(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { <-started; cancel() }()
-	_, err := c.Tenants(ctx)
+	_, err := c.StartDevice(ctx, "cid")
 	e := asError(t, err)
 	if e.Reason != tapis.ReasonCanceled || e.Kind() != tapis.KindCanceled {
 		t.Errorf("Reason, Kind = %q, %v; want canceled", e.Reason, e.Kind())
@@ -235,7 +219,7 @@ func TestCallerCancellation(t *testing.T) {
 	ctx, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel2()
 	c2 := newRaw(t, func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
-	_, err = c2.Tenants(ctx)
+	_, err = c2.StartDevice(ctx, "cid")
 	if !tapis.IsTransient(err) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("caller deadline: %v, IsTransient %v; want transient DeadlineExceeded", err, tapis.IsTransient(err))
 	}

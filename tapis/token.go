@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/tapis-agent/tapis-agent/secret"
 	"github.com/tapis-agent/tapis-agent/tapis/jwt"
 )
 
@@ -18,16 +19,13 @@ const (
 	pathRevoke     = "/v3/oauth2/tokens/revoke"
 	pathDeviceCode = "/v3/oauth2/device/code"
 	pathClients    = "/v3/oauth2/clients"
-	pathUserinfo   = "/v3/oauth2/userinfo"
-	pathTenants    = "/v3/tenants"
-	pathSites      = "/v3/sites"
 )
 
 // ClientCredentials identify an OAuth client registered with the tenant.
 // Without them the password grant yields no refresh token.
 type ClientCredentials struct {
 	ID  string
-	Key Secret
+	Key secret.Value
 }
 
 // Token is the pair a grant returns. Expiry instants are the earlier of
@@ -37,12 +35,12 @@ type ClientCredentials struct {
 // fields are zero when no refresh token was issued (password grant
 // without a client).
 type Token struct {
-	AccessToken     Secret
+	AccessToken     secret.Value
 	AccessJTI       string
 	AccessExpiresAt time.Time
 	AccessTTL       time.Duration
 
-	RefreshToken     Secret
+	RefreshToken     secret.Value
 	RefreshJTI       string
 	RefreshExpiresAt time.Time
 	RefreshTTL       time.Duration
@@ -65,12 +63,12 @@ type tokenResult struct {
 // PasswordGrant exchanges username and password for tokens. With a
 // client (sent as HTTP Basic) the answer includes a refresh token; with
 // client nil it holds an access token only.
-func (c *Client) PasswordGrant(ctx context.Context, username string, password Secret, client *ClientCredentials) (*Token, error) {
+func (c *Client) PasswordGrant(ctx context.Context, username string, password secret.Value, client *ClientCredentials) (*Token, error) {
 	r := request{
 		op: "password grant", method: http.MethodPost, path: pathTokens,
 		body:    map[string]string{"grant_type": "password", "username": username, "password": password.Reveal()},
 		basic:   client,
-		secrets: []Secret{password},
+		secrets: []secret.Value{password},
 	}
 	if client != nil {
 		r.secrets = append(r.secrets, client.Key)
@@ -82,12 +80,12 @@ func (c *Client) PasswordGrant(ctx context.Context, username string, password Se
 // pair. client must be the client the refresh token was issued to.
 // Upstream rotates the refresh token on every call; the caller must keep
 // the new one (the old one stays valid upstream, but stop using it).
-func (c *Client) Refresh(ctx context.Context, refreshToken Secret, client ClientCredentials) (*Token, error) {
+func (c *Client) Refresh(ctx context.Context, refreshToken secret.Value, client ClientCredentials) (*Token, error) {
 	r := request{
 		op: "refresh", method: http.MethodPost, path: pathTokens,
 		body:    map[string]string{"grant_type": "refresh_token", "refresh_token": refreshToken.Reveal()},
 		basic:   &client,
-		secrets: []Secret{refreshToken, client.Key},
+		secrets: []secret.Value{refreshToken, client.Key},
 	}
 	return c.grant(ctx, r, true)
 }
@@ -113,7 +111,7 @@ func parseTokenResult(res *tokenResult, needRefresh bool) (*Token, error) {
 	}
 	var t Token
 	var err error
-	t.AccessToken = Secret(res.AccessToken.AccessToken)
+	t.AccessToken = secret.Value(res.AccessToken.AccessToken)
 	t.AccessJTI, t.AccessExpiresAt, t.AccessTTL, err = parseTokenObject(res.AccessToken.AccessToken, res.AccessToken)
 	if err != nil {
 		return nil, fmt.Errorf("access token: %w", err)
@@ -124,7 +122,7 @@ func parseTokenResult(res *tokenResult, needRefresh bool) (*Token, error) {
 		}
 		return &t, nil
 	}
-	t.RefreshToken = Secret(res.RefreshToken.RefreshToken)
+	t.RefreshToken = secret.Value(res.RefreshToken.RefreshToken)
 	t.RefreshJTI, t.RefreshExpiresAt, t.RefreshTTL, err = parseTokenObject(res.RefreshToken.RefreshToken, res.RefreshToken)
 	if err != nil {
 		return nil, fmt.Errorf("refresh token: %w", err)
@@ -174,7 +172,7 @@ func parseTokenObject(raw string, o *tokenObject) (jti string, exp time.Time, tt
 // ExpiresAt passes.
 type DeviceCode struct {
 	ClientID        string
-	DeviceCode      Secret
+	DeviceCode      secret.Value
 	UserCode        string
 	VerificationURI string
 	ExpiresAt       time.Time
@@ -209,7 +207,7 @@ func (c *Client) StartDevice(ctx context.Context, clientID string) (*DeviceCode,
 	}
 	return &DeviceCode{
 		ClientID:        id,
-		DeviceCode:      Secret(res.DeviceCode),
+		DeviceCode:      secret.Value(res.DeviceCode),
 		UserCode:        res.UserCode,
 		VerificationURI: res.VerificationURI,
 		ExpiresAt:       exp,
@@ -245,7 +243,7 @@ func (c *Client) PollDevice(ctx context.Context, dc *DeviceCode) (*Token, error)
 	r := request{
 		op: "poll device", method: http.MethodPost, path: pathTokens,
 		body:    map[string]string{"grant_type": "device_code", "client_id": dc.ClientID, "device_code": dc.DeviceCode.Reveal()},
-		secrets: []Secret{dc.DeviceCode},
+		secrets: []secret.Value{dc.DeviceCode},
 	}
 	tok, err := c.grant(ctx, r, false)
 	var e *Error

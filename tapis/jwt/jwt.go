@@ -1,9 +1,10 @@
 // Package jwt decodes the claims of a JSON Web Token without verifying it.
 //
-// It is linked into the tapis-token helper, whose start-up must stay lean,
-// so it imports no cryptography and no networking: use it to read a token's
-// expiry and identity, never to decide whether to trust a token. Signature
-// verification lives in package tapis (tapis.VerifyRS256).
+// The agent reads a token's expiry, identity and refresh count with it, and
+// `tapis-token claims` prints a token's claims. Nothing here decides
+// whether to trust a token: the agent holds only tokens upstream issued to
+// it, and upstream's services check the signatures. The package imports no
+// cryptography and no networking, so that it stays a decoder.
 package jwt
 
 import (
@@ -39,7 +40,7 @@ func Decode(token string) (Claims, error) {
 	if len(parts) != 3 {
 		return nil, ErrMalformed
 	}
-	payload, err := DecodeSegment(parts[1])
+	payload, err := decodeSegment(parts[1])
 	if err != nil {
 		return nil, err
 	}
@@ -50,32 +51,14 @@ func Decode(token string) (Claims, error) {
 	return c, nil
 }
 
-// DecodeSegment decodes one base64url part of a JWT, with or without
+// decodeSegment decodes one base64url part of a JWT, with or without
 // padding.
-func DecodeSegment(seg string) ([]byte, error) {
+func decodeSegment(seg string) ([]byte, error) {
 	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(seg, "="))
 	if err != nil {
 		return nil, ErrBase64
 	}
 	return b, nil
-}
-
-// DecodeHeader decodes the first part of token, the JOSE header, as a
-// JSON object.
-func DecodeHeader(token string) (map[string]any, error) {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return nil, ErrMalformed
-	}
-	b, err := DecodeSegment(parts[0])
-	if err != nil {
-		return nil, err
-	}
-	var h map[string]any
-	if err := decodeObject(b, &h); err != nil {
-		return nil, err
-	}
-	return h, nil
 }
 
 // decodeObject decodes b into *v, which must be a map, requiring exactly
@@ -149,20 +132,11 @@ func (c Claims) JTI() string { return c.String("jti") }
 // Issuer returns the "iss" claim.
 func (c Claims) Issuer() string { return c.String("iss") }
 
-// Subject returns the "sub" claim, <username>@<tenant_id> on Tapis.
-func (c Claims) Subject() string { return c.String("sub") }
-
-// TenantID returns the "tapis/tenant_id" claim.
-func (c Claims) TenantID() string { return c.String("tapis/tenant_id") }
-
 // Username returns the "tapis/username" claim. Refresh tokens have none.
 func (c Claims) Username() string { return c.String("tapis/username") }
 
 // TokenType returns the "tapis/token_type" claim: "access" or "refresh".
 func (c Claims) TokenType() string { return c.String("tapis/token_type") }
-
-// ClientID returns the "tapis/client_id" claim, "" when null or absent.
-func (c Claims) ClientID() string { return c.String("tapis/client_id") }
 
 // RefreshCount returns the "tapis/refresh_count" claim and reports whether
 // it is present.

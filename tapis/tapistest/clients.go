@@ -110,14 +110,8 @@ func (s *Server) handleCreateClient(w http.ResponseWriter, r *http.Request) {
 	if user == "" {
 		return
 	}
-	body, err := readBody(r)
-	if err != nil {
-		fail(w, msgDeserialize)
-		return
-	}
-	fields, msg := decodeJSONObject(body)
-	if msg != "" {
-		fail(w, msg)
+	fields, good := readJSONObject(w, r)
+	if !good {
 		return
 	}
 	for k, max := range clientLimits {
@@ -192,6 +186,12 @@ func (s *Server) ownedClientLocked(id, user string) (*Client, string) {
 }
 
 func (s *Server) handleGetClient(w http.ResponseWriter, r *http.Request, id string) {
+	s.answerOwnedClient(w, r, id, "Client object retrieved successfully.", nil)
+}
+
+// answerOwnedClient finds the client id of the caller, applies change to
+// it (nil: none) under the lock and answers with it, or with why not.
+func (s *Server) answerOwnedClient(w http.ResponseWriter, r *http.Request, id, success string, change func(*Client)) {
 	user := s.clientsAuth(w, r)
 	if user == "" {
 		return
@@ -200,6 +200,9 @@ func (s *Server) handleGetClient(w http.ResponseWriter, r *http.Request, id stri
 	c, msg := s.ownedClientLocked(id, user)
 	var cp Client
 	if c != nil {
+		if change != nil {
+			change(c)
+		}
 		cp = *c
 	}
 	s.mu.Unlock()
@@ -207,7 +210,7 @@ func (s *Server) handleGetClient(w http.ResponseWriter, r *http.Request, id stri
 		fail(w, msg)
 		return
 	}
-	ok(w, "Client object retrieved successfully.", cp)
+	ok(w, success, cp)
 }
 
 func (s *Server) handleUpdateClient(w http.ResponseWriter, r *http.Request, id string) {
@@ -264,23 +267,9 @@ func (s *Server) updateClientLocked(id, user string, fields map[string]string) (
 }
 
 func (s *Server) handleDeleteClient(w http.ResponseWriter, r *http.Request, id string) {
-	user := s.clientsAuth(w, r)
-	if user == "" {
-		return
-	}
-	s.mu.Lock()
-	c, msg := s.ownedClientLocked(id, user)
-	var cp Client
-	if c != nil {
+	s.answerOwnedClient(w, r, id, "Client status updated to inactive successfully", func(c *Client) {
 		// Soft delete: the client keeps working for token requests (§2.3).
 		c.Active = false
 		c.LastUpdateTime = s.now().UTC().Format(http.TimeFormat)
-		cp = *c
-	}
-	s.mu.Unlock()
-	if msg != "" {
-		fail(w, msg)
-		return
-	}
-	ok(w, "Client status updated to inactive successfully", cp)
+	})
 }

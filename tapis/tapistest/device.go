@@ -30,14 +30,8 @@ type device struct {
 var ErrUnknownUserCode = errors.New("tapistest: unknown or expired user code")
 
 func (s *Server) handleDeviceCode(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(r)
-	if err != nil {
-		fail(w, msgDeserialize)
-		return
-	}
-	fields, msg := decodeJSONObject(body)
-	if msg != "" {
-		fail(w, msg)
+	fields, good := readJSONObject(w, r)
+	if !good {
 		return
 	}
 	id, has := fields["client_id"]

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -42,33 +43,43 @@ type answer struct {
 // call sends a request; hdr values of "" delete that header.
 func call(t *testing.T, method, url string, hdr map[string]string, body string) answer {
 	t.Helper()
+	a, err := tryCall(method, url, hdr, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// tryCall is call for goroutines other than the test's, which must not
+// call t.Fatal.
+func tryCall(method, url string, hdr map[string]string, body string) (answer, error) {
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
 	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
-		t.Fatal(err)
+		return answer{}, err
 	}
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
+		return answer{}, fmt.Errorf("%s %s: %w", method, url, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("reading %s %s: %v", method, url, err)
+		return answer{}, fmt.Errorf("reading %s %s: %w", method, url, err)
 	}
 	a := answer{status: resp.StatusCode, ctype: resp.Header.Get("Content-Type"), raw: raw, header: resp.Header}
 	if a.ctype == "application/json" {
 		if err := json.Unmarshal(raw, &a.env); err != nil {
-			t.Fatalf("%s %s: decoding %q: %v", method, url, raw, err)
+			return answer{}, fmt.Errorf("%s %s: decoding %q: %w", method, url, raw, err)
 		}
 	}
-	return a
+	return a, nil
 }
 
 func basic(id, key string) string {

@@ -78,6 +78,7 @@ type Server struct {
 	url    string
 	key    *tenantKey
 	log    *slog.Logger
+	now    func() time.Time // Config.Now
 
 	srv    *http.Server
 	ln     net.Listener
@@ -90,7 +91,6 @@ type Server struct {
 	accessTTL    time.Duration
 	refreshTTL   time.Duration
 	grantTypes   []string // never modified in place; replaced by SetGrantTypes
-	now          func() time.Time
 	approveAfter time.Duration
 	singleUse    bool
 	usedRefresh  map[string]bool    // jtis of used refresh tokens, in single-use mode
@@ -183,9 +183,6 @@ func NewServer(cfg Config, ln net.Listener) (*Server, error) {
 // base_url.
 func (s *Server) URL() string { return s.url }
 
-// TenantID returns the tenant id.
-func (s *Server) TenantID() string { return s.tenant }
-
 // PublicKeyPEM returns the tenant's public key as a "BEGIN PUBLIC KEY" PEM,
 // as published in the tenant record.
 func (s *Server) PublicKeyPEM() string { return s.key.pem }
@@ -241,16 +238,6 @@ func (s *Server) allowedGrantTypes() []string {
 	return s.grantTypes
 }
 
-// SetNow replaces the clock; nil restores time.Now.
-func (s *Server) SetNow(now func() time.Time) {
-	if now == nil {
-		now = time.Now
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.now = now
-}
-
 // SetSingleUseRefresh makes each refresh token work only once when on.
 // The real service never does this (§3); it exists for negative tests.
 func (s *Server) SetSingleUseRefresh(on bool) {
@@ -266,14 +253,6 @@ func (s *Server) Revoked(jti string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.revoked[jti]
-}
-
-// clock returns the current time of the injected clock.
-func (s *Server) clock() time.Time {
-	s.mu.Lock()
-	now := s.now
-	s.mu.Unlock()
-	return now()
 }
 
 // Messages shared by several routes.

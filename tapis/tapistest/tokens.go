@@ -107,6 +107,22 @@ func decodeJSONObject(body []byte) (map[string]string, string) {
 	return out, ""
 }
 
+// readJSONObject reads a POST body as decodeJSONObject does. On failure
+// it answers with upstream's message and returns false.
+func readJSONObject(w http.ResponseWriter, r *http.Request) (map[string]string, bool) {
+	body, err := readBody(r)
+	if err != nil {
+		fail(w, msgDeserialize)
+		return nil, false
+	}
+	fields, msg := decodeJSONObject(body)
+	if msg != "" {
+		fail(w, msg)
+		return nil, false
+	}
+	return fields, true
+}
+
 // pyRepr renders a decoded JSON value roughly like Python's repr, for the
 // validator messages (which clients match by prefix only).
 func pyRepr(v any) string {
@@ -299,7 +315,7 @@ func (s *Server) refreshGrant(w http.ResponseWriter, req *tokenRequest, client *
 		return
 	}
 	p, err := parseJWT(*req.RefreshToken)
-	if err != nil || !p.verify(&s.key.priv.PublicKey, s.clock()) {
+	if err != nil || !p.verify(&s.key.priv.PublicKey, s.now()) {
 		fail(w, msgBadRefresh)
 		return
 	}
@@ -527,7 +543,7 @@ func (s *Server) validateToken(tok string) (map[string]any, string) {
 			return nil, msgUnknownTenant
 		}
 	}
-	if !p.verify(pub, s.clock()) {
+	if !p.verify(pub, s.now()) {
 		return nil, msgInvalidToken
 	}
 	if tenant != s.tenant {

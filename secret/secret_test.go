@@ -1,4 +1,4 @@
-package tapis
+package secret
 
 import (
 	"bytes"
@@ -9,13 +9,13 @@ import (
 	"testing"
 )
 
-func TestSecretNeverPrints(t *testing.T) {
+func TestValueNeverPrints(t *testing.T) {
 	const value = "eyJhbGciOiJSUzI1NiJ9.very-secret"
-	s := Secret(value)
+	s := Value(value)
 	var logBuf bytes.Buffer
 	slog.New(slog.NewTextHandler(&logBuf, nil)).Info("token", "tok", s)
 	slog.New(slog.NewJSONHandler(&logBuf, nil)).Info("token", "tok", s)
-	js, err := json.Marshal(struct{ S Secret }{s})
+	js, err := json.Marshal(struct{ S Value }{s})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,8 +23,8 @@ func TestSecretNeverPrints(t *testing.T) {
 		"%v":   fmt.Sprintf("%v", s),
 		"%s":   fmt.Sprintf("%s", s),
 		"%q":   fmt.Sprintf("%q", s),
-		"%#v":  fmt.Sprintf("%#v", struct{ S Secret }{s}),
-		"%+v":  fmt.Sprintf("%+v", struct{ S Secret }{s}),
+		"%#v":  fmt.Sprintf("%#v", struct{ S Value }{s}),
+		"%+v":  fmt.Sprintf("%+v", struct{ S Value }{s}),
 		"%x":   fmt.Sprintf("%x", s),
 		"slog": logBuf.String(),
 		"json": string(js),
@@ -41,7 +41,7 @@ func TestSecretNeverPrints(t *testing.T) {
 	if s.Reveal() != value {
 		t.Errorf("Reveal() = %q; want %q", s.Reveal(), value)
 	}
-	if s.IsZero() || !Secret("").IsZero() {
+	if s.IsZero() || !Value("").IsZero() {
 		t.Errorf("IsZero wrong")
 	}
 }
