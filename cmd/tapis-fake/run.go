@@ -10,6 +10,7 @@ import (
 	"net"
 	"strings"
 
+	"github.com/tapis-agent/tapis-agent/tapis/baseurl"
 	"github.com/tapis-agent/tapis-agent/tapis/tapistest"
 )
 
@@ -88,11 +89,7 @@ func checkLoopback(addr string) error {
 	if err != nil {
 		return fmt.Errorf("bad -addr %q: %w", addr, err)
 	}
-	if host == "localhost" {
-		return nil
-	}
-	ip := net.ParseIP(host)
-	if ip == nil || !ip.IsLoopback() {
+	if !baseurl.IsLoopback(host) {
 		return fmt.Errorf("-addr %q is not a loopback address", addr)
 	}
 	return nil
