@@ -197,6 +197,9 @@ func result[T any](s *Server, ctx context.Context, path string, v *T, err error)
 	switch {
 	case isIPC && ie.Code != "":
 		return errAnswer(ie.Code, ie.Message, ie.Hint)
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		// The client went away (or the agent stops): nobody reads this.
+		s.log.DebugContext(ctx, "ipc_call_cancelled", "path", path)
 	case err != nil:
 		s.log.ErrorContext(ctx, "ipc_handler_error", "path", path, "err", err)
 	case v == nil:
@@ -235,13 +238,15 @@ func (s *Server) token(ctx context.Context, tenant string, minValid time.Duratio
 
 // logRequest writes the debug line of one answered request.
 func (s *Server) logRequest(ctx context.Context, method, path string, start time.Time, a answer) {
-	attrs := []slog.Attr{slog.String("method", method), slog.String("path", path),
-		slog.Int("status", a.status), slog.Duration("duration", time.Since(start))}
+	if !s.log.Enabled(ctx, slog.LevelDebug) {
+		return // the accept loop answers in microseconds: build nothing
+	}
+	args := []any{"method", method, "path", path, "status", a.status, "duration", time.Since(start)}
 	if a.tenant != "" {
-		attrs = append(attrs, slog.String("tenant", a.tenant))
+		args = append(args, "tenant", a.tenant)
 	}
 	if a.code != "" {
-		attrs = append(attrs, slog.String("code", a.code))
+		args = append(args, "code", a.code)
 	}
-	s.log.LogAttrs(ctx, slog.LevelDebug, "ipc_request", attrs...)
+	s.log.DebugContext(ctx, "ipc_request", args...)
 }
