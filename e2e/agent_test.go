@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -15,82 +14,6 @@ import (
 	"github.com/tapis-agent/tapis-agent/tapis/jwt"
 	"github.com/tapis-agent/tapis-agent/tapis/tapistest"
 )
-
-func TestLoginTokenClaimsStatusLogout(t *testing.T) {
-	e := newEnv(t, tapistest.Config{})
-	e.startAgent()
-
-	r := e.token("", "dev")
-	if r.code != 4 || !strings.Contains(r.stderr, "hint: tapis-token login dev") {
-		t.Fatalf("token before login: exit %d, stderr %q; want 4 and a login hint", r.code, r.stderr)
-	}
-
-	r = e.mustToken("secret\n", "login", "dev", "--password-stdin")
-	if r.stdout != "" {
-		t.Errorf("login printed %q on stdout; want nothing", r.stdout)
-	}
-	// An OAuth client was registered for this host, since none is configured.
-	if n := len(e.fake.Clients()); n != 1 {
-		t.Errorf("fake has %d clients after login; want 1", n)
-	}
-
-	r = e.mustToken("", "dev")
-	tok := strings.TrimSuffix(r.stdout, "\n")
-	if strings.Count(r.stdout, "\n") != 1 || strings.Count(tok, ".") != 2 || r.stderr != "" {
-		t.Fatalf("tapis-token dev = %q (stderr %q); want one JWT and a newline, nothing else", r.stdout, r.stderr)
-	}
-	if _, err := verify(e, tok); err != nil {
-		t.Fatalf("served token does not verify against the tenant key: %v", err)
-	}
-	// The default tenant is used without an argument.
-	if r := e.mustToken(""); strings.TrimSpace(r.stdout) != tok {
-		t.Errorf("tapis-token without tenant gave another token")
-	}
-	if r := e.mustToken("", "-H"); r.stdout != "X-Tapis-Token: "+tok+"\n" {
-		t.Errorf("-H = %q", r.stdout)
-	}
-	if r := e.mustToken("", "--env", "dev"); !strings.Contains(r.stdout, "export TAPIS_TOKEN='"+tok+"'") ||
-		!strings.Contains(r.stdout, "export TAPIS_BASE_URL='"+e.fake.URL()+"'") {
-		t.Errorf("--env = %q", r.stdout)
-	}
-	var tr ipc.TokenResponse
-	if err := json.Unmarshal([]byte(e.mustToken("", "--json").stdout), &tr); err != nil || tr.AccessToken != tok || tr.Username != "jdoe" || tr.ExpiresIn <= 0 {
-		t.Errorf("--json = %+v, %v", tr, err)
-	}
-
-	var claims map[string]any
-	if err := json.Unmarshal([]byte(e.mustToken("", "claims", "dev").stdout), &claims); err != nil {
-		t.Fatalf("claims is not JSON: %v", err)
-	}
-	if claims["tapis/username"] != "jdoe" || claims["tapis/token_type"] != "access" || claims["sub"] != "jdoe@dev" {
-		t.Errorf("claims = %v", claims)
-	}
-
-	st := e.mustToken("", "status").stdout
-	for _, want := range []string{"TENANT", "dev *", "ready", "jdoe"} {
-		if !strings.Contains(st, want) {
-			t.Errorf("status lacks %q:\n%s", want, st)
-		}
-	}
-	if strings.Contains(st, tok) {
-		t.Errorf("status shows the token")
-	}
-	if s := e.status("dev"); s.State != ipc.StateReady || s.RefreshExpiresAt == nil || s.AccessExpiresAt == nil || s.NextRefresh == nil {
-		t.Errorf("status = %+v; want ready with expiries and a next refresh", s)
-	}
-
-	c, _ := jwt.Decode(tok)
-	e.mustToken("", "logout", "dev")
-	if !e.fake.Revoked(c.JTI()) {
-		t.Errorf("logout did not revoke the access token upstream")
-	}
-	if r := e.token("", "dev"); r.code != 4 {
-		t.Errorf("token after logout: exit %d; want 4", r.code)
-	}
-	if cl := e.fake.Clients(); len(cl) != 1 || cl[0].Active {
-		t.Errorf("registered client after logout = %+v; want it deleted (inactive)", cl)
-	}
-}
 
 func verify(e *env, tok string) (jwt.Claims, error) {
 	c, err := jwt.Decode(tok)
