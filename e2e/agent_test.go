@@ -26,40 +26,6 @@ func verify(e *env, tok string) (jwt.Claims, error) {
 	return c, nil
 }
 
-func TestBadPasswordAndUsage(t *testing.T) {
-	e := newEnv(t, tapistest.Config{})
-	e.startAgent()
-	r := e.token("wrong\n", "login", "dev", "--password-stdin")
-	if r.code != 4 || !strings.Contains(r.stderr, "tapis-token: Tapis refused the username or password for dev; --password-stdin does not ask again\n") ||
-		!strings.Contains(r.stderr, "\ntapis-token: hint: ") || !strings.Contains(r.stderr, "tapis-token login dev --password-stdin") ||
-		strings.Contains(r.stderr, "wrong") {
-		t.Errorf("bad password: exit %d, stderr %q; want 4, the refusal and a hint to log in again", r.code, r.stderr)
-	}
-	if grants := e.fake.GrantCalls("password"); grants != 1 {
-		t.Errorf("password grants upstream = %d; want 1: --password-stdin does not try again", grants)
-	}
-	if r := e.token("", "--min-valid", "soon"); r.code != 2 || !strings.Contains(r.stderr, "--min-valid") {
-		t.Errorf("bad --min-valid: exit %d, stderr %q", r.code, r.stderr)
-	}
-	if r := e.token("", "--bogus"); r.code != 2 || !strings.Contains(r.stderr, "unknown flag --bogus") {
-		t.Errorf("unknown flag: exit %d, stderr %q", r.code, r.stderr)
-	}
-	if r := e.token("", "help"); r.code != 0 || !strings.Contains(r.stdout, "Exit codes") {
-		t.Errorf("help: exit %d", r.code)
-	}
-	if strings.Contains(e.agentLog(), "wrong") || strings.Contains(e.agentLog(), "secret") {
-		t.Errorf("agent log contains a password:\n%s", e.agentLog())
-	}
-}
-
-func TestAgentNotReachable(t *testing.T) {
-	e := newEnv(t, tapistest.Config{})
-	r := e.token("", "dev")
-	if r.code != 3 || !strings.Contains(r.stderr, "tapis-token: hint:") {
-		t.Errorf("no agent: exit %d, stderr %q; want 3 with a hint", r.code, r.stderr)
-	}
-}
-
 // TestProactiveRefresh: with a 3 s lifetime the agent refreshes at about
 // 2 s on its own, rotating the refresh token, and no caller ever gets a
 // token with less validity than asked.
@@ -264,22 +230,5 @@ func TestHostileSocketInput(t *testing.T) {
 	var ie *ipc.Error
 	if _, err := e.client().Token("nope", 0); !errors.As(err, &ie) || ie.Code != ipc.CodeLoginRequired {
 		t.Errorf("unknown tenant: %v; want login_required", err)
-	}
-}
-
-// TestShutdown: SIGTERM stops the agent cleanly and removes its socket.
-func TestShutdown(t *testing.T) {
-	e := newEnv(t, tapistest.Config{})
-	e.startAgent()
-	e.login()
-	e.stopAgent()
-	if code := e.agent.ProcessState.ExitCode(); code != 0 {
-		t.Errorf("agent exit code = %d; want 0\n%s", code, e.agentLog())
-	}
-	if _, err := net.Dial("unix", e.sock); err == nil {
-		t.Errorf("socket still answers after shutdown")
-	}
-	if r := e.token("", "dev"); r.code != 3 {
-		t.Errorf("after shutdown: exit %d; want 3", r.code)
 	}
 }

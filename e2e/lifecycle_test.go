@@ -190,29 +190,6 @@ func TestMlockWarning(t *testing.T) {
 	}
 }
 
-// TestLoginWithSockSetDoesNotStartAgent checks that login starts no agent
-// when TAPIS_AGENT_SOCK names a socket nobody serves: the user chose that
-// agent, and one started elsewhere would not be it.
-func TestLoginWithSockSetDoesNotStartAgent(t *testing.T) {
-	e := newEnv(t, tapistest.Config{})
-	r := e.token("secret\n", "login", "dev", "--password-stdin")
-	if r.code != 3 {
-		t.Errorf("login with TAPIS_AGENT_SOCK set and no agent: exit %d, stderr %q; want 3 (agent not reachable)", r.code, r.stderr)
-	}
-	if !strings.Contains(r.stderr, "tapis-token: hint: ") || !strings.Contains(r.stderr, "tapis-agent start") {
-		t.Errorf("login with TAPIS_AGENT_SOCK set and no agent: stderr %q; want a hint naming tapis-agent start", r.stderr)
-	}
-	if strings.Contains(r.stderr, "started") {
-		t.Errorf("login with TAPIS_AGENT_SOCK set says it started something: %q", r.stderr)
-	}
-	if _, err := os.Lstat(e.sock); !os.IsNotExist(err) {
-		t.Errorf("socket %s after login: %v; want none (no agent started)", e.sock, err)
-	}
-	if _, err := os.Stat(e.agentLogPath()); !os.IsNotExist(err) {
-		t.Errorf("agent log after login: %v; want none (no agent started)", err)
-	}
-}
-
 // TestReservedNamesMatchCommands keeps config.ReservedNames, the names a
 // tenant may not have, in step with the commands tapis-token's help lists.
 func TestReservedNamesMatchCommands(t *testing.T) {
