@@ -277,68 +277,6 @@ func TestDeviceLoginNeedsClient(t *testing.T) {
 	}
 }
 
-func TestImportRefusalsKeepSession(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, tapistest.Config{})
-	e.startAgent()
-	e.login()
-	held := e.mustToken("", "dev").stdout
-
-	other := tapistest.New(t, tapistest.Config{TenantID: "dev"})
-	foreign, _ := other.IssueTokens("jdoe", "")
-	expired := e.fake.SignClaims(map[string]any{"jti": "x", "iss": e.fake.URL() + "/v3/tokens", "sub": "jdoe@dev",
-		"tapis/token_type": "access", "tapis/tenant_id": "dev", "tapis/username": "jdoe", "exp": time.Now().Add(-time.Hour).Unix()})
-	_, refresh := e.fake.IssueTokens("jdoe", "c9")
-	cases := []struct {
-		name  string
-		stdin string
-		args  []string
-		code  int
-		want  string
-	}{
-		{"garbage", "hello world\n", nil, 1, "not a Tapis access token"},
-		{"expired", expired + "\n", nil, 1, "expired at"},
-		{"foreign issuer", foreign + "\n", nil, 1, "issued by " + other.URL()},
-		{"refresh token as access", refresh + "\n", nil, 1, `type "refresh", not "access"`},
-		{"nothing", "", nil, 2, "no token on stdin"},
-		{"refresh without client", refresh + "\n", []string{"--refresh-token"}, 1, "needs the OAuth client"},
-		{"refresh without key", refresh + "\n", []string{"--refresh-token", "--client-id", "c9"}, 1, "key of client c9"},
-		{"refresh with wrong key", refresh + "\nnope\n", []string{"--refresh-token", "--client-id", "c9", "--client-key-stdin"}, 1, "rejected the OAuth client"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			r := e.token(tc.stdin, append([]string{"import", "dev"}, tc.args...)...)
-			if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
-				t.Errorf("import: exit %d, stderr %q; want %d mentioning %q", r.code, r.stderr, tc.code, tc.want)
-			}
-			if strings.Contains(r.stderr, "nope") {
-				t.Errorf("the client key is in the message: %s", r.stderr)
-			}
-			if got := e.mustToken("", "dev").stdout; got != held {
-				t.Fatalf("a refused import replaced the session")
-			}
-		})
-	}
-
-	// A good refresh token with its client gives a full session.
-	if err := e.fake.AddClient("jdoe", "c9", "k9"); err != nil {
-		t.Fatal(err)
-	}
-	r := e.mustToken(refresh+"\nk9\n", "import", "dev", "--refresh-token", "--client-id", "c9", "--client-key-stdin")
-	if st := e.status("dev"); st.State != ipc.StateReady || st.ClientID != "c9" || !strings.Contains(r.stderr, "ready") {
-		t.Errorf("after refresh-token import: %+v, %q; want ready with client c9", st, r.stderr)
-	}
-	// An access token alone: access_only.
-	access, _ := e.fake.IssueTokens("jdoe", "")
-	e.mustToken(access+"\n", "import", "dev")
-	if st := e.status("dev"); st.State != ipc.StateAccessOnly {
-		t.Errorf("after access-token import: %s; want access_only", st.State)
-	}
-	if got := strings.TrimSpace(e.mustToken("", "dev").stdout); got != access {
-		t.Errorf("imported access token not served")
-	}
-}
-
 func TestPasswordCommand(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
