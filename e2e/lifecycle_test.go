@@ -265,21 +265,6 @@ func TestConcurrentStartsMakeOneAgent(t *testing.T) {
 	}
 }
 
-func TestStartReportsAgentThatCannotStart(t *testing.T) {
-	e := newEnv(t, tapistest.Config{})
-	// Something that is not a socket sits where the socket goes.
-	if err := os.MkdirAll(filepath.Dir(e.sock), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(e.sock, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	r := e.agentCmd(nil, "start")
-	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "is not a socket") || !strings.Contains(r.stderr, e.agentLogPath()) {
-		t.Errorf("start with a file in the way: exit %d, stdout %q, stderr %q; want 1, nothing on stdout, the reason and the log path", r.code, r.stdout, r.stderr)
-	}
-}
-
 func TestSocketActivation(t *testing.T) {
 	activate, err := exec.LookPath("systemd-socket-activate")
 	if err != nil {

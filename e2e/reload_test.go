@@ -168,26 +168,6 @@ func testReload(t *testing.T, symlink bool) {
 	devUntouched("after the config file came back")
 }
 
-// TestInvalidConfigAtStart checks that an agent whose config is invalid
-// from the start serves, and says that no config is in force.
-func TestInvalidConfigAtStart(t *testing.T) {
-	e := newEnv(t, tapistest.Config{})
-	e.writeConfig(fmt.Sprintf("[tenants.dev]\nbase_url = %q\nusername = jdoe\n", e.fake.URL()))
-	e.startAgent()
-	st, err := e.client().Status()
-	if err != nil {
-		t.Fatalf("status: %v", err)
-	}
-	for _, w := range []string{"config.toml:3: tenants.dev.username: invalid TOML", "no config was loaded: the agent runs without configured tenants until the file is fixed"} {
-		if !strings.Contains(st.ConfigError, w) {
-			t.Errorf("config error %q; want it to contain %q", st.ConfigError, w)
-		}
-	}
-	if n := strings.Count(e.agentLog(), "msg=config_invalid"); n != 1 {
-		t.Errorf("agent logged config_invalid %d times; want once:\n%s", n, e.agentLog())
-	}
-}
-
 // TestReloadLogLevel checks that log_level takes effect at start and on
 // every reload, and that --log-level, when given, wins over it.
 func TestReloadLogLevel(t *testing.T) {
