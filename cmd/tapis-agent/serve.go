@@ -117,9 +117,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// STOPPING=1 as soon as shutdown begins, not when it ends.
-	stopNotify := context.AfterFunc(ctx, n.stopping)
-	defer stopNotify()
+	// STOPPING=1 as soon as shutdown begins, not when it ends; and sent
+	// before the process exits, which would otherwise lose it.
+	stopSent := make(chan struct{})
+	stopNotify := context.AfterFunc(ctx, func() { n.stopping(); close(stopSent) })
+	defer func() {
+		if !stopNotify() {
+			<-stopSent
+		}
+	}()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
