@@ -299,8 +299,14 @@ func TestSocketActivation(t *testing.T) {
 			<-exited
 		}
 	})
+	// It binds the socket before it listens: wait for a connection to be
+	// accepted, not for the file. That first connection has it exec the
+	// agent, which finds it queued and closed.
 	e.waitFor("systemd-socket-activate to listen", 10*time.Second, func() bool {
-		_, err := os.Lstat(sock)
+		c, err := net.Dial("unix", sock)
+		if err == nil {
+			c.Close()
+		}
 		return err == nil
 	})
 	before, err := os.Lstat(sock)
