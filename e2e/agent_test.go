@@ -30,6 +30,8 @@ func verify(e *env, tok string) (jwt.Claims, error) {
 // 2 s on its own, rotating the refresh token, and no caller ever gets a
 // token with less validity than asked.
 func TestProactiveRefresh(t *testing.T) {
+	// Not t.Parallel: the callers judge each token on the wall clock at
+	// receipt, 50 ms short of what they asked at most.
 	e := newEnv(t, tapistest.Config{AccessTTL: 3 * time.Second})
 	e.startAgent()
 	e.login()
@@ -66,6 +68,7 @@ func TestProactiveRefresh(t *testing.T) {
 // TestOnDemandRefreshOnce: 1000 concurrent callers asking for more validity
 // than is left cause exactly one upstream refresh.
 func TestOnDemandRefreshOnce(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, tapistest.Config{AccessTTL: 20 * time.Second})
 	e.startAgent()
 	e.login()
@@ -103,6 +106,7 @@ func TestOnDemandRefreshOnce(t *testing.T) {
 // TestUpstreamDownTokenStillValid: while Tapis fails, the still-valid token
 // is served, retries back off, and the agent recovers when Tapis returns.
 func TestUpstreamDownTokenStillValid(t *testing.T) {
+	t.Parallel()
 	faults := []struct {
 		name  string
 		fault tapistest.Fault
@@ -115,6 +119,7 @@ func TestUpstreamDownTokenStillValid(t *testing.T) {
 	}
 	for _, tc := range faults {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t, tapistest.Config{AccessTTL: 6 * time.Second})
 			e.startAgent()
 			e.login()
@@ -146,6 +151,7 @@ func TestUpstreamDownTokenStillValid(t *testing.T) {
 // TestUpstreamDownTokenExpired: exit 5 with a hint once the token has expired
 // and Tapis still fails.
 func TestUpstreamDownTokenExpired(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, tapistest.Config{AccessTTL: 2 * time.Second})
 	e.startAgent()
 	e.login()
@@ -162,6 +168,7 @@ func TestUpstreamDownTokenExpired(t *testing.T) {
 // TestRefreshRejected: a definitive rejection of the refresh token gives
 // exit 4 and a hint to log in.
 func TestRefreshRejected(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, tapistest.Config{AccessTTL: 20 * time.Second})
 	e.startAgent()
 	e.login()
@@ -190,6 +197,7 @@ func TestRefreshRejected(t *testing.T) {
 // TestHostileSocketInput: garbage on the socket is refused and good
 // requests keep being answered.
 func TestHostileSocketInput(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, tapistest.Config{})
 	e.startAgent()
 	e.login()

@@ -24,6 +24,7 @@ import (
 const password = "pw-Zq8xVv3-not-in-logs"
 
 func TestStartStop(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, tapistest.Config{Users: map[string]string{"jdoe": password}})
 	shLine := fmt.Sprintf("TAPIS_AGENT_SOCK=%s; export TAPIS_AGENT_SOCK;\n", e.sock)
 
@@ -153,6 +154,7 @@ func checkNotDumpable(t *testing.T, pid, uid int) {
 // every process of root has root-owned /proc files, so root runs the agent
 // as nobody. As another user, TestStartStop checks it.
 func TestNotDumpableAsNobody(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run the agent as another uid; TestStartStop checks the flag")
 	}
@@ -163,6 +165,7 @@ func TestNotDumpableAsNobody(t *testing.T) {
 // TestMlockWarning checks that an agent whose RLIMIT_MEMLOCK is too small
 // to lock its memory says so in its log, and serves all the same.
 func TestMlockWarning(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run the agent as a user without CAP_IPC_LOCK")
 	}
@@ -193,6 +196,7 @@ func TestMlockWarning(t *testing.T) {
 // TestReservedNamesMatchCommands keeps config.ReservedNames, the names a
 // tenant may not have, in step with the commands tapis-token's help lists.
 func TestReservedNamesMatchCommands(t *testing.T) {
+	t.Parallel()
 	// Reserved for a command to come, not dispatched yet.
 	ahead := map[string]bool{"completion": true}
 
@@ -227,6 +231,7 @@ func TestReservedNamesMatchCommands(t *testing.T) {
 }
 
 func TestConcurrentStartsMakeOneAgent(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, tapistest.Config{})
 	const n = 5
 	var wg sync.WaitGroup
@@ -266,6 +271,7 @@ func TestConcurrentStartsMakeOneAgent(t *testing.T) {
 }
 
 func TestSocketActivation(t *testing.T) {
+	t.Parallel()
 	activate, err := exec.LookPath("systemd-socket-activate")
 	if err != nil {
 		t.Skip("systemd-socket-activate not installed")
@@ -374,6 +380,7 @@ func TestSocketActivation(t *testing.T) {
 }
 
 func TestMakeInstall(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds the binaries through make")
 	}
@@ -437,6 +444,7 @@ func TestMakeInstall(t *testing.T) {
 }
 
 func TestConcurrentServesKeepOneAgent(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, tapistest.Config{})
 	// A stale socket, as a killed agent leaves it, which every serve may
 	// want to replace.

@@ -16,6 +16,7 @@ import (
 const reloadWithin = 2 * time.Second
 
 func TestReload(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		symlink bool // the config path is a symlink to a file in another directory
@@ -24,7 +25,10 @@ func TestReload(t *testing.T) {
 		{"symlinked file", true},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) { testReload(t, tc.symlink) })
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			testReload(t, tc.symlink)
+		})
 	}
 }
 
@@ -171,7 +175,9 @@ func testReload(t *testing.T, symlink bool) {
 // TestReloadLogLevel checks that log_level takes effect at start and on
 // every reload, and that --log-level, when given, wins over it.
 func TestReloadLogLevel(t *testing.T) {
+	t.Parallel()
 	t.Run("config", func(t *testing.T) {
+		t.Parallel()
 		e := newEnv(t, tapistest.Config{})
 		base := fmt.Sprintf("default_tenant = \"dev\"\n\n[tenants.dev]\nbase_url = %q\n", e.fake.URL())
 		e.writeConfig("log_level = \"warn\"\n" + base)
@@ -201,6 +207,7 @@ func TestReloadLogLevel(t *testing.T) {
 		}
 	})
 	t.Run("flag wins", func(t *testing.T) {
+		t.Parallel()
 		e := newEnv(t, tapistest.Config{})
 		e.writeConfig(fmt.Sprintf("log_level = \"error\"\n[tenants.dev]\nbase_url = %q\n", e.fake.URL()))
 		e.startServe("serve", "--log-level", "info")
