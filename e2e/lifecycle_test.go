@@ -395,7 +395,9 @@ func TestMakeInstall(t *testing.T) {
 		}
 		return strings.TrimSpace(string(out))
 	}
-	cmd := exec.Command("make", "-C", "..", "install", "PREFIX="+dir, "HOME="+dir)
+	// OUT: the build goes beside the installation, not into bin/, which
+	// the other suites of make test run meanwhile.
+	cmd := exec.Command("make", "-C", "..", "install", "PREFIX="+dir, "HOME="+dir, "OUT="+filepath.Join(dir, "out"))
 	// HOME moves, the Go caches must not.
 	cmd.Env = append(os.Environ(), "HOME="+dir, "GOCACHE="+goenv("GOCACHE"), "GOPATH="+goenv("GOPATH"),
 		"GOMODCACHE="+goenv("GOMODCACHE"), "GOFLAGS=-mod=mod")
