@@ -56,9 +56,13 @@ import (
 //
 //	agent start [FLAG]...
 //	    run `tapis-agent serve --log-level debug FLAG...` in the background,
-//	    logging to $WORK/agent.log, and wait until its socket answers
+//	    logging to $WORK/agent.log, and wait until its socket accepts a
+//	    connection
 //	agent stop
 //	    send SIGINT and wait for the agent to exit 0
+//
+// An agent still running at the end of a script is stopped: this one, and
+// one that `tapis-agent start` or a login left on either socket.
 //
 //	exits CODE PROGRAM [ARG]...
 //	    exec, expecting exit code CODE
@@ -185,7 +189,10 @@ func cmdPoll(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		_ = ts.Exec(args[1], args[2:]...)
+		var ee *exec.ExitError
+		if err := ts.Exec(args[1], args[2:]...); err != nil && !errors.As(err, &ee) {
+			ts.Fatalf("poll: %v", err)
+		}
 		if re.MatchString(ts.ReadFile("stdout")) {
 			return
 		}
