@@ -34,14 +34,14 @@ checks: lint fmt-check units-check gotest pytest
 # test's whole output. Every suite runs the binaries of $(OUT)/, built once.
 # The end-to-end tests wait side by side, more of them than there are CPUs.
 gotest: build ## race-enabled Go tests
-	@set -o pipefail; TAPIS_AGENT_BIN=$(CURDIR)/$(OUT) $(GO) test -race -count=1 -parallel 8 -json ./... | $(GO) run ./e2e/testprogress -tests '/e2e$$'
+	@set -o pipefail; TAPIS_AGENT_BIN=$(abspath $(OUT)) $(GO) test -race -count=1 -parallel 8 -json ./... | $(GO) run ./e2e/testprogress -tests '/e2e$$'
 
 # Debian's python3, which CI gives python3-ipykernel, python3-jupyter-client
 # and python3-requests; the tests run the binaries of $(OUT)/. Importing
 # ipykernel's kernelspec imports debugpy, which warns about frozen modules
 # on every run: a note for debugger users, not about these tests.
 pytest: build ## test the Python client, its Jupyter use and the bash completion
-	PYDEVD_DISABLE_FILE_VALIDATION=1 TAPIS_AGENT_BIN=$(CURDIR)/$(OUT) $(PYTHON) -B -m unittest discover -q -s contrib/python/tests -t contrib/python/tests
+	PYDEVD_DISABLE_FILE_VALIDATION=1 TAPIS_AGENT_BIN=$(abspath $(OUT)) $(PYTHON) -B -m unittest discover -q -s contrib/python/tests -t contrib/python/tests
 
 lint: ## go vet and staticcheck
 	$(GO) vet ./...
