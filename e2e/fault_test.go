@@ -114,6 +114,9 @@ func faultWorld(t *testing.T, tc faultCase, ttl time.Duration) (*tapistest.Serve
 // it has expired callers get upstream_unavailable and nothing else. The
 // agent runs in this process so that its upstream timeout can be 1 s.
 func TestUpstreamFaults(t *testing.T) {
+	// Not t.Parallel: the callers judge each token on the wall clock at
+	// receipt, 50 ms short of what they asked at most, which a loaded
+	// machine's scheduling delays can eat.
 	var mu sync.Mutex
 	gaps := make([][]float64, faultFailures-1) // gaps[k]: seconds between failures k+1 and k+2, every case
 	t.Run("cases", func(t *testing.T) {
@@ -417,6 +420,7 @@ func runOutlast(t *testing.T, tc faultCase) {
 // and serves a new token, or fails with upstream_unavailable when Tapis is
 // down, but never serves the dead one.
 func TestClockJumpPastExpiry(t *testing.T) {
+	t.Parallel()
 	clk := &offsetClock{}
 	fake := tapistest.New(t, tapistest.Config{AccessTTL: time.Hour, Users: map[string]string{"jdoe": "secret"}, Now: clk.Now})
 	p := startInproc(t, agent.Options{Now: clk.Now, UpstreamTimeout: time.Second},
@@ -480,6 +484,7 @@ func ipcCode(err error) string {
 // could not clean up) but is dead and does not stop the restart, and once
 // the new agent writes the token file no temporary file is left beside it.
 func TestKillDuringRefresh(t *testing.T) {
+	t.Parallel()
 	const cycles = 5
 	e := newEnv(t, tapistest.Config{AccessTTL: 2 * time.Second})
 	tokenFile := filepath.Join(e.home, "tokens.json")

@@ -22,10 +22,33 @@ import (
 	"github.com/tapis-agent/tapis-agent/tapis/tapistest"
 )
 
-// binDir holds the binaries built once by TestMain.
+// binDir holds the binaries under test: $TAPIS_AGENT_BIN when set (make
+// test builds them once into bin/ for every suite), else built once by
+// TestMain.
 var binDir string
 
 func TestMain(m *testing.M) {
+	if dir := os.Getenv("TAPIS_AGENT_BIN"); dir != "" {
+		d, err := filepath.Abs(dir)
+		if err == nil {
+			d, err = filepath.EvalSymlinks(d)
+		}
+		for _, name := range []string{"tapis-agent", "tapis-token", "tapis-fake"} {
+			if err != nil {
+				break
+			}
+			var fi os.FileInfo
+			if fi, err = os.Stat(filepath.Join(d, name)); err == nil && fi.Mode().Perm()&0o111 == 0 {
+				err = fmt.Errorf("%s is not executable", fi.Name())
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "TAPIS_AGENT_BIN=%s: %v; run make build, or unset it to build the binaries here\n", dir, err)
+			os.Exit(1)
+		}
+		binDir = d
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "tapis-e2e-bin")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

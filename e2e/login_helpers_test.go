@@ -106,20 +106,6 @@ func (e *env) script(name, body string) string {
 	return p
 }
 
-// unwritableDir returns a directory the agent cannot create files in: one
-// without write permission, or, for root who ignores that, /sys.
-func unwritableDir(t *testing.T) string {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return "/sys"
-	}
-	d := filepath.Join(t.TempDir(), "ro")
-	if err := os.Mkdir(d, 0o500); err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
 // connectTapisCheck reads a token file the way DesignSafe's connect_tapis
 // does: json.load, datetime.fromisoformat(expires_at), reuse the token
 // when it is later than now in UTC. It prints the token.

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapis-agent/tapis-agent/agent"
+	"github.com/tapis-agent/tapis-agent/config"
 	"github.com/tapis-agent/tapis-agent/ipc"
 	"github.com/tapis-agent/tapis-agent/tapis/tapistest"
 )
@@ -217,225 +219,31 @@ func TestDeviceLoginInterrupted(t *testing.T) {
 	}
 }
 
-func TestDeviceLoginNeedsClient(t *testing.T) {
+// TestPasswordCommandHangs: a password_command that does not finish is
+// stopped after the agent's timeout, and the tenant stays login_required
+// with the reason. The agent runs in this process, so that the timeout
+// can be 1 s rather than the 30 s of tapis-agent serve, which proves no
+// more. (The other outcomes of a password_command are in
+// testdata/script/password-command.txtar.)
+func TestPasswordCommandHangs(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, tapistest.Config{})
-	if err := e.fake.AddClient("jdoe", testClientID, testClientKey); err != nil {
+	fake := tapistest.New(t, tapistest.Config{Users: map[string]string{"jdoe": "secret"}})
+	cmd := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(cmd, []byte("#!/bin/sh\nexec sleep 120\n"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	e.startAgent()
-	cases := []struct {
-		name  string
-		stdin string
-		args  []string
-		code  int
-		want  []string
-	}{
-		{"no client", "", []string{"login", "dev", "--device"}, 1,
-			[]string{"needs an OAuth client", "/v3/oauth2/clients", "client_key_file"}},
-		{"no key", "", []string{"login", "dev", "--device", "--client-id", "c1"}, 1,
-			[]string{"key of client c1", "--client-key-stdin"}},
-		{"empty key", "\n", []string{"login", "dev", "--device", "--client-id", "c1", "--client-key-stdin"}, 2,
-			[]string{"client key"}},
-		{"password with device", "pw\n", []string{"login", "dev", "--device", "--password-stdin"}, 2,
-			[]string{"--device takes no username or password"}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			r := e.token(tc.stdin, tc.args...)
-			if r.code != tc.code {
-				t.Errorf("exit %d; want %d\n%s", r.code, tc.code, r.stderr)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(r.stderr, w) {
-					t.Errorf("stderr lacks %q:\n%s", w, r.stderr)
-				}
-			}
-		})
-	}
-	// With the client on the command line and its key on stdin, it works:
-	// the user (here the test) approves the code the helper shows.
-	approved := make(chan error, 1)
-	go func() {
-		deadline := time.Now().Add(10 * time.Second)
-		for len(e.fake.UserCodes()) == 0 && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		codes := e.fake.UserCodes()
-		if len(codes) != 1 {
-			approved <- fmt.Errorf("the fake holds user codes %v; want one", codes)
-			return
-		}
-		approved <- e.fake.ApproveDevice(codes[0])
-	}()
-	r := e.token(testClientKey+"\n", "login", "dev", "--device", "--client-id", "c1", "--client-key-stdin")
-	if err := <-approved; err != nil {
-		t.Fatal(err)
-	}
-	if r.code != 0 || e.status("dev").State != ipc.StateReady {
-		t.Errorf("device login with --client-id and key on stdin: exit %d\n%s", r.code, r.stderr)
-	}
-}
-
-func TestImportRefusalsKeepSession(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, tapistest.Config{})
-	e.startAgent()
-	e.login()
-	held := e.mustToken("", "dev").stdout
-
-	other := tapistest.New(t, tapistest.Config{TenantID: "dev"})
-	foreign, _ := other.IssueTokens("jdoe", "")
-	expired := e.fake.SignClaims(map[string]any{"jti": "x", "iss": e.fake.URL() + "/v3/tokens", "sub": "jdoe@dev",
-		"tapis/token_type": "access", "tapis/tenant_id": "dev", "tapis/username": "jdoe", "exp": time.Now().Add(-time.Hour).Unix()})
-	_, refresh := e.fake.IssueTokens("jdoe", "c9")
-	cases := []struct {
-		name  string
-		stdin string
-		args  []string
-		code  int
-		want  string
-	}{
-		{"garbage", "hello world\n", nil, 1, "not a Tapis access token"},
-		{"expired", expired + "\n", nil, 1, "expired at"},
-		{"foreign issuer", foreign + "\n", nil, 1, "issued by " + other.URL()},
-		{"refresh token as access", refresh + "\n", nil, 1, `type "refresh", not "access"`},
-		{"nothing", "", nil, 2, "no token on stdin"},
-		{"refresh without client", refresh + "\n", []string{"--refresh-token"}, 1, "needs the OAuth client"},
-		{"refresh without key", refresh + "\n", []string{"--refresh-token", "--client-id", "c9"}, 1, "key of client c9"},
-		{"refresh with wrong key", refresh + "\nnope\n", []string{"--refresh-token", "--client-id", "c9", "--client-key-stdin"}, 1, "rejected the OAuth client"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			r := e.token(tc.stdin, append([]string{"import", "dev"}, tc.args...)...)
-			if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
-				t.Errorf("import: exit %d, stderr %q; want %d mentioning %q", r.code, r.stderr, tc.code, tc.want)
-			}
-			if strings.Contains(r.stderr, "nope") {
-				t.Errorf("the client key is in the message: %s", r.stderr)
-			}
-			if got := e.mustToken("", "dev").stdout; got != held {
-				t.Fatalf("a refused import replaced the session")
-			}
-		})
-	}
-
-	// A good refresh token with its client gives a full session.
-	if err := e.fake.AddClient("jdoe", "c9", "k9"); err != nil {
-		t.Fatal(err)
-	}
-	r := e.mustToken(refresh+"\nk9\n", "import", "dev", "--refresh-token", "--client-id", "c9", "--client-key-stdin")
-	if st := e.status("dev"); st.State != ipc.StateReady || st.ClientID != "c9" || !strings.Contains(r.stderr, "ready") {
-		t.Errorf("after refresh-token import: %+v, %q; want ready with client c9", st, r.stderr)
-	}
-	// An access token alone: access_only.
-	access, _ := e.fake.IssueTokens("jdoe", "")
-	e.mustToken(access+"\n", "import", "dev")
-	if st := e.status("dev"); st.State != ipc.StateAccessOnly {
-		t.Errorf("after access-token import: %s; want access_only", st.State)
-	}
-	if got := strings.TrimSpace(e.mustToken("", "dev").stdout); got != access {
-		t.Errorf("imported access token not served")
-	}
-}
-
-func TestPasswordCommand(t *testing.T) {
-	t.Parallel()
-	cases := []struct {
-		name   string
-		script string
-		state  string
-		want   string
-		slow   bool
-	}{
-		{name: "good", script: "echo secret", state: ipc.StateReady},
-		{name: "fails", script: "echo secret; echo 'pass: tacc is not in the password store' >&2; exit 1", state: ipc.StateLoginRequired,
-			want: "exit status 1"},
-		{name: "prints nothing", script: "exit 0", state: ipc.StateLoginRequired, want: "printed no password"},
-		{name: "wrong password", script: "echo secret-but-wrong", state: ipc.StateLoginRequired, want: "rejected the username or password"},
-		{name: "hangs", script: "exec sleep 120", state: ipc.StateLoginRequired, want: "did not finish within 30s", slow: true},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			if tc.slow && testing.Short() {
-				t.Skip("waits for the 30 s password_command timeout")
-			}
-			t.Parallel()
-			e := newEnv(t, tapistest.Config{})
-			cmd := e.script("pw", tc.script)
-			e.tenantLines(fmt.Sprintf("password_command = [%q]\n", cmd))
-			e.startAgent()
-			var st ipc.TenantStatus
-			e.waitFor("the password_command login to end", 45*time.Second, func() bool {
-				st = e.status("dev")
-				return st.State == ipc.StateReady || st.LastError != ""
-			})
-			if st.State != tc.state || !strings.Contains(st.LastError, tc.want) {
-				t.Errorf("status = %s, last_error %q; want %s with %q", st.State, st.LastError, tc.state, tc.want)
-			}
-			if tc.state == ipc.StateReady {
-				e.mustToken("", "dev")
-			}
-			if log := e.agentLog(); strings.Contains(log, "secret") {
-				t.Errorf("the password is in the agent log:\n%s", log)
-			}
-		})
-	}
-}
-
-// TestLoginStartsAgent checks that `tapis-token login` with no agent at the
-// well-known socket and TAPIS_AGENT_SOCK unset starts one as `tapis-agent
-// start` does, says so, and logs in; plain `tapis-token` does not.
-func TestLoginStartsAgent(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, tapistest.Config{})
-	bin := filepath.Join(e.dir, "bin")
-	if err := os.Mkdir(bin, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	// The real binaries, side by side as installed: login finds
-	// tapis-agent beside itself.
-	for _, n := range []string{"tapis-token", "tapis-agent"} {
-		data, err := os.ReadFile(filepath.Join(binDir, n))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(bin, n), data, 0o700); err != nil {
-			t.Fatal(err)
-		}
-	}
-	sock := filepath.Join(e.dir, "run", "tapis-agent", "agent.sock")
-	logFile := filepath.Join(e.home, ".local", "state", "tapis-agent", "agent.log")
-	t.Cleanup(func() {
-		runCmd(t, filepath.Join(bin, "tapis-agent"), e.environ(), "", "stop", "--socket", sock)
+	start := time.Now()
+	p := startInproc(t, agent.Options{PasswordTimeout: time.Second},
+		&config.Tenant{Name: "dev", BaseURL: fake.URL(), Username: "jdoe", PasswordCommand: []string{cmd}})
+	var st ipc.TenantStatus
+	poll(t, "the password_command login to end", 15*time.Second, func() bool {
+		st = p.tenantStatus(t, "dev")
+		return st.State == ipc.StateReady || st.LastError != ""
 	})
-	var environ []string
-	for _, kv := range e.environ() {
-		if !strings.HasPrefix(kv, "TAPIS_AGENT_SOCK=") {
-			environ = append(environ, kv)
-		}
+	if st.State != ipc.StateLoginRequired || !strings.Contains(st.LastError, "did not finish within 1s") {
+		t.Errorf("status = %s, last_error %q; want %s with %q", st.State, st.LastError, ipc.StateLoginRequired, "did not finish within 1s")
 	}
-	run := func(stdin string, args ...string) result {
-		return runCmd(t, filepath.Join(bin, "tapis-token"), environ, stdin, args...)
-	}
-
-	if r := run("", "dev"); r.code != 3 || !strings.Contains(r.stderr, "hint:") {
-		t.Errorf("plain tapis-token without agent: exit %d, %q; want 3 and a hint", r.code, r.stderr)
-	}
-	if _, err := os.Stat(sock); err == nil {
-		t.Fatalf("plain tapis-token started an agent")
-	}
-	r := run("secret\n", "login", "dev", "--password-stdin")
-	if r.code != 0 || !strings.Contains(r.stderr, "started an agent (socket "+sock+")") ||
-		!strings.Contains(r.stderr, `eval "$(tapis-agent start)"`) || !strings.Contains(r.stderr, "logged in to dev") {
-		log, _ := os.ReadFile(logFile)
-		t.Fatalf("login without agent: exit %d\n%s\nagent log:\n%s", r.code, r.stderr, log)
-	}
-	if r := run("", "dev"); r.code != 0 || strings.Count(r.stdout, ".") != 2 {
-		t.Errorf("token from the started agent: exit %d, %q", r.code, r.stderr)
-	}
-	// A second login finds the agent and starts none.
-	if r := run("secret\n", "login", "dev", "--password-stdin"); r.code != 0 || strings.Contains(r.stderr, "started an agent") {
-		t.Errorf("second login: exit %d, %q", r.code, r.stderr)
+	if took := time.Since(start); took < time.Second {
+		t.Errorf("the login ended %s after the start, before the 1s timeout", took)
 	}
 }

@@ -17,6 +17,7 @@ import (
 const reloadWithin = 2 * time.Second
 
 func TestReload(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		symlink bool // the config path is a symlink to a file in another directory
@@ -25,7 +26,10 @@ func TestReload(t *testing.T) {
 		{"symlinked file", true},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) { testReload(t, tc.symlink) })
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			testReload(t, tc.symlink)
+		})
 	}
 }
 
@@ -169,30 +173,12 @@ func testReload(t *testing.T, symlink bool) {
 	devUntouched("after the config file came back")
 }
 
-// TestInvalidConfigAtStart checks that an agent whose config is invalid
-// from the start serves, and says that no config is in force.
-func TestInvalidConfigAtStart(t *testing.T) {
-	e := newEnv(t, tapistest.Config{})
-	e.writeConfig(fmt.Sprintf("[tenants.dev]\nbase_url = %q\nusername = jdoe\n", e.fake.URL()))
-	e.startAgent()
-	st, err := e.client().Status(context.Background())
-	if err != nil {
-		t.Fatalf("status: %v", err)
-	}
-	for _, w := range []string{"config.toml:3: tenants.dev.username: invalid TOML", "no config was loaded: the agent runs without configured tenants until the file is fixed"} {
-		if !strings.Contains(st.ConfigError, w) {
-			t.Errorf("config error %q; want it to contain %q", st.ConfigError, w)
-		}
-	}
-	if n := strings.Count(e.agentLog(), "msg=config_invalid"); n != 1 {
-		t.Errorf("agent logged config_invalid %d times; want once:\n%s", n, e.agentLog())
-	}
-}
-
 // TestReloadLogLevel checks that log_level takes effect at start and on
 // every reload, and that --log-level, when given, wins over it.
 func TestReloadLogLevel(t *testing.T) {
+	t.Parallel()
 	t.Run("config", func(t *testing.T) {
+		t.Parallel()
 		e := newEnv(t, tapistest.Config{})
 		base := fmt.Sprintf("default_tenant = \"dev\"\n\n[tenants.dev]\nbase_url = %q\n", e.fake.URL())
 		e.writeConfig("log_level = \"warn\"\n" + base)
@@ -222,6 +208,7 @@ func TestReloadLogLevel(t *testing.T) {
 		}
 	})
 	t.Run("flag wins", func(t *testing.T) {
+		t.Parallel()
 		e := newEnv(t, tapistest.Config{})
 		e.writeConfig(fmt.Sprintf("log_level = \"error\"\n[tenants.dev]\nbase_url = %q\n", e.fake.URL()))
 		e.startServe("serve", "--log-level", "info")

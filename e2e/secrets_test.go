@@ -52,6 +52,7 @@ const (
 // because Tapis echoes the submitted key in its answer (§2.6 row 11:
 // "Invalid client credentials: <id>, <key>. …").
 func TestSecretsAudit(t *testing.T) {
+	t.Parallel()
 	rec := newTokenRecorder()
 	e := newSecretsEnv(t, tapistest.Config{
 		AccessTTL:          30 * time.Second,

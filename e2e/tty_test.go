@@ -251,66 +251,6 @@ func wrongClientEnv(t *testing.T) *env {
 	return e
 }
 
-// TestLoginEveryErrorHasHint: errors from every layer (the helper, the
-// agent, the socket) end in one error line and one hint line.
-func TestLoginEveryErrorHasHint(t *testing.T) {
-	t.Parallel()
-	e := wrongClientEnv(t)
-	cases := []struct {
-		name  string
-		stdin string
-		args  []string
-		code  int
-		hint  string
-	}{
-		{"bad client with --password-stdin", "secret\n", []string{"login", "dev", "--password-stdin"}, 1, "client_key_file"},
-		{"not logged in", "", []string{"dev"}, 4, "tapis-token login"},
-		{"empty password", "\n", []string{"login", "dev", "--password-stdin"}, 2, "--password-stdin"},
-		{"usage", "", []string{"--min-valid", "soon"}, 2, "tapis-token help"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			r := e.token(tc.stdin, tc.args...)
-			checkErrorLines(t, r, tc.code, tc.hint)
-		})
-	}
-}
-
-// TestUnsafeSocketDir: a socket directory open to others is refused with
-// exit 3, and the hint is the chmod, not starting an agent (which would be
-// refused the same way).
-func TestUnsafeSocketDir(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, tapistest.Config{})
-	dir := filepath.Dir(e.sock)
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil { // whatever the umask
-		t.Fatal(err)
-	}
-	for _, args := range [][]string{{"dev"}, {"status"}, {"login", "dev", "--password-stdin"}} {
-		r := e.token("secret\n", args...)
-		checkErrorLines(t, r, 3, "chmod 0700 "+dir)
-		if !strings.Contains(r.stderr, "mode 0755") || strings.Contains(r.stderr, "tapis-agent start") {
-			t.Errorf("tapis-token %v: stderr %q; want the mode named and no advice to start an agent", args, r.stderr)
-		}
-	}
-}
-
-// checkErrorLines checks that a run failed with code and printed exactly
-// an error line and a hint line containing hint on stderr, nothing on
-// stdout.
-func checkErrorLines(t *testing.T, r result, code int, hint string) {
-	t.Helper()
-	lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
-	ok := len(lines) == 2 && strings.HasPrefix(lines[0], "tapis-token: ") && !strings.HasPrefix(lines[0], "tapis-token: hint:") &&
-		strings.HasPrefix(lines[1], "tapis-token: hint: ") && strings.Contains(lines[1], hint)
-	if r.code != code || r.stdout != "" || !ok {
-		t.Errorf("exit %d, stdout %q, stderr %q; want %d, an error line and a hint line with %q", r.code, r.stdout, r.stderr, code, hint)
-	}
-}
-
 // TestLoginInterruptRestoresEcho: Ctrl-C at the password prompt ends the
 // login with the terminal's echo back on, not a shell that shows nothing
 // typed.

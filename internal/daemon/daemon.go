@@ -118,9 +118,15 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// STOPPING=1 as soon as shutdown begins, not when it ends.
-	stopNotify := context.AfterFunc(ctx, d.notify.stopping)
-	defer stopNotify()
+	// STOPPING=1 as soon as shutdown begins, not when it ends; and sent
+	// before Serve returns, which may end the process.
+	stopSent := make(chan struct{})
+	stopNotify := context.AfterFunc(ctx, func() { d.notify.stopping(); close(stopSent) })
+	defer func() {
+		if !stopNotify() {
+			<-stopSent
+		}
+	}()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

@@ -183,6 +183,9 @@ func NewServer(cfg Config, ln net.Listener) (*Server, error) {
 // base_url.
 func (s *Server) URL() string { return s.url }
 
+// TenantID returns the id of the fake's tenant.
+func (s *Server) TenantID() string { return s.tenant }
+
 // PublicKeyPEM returns the tenant's public key as a "BEGIN PUBLIC KEY" PEM,
 // as published in the tenant record.
 func (s *Server) PublicKeyPEM() string { return s.key.pem }
