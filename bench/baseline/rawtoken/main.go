@@ -1,24 +1,32 @@
-// Command rawtoken is the least a Go client of the agent's token frame can
-// be: it connects to $TAPIS_AGENT_SOCK, asks for the token of tenant
-// "dev" as `tapis-token dev` does, reads the answer until the agent closes the connection and prints
-// the token. benchtable compares tapis-token's start-up with it: the
-// difference is what tapis-token's own code costs above a Go binary
-// doing the same exchange.
+// Command rawtoken is the least a Go command that asks the agent for a
+// token can be: `rawtoken TENANT` connects to $TAPIS_AGENT_SOCK, sends the
+// token frame as `tapis-token TENANT` does, reads the answer until the
+// agent closes the connection and prints the token. benchtable compares
+// tapis-token's start-up with it: the difference is what tapis-token's own
+// code costs above a Go command doing the same exchange.
 //
-// It uses package syscall only, so that no package initialisation and no
-// run-time poller adds to its start-up, and it checks nothing that the
-// exchange does not need (no socket directory check, no error answers).
+// It reads its argument and environment with package os, as every Go
+// command does (the runtime hands a program its arguments through os), and
+// speaks to the socket with package syscall only, so that no other package
+// initialisation and no run-time poller adds to its start-up. It checks
+// nothing that the exchange does not need (no socket directory check, no
+// error answers).
 package main
 
-import "syscall"
-
-const request = "@tapis-agent/1 token dev -\n"
+import (
+	"os"
+	"syscall"
+)
 
 // maxAnswer bounds the answer, as the frame does.
 const maxAnswer = 64 << 10
 
 func main() {
-	sock, _ := syscall.Getenv("TAPIS_AGENT_SOCK")
+	if len(os.Args) != 2 {
+		fail("reading arguments", syscall.EINVAL)
+	}
+	request := "@tapis-agent/1 token " + os.Args[1] + " -\n"
+	sock := os.Getenv("TAPIS_AGENT_SOCK")
 	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		fail("creating socket", err)
@@ -50,7 +58,7 @@ func main() {
 	if tok == nil {
 		fail("reading answer", syscall.EBADMSG)
 	}
-	if _, err := syscall.Write(1, append(tok, '\n')); err != nil {
+	if _, err := os.Stdout.Write(append(tok, '\n')); err != nil {
 		fail("writing token", err)
 	}
 }
@@ -77,6 +85,6 @@ func token(answer []byte) []byte {
 }
 
 func fail(action string, err error) {
-	syscall.Write(2, []byte("rawtoken: "+action+": "+err.Error()+"\n"))
-	syscall.Exit(1)
+	os.Stderr.WriteString("rawtoken: " + action + ": " + err.Error() + "\n")
+	os.Exit(1)
 }

@@ -26,13 +26,13 @@ func TestBaselineExchange(t *testing.T) {
 	}
 	defer null.stop()
 
-	cmd := exec.Command(w.rawToken)
+	cmd := exec.Command(w.rawToken, "dev")
 	cmd.Env = []string{"TAPIS_AGENT_SOCK=" + sock}
 	out, err := cmd.Output()
 	if want := strings.Repeat("a", w.tokenBytes) + "\n"; err != nil || string(out) != want {
 		t.Errorf("rawtoken = %.20q… (%d bytes), %v; want %d bytes of token and a newline", out, len(out), err, len(want))
 	}
-	cmd = exec.Command(w.rawToken)
+	cmd = exec.Command(w.rawToken, "dev")
 	cmd.Env = []string{"TAPIS_AGENT_SOCK=" + filepath.Join(w.dir, "none.sock")}
 	if out, err := cmd.Output(); err == nil {
 		t.Errorf("rawtoken without an agent = %q, nil; want an error", out)

@@ -45,7 +45,7 @@ func startup(w *world, p params) ([]bench.Row, error) {
 	defer null.stop()
 	tok := &prog{argv: []string{w.cur.tokenBin, "dev"}, env: w.cur.env}
 	hello := &prog{argv: []string{w.hello}, env: w.cur.env}
-	raw := &prog{argv: []string{w.rawToken}, env: []string{"TAPIS_AGENT_SOCK=" + nullSock}}
+	raw := &prog{argv: []string{w.rawToken, "dev"}, env: []string{"TAPIS_AGENT_SOCK=" + nullSock}}
 	tru := &prog{argv: []string{"/bin/true"}, env: w.cur.env}
 	progs := []*prog{tok, hello, raw, tru}
 	var old *prog
