@@ -30,32 +30,7 @@ const (
 	CodeInternal            = "internal"                // anything else
 )
 
-// HTTPStatus returns the HTTP status the agent answers for an error code.
-func HTTPStatus(code string) int {
-	switch code {
-	case CodeBadRequest, CodeUnsatisfiable:
-		return 400
-	case CodeBadCredentials, CodeBadClient:
-		return 401
-	case CodeForbidden:
-		return 403
-	case CodeNotFound, CodeUnknownTenant:
-		return 404
-	case CodeMethodNotAllowed:
-		return 405
-	case CodeLoginRequired, CodeDeviceExpired:
-		return 409
-	case CodeTooLarge:
-		return 413
-	case CodeUpstreamUnavailable:
-		return 503
-	default:
-		return 500
-	}
-}
-
-// Hints that name the next step for the user. The agent sends one with
-// every error; Hint gives the default for a code.
+// Hints that name the next step for the user. Every error carries one.
 const (
 	HintStart     = `start the agent: eval "$(tapis-agent start)", or systemctl --user start tapis-agent.socket`
 	HintForbidden = `run tapis-token as the user who started the agent, or start an agent of your own: eval "$(tapis-agent start)"`
@@ -67,24 +42,46 @@ const (
 	HintStatus    = "tapis-token status shows the agent's tenants and their last errors"
 )
 
+// codes holds each error code's HTTP status and default hint. An array,
+// not a map: it needs no initialisation at each start of tapis-token.
+var codes = [...]struct {
+	code   string
+	status int
+	hint   string
+}{
+	{CodeBadRequest, 400, HintStatus},
+	{CodeUnsatisfiable, 400, HintStatus},
+	{CodeBadCredentials, 401, HintLogin},
+	{CodeBadClient, 401, HintStatus},
+	{CodeForbidden, 403, HintForbidden},
+	{CodeNotFound, 404, HintVersion},
+	{CodeUnknownTenant, 404, "tapis-token status lists the tenants; tapis-token login TENANT adds one"},
+	{CodeMethodNotAllowed, 405, HintVersion},
+	{CodeLoginRequired, 409, HintLogin},
+	{CodeDeviceExpired, 409, HintStatus},
+	{CodeTooLarge, 413, HintTooLarge},
+	{CodeUpstreamUnavailable, 503, HintUpstream},
+	{CodeInternal, 500, HintLog},
+}
+
+// HTTPStatus returns the HTTP status the agent answers for an error code:
+// 500 for a code it does not know.
+func HTTPStatus(code string) int {
+	for _, c := range codes {
+		if c.code == code {
+			return c.status
+		}
+	}
+	return 500
+}
+
 // Hint returns the default hint for an error code, for an error that came
 // without one: every error names a next step.
 func Hint(code string) string {
-	switch code {
-	case CodeForbidden:
-		return HintForbidden
-	case CodeTooLarge:
-		return HintTooLarge
-	case CodeLoginRequired, CodeBadCredentials:
-		return HintLogin
-	case CodeUpstreamUnavailable:
-		return HintUpstream
-	case CodeUnknownTenant:
-		return "tapis-token status lists the tenants; tapis-token login TENANT adds one"
-	case CodeInternal:
-		return HintLog
-	case CodeNotFound, CodeMethodNotAllowed:
-		return HintVersion
+	for _, c := range codes {
+		if c.code == code {
+			return c.hint
+		}
 	}
 	return HintStatus
 }
