@@ -72,10 +72,9 @@ install: build ## install binaries into PREFIX/bin, the systemd user units and c
 	sed 's|@BINDIR@|$(BINDIR)|g' contrib/systemd/tapis-agent.service > $(UNITDIR)/tapis-agent.service
 	chmod 0644 $(UNITDIR)/tapis-agent.service
 	install -m 0644 contrib/systemd/tapis-agent.socket $(UNITDIR)/
-	@set -e; for f in contrib/completion/*; do \
-	  test -f "$$f" || continue; \
-	  install -d $(COMPLETIONDIR); install -m 0644 "$$f" $(COMPLETIONDIR)/; \
-	done
+	install -d $(COMPLETIONDIR)
+	install -m 0644 contrib/completion/tapis.bash $(COMPLETIONDIR)/tapis-agent
+	install -m 0644 contrib/completion/tapis.bash $(COMPLETIONDIR)/tapis-token
 	@echo "installed into $(BINDIR) and $(UNITDIR)"
 	@echo "run it with systemd:  systemctl --user daemon-reload && systemctl --user enable --now tapis-agent.socket"
 	@echo "or, without systemd, add to ~/.bashrc:  eval \"\$$($(BINDIR)/tapis-agent start -q)\""

@@ -418,6 +418,13 @@ func TestMakeInstall(t *testing.T) {
 			t.Errorf("installed %s: %v, %v; want mode 0755", bin, fi, err)
 		}
 	}
+	// bash-completion loads a command's completion from a file of its name.
+	for _, name := range []string{"tapis-agent", "tapis-token"} {
+		b, err := os.ReadFile(filepath.Join(dir, "share", "bash-completion", "completions", name))
+		if err != nil || !strings.Contains(string(b), "complete -F _tapis_token tapis-token") || !strings.Contains(string(b), "complete -F _tapis_agent tapis-agent") {
+			t.Errorf("installed completion for %s: %v; want the completion of both commands", name, err)
+		}
+	}
 	units := filepath.Join(dir, ".config", "systemd", "user")
 	service := readFile(filepath.Join(units, "tapis-agent.service"))
 	if !strings.Contains(service, "ExecStart="+dir+"/bin/tapis-agent serve\n") || strings.Contains(service, "@BINDIR@") {

@@ -44,11 +44,7 @@ const (
 
 // codes holds each error code's HTTP status and default hint. An array,
 // not a map: it needs no initialisation at each start of tapis-token.
-var codes = [...]struct {
-	code   string
-	status int
-	hint   string
-}{
+var codes = [...]codeInfo{
 	{CodeBadRequest, 400, HintStatus},
 	{CodeUnsatisfiable, 400, HintStatus},
 	{CodeBadCredentials, 401, HintLogin},
@@ -66,24 +62,25 @@ var codes = [...]struct {
 
 // HTTPStatus returns the HTTP status the agent answers for an error code:
 // 500 for a code it does not know.
-func HTTPStatus(code string) int {
-	for _, c := range codes {
-		if c.code == code {
-			return c.status
-		}
-	}
-	return 500
-}
+func HTTPStatus(code string) int { return lookup(code).status }
 
 // Hint returns the default hint for an error code, for an error that came
 // without one: every error names a next step.
-func Hint(code string) string {
+func Hint(code string) string { return lookup(code).hint }
+
+type codeInfo struct {
+	code   string
+	status int
+	hint   string
+}
+
+func lookup(code string) codeInfo {
 	for _, c := range codes {
 		if c.code == code {
-			return c.hint
+			return c
 		}
 	}
-	return HintStatus
+	return codeInfo{code, 500, HintStatus}
 }
 
 // Error is an error answered by the agent, or produced by a client for an

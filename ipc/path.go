@@ -28,6 +28,15 @@ func DefaultSocketPath() string {
 	return filepath.Join("/tmp", "tapis-agent-"+strconv.Itoa(os.Getuid()), "agent.sock")
 }
 
+// MakeDir creates the socket directory dir (0700) if it is missing, and
+// then checks it with CheckDir.
+func MakeDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return wrap("creating socket directory: "+err.Error(), err)
+	}
+	return CheckDir(dir)
+}
+
 // CheckDir reports an error unless dir is a directory (not a symlink) owned
 // by the current user with no group or other permission bits, as tmux
 // requires of its socket directory. Anyone who can write to the directory

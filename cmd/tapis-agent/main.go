@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/tapis-agent/tapis-agent/internal/cmdline"
 	"github.com/tapis-agent/tapis-agent/internal/tokencli"
 )
 
@@ -87,11 +88,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return start(ctx, args[1:], stdout, stderr)
 	case "stop":
 		return stop(ctx, args[1:], stdout, stderr)
-	case "version", "--version":
-		fmt.Fprintln(stdout, "tapis-agent", version)
-		return nil
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+	}
+	if cmdline.Info(args[0], "tapis-agent", version, usage, stdout) {
 		return nil
 	}
 	fmt.Fprint(stderr, usage)

@@ -75,6 +75,20 @@ func IsCommand(a string) bool {
 	return false
 }
 
+// Info answers the command lines that both programs answer alike,
+// version and help, and reports whether cmd was one of them.
+func Info(cmd, program, version, usage string, stdout io.Writer) bool {
+	switch cmd {
+	case "version", "--version":
+		io.WriteString(stdout, program+" "+version+"\n")
+	case "help", "-h", "--help":
+		io.WriteString(stdout, usage)
+	default:
+		return false
+	}
+	return true
+}
+
 // Report prints err, if any, as an error line and a hint line, and
 // returns the exit code.
 func Report(err error, stderr io.Writer) int {

@@ -66,11 +66,7 @@ var ErrAgentRunning = errors.New("an agent is already running")
 // by a dead agent; and makes the socket 0600. Closing the returned listener
 // removes the socket file.
 func listenPath(path string) (net.Listener, error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating socket directory: %w", err)
-	}
-	if err := ipc.CheckDir(dir); err != nil {
+	if err := ipc.MakeDir(filepath.Dir(path)); err != nil {
 		return nil, err
 	}
 	// Two agents starting at once could each find the socket stale, and

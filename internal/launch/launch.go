@@ -77,11 +77,7 @@ func Start(ctx context.Context, opts Options) (*Agent, error) {
 	if pid, ok := probe(ctx, socket); ok {
 		return &Agent{Socket: socket, PID: pid}, nil
 	}
-	dir := filepath.Dir(socket)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating socket directory: %w", err)
-	}
-	if err := ipc.CheckDir(dir); err != nil {
+	if err := ipc.MakeDir(filepath.Dir(socket)); err != nil {
 		return nil, err
 	}
 	// Two starts racing (two shells opening at once) must end with one

@@ -13,7 +13,6 @@ package tokencli
 
 import (
 	"context"
-	"fmt"
 	"io"
 
 	"github.com/tapis-agent/tapis-agent/internal/cmdline"
@@ -89,11 +88,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return cmdClaims(ctx, args[1:], stdout)
 		case "import":
 			return cmdImport(ctx, args[1:], stdin, stderr)
-		case "version", "--version":
-			fmt.Fprintln(stdout, "tapis-token", Version)
-			return nil
-		case "help", "-h", "--help":
-			fmt.Fprint(stdout, usage)
+		}
+		if cmdline.Info(args[0], "tapis-token", Version, usage, stdout) {
 			return nil
 		}
 	}

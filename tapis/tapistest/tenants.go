@@ -104,14 +104,7 @@ func (s *Server) handleTenants(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleTenant(w http.ResponseWriter, r *http.Request, id string) {
-	if !s.optionalToken(w, r) {
-		return
-	}
-	if id != s.tenant {
-		fail(w, "No tenant found with tenant_id "+id+".")
-		return
-	}
-	ok(w, "Tenant retrieved successfully.", s.tenantRecord())
+	s.handleOne(w, r, id == s.tenant, "No tenant found with tenant_id "+id+".", "Tenant retrieved successfully.", s.tenantRecord())
 }
 
 func (s *Server) handleSites(w http.ResponseWriter, r *http.Request) {
@@ -121,14 +114,19 @@ func (s *Server) handleSites(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleSite(w http.ResponseWriter, r *http.Request, id string) {
-	if !s.optionalToken(w, r) {
-		return
+	s.handleOne(w, r, id == siteID, "No site found with site_id "+id+".", "Site retrieved successfully.", s.siteRecord())
+}
+
+// handleOne answers a request for one record: found says whether the id
+// named it, and the messages are the real service's.
+func (s *Server) handleOne(w http.ResponseWriter, r *http.Request, found bool, missing, retrieved string, record any) {
+	switch {
+	case !s.optionalToken(w, r):
+	case !found:
+		fail(w, missing)
+	default:
+		ok(w, retrieved, record)
 	}
-	if id != siteID {
-		fail(w, "No site found with site_id "+id+".")
-		return
-	}
-	ok(w, "Site retrieved successfully.", s.siteRecord())
 }
 
 func (s *Server) handleWellKnown(w http.ResponseWriter, r *http.Request) {

@@ -57,25 +57,13 @@ type tokenRequest struct {
 	DeviceCode   *string // JSON only
 }
 
+// set stores val as the field named name, if the request has one.
 func (t *tokenRequest) set(name, val string) {
-	p := &val
-	switch name {
-	case "grant_type":
-		t.GrantType = p
-	case "username":
-		t.Username = p
-	case "password":
-		t.Password = p
-	case "redirect_uri":
-		t.RedirectURI = p
-	case "code":
-		t.Code = p
-	case "refresh_token":
-		t.RefreshToken = p
-	case "client_id":
-		t.ClientID = p
-	case "device_code":
-		t.DeviceCode = p
+	fields := map[string]**string{"grant_type": &t.GrantType, "username": &t.Username, "password": &t.Password,
+		"redirect_uri": &t.RedirectURI, "code": &t.Code, "refresh_token": &t.RefreshToken,
+		"client_id": &t.ClientID, "device_code": &t.DeviceCode}
+	if f, ok := fields[name]; ok {
+		*f = &val
 	}
 }
 

@@ -81,7 +81,7 @@ class TokenCompletionTest(unittest.TestCase):
         env = self.world.env()
         for name, words, want in cases:
             with self.subTest(name):
-                got, stderr = complete("tapis-token.bash", "_tapis_token", words, env)
+                got, stderr = complete("tapis.bash", "_tapis_token", words, env)
                 self.assertEqual(got, sorted(want))
                 self.assertEqual(stderr, "")
 
@@ -89,7 +89,7 @@ class TokenCompletionTest(unittest.TestCase):
         # With the config out of sight, the names can only come from the
         # running agent.
         env = self.world.env(TAPIS_AGENT_CONFIG=os.path.join(self.world.dir, "absent.toml"))
-        got, _ = complete("tapis-token.bash", "_tapis_token", ["tapis-token", "logout", ""], env)
+        got, _ = complete("tapis.bash", "_tapis_token", ["tapis-token", "logout", ""], env)
         self.assertEqual(got, ["demo", "idle"])
         st = self.world.status()
         self.assertEqual(sorted(t["tenant"] for t in st["tenants"]), got)
@@ -97,7 +97,7 @@ class TokenCompletionTest(unittest.TestCase):
     def test_registered(self):
         p = subprocess.run(
             [BASH, "--norc", "--noprofile", "-c", 'source "$1" && complete -p tapis-token', "bash",
-             os.path.join(harness.COMPLETION_DIR, "tapis-token.bash")],
+             os.path.join(harness.COMPLETION_DIR, "tapis.bash")],
             stdout=subprocess.PIPE,
             universal_newlines=True,
             timeout=harness.CALL_TIMEOUT,
@@ -127,7 +127,7 @@ class NoAgentCompletionTest(unittest.TestCase):
             )
         self.env["TAPIS_AGENT_CONFIG"] = cfg
         start = time.monotonic()
-        got, stderr = complete("tapis-token.bash", "_tapis_token", ["tapis-token", "login", ""], self.env)
+        got, stderr = complete("tapis.bash", "_tapis_token", ["tapis-token", "login", ""], self.env)
         self.assertEqual(got, ["designsafe", "tacc"])
         self.assertEqual(stderr, "")
         self.assertLess(time.monotonic() - start, 5)
@@ -138,11 +138,11 @@ class NoAgentCompletionTest(unittest.TestCase):
         with open(os.path.join(d, "config.toml"), "w") as f:
             f.write("[tenants.tacc]\n")
         self.env["XDG_CONFIG_HOME"] = os.path.join(self.dir, "xdg")
-        got, _ = complete("tapis-token.bash", "_tapis_token", ["tapis-token", ""], self.env)
+        got, _ = complete("tapis.bash", "_tapis_token", ["tapis-token", ""], self.env)
         self.assertEqual(got, sorted(SUBCOMMANDS + ["tacc"]))
 
     def test_nothing_known(self):
-        got, stderr = complete("tapis-token.bash", "_tapis_token", ["tapis-token", "logout", ""], self.env)
+        got, stderr = complete("tapis.bash", "_tapis_token", ["tapis-token", "logout", ""], self.env)
         self.assertEqual(got, [])
         self.assertEqual(stderr, "")
 
@@ -167,7 +167,7 @@ class AgentCompletionTest(unittest.TestCase):
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": d}
         for name, words, want in cases:
             with self.subTest(name):
-                got, stderr = complete("tapis-agent.bash", "_tapis_agent", words, env)
+                got, stderr = complete("tapis.bash", "_tapis_agent", words, env)
                 self.assertEqual(got, sorted(want))
                 self.assertEqual(stderr, "")
 

@@ -1,8 +1,23 @@
-# bash completion for tapis-token, the helper of tapis-agent: subcommands,
-# flags, and tenant names from the running agent and the config file.
+# bash completion for tapis-token and tapis-agent: subcommands, flags,
+# tenant names from the running agent and the config file, and file names
+# for --socket and --config.
 #
-# Install as ~/.local/share/bash-completion/completions/tapis-token (loaded
-# on demand by bash-completion), or source it from ~/.bashrc.
+# make install puts this one file where bash-completion loads it on demand,
+# as tapis-token and as tapis-agent; or source it from ~/.bashrc.
+
+# _tapis_cur_prev sets the caller's cur and prev to the word being
+# completed and the one before it, and empties COMPREPLY.
+_tapis_cur_prev() {
+  cur=${COMP_WORDS[COMP_CWORD]} prev=
+  ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
+  # bash splits --flag=value at "=" (COMP_WORDBREAKS).
+  if [[ $cur == = ]]; then
+    cur=
+  elif [[ $prev == = ]] && ((COMP_CWORD > 1)); then
+    prev=${COMP_WORDS[COMP_CWORD - 2]}
+  fi
+  COMPREPLY=()
+}
 
 # _tapis_token_tenants CMD prints the tenant names the agent holds (asked
 # through CMD status --json, bounded to 2 s so a hung agent never hangs the
@@ -25,15 +40,8 @@ _tapis_token_tenants() {
 }
 
 _tapis_token() {
-  local cur=${COMP_WORDS[COMP_CWORD]} prev=
-  ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
-  # bash splits --flag=value at "=" (COMP_WORDBREAKS).
-  if [[ $cur == = ]]; then
-    cur=
-  elif [[ $prev == = ]] && ((COMP_CWORD > 1)); then
-    prev=${COMP_WORDS[COMP_CWORD - 2]}
-  fi
-  COMPREPLY=()
+  local cur prev
+  _tapis_cur_prev
 
   case $prev in
     --min-valid)
@@ -96,3 +104,40 @@ _tapis_token() {
 }
 
 complete -F _tapis_token tapis-token
+
+_tapis_agent() {
+  local cur prev
+  _tapis_cur_prev
+
+  case $prev in
+    --socket | -socket | --config | -config)
+      compopt -o filenames 2>/dev/null
+      COMPREPLY=($(compgen -f -- "$cur"))
+      return 0 ;;
+    --log-level | -log-level)
+      COMPREPLY=($(compgen -W "debug info warn error" -- "$cur"))
+      return 0 ;;
+  esac
+
+  local sub= i
+  for ((i = 1; i < COMP_CWORD; i++)); do
+    case ${COMP_WORDS[i]} in
+      serve | start | stop | version | help) sub=${COMP_WORDS[i]}; break ;;
+    esac
+  done
+
+  case $sub in
+    "")
+      if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W "--help --version" -- "$cur"))
+      else
+        COMPREPLY=($(compgen -W "serve start stop version help" -- "$cur"))
+      fi ;;
+    serve) COMPREPLY=($(compgen -W "--socket --config --log-level" -- "$cur")) ;;
+    start) COMPREPLY=($(compgen -W "--socket --config --log-level -c -s -q" -- "$cur")) ;;
+    stop) COMPREPLY=($(compgen -W "--socket -c -s -q" -- "$cur")) ;;
+  esac
+  return 0
+}
+
+complete -F _tapis_agent tapis-agent
