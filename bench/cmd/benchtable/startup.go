@@ -81,21 +81,26 @@ func startup(w *world, p params) ([]bench.Row, error) {
 // timeStarts runs every program rounds times, rotating their order
 // every round, and records each run in its prog.
 //
-// The binaries are first dropped from the page cache and started once,
-// so that the kernel caches each as it caches any binary read from disk.
-// Left as written, the linker's output and a copied file are cached
-// differently, and exec maps them at speeds up to a tenth apart: two
-// start-up times compare only between files cached alike.
+// Every recache rounds, the binaries are dropped from the page cache and
+// started once, untimed, so that the kernel caches each as it caches any
+// binary read from disk. Left as written, the linker's output and a copied
+// file are cached differently, and exec maps them at speeds up to a tenth
+// apart; and where in memory a file lands changes its start-up by a few
+// hundredths from one caching to the next, so the runs are spread over
+// several.
 func timeStarts(progs []*prog, rounds int) error {
-	for _, pr := range progs {
-		if err := evict(pr.argv[0]); err != nil {
-			return err
-		}
-		if _, err := pr.run(); err != nil {
-			return err
-		}
-	}
+	const recache = 100
 	for i := range rounds {
+		if i%recache == 0 {
+			for _, pr := range progs {
+				if err := evict(pr.argv[0]); err != nil {
+					return err
+				}
+				if _, err := pr.run(); err != nil {
+					return err
+				}
+			}
+		}
 		for j := range progs {
 			pr := progs[(i+j)%len(progs)]
 			d, err := pr.run()
