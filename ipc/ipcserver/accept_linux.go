@@ -11,53 +11,67 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// runRaw accepts on a Unix listener: it blocks in accept(2) on a blocking
-// copy of the listening socket and answers a token frame right there when
-// the Handler holds the token (answerNow); other connections become
+// runRaw accepts on a Unix listener: it waits in ppoll(2) and accept(2)
+// on a copy of the listening socket and answers a token frame right there
+// when the Handler holds the token (answerNow); other connections become
 // net.Conns for classify. Through package net each connection pays for a
 // wake-up of the runtime's poller thread, a hand-off to the goroutine in
 // Accept and the new socket's registration with epoll, which make bench
 // shows in the helper's start-up. It reports false, having done nothing,
 // when it cannot take the listener over.
+//
+// Closing the dispatcher wakes the wait through an eventfd. It never shuts
+// the socket down, nor changes its flags: systemd holds the same socket,
+// and must be able to start the next agent on it.
 func (d *dispatcher) runRaw(ctx context.Context, ul *net.UnixListener) (bool, error) {
-	lfd, err := blockingDup(ul)
+	lfd, err := dupFD(ul)
 	if err != nil {
 		return false, nil
 	}
-	// Closing the dispatcher shuts the socket down, which ends a blocked
-	// accept(2); closing a descriptor would not. The descriptor is closed
-	// only once the watch has ended, so that shutdown never hits a
-	// reused number.
+	defer syscall.Close(lfd)
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return false, nil
+	}
+	// The eventfd is closed only once the watch has ended, so that its
+	// write never hits a reused number.
 	exited := make(chan struct{})
 	watched := make(chan struct{})
 	go func() {
 		defer close(watched)
 		select {
 		case <-d.done:
-			_ = syscall.Shutdown(lfd, syscall.SHUT_RDWR)
+			_, _ = unix.Write(wake, []byte{1, 0, 0, 0, 0, 0, 0, 0})
 		case <-exited:
 		}
 	}()
 	defer func() {
 		close(exited)
 		<-watched
-		syscall.Close(lfd)
+		unix.Close(wake)
 	}()
 	buf := make([]byte, ipc.MaxRequestBytes)
+	fds := []unix.PollFd{{Fd: int32(lfd), Events: unix.POLLIN}, {Fd: int32(wake), Events: unix.POLLIN}}
 	var delay time.Duration
 	for {
 		if !d.acquire() {
 			return true, net.ErrClosed
 		}
+		fds[0].Revents, fds[1].Revents = 0, 0
+		if _, err := unix.Ppoll(fds, nil, nil); err != nil && err != unix.EINTR {
+			d.release()
+			return true, os.NewSyscallError("ppoll", err)
+		}
+		if fds[1].Revents != 0 || d.closed() {
+			d.release()
+			return true, net.ErrClosed
+		}
 		fd, _, err := syscall.Accept4(lfd, syscall.SOCK_CLOEXEC)
 		if err != nil {
 			d.release()
-			if d.closed() {
-				return true, net.ErrClosed
-			}
 			switch err {
-			case syscall.EINTR, syscall.ECONNABORTED:
-				continue
+			case syscall.EAGAIN, syscall.EINTR, syscall.ECONNABORTED:
+				continue // another process took it, or it went away
 			case syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM:
 				if delay, err = d.pause(delay, os.NewSyscallError("accept", err)); err != nil {
 					return true, err
@@ -149,29 +163,18 @@ func waitRequest(fd, lfd int, d time.Duration) bool {
 	}
 }
 
-// blockingDup returns a blocking duplicate of l's socket. Blocking mode
-// belongs to the socket, not the descriptor: l's own Accept must not be
-// used from then on.
-func blockingDup(l *net.UnixListener) (int, error) {
+// dupFD returns a duplicate of l's socket descriptor, for runRaw to use in
+// place of l's own Accept, which must not be used from then on.
+func dupFD(l *net.UnixListener) (int, error) {
 	rc, err := l.SyscallConn()
 	if err != nil {
 		return -1, err
 	}
-	fd := -1
-	var derr error
-	if err := rc.Control(func(lfd uintptr) {
-		fd, derr = unix.FcntlInt(lfd, unix.F_DUPFD_CLOEXEC, 0)
-	}); err != nil {
+	fd, derr := -1, error(nil)
+	if err := rc.Control(func(lfd uintptr) { fd, derr = unix.FcntlInt(lfd, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
 		return -1, err
 	}
-	if derr != nil {
-		return -1, os.NewSyscallError("fcntl", derr)
-	}
-	if err := syscall.SetNonblock(fd, false); err != nil {
-		syscall.Close(fd)
-		return -1, os.NewSyscallError("fcntl", err)
-	}
-	return fd, nil
+	return fd, os.NewSyscallError("fcntl", derr)
 }
 
 // fdConn turns an accepted socket into a net.Conn, taking fd over.

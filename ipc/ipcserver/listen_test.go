@@ -144,3 +144,38 @@ func (l *closeNotifyListener) Close() error {
 	l.once.Do(func() { close(l.closed) })
 	return err
 }
+
+// TestServeLeavesSharedSocket: systemd holds the listening socket it
+// passes to the agent, and starts the next agent on it once this one
+// exits. Stopping must leave that socket able to accept.
+func TestServeLeavesSharedSocket(t *testing.T) {
+	path := filepath.Join(shortDir(t), "agent.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false) // systemd owns the file
+	held, err := ln.(*net.UnixListener).File()     // systemd's descriptor
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	for i := range 2 {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- New(&fakeHandler{}, nil).Serve(ctx, ln) }()
+		c := &ipcclient.Client{Path: path, Timeout: 10 * time.Second}
+		if _, err := c.Token(context.Background(), "dev", time.Minute); err != nil {
+			t.Fatalf("agent %d: Token = %v", i+1, err)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("agent %d: Serve = %v", i+1, err)
+		}
+		// The next agent gets the socket from systemd's descriptor.
+		if ln, err = net.FileListener(held); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ln.Close()
+}
