@@ -74,8 +74,8 @@ func (d *dispatcher) run(ctx context.Context) error {
 			continue
 		}
 		delay = 0
-		lc := &limitConn{Conn: c, release: d.release}
-		d.wg.Go(func() { d.classify(ctx, lc, nil) })
+		sc := &conn{Conn: c, release: d.release}
+		d.wg.Go(func() { d.classify(ctx, sc) })
 	}
 	return net.ErrClosed
 }
@@ -115,12 +115,12 @@ func (d *dispatcher) pause(delay time.Duration, err error) (time.Duration, error
 	}
 }
 
-// classify waits for c's first byte and serves c accordingly; p is its
-// peer, nil when not read yet. A client that sends nothing within the
-// header timeout is dropped, as net/http would drop it.
-func (d *dispatcher) classify(ctx context.Context, c net.Conn, p *peer) {
-	if p == nil {
-		p = d.s.readPeer(c)
+// classify waits for c's first byte and serves c accordingly, reading its
+// peer first if that is not done yet. A client that sends nothing within
+// the header timeout is dropped, as net/http would drop it.
+func (d *dispatcher) classify(ctx context.Context, c *conn) {
+	if c.peer == nil {
+		c.peer = d.s.readPeer(c)
 	}
 	_ = c.SetReadDeadline(time.Now().Add(d.s.readHeaderTimeout()))
 	first, err := peekByte(c)
@@ -129,10 +129,10 @@ func (d *dispatcher) classify(ctx context.Context, c net.Conn, p *peer) {
 	case err != nil:
 		c.Close()
 	case ipc.IsFrame(first):
-		d.s.serveFrame(ctx, c, p)
+		d.s.serveFrame(ctx, c, c.peer)
 	default:
 		select {
-		case d.http <- &peerConn{Conn: c, peer: p}:
+		case d.http <- c:
 		case <-d.done:
 			c.Close()
 		}
@@ -163,37 +163,25 @@ func peekByte(c net.Conn) (byte, error) {
 	return b[0], nil
 }
 
-// peerConn is a connection for net/http, with its peer's credentials.
-type peerConn struct {
+// conn is an accepted connection: its peer's credentials, read once, and
+// its connection slot, given back once, on the first Close.
+type conn struct {
 	net.Conn
-	peer *peer
-}
-
-func (c *peerConn) NetConn() net.Conn { return c.Conn }
-
-// limitConn gives its connection slot back once, on the first Close.
-type limitConn struct {
-	net.Conn
+	peer    *peer
 	once    sync.Once
 	release func()
 }
 
-func (c *limitConn) Close() error {
+func (c *conn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.release)
 	return err
 }
 
-func (c *limitConn) NetConn() net.Conn { return c.Conn }
-
-// rawConn returns the syscall.RawConn under c's wrappers, or nil.
+// rawConn returns the syscall.RawConn of c, or nil.
 func rawConn(c net.Conn) syscall.RawConn {
-	for {
-		w, ok := c.(interface{ NetConn() net.Conn })
-		if !ok {
-			break
-		}
-		c = w.NetConn()
+	if w, ok := c.(*conn); ok {
+		c = w.Conn
 	}
 	if sc, ok := c.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {

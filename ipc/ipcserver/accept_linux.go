@@ -92,8 +92,8 @@ func (d *dispatcher) runRaw(ctx context.Context, ul *net.UnixListener) (bool, er
 			d.s.log.Warn("ipc_accept_failed", "err", err)
 			continue
 		}
-		lc := &limitConn{Conn: c, release: d.release}
-		d.wg.Go(func() { d.classify(ctx, lc, p) })
+		sc := &conn{Conn: c, peer: p, release: d.release}
+		d.wg.Go(func() { d.classify(ctx, sc) })
 	}
 }
 

@@ -16,14 +16,11 @@ type peer struct {
 }
 
 // connContext gives an HTTP connection's context its peer, read when the
-// dispatcher accepted it. handle answers 403 to every request of a
-// foreign peer.
+// dispatcher accepted it; handle answers 403 to a foreign or unknown peer.
 func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
-	p := (*peer)(nil)
-	if pc, ok := c.(*peerConn); ok {
-		p = pc.peer
-	} else {
-		p = s.readPeer(c)
+	var p *peer
+	if sc, ok := c.(*conn); ok {
+		p = sc.peer
 	}
 	return context.WithValue(ctx, peerKey{}, p)
 }
