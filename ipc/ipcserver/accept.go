@@ -20,7 +20,7 @@ import (
 type dispatcher struct {
 	s    *Server
 	ln   net.Listener
-	sem  chan struct{}  // a slot per open connection: MaxConns
+	sem  chan struct{}  // a slot per open connection: maxConns
 	http chan net.Conn  // connections for net/http's Accept
 	done chan struct{}  // closed by Close
 	wg   sync.WaitGroup // goroutines serving frames or classifying connections
@@ -122,7 +122,7 @@ func (d *dispatcher) classify(ctx context.Context, c *conn) {
 	if c.peer == nil {
 		c.peer = d.s.readPeer(c)
 	}
-	_ = c.SetReadDeadline(time.Now().Add(d.s.readHeaderTimeout()))
+	_ = c.SetReadDeadline(time.Now().Add(d.s.readHeaderTimeout))
 	first, err := peekByte(c)
 	_ = c.SetReadDeadline(time.Time{})
 	switch {

@@ -15,7 +15,7 @@ import (
 func (s *Server) serveFrame(ctx context.Context, c net.Conn, p *peer) {
 	defer c.Close()
 	start := time.Now()
-	_ = c.SetReadDeadline(start.Add(s.readHeaderTimeout()))
+	_ = c.SetReadDeadline(start.Add(s.readHeaderTimeout))
 	// One request frame: the bytes up to its LF. A byte after it would
 	// start a second request, which ParseTokenRequest refuses.
 	line := make([]byte, 0, ipc.MaxRequestBytes+1)

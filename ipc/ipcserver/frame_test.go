@@ -104,7 +104,7 @@ func TestFrames(t *testing.T) {
 // others misbehave.
 func TestHostileFrames(t *testing.T) {
 	h := &instantHandler{}
-	ts := newTestServer(t, h, func(s *Server) { s.ReadHeaderTimeout = 300 * time.Millisecond })
+	ts := newTestServer(t, h, func(s *Server) { s.readHeaderTimeout = 300 * time.Millisecond })
 	cases := []struct {
 		name, raw string
 		want      string // prefix of the answer; "" means closed without one
@@ -147,7 +147,7 @@ func TestHostileFrames(t *testing.T) {
 	}
 	slow.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if b, err := io.ReadAll(slow); len(b) != 0 || err != nil {
-		t.Errorf("stalled frame client got %q, %v; want the connection closed after ReadHeaderTimeout", b, err)
+		t.Errorf("stalled frame client got %q, %v; want the connection closed after the header timeout", b, err)
 	}
 }
 

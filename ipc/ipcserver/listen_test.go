@@ -75,7 +75,7 @@ func TestServeShutdown(t *testing.T) {
 }
 
 // TestServeShutdownForced: a handler that does not finish is cancelled
-// after ShutdownTimeout and Serve still returns.
+// after the shutdown timeout and Serve still returns.
 func TestServeShutdownForced(t *testing.T) {
 	entered := make(chan struct{})
 	cancelled := make(chan struct{})
@@ -92,7 +92,7 @@ func TestServeShutdownForced(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := New(h, nil)
-	s.ShutdownTimeout = 100 * time.Millisecond
+	s.shutdownTimeout = 100 * time.Millisecond
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, ln) }()
 	go (&ipcclient.Client{Path: path, Timeout: 10 * time.Second}).Token(context.Background(), "t", time.Minute)
@@ -125,7 +125,7 @@ func TestLongCallNotCancelled(t *testing.T) {
 		}
 		return &ipc.LoginResponse{Tenant: ipc.TenantStatus{Tenant: req.Tenant}}, nil
 	}}
-	ts := newTestServer(t, h, func(s *Server) { s.ReadTimeout = 100 * time.Millisecond })
+	ts := newTestServer(t, h, func(s *Server) { s.readTimeout = 100 * time.Millisecond })
 	s := &ipcclient.Client{Path: ts.path, Timeout: 10 * time.Second}
 	if _, err := s.Login(context.Background(), &ipc.LoginRequest{Tenant: "t", Username: "u", Password: "p"}); err != nil {
 		t.Fatalf("Login = %v; want success", err)

@@ -53,12 +53,8 @@ const (
 	MaxBodyBytes   = 64 << 10 // bounds a request body; a larger one is answered too_large
 	MaxHeaderBytes = 8 << 10  // bounds a request's header block
 
-	defaultReadHeaderTimeout = 5 * time.Second
-	defaultReadTimeout       = 15 * time.Second
-	defaultIdleTimeout       = 60 * time.Second
-	defaultShutdownTimeout   = 5 * time.Second
-	defaultMaxConns          = 4096
-	writeSlack               = 10 * time.Second
+	idleTimeout = 60 * time.Second // closes a kept-alive HTTP connection
+	writeSlack  = 10 * time.Second // to write an answer once the work is done
 
 	// Work deadlines per call, a little below the clients' timeouts so
 	// that a slow call ends with the agent's answer.
@@ -67,31 +63,22 @@ const (
 	otherWorkTimeout = ipc.DefaultTimeout - 5*time.Second
 )
 
-// Server answers the agent's socket. Create it with New, adjust the
-// exported fields if needed, then call Serve once; the fields must not
-// change after that. Its request handling is safe for concurrent use.
+// Server answers the agent's socket. Create it with New, then call Serve
+// once. Its request handling is safe for concurrent use.
 type Server struct {
-	// ReadHeaderTimeout bounds reading a request frame or an HTTP
-	// request's headers; zero means 5s.
-	ReadHeaderTimeout time.Duration
-	// ReadTimeout bounds reading a whole HTTP request; zero means 15s. It
-	// does not limit the work behind a call.
-	ReadTimeout time.Duration
-	// IdleTimeout closes a kept-alive HTTP connection after this long
-	// without a request; zero means 60s.
-	IdleTimeout time.Duration
-	// ShutdownTimeout bounds how long Serve waits for in-flight answers
-	// once its context is done; zero means 5s.
-	ShutdownTimeout time.Duration
-	// MaxConns bounds the connections served at once; further clients
-	// wait in the listen backlog. Zero means 4096: an idle connection
-	// holds a slot until a timeout closes it, so a small cap would let a
-	// leaky or hostile client of the same user starve every other one.
-	MaxConns int
-
 	h   Handler
 	log *slog.Logger
 	uid int // the only peer uid served; os.Getuid() but for tests
+
+	// Limits, set by New; tests shorten them.
+	readHeaderTimeout time.Duration // to read a request frame or an HTTP request's headers
+	readTimeout       time.Duration // to read a whole HTTP request; the work behind it has its own
+	shutdownTimeout   time.Duration // for in-flight answers once Serve's context is done
+	// maxConns bounds the connections served at once; further clients
+	// wait in the listen backlog. An idle connection holds a slot until a
+	// timeout closes it, so a small cap would let a leaky or hostile
+	// client of the same user starve every other one.
+	maxConns int
 }
 
 // New returns a Server that answers with h and logs to logger (nil means
@@ -100,11 +87,12 @@ func New(h Handler, logger *slog.Logger) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{h: h, log: logger, uid: os.Getuid()}
+	return &Server{h: h, log: logger, uid: os.Getuid(), readHeaderTimeout: 5 * time.Second,
+		readTimeout: 15 * time.Second, shutdownTimeout: 5 * time.Second, maxConns: 4096}
 }
 
 // Serve answers on ln until ctx is done, then stops accepting, closes ln,
-// lets in-flight answers finish for up to ShutdownTimeout and returns nil.
+// lets in-flight answers finish for up to five seconds and returns nil.
 // It returns an error only if accepting connections fails.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// Calls run under a context that keeps ctx's values but is not
@@ -112,13 +100,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// period, after which baseCancel cuts them off.
 	base, baseCancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer baseCancel()
-	d := newDispatcher(s, ln, orDefault(s.MaxConns, defaultMaxConns))
+	d := newDispatcher(s, ln, s.maxConns)
 	srv := &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: s.readHeaderTimeout(),
-		ReadTimeout:       orDefault(s.ReadTimeout, defaultReadTimeout),
+		ReadHeaderTimeout: s.readHeaderTimeout,
+		ReadTimeout:       s.readTimeout,
 		WriteTimeout:      otherWorkTimeout + writeSlack, // routes set their own
-		IdleTimeout:       orDefault(s.IdleTimeout, defaultIdleTimeout),
+		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    MaxHeaderBytes,
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ConnContext:       s.connContext,
@@ -136,7 +124,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		<-acceptc // net.ErrClosed
 	}
 	d.Close()
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), orDefault(s.ShutdownTimeout, defaultShutdownTimeout))
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.shutdownTimeout)
 	defer cancel()
 	// Frames in flight and connections not yet classified are the
 	// dispatcher's; net/http has the rest.
@@ -161,17 +149,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("serving socket API: %w", acceptErr)
 	}
 	return nil
-}
-
-func (s *Server) readHeaderTimeout() time.Duration {
-	return orDefault(s.ReadHeaderTimeout, defaultReadHeaderTimeout)
-}
-
-func orDefault[T time.Duration | int](v, def T) T {
-	if v > 0 {
-		return v
-	}
-	return def
 }
 
 // answer is what a call answers, over HTTP or in a frame, and what its log

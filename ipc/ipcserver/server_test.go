@@ -373,9 +373,9 @@ func TestForeignPeer(t *testing.T) {
 }
 
 // TestSlowClient: a client that sends half a header and stalls is cut off
-// after ReadHeaderTimeout, and others are served meanwhile.
+// after the header timeout, and others are served meanwhile.
 func TestSlowClient(t *testing.T) {
-	ts := newTestServer(t, &fakeHandler{}, func(s *Server) { s.ReadHeaderTimeout = 200 * time.Millisecond })
+	ts := newTestServer(t, &fakeHandler{}, func(s *Server) { s.readHeaderTimeout = 200 * time.Millisecond })
 	slow, err := net.Dial("unix", ts.path)
 	if err != nil {
 		t.Fatal(err)
@@ -398,7 +398,7 @@ func TestSlowClient(t *testing.T) {
 // TestMaxConns: with one slot, a second client waits until the first
 // connection closes.
 func TestMaxConns(t *testing.T) {
-	ts := newTestServer(t, &fakeHandler{}, func(s *Server) { s.MaxConns = 1 })
+	ts := newTestServer(t, &fakeHandler{}, func(s *Server) { s.maxConns = 1 })
 	first, err := net.Dial("unix", ts.path)
 	if err != nil {
 		t.Fatal(err)
