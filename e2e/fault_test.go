@@ -423,7 +423,7 @@ func TestClockJumpPastExpiry(t *testing.T) {
 	t.Parallel()
 	clk := &offsetClock{}
 	fake := tapistest.New(t, tapistest.Config{AccessTTL: time.Hour, Users: map[string]string{"jdoe": "secret"}, Now: clk.Now})
-	p := startInproc(t, agent.Options{Now: clk.Now, UpstreamTimeout: time.Second},
+	p := startInproc(t, agent.Options{Now: clk.Now, UpstreamTimeout: 10 * time.Second},
 		&config.Tenant{Name: "dev", BaseURL: fake.URL(), Username: "jdoe"})
 	c := p.client()
 	if _, err := c.Login(context.Background(), &ipc.LoginRequest{Tenant: "dev", Username: "jdoe", Password: "secret"}); err != nil {
