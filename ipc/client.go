@@ -55,6 +55,7 @@ func Token(path string, c TokenCall) (*TokenResponse, error) {
 		return nil, ioError("sending request to agent", path, err)
 	}
 	answer := make([]byte, 0, 4096)
+	timed := false // SO_RCVTIMEO is set
 	for len(answer) == 0 || answer[len(answer)-1] != '\n' {
 		if len(answer) > MaxAnswerBytes {
 			break // ParseAnswer refuses it
@@ -62,7 +63,7 @@ func Token(path string, c TokenCall) (*TokenResponse, error) {
 		if len(answer) == cap(answer) {
 			answer = append(answer, 0)[:len(answer)]
 		}
-		n, err := read(fd, answer[len(answer):cap(answer)], c.Spin && len(answer) == 0)
+		n, err := read(fd, answer[len(answer):cap(answer)], c.Spin && len(answer) == 0, c.Timeout, &timed)
 		if n == 0 && err == nil {
 			err = errors.New("connection closed before the end of the answer")
 		}
@@ -90,20 +91,17 @@ func Unreachable(err error) error {
 	return wrap(ErrAgentUnreachable.Error()+": "+err.Error(), ErrAgentUnreachable, err)
 }
 
-// dial connects a blocking Unix stream socket to path. Its timeouts bound
-// each later read and write, and the connect itself when the agent's
-// backlog is full.
+// dial connects a blocking Unix stream socket to path. Its send timeout
+// bounds each later write, and the connect itself when the agent's backlog
+// is full.
 func dial(path string, timeout time.Duration) (int, error) {
 	fd, err := socket()
 	if err != nil {
 		return -1, os.NewSyscallError("socket", err)
 	}
-	tv := syscall.NsecToTimeval(max(timeout, time.Microsecond).Nanoseconds())
-	for _, opt := range []int{syscall.SO_SNDTIMEO, syscall.SO_RCVTIMEO} {
-		if err := syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, opt, &tv); err != nil {
-			syscall.Close(fd)
-			return -1, os.NewSyscallError("setsockopt", err)
-		}
+	if err := setTimeout(fd, syscall.SO_SNDTIMEO, timeout); err != nil {
+		syscall.Close(fd)
+		return -1, err
 	}
 	for {
 		err = syscall.Connect(fd, &syscall.SockaddrUnix{Name: path})
@@ -139,13 +137,29 @@ func write(fd int, b []byte) error {
 	return nil
 }
 
-// read reads from fd; with spinFirst it polls first (see spin).
-func read(fd int, b []byte, spinFirst bool) (int, error) {
+// setTimeout sets the socket option opt (SO_SNDTIMEO or SO_RCVTIMEO) of
+// fd to timeout.
+func setTimeout(fd, opt int, timeout time.Duration) error {
+	tv := syscall.NsecToTimeval(max(timeout, time.Microsecond).Nanoseconds())
+	return os.NewSyscallError("setsockopt", syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, opt, &tv))
+}
+
+// read reads from fd; with spinFirst it polls first (see spin). Before the
+// first read that may sleep it bounds the wait with SO_RCVTIMEO (timeout),
+// and records that in *timed: a spin that finds the answer, the common
+// case, needs no timeout and saves the system call.
+func read(fd int, b []byte, spinFirst bool, timeout time.Duration, timed *bool) (int, error) {
 	n, ok, err := 0, false, error(nil)
 	if spinFirst {
 		n, ok, err = spin(fd, b)
 	}
 	if !ok {
+		if !*timed {
+			if err := setTimeout(fd, syscall.SO_RCVTIMEO, timeout); err != nil {
+				return 0, err
+			}
+			*timed = true
+		}
 		n, err = syscall.Read(fd, b)
 	}
 	for err == syscall.EINTR {

@@ -2,7 +2,7 @@ package ipc
 
 import "syscall"
 
-// canSpin reports whether conn.poll can yield the processor between tries.
+// canSpin reports whether spin can yield the processor between tries.
 const canSpin = true
 
 // socket returns a new Unix stream socket, closed on exec.

@@ -4,7 +4,7 @@ package ipc
 
 import "syscall"
 
-// canSpin reports whether conn.poll can yield the processor between tries:
+// canSpin reports whether spin can yield the processor between tries:
 // package syscall offers no sched_yield here, so the first read sleeps.
 const canSpin = false
 

@@ -65,7 +65,11 @@ type Agent struct {
 // answers. Concurrent Starts, in this process or others, end with one
 // agent.
 func Start(ctx context.Context, opts Options) (*Agent, error) {
-	socket, err := absPath(opts.Socket, ipc.SocketPath)
+	socket := opts.Socket
+	if socket == "" {
+		socket = ipc.SocketPath()
+	}
+	socket, err := filepath.Abs(socket)
 	if err != nil {
 		return nil, fmt.Errorf("resolving socket path %s: %w", opts.Socket, err)
 	}
@@ -100,14 +104,6 @@ func Start(ctx context.Context, opts Options) (*Agent, error) {
 		return &Agent{Socket: socket, PID: pid}, nil
 	}
 	return &Agent{Socket: socket, PID: pid, Started: true, LogPath: logPath}, nil
-}
-
-// absPath returns path made absolute, or def() for "".
-func absPath(path string, def func() string) (string, error) {
-	if path == "" {
-		path = def()
-	}
-	return filepath.Abs(path)
 }
 
 // spawn starts `tapis-agent serve` detached from the terminal and waits
