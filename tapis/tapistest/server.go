@@ -5,10 +5,15 @@
 // authenticator): the five-key envelope, 400 for every handled error, the
 // exact error messages in the order they are checked, refresh-token
 // rotation where old refresh tokens keep working, RS256 JWTs, the device
-// flow, and a 500 HTML page for unknown paths.
+// flow, and a 500 HTML page for unknown paths; and, after tapis-flows.md,
+// the browser pages (login, consent, device user code and approval with a
+// TTL in days) with their session cookie, authorization codes exchanged
+// against the client's exact callback_url, the live .well-known grant
+// list, and upper-case reason phrases.
 //
 // Tests steer it with an injectable clock, per-tenant TTLs and allowed
-// grant types, a device approval hook, and fault injection per route
+// grant types, a device approval hook, a user who answers every browser
+// page (SetBrowserUser), a scripted Browser, and fault injection per route
 // (delays, hangs, status codes, dropped connections, slow bodies), and
 // inspect it through request counters.
 //
