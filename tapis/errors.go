@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tapis-agent/tapis-agent/secret"
 )
@@ -105,6 +106,15 @@ type Error struct {
 	Op string
 	// StatusCode is the HTTP status, 0 when no response was received.
 	StatusCode int
+	// Status is the status line's code and reason phrase as sent
+	// ("502 Bad Gateway", "400 BAD REQUEST"); "" without a response.
+	Status string
+	// BaseURL is the tenant's base URL the call went to.
+	BaseURL string
+	// ContentType and Body describe an answer that was not a Tapis
+	// envelope: its content type and the start of its body, printable
+	// and without any value sent with the request.
+	ContentType, Body string
 	// Message is upstream's envelope message, sanitised; "" when there
 	// was no parsable envelope.
 	Message string
@@ -114,6 +124,8 @@ type Error struct {
 	Transient bool
 	// Err is the underlying error (network, timeout, parse), or nil.
 	Err error
+
+	timeout time.Duration // the per-call timeout that passed, if one did
 }
 
 // Error returns e.g. "tapis: refresh: 400: Invalid refresh_token.".
