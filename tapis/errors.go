@@ -47,6 +47,9 @@ const (
 	// ReasonClientExists: an OAuth client with that id already exists
 	// (ids are unique across all tenants); pick another id.
 	ReasonClientExists Reason = "client_exists"
+	// ReasonGrantNotAllowed: the tenant does not allow this grant type
+	// (the message lists those it does).
+	ReasonGrantNotAllowed Reason = "grant_not_allowed"
 	// ReasonBadRequest: any other rejection of the request itself
 	// (validation, grant type not allowed, wrong method).
 	ReasonBadRequest Reason = "bad_request"
@@ -248,6 +251,8 @@ var messageReasons = []struct {
 	{"The tenant_id claim in the token,", ReasonInvalidAccessToken},
 	// §6.2 revoke of a token that no longer validates.
 	{"Invalid POST data; could not validate the token", ReasonInvalidToken},
+	// §2.6 row 4.
+	{"Invalid grant_type (", ReasonGrantNotAllowed},
 	// §4 clients.
 	{"Invalid POST data; This change would violate uniqueness constraints.", ReasonClientExists},
 	{"No client found with id", ReasonNotFound},
