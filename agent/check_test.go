@@ -2,12 +2,18 @@ package agent
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tapis-agent/tapis-agent/config"
 	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/secret"
+	"github.com/tapis-agent/tapis-agent/tapis"
 	"github.com/tapis-agent/tapis-agent/tapis/tapistest"
 )
 
@@ -102,4 +108,77 @@ func TestRejectedRefreshAccessStillAccepted(t *testing.T) {
 	if len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], "still accepts the access token") || !strings.Contains(st.Warnings[0], "tapis-token login alpha") {
 		t.Errorf("warnings = %q; want one saying why the token is still served", st.Warnings)
 	}
+}
+
+// passwordCommandWorld is an agent whose tenant dev logs in unattended
+// with script, against a fake sharing clk; it returns once dev is ready.
+func passwordCommandWorld(t *testing.T, clk *clock, script string) (*Agent, *tapistest.Server) {
+	t.Helper()
+	fake := tapistest.New(t, tapistest.Config{TenantID: "dev", Users: map[string]string{"jdoe": "the-pw"}, Now: clk.Now})
+	if err := fake.AddClient("jdoe", "c1", "k1"); err != nil {
+		t.Fatal(err)
+	}
+	a := New(Options{Logger: slog.New(slog.DiscardHandler), Now: clk.Now})
+	t.Cleanup(a.Close)
+	a.ApplyConfig(&config.Config{Tenants: map[string]*config.Tenant{"dev": {
+		Name: "dev", BaseURL: fake.URL(), Username: "jdoe", ClientID: "c1", ClientKey: "k1",
+		PasswordCommand: sh(script)}}})
+	waitStatus(t, a, func(st ipc.TenantStatus) bool { return st.State == ipc.StateReady })
+	return a, fake
+}
+
+// TestPasswordCommandAnswersTheWaitingCaller: the request that meets a
+// rejected refresh token waits for the unattended re-login and gets the
+// new token, within its own time.
+func TestPasswordCommandAnswersTheWaitingCaller(t *testing.T) {
+	clk := &clock{}
+	a, fake := passwordCommandWorld(t, clk, "sleep 0.1; echo the-pw")
+	old, err := a.Token(context.Background(), "dev", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fake.RotateSigningKey(); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Hour)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	tr, err := a.Token(ctx, "dev", 3*time.Hour+30*time.Minute)
+	if err != nil {
+		t.Fatalf("Token(3h30m) after the refresh token was rejected = %v; want the re-login's token", err)
+	}
+	if tr.AccessToken == old.AccessToken || tapis.VerifySignature(secret.Value(tr.AccessToken), fake.PublicKeyPEM()) != nil {
+		t.Errorf("the waiting caller got a token not signed with the tenant's new key")
+	}
+}
+
+// TestPasswordCommandCallerKeepsItsTimeout: a re-login slower than the
+// caller's own deadline does not hold the caller past it; the login
+// still ends ready.
+func TestPasswordCommandCallerKeepsItsTimeout(t *testing.T) {
+	clk := &clock{}
+	slow := filepath.Join(t.TempDir(), "slow")
+	a, fake := passwordCommandWorld(t, clk, "if [ -e "+slow+" ]; then sleep 2; fi; echo the-pw")
+	if err := os.WriteFile(slow, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := a.session("dev")
+	fake.SetSingleUseRefresh(true)
+	used := s.tok.Load()
+	if _, err := s.refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s.tok.Store(used)
+	clk.Advance(time.Hour)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := a.Token(ctx, "dev", 3*time.Hour+30*time.Minute)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("the caller waited %v; want about its own 300ms", took)
+	}
+	if code(err) != ipc.CodeLoginRequired {
+		t.Errorf("Token(3h30m) with a re-login slower than the caller = %v; want %s", err, ipc.CodeLoginRequired)
+	}
+	waitStatus(t, a, func(st ipc.TenantStatus) bool { return a.session("dev") != s && st.State == ipc.StateReady })
 }
