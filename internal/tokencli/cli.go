@@ -44,17 +44,22 @@ Commands:
   login [TENANT] [--username NAME] [--password-stdin]
                         log in (prompts for the password without echo,
                         up to 3 tries; --password-stdin tries once);
-                        starts an agent when none is running
-  login [TENANT] --device [--client-id ID] [--client-key-stdin]
-                        log in by approving a code in a browser elsewhere;
-                        needs an OAuth client (client_id and
-                        client_key_file in the config, or these flags)
-  exec [TENANT] [--min-valid DURATION] -- CMD [ARG...]
-                        run CMD with TAPIS_TOKEN and TAPIS_BASE_URL in its
-                        environment (nothing refreshes them while it runs;
-                        exits 127 when CMD is not found, 126 when it
-                        cannot run)
-  logout [TENANT]       revoke and forget the tenant's tokens
+                        starts an agent when none is running; first
+                        checks that the tenant answers and allows it
+  login [TENANT] --browser [--token-stdin]
+                        log in in a web browser (the agent listens on a
+                        loopback port for its redirect; over SSH, forward
+                        that port with the ssh -L line shown)
+  login [TENANT] --device [--token-stdin]
+                        log in by approving a code in a browser elsewhere
+  login [TENANT] --browser|--device --client-id ID [--client-key-stdin]
+                        the same with an OAuth client of yours; without
+                        one, the agent uses (or registers, once) its own
+                        client for this host, which takes a token from
+                        the tenant's Token Web App, pasted when asked
+                        or read from stdin with --token-stdin
+  logout [TENANT]       revoke and forget the tenant's tokens, and delete
+                        the OAuth client the agent registered for this host
   status [--json]       the agent's tenants, their state and expiries
   claims [TENANT]       the decoded claims of the current access token
   import TENANT [--refresh-token [--client-id ID] [--client-key-stdin]]
