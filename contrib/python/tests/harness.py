@@ -26,6 +26,10 @@ PYDIR = os.path.dirname(HERE)  # contrib/python
 ROOT = os.path.dirname(os.path.dirname(PYDIR))
 COMPLETION_DIR = os.path.join(ROOT, "contrib", "completion")
 
+# The stand-in for tapipy (see standin/README.md): tests that use it put
+# this directory on sys.path, or on the PYTHONPATH of what they start.
+STANDIN = os.path.join(HERE, "standin")
+
 # The tests use the installed package (make pytest installs the wheel into
 # a fresh venv), never the source directory.
 
@@ -83,8 +87,9 @@ class World:
     """One fake tenant, one agent, one socket. Not safe for concurrent
     use."""
 
-    def __init__(self, access_ttl="1h"):
+    def __init__(self, access_ttl="1h", login=True):
         self.access_ttl = access_ttl
+        self.login_at_start = login
         self.bin = bin_dir()
         # AF_UNIX paths are limited to 108 bytes: keep the directory short.
         self.dir = tempfile.mkdtemp(prefix="tpy", dir="/tmp")
@@ -123,7 +128,7 @@ class World:
     def _start(self):
         with open(os.path.join(self.dir, "fake.log"), "wb") as log:
             self.fake = subprocess.Popen(
-                [self.path("tapis-fake"), "-tenant", "demo", "-user", "demo:demo", "-access-ttl", self.access_ttl],
+                [self.path("tapis-fake"), "-tenant", "demo", "-user", "demo:demo", "-access-ttl", self.access_ttl, "-device-approve-after", "1s"],
                 stdout=subprocess.PIPE,
                 stderr=log,
             )
@@ -136,7 +141,8 @@ class World:
             )
         self.agent_log = os.path.join(self.dir, "agent.log")
         self.start_agent()
-        self.login("demo")
+        if self.login_at_start:
+            self.login("demo")
 
     def start_agent(self):
         """Start tapis-agent serve on the socket and wait until it answers."""

@@ -5,7 +5,8 @@ mount(t) mounts on t.requests_session a transport adapter for
 BASE_URL/v3/files/ that checks the X-Tapis-Token it is sent as a Tapis
 service does, by asking the fake tenant's userinfo with it, and answers
 200 with the uploaded size, or the fake's 400 ("Invalid Tapis token."
-for an expired token). uploads(t) lists the (path, size) uploaded.
+for an expired token). The adapter's uploads lists (path, size) of each
+upload it accepted, tokens the token of every upload it was sent.
 """
 
 import json
@@ -19,8 +20,10 @@ class FilesAdapter(requests.adapters.BaseAdapter):
         super().__init__()
         self.base_url = base_url
         self.uploads = []
+        self.tokens = []
 
     def send(self, request, **kwargs):
+        self.tokens.append(request.headers.get("X-Tapis-Token", ""))
         check = requests.get(
             self.base_url + "/v3/oauth2/userinfo",
             headers={"X-Tapis-Token": request.headers.get("X-Tapis-Token", "")},
