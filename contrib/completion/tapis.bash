@@ -81,7 +81,7 @@ _tapis_token() {
   local flags= words=
   case $sub in
     "" | token)
-      flags="--min-valid -H --header --json --env"
+      flags="--min-valid -H --header --json --env --csh --sh"
       [[ -z $sub ]] && flags+=" --help --version" words="login logout status claims import version help" ;;
     login) flags="--username --password-stdin --device --client-id --client-key-stdin" ;;
     import) flags="--refresh-token --client-id --client-key-stdin" ;;

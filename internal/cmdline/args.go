@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tapis-agent/tapis-agent/internal/suggest"
 )
 
 // Flag is a command-line flag: a switch when B is set, else a flag that
@@ -43,7 +45,7 @@ func ParseArgs(args []string, flags ...Flag) ([]string, error) {
 		f := findFlag(flags, name)
 		switch {
 		case f == nil:
-			return nil, Usage("unknown flag " + name)
+			return nil, unknownFlag(name, flags)
 		case f.B != nil:
 			if hasVal {
 				return nil, Usage(name + " takes no value")
@@ -60,6 +62,20 @@ func ParseArgs(args []string, flags ...Flag) ([]string, error) {
 		*f.V = val
 	}
 	return pos, nil
+}
+
+// unknownFlag is the usage error for flag name, naming the flag of flags
+// it is a likely typo of.
+func unknownFlag(name string, flags []Flag) error {
+	var names []string
+	for _, f := range flags {
+		names = append(names, f.Name)
+	}
+	msg := "unknown flag " + name
+	if s := suggest.Closest(name, names); s != "" {
+		msg += "; did you mean " + s + "?"
+	}
+	return Usage(msg)
 }
 
 func findFlag(flags []Flag, name string) *Flag {
@@ -217,11 +233,12 @@ func durationUnit(u string) uint64 {
 }
 
 // TokenArgs is a parsed token command line:
-// [TENANT] [--min-valid DURATION] [-H | --json | --env].
+// [TENANT] [--min-valid DURATION] [-H | --json | --env [--csh | --sh]].
 type TokenArgs struct {
 	Tenant            string
 	MinValid          time.Duration // -1: the agent's default
 	Header, JSON, Env bool
+	Csh, Sh           bool // --env's syntax, when given
 }
 
 // ParseTokenArgs parses a token command line.
@@ -230,7 +247,7 @@ func ParseTokenArgs(args []string) (*TokenArgs, error) {
 	minValid := ""
 	pos, err := ParseArgs(args,
 		BoolFlag("-H", &ta.Header), BoolFlag("--header", &ta.Header), BoolFlag("--json", &ta.JSON), BoolFlag("--env", &ta.Env),
-		ValueFlag("--min-valid", &minValid))
+		BoolFlag("--csh", &ta.Csh), BoolFlag("--sh", &ta.Sh), ValueFlag("--min-valid", &minValid))
 	if err != nil {
 		return nil, err
 	}
@@ -239,6 +256,12 @@ func ParseTokenArgs(args []string) (*TokenArgs, error) {
 	}
 	if n := btoi(ta.Header) + btoi(ta.JSON) + btoi(ta.Env); n > 1 {
 		return nil, Usage("-H, --json and --env exclude each other")
+	}
+	if (ta.Csh || ta.Sh) && !ta.Env {
+		return nil, Usage("--csh and --sh choose the syntax of --env; add --env")
+	}
+	if ta.Csh && ta.Sh {
+		return nil, Usage("--csh and --sh exclude each other: choose the syntax of your shell")
 	}
 	if minValid != "" {
 		if ta.MinValid, err = parseMinValid(minValid); err != nil {
