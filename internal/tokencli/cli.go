@@ -2,7 +2,7 @@
 // fresh Tapis access token held by tapis-agent and manages the agent's
 // sessions:
 //
-//	curl -H "X-Tapis-Token: $(tapis-token designsafe)" https://designsafe.tapis.io/v3/systems
+//	curl -H @<(tapis-token -H designsafe) https://designsafe.tapis.io/v3/systems
 //
 // tapis-token is started for every such call, so its binary holds only
 // package hot, the token path; every other command line runs Main inside
@@ -63,6 +63,8 @@ func run(ctx context.Context, name string, args []string, stdin io.Reader, stdou
 		return cmdClaims(ctx, args[1:], stdout)
 	case "import":
 		return cmdImport(ctx, args[1:], stdin, stderr)
+	case "exec":
+		return cmdExec(ctx, args[1:])
 	case "help":
 		text, err := help(args[1:])
 		if err == nil {

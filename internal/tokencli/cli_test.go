@@ -130,18 +130,49 @@ func TestCommandTable(t *testing.T) {
 
 // checkFlags checks that every flag of c's help is one the command
 // accepts: the parser passes it (and a value) and stops at the unknown
-// flag after them, before the command does anything.
+// flag after them, before the command does anything. The "-- true" is
+// for exec, which wants a command.
 func checkFlags(t *testing.T, c cmdline.Command) {
 	t.Helper()
 	for _, f := range c.FlagNames() {
 		var out, errb bytes.Buffer
-		args := []string{f, "x", "--no-such-flag"}
+		args := []string{f, "x", "--no-such-flag", "--", "true"}
 		if c.Name != "" {
 			args = append([]string{c.Name}, args...)
 		}
 		code := Main(t.Context(), args, strings.NewReader(""), &out, &errb)
 		if code != cmdline.ExitUsage || !strings.Contains(errb.String(), "unknown flag --no-such-flag") {
 			t.Errorf("Main(%q) = %d, %s; want it to refuse only --no-such-flag", args, code, errb.String())
+		}
+	}
+}
+
+func TestWithEnv(t *testing.T) {
+	got := withEnv([]string{"A=1", "TAPIS_TOKEN=old", "TAPIS_TOKEN_X=keep", "B=2"}, "TAPIS_TOKEN=new", "TAPIS_BASE_URL=u")
+	want := []string{"A=1", "TAPIS_TOKEN_X=keep", "B=2", "TAPIS_TOKEN=new", "TAPIS_BASE_URL=u"}
+	if !slices.Equal(got, want) {
+		t.Errorf("withEnv = %q; want %q", got, want)
+	}
+}
+
+func TestIsDefaultSocket(t *testing.T) {
+	run := t.TempDir()
+	t.Setenv("XDG_RUNTIME_DIR", run)
+	t.Chdir(run)
+	cases := []struct {
+		sock string
+		want bool
+	}{
+		{"", true},
+		{run + "/tapis-agent/agent.sock", true},
+		{run + "//tapis-agent/./agent.sock", true},
+		{"tapis-agent/agent.sock", true}, // relative to the current directory
+		{run + "/tapis-agent/other.sock", false},
+		{"/tmp/agent.sock", false},
+	}
+	for _, tc := range cases {
+		if got := isDefaultSocket(tc.sock); got != tc.want {
+			t.Errorf("isDefaultSocket(%q) = %v; want %v", tc.sock, got, tc.want)
 		}
 	}
 }

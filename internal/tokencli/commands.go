@@ -45,7 +45,7 @@ func cmdToken(ctx context.Context, args []string, stdout io.Writer) error {
 		_, err = fmt.Fprintf(stdout, format+format, "TAPIS_BASE_URL", shell.Quote(tok.BaseURL), "TAPIS_TOKEN", shell.Quote(tok.AccessToken))
 		return err
 	}
-	return cmdline.WritePlain(stdout, tok.AccessToken, ta.Header)
+	return cmdline.WritePlain(stdout, tok.AccessToken, ta.Format)
 }
 
 func cmdLogin(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) error {

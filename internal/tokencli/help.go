@@ -9,11 +9,12 @@ import (
 // tokenCommand is the help of the token command line itself,
 // `tapis-token [TENANT] …`: the head of the program's help.
 var tokenCommand = cmdline.Command{
-	Usage:   []string{"[TENANT] [--min-valid DURATION] [-H | --json | --env [--csh | --sh]]"},
+	Usage:   []string{"[TENANT] [--min-valid DURATION] [-H | --curl-config | --json | --env [--csh | --sh]]"},
 	Summary: "print a current access token",
 	Flags: []cmdline.FlagHelp{
 		{Names: "--min-valid DURATION", Doc: "the token must stay valid this long (e.g. 2h, 90m, 300s; default 60s); the agent refreshes first if needed"},
-		{Names: "-H, --header", Doc: `print "X-Tapis-Token: <token>", for curl -H @FILE`},
+		{Names: "-H, --header", Doc: `print "X-Tapis-Token: <token>", for curl -H @<(...)`},
+		{Names: "--curl-config", Doc: `print header = "X-Tapis-Token: <token>", for curl -K <(...)`},
 		{Names: "--json", Doc: "print tenant, base_url, username, access_token, expires_at and expires_in as JSON"},
 		{Names: "--env", Doc: "print shell commands that set TAPIS_BASE_URL and TAPIS_TOKEN, for eval"},
 		{Names: "--csh, --sh", Doc: "with --env: csh or sh syntax (default: sh, unless $SHELL is a csh)"},
@@ -47,6 +48,21 @@ var Commands = []cmdline.Command{
 		Example: []string{
 			"tapis-token login designsafe",
 			`echo "$PASSWORD" | tapis-token login designsafe -u jdoe --password-stdin`,
+		},
+	},
+	{
+		Name:    "exec",
+		Usage:   []string{"exec [TENANT] [--min-valid DURATION] -- CMD [ARG]..."},
+		Summary: "run CMD with TAPIS_TOKEN and TAPIS_BASE_URL in its environment",
+		About: "The token stays off command lines, which every user of the machine can read. " +
+			"Nothing refreshes it while CMD runs: ask for as much validity as CMD needs. " +
+			"Exits with CMD's status, 127 when CMD is not found, 126 when it cannot run.",
+		Flags: []cmdline.FlagHelp{
+			{Names: "--min-valid DURATION", Doc: "the token must stay valid this long when CMD starts (default 60s)"},
+		},
+		Example: []string{
+			"tapis-token exec designsafe --min-valid 2h -- python analyse.py",
+			`tapis-token exec -- sh -c 'printf "X-Tapis-Token: %s\n" "$TAPIS_TOKEN" | curl -H @- "$TAPIS_BASE_URL/v3/systems"'`,
 		},
 	},
 	{
@@ -112,9 +128,10 @@ func usage() string {
 	b.WriteString(`       tapis-token COMMAND [ARG]...
 
 Prints a current Tapis access token for TENANT (default: default_tenant, or
-the only tenant) and a newline, nothing else:
+the only tenant) and a newline, nothing else. Give it to curl through a file,
+not as an argument, which every user of the machine can read:
 
-  curl -H "X-Tapis-Token: $(tapis-token designsafe)" https://designsafe.tapis.io/v3/systems
+  curl -H @<(tapis-token -H designsafe) https://designsafe.tapis.io/v3/systems
 
 Flags:
 `)
