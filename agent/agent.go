@@ -62,7 +62,8 @@ type Agent struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // background logins (device code, password_command)
 
-	sinkMu sync.Mutex // serialises writes of token files
+	sinksMu sync.Mutex             // guards sinks; never held across file I/O
+	sinks   map[string]*sinkWriter // token file path → its writer
 
 	mu        sync.Mutex // guards the fields below and every tenantState
 	cfg       *config.Config
@@ -148,6 +149,7 @@ func New(opts Options) *Agent {
 		cancel:  cancel,
 		cfg:     opts.Config,
 		tenants: make(map[string]*tenantState),
+		sinks:   make(map[string]*sinkWriter),
 	}
 }
 
@@ -195,6 +197,11 @@ func (a *Agent) SetConfigError(err error) {
 // changed, are dropped.
 func (a *Agent) ApplyConfig(cfg *config.Config) {
 	var drop []*session
+	type update struct {
+		s *session
+		t *config.Tenant
+	}
+	var keep []update
 	a.mu.Lock()
 	old := a.cfg
 	a.cfg = cfg
@@ -220,10 +227,15 @@ func (a *Agent) ApplyConfig(cfg *config.Config) {
 			ts.session = nil
 			a.pruneLocked(name)
 		default:
-			s.setTenant(now, cfg.RefreshMargin)
+			keep = append(keep, update{s, now})
 		}
 	}
 	a.mu.Unlock()
+	// Token files are written and removed outside a.mu: a file that
+	// blocks must not hold up another tenant's token or status.
+	for _, u := range keep {
+		u.s.setTenant(u.t, cfg.RefreshMargin)
+	}
 	for _, s := range drop {
 		s.close(true)
 	}
