@@ -211,22 +211,12 @@ func (a *Agent) ApplyConfig(cfg *config.Config) {
 		if s == nil {
 			continue
 		}
-		was := old.Lookup(name)
-		now := cfg.Lookup(name)
-		switch {
-		case was == nil && now == nil:
-			// Logged in without config: the config never spoke of it.
-		case now == nil:
-			a.log.Info("session_dropped", "tenant", name, "reason", "tenant removed from config")
+		if why := dropReason(s, old, cfg); why != "" {
+			a.log.Info("session_dropped", "tenant", name, "reason", why)
 			drop = append(drop, s)
 			ts.session = nil
 			a.pruneLocked(name)
-		case !s.tenant.SameSession(now):
-			a.log.Info("session_dropped", "tenant", name, "reason", "tenant's base_url, username, client or ca_file changed")
-			drop = append(drop, s)
-			ts.session = nil
-			a.pruneLocked(name)
-		default:
+		} else if now := cfg.Lookup(name); now != nil {
 			keep = append(keep, update{s, now})
 		}
 	}
@@ -246,6 +236,37 @@ func (a *Agent) ApplyConfig(cfg *config.Config) {
 			a.startUnattended(name, "no session")
 		}
 	}
+}
+
+// dropReason says why putting cfg in force instead of old ends session s,
+// or returns "" when s stays.
+func dropReason(s *session, old, cfg *config.Config) string {
+	was, now := old.Lookup(s.name), cfg.Lookup(s.name)
+	switch {
+	case was == nil && now == nil:
+		// Logged in without config: the config never spoke of it.
+		return ""
+	case now == nil:
+		return "tenant removed from config"
+	case !s.tenantSnapshot().SameSession(now):
+		return "tenant's base_url, username, client or ca_file changed"
+	}
+	return ""
+}
+
+// SessionsEnding returns the names of the tenants whose sessions
+// ApplyConfig(cfg) would end, sorted.
+func (a *Agent) SessionsEnding(cfg *config.Config) []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var names []string
+	for name, ts := range a.tenants {
+		if ts.session != nil && dropReason(ts.session, a.cfg, cfg) != "" {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names
 }
 
 // session returns the session of name, or nil.

@@ -435,6 +435,13 @@ func (s *session) logRefreshExpiry(t *tokenSet) {
 	}
 }
 
+// tenantSnapshot returns the config of the session's tenant in force.
+func (s *session) tenantSnapshot() *config.Tenant {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tenant
+}
+
 // sink returns the token file of the session's tenant.
 func (s *session) sink() sinkFile {
 	s.mu.Lock()
