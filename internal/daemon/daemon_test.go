@@ -2,8 +2,8 @@ package daemon
 
 import (
 	"bytes"
-	"encoding/base64"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"github.com/tapis-agent/tapis-agent/ipc/ipcclient"
