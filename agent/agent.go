@@ -255,18 +255,22 @@ func dropReason(s *session, old, cfg *config.Config) string {
 }
 
 // SessionsEnding returns the names of the tenants whose sessions
-// ApplyConfig(cfg) would end, sorted.
-func (a *Agent) SessionsEnding(cfg *config.Config) []string {
+// ApplyConfig(cfg) would end, sorted, and how many sessions of tenants the
+// config in force names it would keep.
+func (a *Agent) SessionsEnding(cfg *config.Config) (ending []string, kept int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	var names []string
 	for name, ts := range a.tenants {
-		if ts.session != nil && dropReason(ts.session, a.cfg, cfg) != "" {
-			names = append(names, name)
+		switch {
+		case ts.session == nil:
+		case dropReason(ts.session, a.cfg, cfg) != "":
+			ending = append(ending, name)
+		case a.cfg.Lookup(name) != nil:
+			kept++
 		}
 	}
-	sort.Strings(names)
-	return names
+	sort.Strings(ending)
+	return ending, kept
 }
 
 // session returns the session of name, or nil.

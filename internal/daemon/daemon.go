@@ -35,8 +35,8 @@ import (
 // writes to a config file to end before it reloads.
 const watchDebounce = 200 * time.Millisecond
 
-// settleDelay is how long a config file that would end sessions must stay
-// unchanged before it is put in force. A save that truncates the file and
+// settleDelay is how long a config file that would end every session
+// must stay unchanged before it is put in force. A save that truncates the file and
 // writes it later (cat >, some editors, a slow network file system) shows
 // an empty or cut file for longer than watchDebounce; applying that would
 // log out every tenant it lost.
@@ -230,7 +230,9 @@ func (d *Daemon) loadLocked() error {
 		d.agent.SetConfigError(err)
 		return err
 	}
-	if ending := d.agent.SessionsEnding(cfg); len(ending) > 0 {
+	// A file cut short ends every session; an edit that removes one
+	// tenant keeps the others', and is put in force at once.
+	if ending, kept := d.agent.SessionsEnding(cfg); len(ending) > 0 && kept == 0 {
 		if wait := d.settleWaitLocked(); wait > 0 {
 			// Kept from the log: how long the file stayed which way.
 			d.log.Warn("config_settling", "path", d.configPath, "ending", strings.Join(ending, ","), "wait", wait.Round(time.Millisecond).String())
