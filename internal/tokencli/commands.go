@@ -40,7 +40,7 @@ func cmdToken(ctx context.Context, args []string, stdout io.Writer) error {
 		_, err = fmt.Fprintf(stdout, "export TAPIS_BASE_URL=%s\nexport TAPIS_TOKEN=%s\n", shell.Quote(tok.BaseURL), shell.Quote(tok.AccessToken))
 		return err
 	}
-	return cmdline.WritePlain(stdout, tok.AccessToken, ta.Header)
+	return cmdline.WritePlain(stdout, tok.AccessToken, ta.Format)
 }
 
 func cmdLogin(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) error {
