@@ -370,6 +370,7 @@ func (s *session) status() ipc.TenantStatus {
 	}
 	now := s.now()
 	st.AccessExpiresAt = timePtr(t.expiresAt)
+	st.AccessIssuedAt = timePtr(t.issuedAt)
 	st.RefreshCount = t.refreshCount
 	if w := s.sinkStuck(); w != "" {
 		st.Warnings = append(st.Warnings, w)
