@@ -374,6 +374,7 @@ func (s *session) status() ipc.TenantStatus {
 	}
 	now := s.now()
 	st.AccessExpiresAt = timePtr(t.expiresAt)
+	st.AccessIssuedAt = timePtr(t.issuedAt)
 	st.RefreshCount = t.refreshCount
 	s.mu.Lock()
 	if s.sinkWarning != "" {
