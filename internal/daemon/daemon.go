@@ -60,6 +60,10 @@ type Options struct {
 	Level *slog.LevelVar
 	// Version is reported by status and logged.
 	Version string
+	// HostsDir is where Serve records on which host the agent runs (see
+	// ipc.WriteHostRecord), for tapis-token on other nodes of a cluster
+	// that shares the home directory; "" records nothing.
+	HostsDir string
 }
 
 // Daemon is the agent of one socket and one config file. Create it with
@@ -71,6 +75,7 @@ type Daemon struct {
 	activated  bool
 	configPath string
 	version    string
+	hostsDir   string
 	agent      *agent.Agent
 	notify     *notifier
 
@@ -110,6 +115,7 @@ func New(opts Options) (*Daemon, error) {
 		activated:  opts.Activated,
 		configPath: opts.ConfigPath,
 		version:    opts.Version,
+		hostsDir:   opts.HostsDir,
 		notify:     newNotifier(opts.Logger),
 		settle:     settleDelay,
 	}
@@ -188,11 +194,34 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	})
 
 	d.log.Info("serving", "socket", d.socket, "activated", d.activated, "config", d.configPath, "version", d.version, "pid", os.Getpid())
+	if rec, ok := d.recordHost(); ok {
+		defer ipc.RemoveHostRecord(d.hostsDir, rec)
+	}
 	// The listener accepts already: connections queue until Serve takes them.
 	d.notify.ready(d.statusLine())
 	err := ipcserver.New(d.agent, d.log).Serve(ctx, ln)
 	d.log.Info("stopped")
 	return err
+}
+
+// recordHost records on which host the agent runs, and reports whether
+// it did. A record that cannot be written costs only the hint on other
+// nodes: it is a warning.
+func (d *Daemon) recordHost() (ipc.HostRecord, bool) {
+	if d.hostsDir == "" {
+		return ipc.HostRecord{}, false
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		d.log.Warn("host_record_failed", "err", err)
+		return ipc.HostRecord{}, false
+	}
+	rec := ipc.HostRecord{Host: host, Socket: d.socket, PID: os.Getpid()}
+	if err := ipc.WriteHostRecord(d.hostsDir, rec); err != nil {
+		d.log.Warn("host_record_failed", "dir", d.hostsDir, "err", err)
+		return ipc.HostRecord{}, false
+	}
+	return rec, true
 }
 
 // Reload reads the config file again and puts it in force, framed for
