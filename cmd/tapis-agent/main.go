@@ -62,8 +62,9 @@ Commands:
 
 Flags:
   --socket PATH     the agent's socket (default: $TAPIS_AGENT_SOCK, else
-                    $XDG_RUNTIME_DIR/tapis-agent/agent.sock, else
-                    /tmp/tapis-agent-$UID/agent.sock)
+                    $XDG_RUNTIME_DIR/tapis-agent/agent.sock, else on
+                    macOS ~/Library/Application Support/tapis-agent/agent.sock,
+                    else /tmp/tapis-agent-$UID/agent.sock)
   --config PATH     config file, serve and start (default: $TAPIS_AGENT_CONFIG,
                     else $XDG_CONFIG_HOME/tapis-agent/config.toml)
   --log-level LEVEL debug, info, warn or error, serve and start (default: the
@@ -73,7 +74,8 @@ Flags:
   -q                start and stop: nothing on stderr unless something fails
 
 A started agent logs to $XDG_STATE_HOME/tapis-agent/agent.log
-(default ~/.local/state/tapis-agent/agent.log).
+(default ~/.local/state/tapis-agent/agent.log; on macOS
+~/Library/Logs/tapis-agent/agent.log).
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {

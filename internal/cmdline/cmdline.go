@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 
 	"github.com/tapis-agent/tapis-agent/internal/shell"
@@ -161,19 +162,31 @@ func fallbackHint(code int) string {
 }
 
 // logHint says where the agent's log is: the journal under systemd, else
-// the file `tapis-agent start` writes.
+// the file `tapis-agent start` and the macOS LaunchAgent write.
 func logHint() string {
+	if runtime.GOOS == "darwin" {
+		return "the agent's log says more: " + AgentLogPath()
+	}
 	return "the agent's log says more: journalctl --user -u tapis-agent, or " + AgentLogPath()
 }
 
 // AgentLogPath is where an agent that `tapis-agent start` runs logs:
-// $XDG_STATE_HOME/tapis-agent/agent.log, else ~/.local/state/….
+// $XDG_STATE_HOME/tapis-agent/agent.log, else on macOS
+// ~/Library/Logs/tapis-agent/agent.log (where Console finds it, and the
+// LaunchAgent writes), else ~/.local/state/tapis-agent/agent.log.
 func AgentLogPath() string {
-	state := os.Getenv("XDG_STATE_HOME")
+	return agentLogPath(runtime.GOOS, os.Getenv("XDG_STATE_HOME"))
+}
+
+// agentLogPath is AgentLogPath on the system goos.
+func agentLogPath(goos, state string) string {
 	if state == "" || !filepath.IsAbs(state) {
 		home, err := os.UserHomeDir()
 		if err != nil {
 			home = "/"
+		}
+		if goos == "darwin" {
+			return filepath.Join(home, "Library", "Logs", "tapis-agent", "agent.log")
 		}
 		state = filepath.Join(home, ".local", "state")
 	}

@@ -186,15 +186,21 @@ func FuzzParseDuration(f *testing.F) {
 
 func TestAgentLogPath(t *testing.T) {
 	t.Setenv("HOME", "/home/jdoe")
-	cases := []struct{ state, want string }{
-		{"/var/state", "/var/state/tapis-agent/agent.log"},
-		{"", "/home/jdoe/.local/state/tapis-agent/agent.log"},
-		{"relative", "/home/jdoe/.local/state/tapis-agent/agent.log"}, // the XDG spec ignores relative paths
+	cases := []struct{ goos, state, want string }{
+		{"linux", "/var/state", "/var/state/tapis-agent/agent.log"},
+		{"linux", "", "/home/jdoe/.local/state/tapis-agent/agent.log"},
+		{"linux", "relative", "/home/jdoe/.local/state/tapis-agent/agent.log"}, // the XDG spec ignores relative paths
+		{"freebsd", "", "/home/jdoe/.local/state/tapis-agent/agent.log"},
+		{"darwin", "", "/home/jdoe/Library/Logs/tapis-agent/agent.log"},
+		{"darwin", "/var/state", "/var/state/tapis-agent/agent.log"},
 	}
 	for _, tc := range cases {
-		t.Setenv("XDG_STATE_HOME", tc.state)
-		if got := AgentLogPath(); got != tc.want {
-			t.Errorf("AgentLogPath with XDG_STATE_HOME=%q = %s; want %s", tc.state, got, tc.want)
+		if got := agentLogPath(tc.goos, tc.state); got != tc.want {
+			t.Errorf("agentLogPath(%q, %q) = %s; want %s", tc.goos, tc.state, got, tc.want)
 		}
+	}
+	t.Setenv("XDG_STATE_HOME", "/var/state")
+	if got, want := AgentLogPath(), "/var/state/tapis-agent/agent.log"; got != want {
+		t.Errorf("AgentLogPath with XDG_STATE_HOME=/var/state = %s; want %s", got, want)
 	}
 }
