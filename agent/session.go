@@ -33,6 +33,14 @@ type tokenSet struct {
 	refreshJTI   string
 	refreshExp   time.Time
 	refreshCount int
+	// upstream is how long a token from a refresh lives, when known: the
+	// last refresh's answer, or a first token that got the tenant's
+	// default lifetime (any grant but device code, whose lifetime the
+	// user chose). Zero when unknown.
+	upstream time.Duration
+	// dead says why upstream no longer accepts the access token (see
+	// checkAccess); a dead set holds no token and is never served.
+	dead string
 }
 
 // newTokenSet converts what upstream answered. The access token's issue
@@ -54,8 +62,28 @@ func newTokenSet(t *tapis.Token, now time.Time) *tokenSet {
 		if n, ok := c.RefreshCount(); ok {
 			ts.refreshCount = int(n)
 		}
+		switch c.String("tapis/grant_type") {
+		case "password", "authorization_code", "refresh_token":
+			ts.upstream = ts.expiresAt.Sub(ts.issuedAt)
+		}
 	}
 	return ts
+}
+
+// keepLonger returns the generation to hold after a refresh answered
+// fresh: fresh itself, or, when its access token dies before old's (a
+// device-code token lives days, its refreshes the tenant's default
+// hours), old's access token with fresh's rotated refresh token. A
+// refresh never makes the token served worse.
+func keepLonger(old, fresh *tokenSet) (*tokenSet, bool) {
+	if !fresh.expiresAt.Before(old.expiresAt) {
+		return fresh, false
+	}
+	kept := *fresh
+	kept.access, kept.accessJTI = old.access, old.accessJTI
+	kept.issuedAt, kept.expiresAt = old.issuedAt, old.expiresAt
+	kept.upstream = fresh.expiresAt.Sub(fresh.issuedAt)
+	return &kept, true
 }
 
 // need returns the validity a caller asking minValid needs from t:
@@ -74,11 +102,11 @@ func (t *tokenSet) need(minValid time.Duration) time.Duration {
 // wall clock at every answer: timers stop while a laptop or VM sleeps, so
 // a token may have died unnoticed.
 func (t *tokenSet) validFor(now time.Time, minValid time.Duration) bool {
-	return t.expiresAt.Sub(now) >= t.need(minValid)
+	return t.dead == "" && t.expiresAt.Sub(now) >= t.need(minValid)
 }
 
 func (t *tokenSet) lifetime() refresher.Lifetime {
-	return refresher.Lifetime{IssuedAt: t.issuedAt, ExpiresAt: t.expiresAt}
+	return refresher.Lifetime{IssuedAt: t.issuedAt, ExpiresAt: t.expiresAt, Upstream: t.upstream}
 }
 
 // session is one tenant's login: its tokens, the OAuth client that
@@ -95,20 +123,24 @@ type session struct {
 	tok atomic.Pointer[tokenSet] // nil once logged out
 	ref *refresher.Refresher     // nil for an access-only session
 
-	// onRejected, if set, is called in its own goroutine when upstream
-	// rejects the refresh token for good (the agent's unattended re-login).
+	// onRejected, if set, is called when upstream rejects the refresh
+	// token for good, before the callers waiting for the refresh learn of
+	// it (the agent's unattended re-login). It must not block.
 	onRejected func()
 
-	// sinkMu serialises writes of every session's token file (it is the
-	// agent's), so that a superseded session never writes after its
-	// successor.
-	sinkMu *sync.Mutex
+	// sinks returns the writer of a token file: the agent's, shared by
+	// every session writing that file, so that a superseded session's
+	// write never lands after its successor's.
+	sinks func(path string) *sinkWriter
 
-	mu           sync.Mutex // guards tenant, margin, sinkWarning, expiryLogged
+	mu           sync.Mutex // guards tenant, margin, sinkWarning, expiryLogged, accessNote
 	tenant       *config.Tenant
 	margin       time.Duration // the refresh_margin in force; 0 for the default schedule
 	sinkWarning  string        // why the token file could not be written; "" when fine
 	expiryLogged time.Time     // when the refresh token's coming expiry was last logged
+	// accessNote says why a session whose refresh token upstream
+	// rejected still serves its access token (see checkAccess).
+	accessNote string
 }
 
 // sessionParams carries what newSession needs from the agent.
@@ -132,7 +164,7 @@ func (a *Agent) newSession(p sessionParams, ts *tokenSet) *session {
 		log:        a.log.With("tenant", p.name),
 		now:        a.opts.Now,
 		tenant:     p.tenant,
-		sinkMu:     &a.sinkMu,
+		sinks:      a.sinkWriter,
 	}
 	s.tok.Store(ts)
 	s.margin = effectiveMargin(p.tenant, p.margin)
@@ -197,11 +229,7 @@ func (s *session) setTenant(t *config.Tenant, global time.Duration) {
 		return
 	}
 	if old.path != "" {
-		s.sinkMu.Lock()
-		if err := old.remove(s.sinkToken(nil)); err != nil {
-			s.log.Warn("token_file_remove_failed", "path", old.path, "err", err)
-		}
-		s.sinkMu.Unlock()
+		s.removeSinkFile(old)
 	}
 	if ts := s.tok.Load(); ts != nil {
 		s.writeSink(ts)
@@ -222,18 +250,26 @@ func (s *session) refresh(ctx context.Context) (refresher.Lifetime, error) {
 	t, err := s.api.Refresh(ctx, old.refresh, *s.client)
 	if err != nil {
 		// The refresher logs the failure, with the attempt and the retry.
-		if tapis.IsDefinitive(err) && s.onRejected != nil {
-			go s.onRejected()
+		if tapis.IsDefinitive(err) {
+			s.checkAccess(ctx, old)
+			if s.onRejected != nil {
+				s.onRejected()
+			}
 		}
 		return refresher.Lifetime{}, err
 	}
-	ts := newTokenSet(t, s.now())
+	ts, kept := keepLonger(old, newTokenSet(t, s.now()))
 	if !s.tok.CompareAndSwap(old, ts) {
 		// Logged out or replaced by a new login while this refresh ran.
 		return old.lifetime(), nil
 	}
-	s.log.Info("refreshed", "jti", ts.accessJTI, "refresh_count", ts.refreshCount,
-		"expires_at", ts.expiresAt.UTC().Format(time.RFC3339))
+	if kept {
+		s.log.Info("refreshed_kept_longer_token", "jti", ts.accessJTI, "refresh_count", ts.refreshCount,
+			"expires_at", ts.expiresAt.UTC().Format(time.RFC3339), "refreshed_lifetime", ts.upstream.String())
+	} else {
+		s.log.Info("refreshed", "jti", ts.accessJTI, "refresh_count", ts.refreshCount,
+			"expires_at", ts.expiresAt.UTC().Format(time.RFC3339))
+	}
 	s.writeSink(ts)
 	s.logRefreshExpiry(ts)
 	return ts.lifetime(), nil
@@ -244,6 +280,9 @@ func (s *session) token(ctx context.Context, minValid time.Duration) (*ipc.Token
 	t := s.tok.Load()
 	if t == nil {
 		return nil, loginRequired(s.name, "logged out")
+	}
+	if t.dead != "" {
+		return nil, loginRequired(s.name, t.dead)
 	}
 	minValid = t.need(minValid)
 	if t.validFor(s.now(), minValid) {
@@ -260,6 +299,9 @@ func (s *session) token(ctx context.Context, minValid time.Duration) (*ipc.Token
 	if t == nil {
 		return nil, loginRequired(s.name, "logged out")
 	}
+	if t.dead != "" {
+		return nil, loginRequired(s.name, t.dead)
+	}
 	now := s.now()
 	if t.validFor(now, minValid) {
 		return s.answer(t), nil
@@ -267,10 +309,7 @@ func (s *session) token(ctx context.Context, minValid time.Duration) (*ipc.Token
 	left := t.expiresAt.Sub(now)
 	switch {
 	case err == nil || errors.Is(err, refresher.ErrUnsatisfiable):
-		life := round(t.expiresAt.Sub(t.issuedAt))
-		return nil, &ipc.Error{Code: ipc.CodeUnsatisfiable,
-			Message: fmt.Sprintf("%s: asked for a token valid for %s, but %s issues tokens that live %s", s.name, minValid, s.name, life),
-			Hint:    fmt.Sprintf("ask for less, e.g. tapis-token --min-valid %s %s", round(t.expiresAt.Sub(t.issuedAt)*9/10), s.name)}
+		return nil, s.unsatisfiable(t, now, minValid)
 	case ctx.Err() != nil:
 		return nil, ctx.Err()
 	case tapis.IsDefinitive(err):
@@ -284,6 +323,23 @@ func (s *session) token(ctx context.Context, minValid time.Duration) (*ipc.Token
 	}
 	return nil, &ipc.Error{Code: ipc.CodeUpstreamUnavailable, Message: msg,
 		Hint: "the agent keeps retrying; see tapis-token status"}
+}
+
+// unsatisfiable is the error for a caller asking minValid, more than t
+// has left and more than a refresh gives.
+func (s *session) unsatisfiable(t *tokenSet, now time.Time, minValid time.Duration) error {
+	life := t.upstream
+	if life <= 0 {
+		life = t.expiresAt.Sub(t.issuedAt)
+	}
+	msg := fmt.Sprintf("%s: asked for a token valid for %s, but %s issues tokens that live %s", s.name, minValid, s.name, round(life))
+	most := life
+	if left := t.expiresAt.Sub(now); left > life {
+		msg += fmt.Sprintf(" (the current one is valid for %s more)", round(left))
+		most = left
+	}
+	return &ipc.Error{Code: ipc.CodeUnsatisfiable, Message: msg,
+		Hint: fmt.Sprintf("ask for less, e.g. tapis-token --min-valid %s %s", round(most*9/10), s.name)}
 }
 
 func (s *session) answer(t *tokenSet) *ipc.TokenResponse {
@@ -314,7 +370,11 @@ func (s *session) status() ipc.TenantStatus {
 	}
 	now := s.now()
 	st.AccessExpiresAt = timePtr(t.expiresAt)
+	st.AccessIssuedAt = timePtr(t.issuedAt)
 	st.RefreshCount = t.refreshCount
+	if w := s.sinkStuck(); w != "" {
+		st.Warnings = append(st.Warnings, w)
+	}
 	s.mu.Lock()
 	if s.sinkWarning != "" {
 		st.Warnings = append(st.Warnings, s.sinkWarning)
@@ -329,7 +389,7 @@ func (s *session) status() ipc.TenantStatus {
 		return st
 	}
 	st.RefreshExpiresAt = timePtr(t.refreshExp)
-	if left := t.refreshExp.Sub(now); left < RefreshExpiryWarning {
+	if left := t.refreshExp.Sub(now); !t.refreshExp.IsZero() && left < RefreshExpiryWarning {
 		st.Warnings = append(st.Warnings, fmt.Sprintf("the refresh token expires in %s; log in again before then", round(left)))
 		s.logRefreshExpiry(t)
 	}
@@ -342,6 +402,21 @@ func (s *session) status() ipc.TenantStatus {
 	switch {
 	case rs.Failed:
 		st.State = ipc.StateLoginRequired
+		if t.dead != "" {
+			st.LastError = t.dead
+			break
+		}
+		// A token it still serves needs saying why, beside login_required.
+		s.mu.Lock()
+		note := s.accessNote
+		s.mu.Unlock()
+		if !expired {
+			if note == "" {
+				note = "Tapis rejected the refresh token"
+			}
+			st.Warnings = append(st.Warnings, fmt.Sprintf("%s; the agent serves the current access token until it expires at %s: log in again before then (tapis-token login %s)",
+				note, t.expiresAt.UTC().Format(time.RFC3339), s.name))
+		}
 	case rs.Refreshing:
 		st.State = ipc.StateRefreshing
 	case expired:
@@ -436,6 +511,13 @@ func (s *session) logRefreshExpiry(t *tokenSet) {
 	}
 }
 
+// tenantSnapshot returns the config of the session's tenant in force.
+func (s *session) tenantSnapshot() *config.Tenant {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tenant
+}
+
 // sink returns the token file of the session's tenant.
 func (s *session) sink() sinkFile {
 	s.mu.Lock()
@@ -454,42 +536,60 @@ func (s *session) sinkToken(t *tokenSet) sinkToken {
 	return st
 }
 
-// writeSink rewrites the tenant's token file with t, unless t is no longer
-// the session's current token. A file that cannot be written is a warning
-// in status and the log, never a reason to drop the session.
+// writeSink rewrites the tenant's token file with the session's current
+// token, unless the session has none by then (t is the token that called
+// for the write). It waits up to sinkWait. A file that cannot be written is
+// a warning in status and the log, never a reason to drop the session.
 func (s *session) writeSink(t *tokenSet) {
 	f := s.sink()
-	if f.path == "" {
+	if f.path == "" || t == nil {
 		return
 	}
-	s.sinkMu.Lock()
-	defer s.sinkMu.Unlock()
-	if s.tok.Load() != t {
-		return
-	}
-	warning := ""
-	if err := f.write(s.sinkToken(t)); err != nil {
-		warning = fmt.Sprintf("token_file %s: cannot write it (%v); the agent keeps the session and retries at the next refresh", f.path, err)
-		s.log.Warn("token_file_failed", "path", f.path, "format", f.format, "err", err)
-	} else {
-		s.log.Debug("token_file_written", "path", f.path, "format", f.format, "jti", t.accessJTI)
-	}
-	s.mu.Lock()
-	s.sinkWarning = warning
-	s.mu.Unlock()
+	s.sinks(f.path).do(sinkKey{s: s}, func() {
+		t := s.tok.Load()
+		if t == nil || s.sink() != f {
+			return // logged out, or the file moved: its own write follows
+		}
+		warning := ""
+		if err := f.write(s.sinkToken(t)); err != nil {
+			warning = fmt.Sprintf("token_file %s: cannot write it (%v); the agent keeps the session and retries at the next refresh", f.path, err)
+			s.log.Warn("token_file_failed", "path", f.path, "format", f.format, "err", err)
+		} else {
+			s.log.Debug("token_file_written", "path", f.path, "format", f.format, "jti", t.accessJTI)
+		}
+		s.mu.Lock()
+		s.sinkWarning = warning
+		s.mu.Unlock()
+	})
 }
 
 // removeSink removes the tenant's token file (logout, tenant removed).
 func (s *session) removeSink() {
+	if f := s.sink(); f.path != "" {
+		s.removeSinkFile(f)
+	}
+}
+
+// removeSinkFile removes the token file f, waiting up to sinkWait.
+func (s *session) removeSinkFile(f sinkFile) {
+	s.sinks(f.path).do(sinkKey{s: s, remove: true}, func() {
+		if err := f.remove(s.sinkToken(nil)); err != nil {
+			s.log.Warn("token_file_remove_failed", "path", f.path, "err", err)
+			return
+		}
+		s.log.Info("token_file_removed", "path", f.path)
+	})
+}
+
+// sinkStuck returns a warning when the tenant's token file has been
+// written for longer than sinkWait, else "".
+func (s *session) sinkStuck() string {
 	f := s.sink()
 	if f.path == "" {
-		return
+		return ""
 	}
-	s.sinkMu.Lock()
-	defer s.sinkMu.Unlock()
-	if err := f.remove(s.sinkToken(nil)); err != nil {
-		s.log.Warn("token_file_remove_failed", "path", f.path, "err", err)
-		return
+	if d := s.sinks(f.path).busy(); d > sinkWait {
+		return fmt.Sprintf("token_file %s: writing it has not finished after %s (a named pipe? a hung file system?); tokens are served all the same", f.path, round(d))
 	}
-	s.log.Info("token_file_removed", "path", f.path)
+	return ""
 }

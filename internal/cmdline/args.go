@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tapis-agent/tapis-agent/internal/suggest"
 )
 
 // Flag is a command-line flag: a switch when B is set, else a flag that
@@ -43,7 +45,7 @@ func ParseArgs(args []string, flags ...Flag) ([]string, error) {
 		f := findFlag(flags, name)
 		switch {
 		case f == nil:
-			return nil, Usage("unknown flag " + name)
+			return nil, unknownFlag(name, flags)
 		case f.B != nil:
 			if hasVal {
 				return nil, Usage(name + " takes no value")
@@ -60,6 +62,20 @@ func ParseArgs(args []string, flags ...Flag) ([]string, error) {
 		*f.V = val
 	}
 	return pos, nil
+}
+
+// unknownFlag is the usage error for flag name, naming the flag of flags
+// it is a likely typo of.
+func unknownFlag(name string, flags []Flag) error {
+	var names []string
+	for _, f := range flags {
+		names = append(names, f.Name)
+	}
+	msg := "unknown flag " + name
+	if s := suggest.Closest(name, names); s != "" {
+		msg += "; did you mean " + s + "?"
+	}
+	return Usage(msg)
 }
 
 func findFlag(flags []Flag, name string) *Flag {
@@ -217,19 +233,34 @@ func durationUnit(u string) uint64 {
 }
 
 // TokenArgs is a parsed token command line:
-// [TENANT] [--min-valid DURATION] [-H | --json | --env].
+// [TENANT] [--min-valid DURATION] [-H | --curl-config | --json | --env [--csh | --sh]].
 type TokenArgs struct {
-	Tenant            string
-	MinValid          time.Duration // -1: the agent's default
-	Header, JSON, Env bool
+	Tenant   string
+	MinValid time.Duration // -1: the agent's default
+	// Format is how the token is printed: FormatPlain, FormatHeader or
+	// FormatCurlConfig; JSON and Env are tokencli's.
+	Format    Format
+	JSON, Env bool
+	Csh, Sh   bool // --env's syntax, when given
 }
+
+// Format is a way of printing the token that tapis-token answers itself.
+type Format int
+
+const (
+	FormatPlain      Format = iota // the token and a newline
+	FormatHeader                   // "X-Tapis-Token: <token>", for curl -H @file
+	FormatCurlConfig               // header = "X-Tapis-Token: <token>", for curl -K file
+)
 
 // ParseTokenArgs parses a token command line.
 func ParseTokenArgs(args []string) (*TokenArgs, error) {
 	ta := &TokenArgs{MinValid: -1}
 	minValid := ""
+	var header, curlConfig bool
 	pos, err := ParseArgs(args,
-		BoolFlag("-H", &ta.Header), BoolFlag("--header", &ta.Header), BoolFlag("--json", &ta.JSON), BoolFlag("--env", &ta.Env),
+		BoolFlag("-H", &header), BoolFlag("--header", &header), BoolFlag("--curl-config", &curlConfig),
+		BoolFlag("--json", &ta.JSON), BoolFlag("--env", &ta.Env), BoolFlag("--csh", &ta.Csh), BoolFlag("--sh", &ta.Sh),
 		ValueFlag("--min-valid", &minValid))
 	if err != nil {
 		return nil, err
@@ -237,8 +268,20 @@ func ParseTokenArgs(args []string) (*TokenArgs, error) {
 	if ta.Tenant, err = OneTenant(pos); err != nil {
 		return nil, err
 	}
-	if n := btoi(ta.Header) + btoi(ta.JSON) + btoi(ta.Env); n > 1 {
-		return nil, Usage("-H, --json and --env exclude each other")
+	if n := btoi(header) + btoi(curlConfig) + btoi(ta.JSON) + btoi(ta.Env); n > 1 {
+		return nil, Usage("-H, --curl-config, --json and --env exclude each other")
+	}
+	switch {
+	case header:
+		ta.Format = FormatHeader
+	case curlConfig:
+		ta.Format = FormatCurlConfig
+	}
+	if (ta.Csh || ta.Sh) && !ta.Env {
+		return nil, Usage("--csh and --sh choose the syntax of --env; add --env")
+	}
+	if ta.Csh && ta.Sh {
+		return nil, Usage("--csh and --sh exclude each other: choose the syntax of your shell")
 	}
 	if minValid != "" {
 		if ta.MinValid, err = parseMinValid(minValid); err != nil {
@@ -255,13 +298,47 @@ func btoi(b bool) int {
 	return 0
 }
 
-// WritePlain prints an access token, or with header an X-Tapis-Token
-// header line.
-func WritePlain(w io.Writer, token string, header bool) error {
-	line := token + "\n"
-	if header {
-		line = "X-Tapis-Token: " + line
+// WritePlain prints an access token in format f. The header forms are
+// for curl to read from a file (-H @file, -K file), which keeps the token
+// out of curl's argument list: every user of the node can read a
+// process's command line in /proc, but not its files or environment.
+func WritePlain(w io.Writer, token string, f Format) error {
+	var line string
+	switch f {
+	case FormatHeader:
+		line = "X-Tapis-Token: " + token + "\n"
+	case FormatCurlConfig:
+		// curl's config syntax: a quoted value takes backslash escapes.
+		line = "header = \"X-Tapis-Token: " + curlQuoted(token) + "\"\n"
+	default:
+		line = token + "\n"
 	}
 	_, err := io.WriteString(w, line) // not fmt: its printer costs a cold start more
 	return err
+}
+
+// curlQuoted escapes s for a double-quoted value of a curl config file.
+// A JWT holds no character that needs it; a token that did would still
+// reach curl intact.
+func curlQuoted(s string) string {
+	if !strings.ContainsAny(s, "\\\"\n\r\t") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\\', '"':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case '\n':
+			b.WriteString("\\n")
+		case '\r':
+			b.WriteString("\\r")
+		case '\t':
+			b.WriteString("\\t")
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }

@@ -35,20 +35,22 @@ const (
 
 // Failure is an error with the exit code and the hint to print.
 type Failure struct {
-	Code int
-	Msg  string
-	Hint string // empty: the exit code's fallback hint
+	Code  int
+	Msg   string
+	Hint  string // empty: the exit code's fallback hint
+	Usage string // a usage error's usage lines, printed between the two
 }
 
 func (f *Failure) Error() string { return f.Msg }
 
-// Usage returns a usage error (exit 2) with message msg.
+// Usage returns a usage error (exit 2) with message msg. WithUsage adds
+// the command's usage lines and a hint to its help.
 func Usage(msg string) error {
-	return &Failure{Code: ExitUsage, Msg: msg, Hint: "tapis-token help"}
+	return &Failure{Code: ExitUsage, Msg: msg}
 }
 
 // Run runs the command lines that tapis-token answers itself, the ones
-// scripts run on every call: [TENANT] [--min-valid DURATION] [-H]. For any
+// scripts run on every call: [TENANT] [--min-valid DURATION] [-H | --curl-config]. For any
 // other command line it reports false, having done nothing: tokencli.Main
 // runs those.
 func Run(args []string, stdout, stderr io.Writer) (code int, ok bool) {
@@ -61,7 +63,7 @@ func Run(args []string, stdout, stderr io.Writer) (code int, ok bool) {
 	}
 	tok, err := ipc.Token(ipc.SocketPath(), ipc.TokenCall{Tenant: ta.Tenant, MinValid: ta.MinValid, Spin: true})
 	if err == nil {
-		err = WritePlain(stdout, tok.AccessToken, ta.Header)
+		err = WritePlain(stdout, tok.AccessToken, ta.Format)
 	}
 	return Report(err, stderr), true
 }
@@ -70,7 +72,7 @@ func Run(args []string, stdout, stderr io.Writer) (code int, ok bool) {
 // a tenant: config refuses tenants with these names.
 func IsCommand(a string) bool {
 	switch a {
-	case "login", "logout", "status", "claims", "import", "version", "--version", "help", "-h", "--help":
+	case "login", "logout", "status", "claims", "import", "exec", "version", "--version", "help", "-h", "--help":
 		return true
 	}
 	return false
@@ -90,14 +92,14 @@ func Info(cmd, program, version, usage string, stdout io.Writer) bool {
 	return true
 }
 
-// Report prints err, if any, as an error line and a hint line, and
-// returns the exit code.
+// Report prints err, if any, as an error line and a hint line (a usage
+// error's usage lines between them), and returns the exit code.
 func Report(err error, stderr io.Writer) int {
 	if err == nil {
 		return ExitOK
 	}
 	f := classify(err)
-	io.WriteString(stderr, "tapis-token: "+f.Msg+"\ntapis-token: hint: "+f.Hint+"\n")
+	io.WriteString(stderr, "tapis-token: "+f.Msg+"\n"+f.Usage+"tapis-token: hint: "+f.Hint+"\n")
 	return f.Code
 }
 
@@ -117,11 +119,15 @@ func classifyErr(err error) *Failure {
 		return f
 	}
 	if errors.Is(err, ipc.ErrAgentUnreachable) {
-		hint := SocketDirHint(filepath.Dir(ipc.SocketPath()))
-		if hint == "" {
-			hint = ipc.HintStart
+		sock := ipc.SocketPath()
+		hint := SocketDirHint(filepath.Dir(sock))
+		if hint != "" {
+			return &Failure{Code: ExitUnreachable, Msg: err.Error(), Hint: hint}
 		}
-		return &Failure{Code: ExitUnreachable, Msg: err.Error(), Hint: hint}
+		if f := elsewhere(sock); f != nil {
+			return f
+		}
+		return &Failure{Code: ExitUnreachable, Msg: err.Error(), Hint: ipc.HintStart}
 	}
 	var ie *ipc.Error
 	if errors.As(err, &ie) {
@@ -145,6 +151,30 @@ func classifyErr(err error) *Failure {
 	return &Failure{Code: ExitError, Msg: err.Error(), Hint: "tapis-token status shows whether the agent is healthy; " + logHint()}
 }
 
+// elsewhere is the failure to reach an agent at sock when the shared
+// state directory records one on another host of the cluster, else nil.
+func elsewhere(sock string) *Failure {
+	self, err := os.Hostname()
+	if err != nil {
+		return nil
+	}
+	hosts := ipc.OtherAgentHosts(ipc.HostsDir(), self)
+	if len(hosts) == 0 {
+		return nil
+	}
+	where := hosts[0]
+	for i, h := range hosts[1:] {
+		if i == len(hosts)-2 {
+			where += " and " + h
+		} else {
+			where += ", " + h
+		}
+	}
+	return &Failure{Code: ExitUnreachable,
+		Msg:  "no agent answers at " + sock + " on this host (" + self + "): your agent runs on " + where + "; log in here with `tapis-token login`, or ssh " + hosts[0],
+		Hint: "tapis-token login, or ssh " + hosts[0]}
+}
+
 // fallbackHint is the hint of an error that came without one, chosen by
 // its exit code.
 func fallbackHint(code int) string {
@@ -162,7 +192,7 @@ func fallbackHint(code int) string {
 }
 
 // logHint says where the agent's log is: the journal under systemd, else
-// the file `tapis-agent start` and the macOS LaunchAgent write.
+// the file that `tapis-agent start` and the macOS LaunchAgent write.
 func logHint() string {
 	if runtime.GOOS == "darwin" {
 		return "the agent's log says more: " + AgentLogPath()
@@ -171,27 +201,8 @@ func logHint() string {
 }
 
 // AgentLogPath is where an agent that `tapis-agent start` runs logs:
-// $XDG_STATE_HOME/tapis-agent/agent.log, else on macOS
-// ~/Library/Logs/tapis-agent/agent.log (where Console finds it, and the
-// LaunchAgent writes), else ~/.local/state/tapis-agent/agent.log.
-func AgentLogPath() string {
-	return agentLogPath(runtime.GOOS, os.Getenv("XDG_STATE_HOME"))
-}
-
-// agentLogPath is AgentLogPath on the system goos.
-func agentLogPath(goos, state string) string {
-	if state == "" || !filepath.IsAbs(state) {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			home = "/"
-		}
-		if goos == "darwin" {
-			return filepath.Join(home, "Library", "Logs", "tapis-agent", "agent.log")
-		}
-		state = filepath.Join(home, ".local", "state")
-	}
-	return filepath.Join(state, "tapis-agent", "agent.log")
-}
+// $XDG_STATE_HOME/tapis-agent/agent.log, else ~/.local/state/….
+func AgentLogPath() string { return filepath.Join(ipc.StateDir(), "agent.log") }
 
 // SocketDirHint returns the fix for a socket directory that exists but
 // that ipc refuses to trust (as tmux refuses one), or "" when it is fine or

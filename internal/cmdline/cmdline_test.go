@@ -136,6 +136,9 @@ func TestRunOrMain(t *testing.T) {
 		{[]string{"--header", "dev"}, true},
 		{[]string{"dev", "--min-valid", "2h"}, true},
 		{[]string{"--min-valid=90m", "-H", "--", "dev"}, true},
+		{[]string{"dev", "--curl-config"}, true},
+		{[]string{"exec", "dev", "--", "env"}, false},
+		{[]string{"-H", "--curl-config"}, false},
 		{[]string{"--json"}, false},
 		{[]string{"dev", "--env"}, false},
 		{[]string{"login", "dev"}, false},
@@ -168,6 +171,30 @@ func TestRunOrMain(t *testing.T) {
 	}
 }
 
+func TestWritePlain(t *testing.T) {
+	cases := []struct {
+		name, token string
+		f           Format
+		want        string
+	}{
+		{"plain", "a.b.c", FormatPlain, "a.b.c\n"},
+		{"header", "a.b.c", FormatHeader, "X-Tapis-Token: a.b.c\n"},
+		{"curl config", "a.b.c", FormatCurlConfig, "header = \"X-Tapis-Token: a.b.c\"\n"},
+		{"curl config escapes", "a\"b\\c\td", FormatCurlConfig, "header = \"X-Tapis-Token: a\\\"b\\\\c\\td\"\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := WritePlain(&b, tc.token, tc.f); err != nil {
+				t.Fatal(err)
+			}
+			if b.String() != tc.want {
+				t.Errorf("WritePlain(%q, %d) = %q; want %q", tc.token, tc.f, b.String(), tc.want)
+			}
+		})
+	}
+}
+
 // FuzzParseDuration: parseDuration is time.ParseDuration.
 func FuzzParseDuration(f *testing.F) {
 	for _, s := range []string{"2h", "90m", "300s", "1.5h", "1h30m", ".5s", "5.s", "0", "-0", "+3m", "-1h", "1µs", "1μs", "2us", "3ns", "4ms",
@@ -186,21 +213,15 @@ func FuzzParseDuration(f *testing.F) {
 
 func TestAgentLogPath(t *testing.T) {
 	t.Setenv("HOME", "/home/jdoe")
-	cases := []struct{ goos, state, want string }{
-		{"linux", "/var/state", "/var/state/tapis-agent/agent.log"},
-		{"linux", "", "/home/jdoe/.local/state/tapis-agent/agent.log"},
-		{"linux", "relative", "/home/jdoe/.local/state/tapis-agent/agent.log"}, // the XDG spec ignores relative paths
-		{"freebsd", "", "/home/jdoe/.local/state/tapis-agent/agent.log"},
-		{"darwin", "", "/home/jdoe/Library/Logs/tapis-agent/agent.log"},
-		{"darwin", "/var/state", "/var/state/tapis-agent/agent.log"},
+	cases := []struct{ state, want string }{
+		{"/var/state", "/var/state/tapis-agent/agent.log"},
+		{"", "/home/jdoe/.local/state/tapis-agent/agent.log"},
+		{"relative", "/home/jdoe/.local/state/tapis-agent/agent.log"}, // the XDG spec ignores relative paths
 	}
 	for _, tc := range cases {
-		if got := agentLogPath(tc.goos, tc.state); got != tc.want {
-			t.Errorf("agentLogPath(%q, %q) = %s; want %s", tc.goos, tc.state, got, tc.want)
+		t.Setenv("XDG_STATE_HOME", tc.state)
+		if got := AgentLogPath(); got != tc.want {
+			t.Errorf("AgentLogPath with XDG_STATE_HOME=%q = %s; want %s", tc.state, got, tc.want)
 		}
-	}
-	t.Setenv("XDG_STATE_HOME", "/var/state")
-	if got, want := AgentLogPath(), "/var/state/tapis-agent/agent.log"; got != want {
-		t.Errorf("AgentLogPath with XDG_STATE_HOME=/var/state = %s; want %s", got, want)
 	}
 }

@@ -2,7 +2,7 @@
 // fresh Tapis access token held by tapis-agent and manages the agent's
 // sessions:
 //
-//	curl -H "X-Tapis-Token: $(tapis-token designsafe)" https://designsafe.tapis.io/v3/systems
+//	curl -H @<(tapis-token -H designsafe) https://designsafe.tapis.io/v3/systems
 //
 // tapis-token is started for every such call, so its binary holds only
 // package hot, the token path; every other command line runs Main inside
@@ -21,56 +21,6 @@ import (
 // Version is what `tapis-token version` prints; the binary's main sets it.
 var Version = "dev"
 
-const usage = `usage: tapis-token [TENANT] [--min-valid DURATION] [-H | --json | --env]
-       tapis-token COMMAND [args]
-
-Prints a current Tapis access token for TENANT (default: default_tenant, or
-the only tenant) and a newline, nothing else:
-
-  curl -H "X-Tapis-Token: $(tapis-token designsafe)" https://designsafe.tapis.io/v3/systems
-
-Flags:
-  --min-valid DURATION  the token must stay valid this long (e.g. 2h, 90m;
-                        default 60s); the agent refreshes first if needed
-  -H, --header          print "X-Tapis-Token: <token>"
-  --json                print tenant, base_url, username, access_token,
-                        expires_at and expires_in as JSON
-  --env                 print export lines for TAPIS_BASE_URL and TAPIS_TOKEN
-
-Commands:
-  login [TENANT] [--username NAME] [--password-stdin]
-                        log in (prompts for the password without echo,
-                        up to 3 tries; --password-stdin tries once);
-                        starts an agent when none is running
-  login [TENANT] --device [--client-id ID] [--client-key-stdin]
-                        log in by approving a code in a browser elsewhere;
-                        needs an OAuth client (client_id and
-                        client_key_file in the config, or these flags)
-  logout [TENANT]       revoke and forget the tenant's tokens
-  status [--json]       the agent's tenants, their state and expiries
-  claims [TENANT]       the decoded claims of the current access token
-  import TENANT [--refresh-token [--client-id ID] [--client-key-stdin]]
-                        hand the agent an access token read from stdin
-                        (valid until it expires), or a refresh token and
-                        on the next line, with --client-key-stdin, the key
-                        of the client it was issued to
-  version               print the version
-  help                  print this help
-
-Exit codes:
-  0  ok
-  1  other error
-  2  usage error
-  3  agent not reachable
-  4  login required, or Tapis refused the username or password
-  5  Tapis unavailable and no token valid long enough
-
-The agent's socket: $TAPIS_AGENT_SOCK, else
-$XDG_RUNTIME_DIR/tapis-agent/agent.sock, else on macOS
-~/Library/Application Support/tapis-agent/agent.sock, else
-/tmp/tapis-agent-$UID/agent.sock.
-`
-
 // Main runs one tapis-token command line and returns the exit code. ctx
 // bounds the calls to the agent.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -78,22 +28,54 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 }
 
 func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	name := ""
 	if len(args) > 0 && cmdline.IsCommand(args[0]) {
-		switch args[0] {
-		case "login":
-			return cmdLogin(ctx, args[1:], stdin, stderr)
-		case "logout":
-			return cmdLogout(ctx, args[1:], stderr)
-		case "status":
-			return cmdStatus(ctx, args[1:], stdout)
-		case "claims":
-			return cmdClaims(ctx, args[1:], stdout)
-		case "import":
-			return cmdImport(ctx, args[1:], stdin, stderr)
+		name = args[0]
+	}
+	cmd := cmdline.FindCommand(Commands, name)
+	if cmd == nil {
+		cmd = &tokenCommand
+	}
+	// --help anywhere among a command's flags prints its help, as git and
+	// go do; the token command line's help is the program's.
+	if cmdline.WantsHelp(args) {
+		text := usage()
+		if name != "" && name != "-h" && name != "--help" {
+			text = cmd.Help("tapis-token")
 		}
-		if cmdline.Info(args[0], "tapis-token", Version, usage, stdout) {
-			return nil
+		_, err := io.WriteString(stdout, text)
+		return err
+	}
+	return cmdline.WithUsage(run(ctx, name, args, stdin, stdout, stderr), "tapis-token", cmd)
+}
+
+// run runs command name ("" for the token command line) with args, the
+// whole command line.
+func run(ctx context.Context, name string, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	switch name {
+	case "login":
+		return cmdLogin(ctx, args[1:], stdin, stderr)
+	case "logout":
+		return cmdLogout(ctx, args[1:], stderr)
+	case "status":
+		return cmdStatus(ctx, args[1:], stdout)
+	case "claims":
+		return cmdClaims(ctx, args[1:], stdout)
+	case "import":
+		return cmdImport(ctx, args[1:], stdin, stderr)
+	case "exec":
+		return cmdExec(ctx, args[1:])
+	case "help":
+		text, err := help(args[1:])
+		if err == nil {
+			_, err = io.WriteString(stdout, text)
 		}
+		return err
+	case "":
+		return cmdToken(ctx, args, stdout)
+	}
+	if cmdline.Info(name, "tapis-token", Version, "", stdout) {
+		return nil
 	}
 	return cmdToken(ctx, args, stdout)
 }

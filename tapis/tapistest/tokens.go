@@ -242,17 +242,7 @@ func (s *Server) handleTokens(w http.ResponseWriter, r *http.Request) {
 	case "refresh_token":
 		s.refreshGrant(w, req, client)
 	case "authorization_code":
-		// The fake has no browser flow, so no code is ever valid.
-		switch {
-		case req.RedirectURI == nil:
-			fail(w, msgNoRedirect)
-		case *req.RedirectURI != client.CallbackURL:
-			fail(w, msgBadRedirect)
-		case req.Code == nil:
-			fail(w, msgNoCode)
-		default:
-			fail(w, msgCodeNotValid)
-		}
+		s.codeGrant(w, req, client)
 	default: // implicit
 		fail(w, msgInvalidGrant)
 	}
@@ -264,7 +254,7 @@ func (s *Server) checkClient(id, key string) *Client {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.clientLocked(id)
-	if c == nil || subtle.ConstantTimeCompare([]byte(c.ClientKey), []byte(key)) != 1 {
+	if c == nil || !constantEqual(c.ClientKey, key) {
 		return nil
 	}
 	cp := *c
@@ -280,7 +270,7 @@ func (s *Server) passwordGrant(w http.ResponseWriter, req *tokenRequest, client 
 	want, known := s.users[*req.Username]
 	s.mu.Unlock()
 	// Compare even for unknown users so both cases cost the same.
-	match := subtle.ConstantTimeCompare([]byte(want), []byte(*req.Password)) == 1
+	match := constantEqual(want, *req.Password)
 	if !known || !match {
 		fail(w, msgBadUserPass)
 		return
@@ -303,7 +293,7 @@ func (s *Server) refreshGrant(w http.ResponseWriter, req *tokenRequest, client *
 		return
 	}
 	p, err := parseJWT(*req.RefreshToken)
-	if err != nil || !p.verify(&s.key.priv.PublicKey, s.now()) {
+	if err != nil || !p.verify(&s.signingKey().priv.PublicKey, s.now()) {
 		fail(w, msgBadRefresh)
 		return
 	}
@@ -350,6 +340,11 @@ func (s *Server) refreshGrant(w http.ResponseWriter, req *tokenRequest, client *
 		return
 	}
 	ok(w, msgCreated, res)
+}
+
+// constantEqual compares secrets in constant time.
+func constantEqual(a, b string) bool {
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
 
 // pyStr renders a claim value as Python's str() would in a message.
@@ -400,6 +395,7 @@ func (s *Server) mint(m mintRequest) (*tokenResult, error) {
 	s.mu.Lock()
 	now := s.now()
 	accessTTL, refreshTTL := s.accessTTL, s.refreshTTL
+	key := s.key
 	s.mu.Unlock()
 	if m.accessTTL > 0 {
 		accessTTL = m.accessTTL
@@ -436,7 +432,7 @@ func (s *Server) mint(m mintRequest) (*tokenResult, error) {
 		tail = append(tail, claim{"tapis/redirect_uri", *m.redirectURI})
 	}
 	access := append(append(append(claims{}, head...), claim{"exp", accessExp.Unix()}), tail...)
-	at, err := sign(s.key.priv, access)
+	at, err := sign(key.priv, access)
 	if err != nil {
 		return nil, err
 	}
@@ -462,7 +458,7 @@ func (s *Server) mint(m mintRequest) (*tokenResult, error) {
 		{"tapis/access_token", inner},
 		{"exp", refreshExp.Unix()},
 	}
-	rt, err := sign(s.key.priv, refresh)
+	rt, err := sign(key.priv, refresh)
 	if err != nil {
 		return nil, err
 	}
@@ -493,7 +489,7 @@ func (s *Server) IssueTokens(username string, clientID string) (access, refresh 
 // SignClaims signs arbitrary claims with the tenant's key, keys in sorted
 // order, to build expired, malformed or foreign tokens in tests.
 func (s *Server) SignClaims(c map[string]any) string {
-	tok, err := sign(s.key.priv, mapClaims(c))
+	tok, err := sign(s.signingKey().priv, mapClaims(c))
 	if err != nil {
 		panic(fmt.Sprintf("tapistest: %v", err))
 	}
@@ -523,7 +519,7 @@ func (s *Server) validateToken(tok string) (map[string]any, string) {
 	if tenant == "" {
 		return nil, msgNoTenantClaim
 	}
-	pub := &s.key.priv.PublicKey
+	pub := &s.signingKey().priv.PublicKey
 	if tenant != s.tenant {
 		// Another fake tenant of this process plays a tenant the site
 		// knows; anything else is unknown.
