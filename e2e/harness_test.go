@@ -75,6 +75,8 @@ type env struct {
 	sock   string
 	config string
 	home   string
+	// wrap is a command line that runs the agent's, e.g. unshare's.
+	wrap []string
 
 	mu     sync.Mutex
 	log    string // the file the agents' stderr goes to
