@@ -82,7 +82,12 @@ var faultFigures struct {
 func faultWorld(t *testing.T, tc faultCase, ttl time.Duration) (*tapistest.Server, *front, *inproc) {
 	t.Helper()
 	fake := tapistest.New(t, tapistest.Config{AccessTTL: ttl, Users: map[string]string{"jdoe": "secret"}})
-	tenant := &config.Tenant{Name: "dev", Username: "jdoe"}
+	// A configured client: the login is one grant, not four calls (find
+	// or register the host's client), each within the 1 s timeout.
+	if err := fake.AddClient("jdoe", "c1", "k1"); err != nil {
+		t.Fatal(err)
+	}
+	tenant := &config.Tenant{Name: "dev", Username: "jdoe", ClientID: "c1", ClientKey: "k1"}
 	var fr *front
 	target := strings.TrimPrefix(fake.URL(), "http://")
 	if tc.tls {
