@@ -106,26 +106,23 @@ class TypedTest(unittest.TestCase):
         path = os.path.join(d, "notebook_code.py")
         with open(path, "w") as f:
             f.write(USER_SCRIPT)
-        p = subprocess.run(
-            [sys.executable, "-m", "mypy", "--strict", "--python-version", "3.8", "--cache-dir", os.path.join(d, "cache"), path],
-            cwd=d,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            universal_newlines=True,
-            timeout=300,
-        )
+
+        def mypy():
+            return subprocess.run(
+                [sys.executable, "-m", "mypy", "--strict", "--python-version", "3.8", "--cache-dir", os.path.join(d, "cache"), path],
+                cwd=d,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                universal_newlines=True,
+                timeout=300,
+            )
+
+        p = mypy()
         self.assertEqual(p.returncode, 0, p.stdout)
         # The check can fail: a wrong type is reported.
         with open(path, "a") as f:
             f.write("wrong: int = tapis_agent.token()\n")
-        p = subprocess.run(
-            [sys.executable, "-m", "mypy", "--strict", "--python-version", "3.8", "--cache-dir", os.path.join(d, "cache"), path],
-            cwd=d,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            universal_newlines=True,
-            timeout=300,
-        )
+        p = mypy()
         self.assertNotEqual(p.returncode, 0)
         self.assertIn('Incompatible types in assignment (expression has type "Token", variable has type "int")', p.stdout)
 
