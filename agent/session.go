@@ -335,7 +335,8 @@ func (s *session) unsatisfiable(t *tokenSet, now time.Time, minValid time.Durati
 	msg := fmt.Sprintf("%s: asked for a token valid for %s, but %s issues tokens that live %s", s.name, minValid, s.name, round(life))
 	most := life
 	if left := t.expiresAt.Sub(now); left > life {
-		msg += fmt.Sprintf(" (the current one is valid for %s more)", round(left))
+		// Truncated, not rounded: it is less than asked.
+		msg += fmt.Sprintf(" (the current one is valid for %s more)", left.Truncate(time.Second))
 		most = left
 	}
 	return &ipc.Error{Code: ipc.CodeUnsatisfiable, Message: msg,
