@@ -83,6 +83,10 @@ func cmdLogin(ctx context.Context, args []string, stdin io.Reader, stderr io.Wri
 			if username == "" {
 				username = t.Username
 			}
+			// Before the password is typed: a plain-http base URL, say.
+			for _, w := range t.Warnings {
+				fmt.Fprintf(stderr, "tapis-token: warning: %s: %s\n", t.Tenant, w)
+			}
 		}
 	}
 	if label == "" {
