@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/tapis-agent/tapis-agent/internal/cmdline"
 	"github.com/tapis-agent/tapis-agent/internal/daemon"
+	"github.com/tapis-agent/tapis-agent/internal/logflood"
 	"github.com/tapis-agent/tapis-agent/ipc"
 )
 
@@ -32,7 +34,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		configLevel = nil
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: &lvl}))
+	// A warning repeated thousands of times a second (file descriptors
+	// exhausted, a hostile client) is logged once a minute with a count.
+	log := slog.New(logflood.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: &lvl}), time.Minute))
 	daemon.Harden(log)
 	if socket == "" {
 		socket = ipc.SocketPath()
