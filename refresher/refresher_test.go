@@ -423,8 +423,8 @@ func TestEnsureCutsLongBackoffShort(t *testing.T) {
 		if len(calls) < 250 || len(calls) > 301 {
 			t.Errorf("%d attempts in 5 min of callers asking; want about one a second", len(calls))
 		}
-		if st := r.Status(); st.NextRefresh.Sub(time.Now()) < time.Minute {
-			t.Fatalf("backoff after 5 min = %v; want minutes", st.NextRefresh.Sub(time.Now()))
+		if st := r.Status(); time.Until(st.NextRefresh) < time.Minute {
+			t.Fatalf("backoff after 5 min = %v; want minutes", time.Until(st.NextRefresh))
 		}
 
 		down.Store(false)
