@@ -9,7 +9,8 @@ import (
 // Flags that several commands share.
 var (
 	socketFlag = cmdline.FlagHelp{Names: "--socket PATH", Doc: "the agent's socket (default: $TAPIS_AGENT_SOCK, else " +
-		"$XDG_RUNTIME_DIR/tapis-agent/agent.sock, else /tmp/tapis-agent-$UID/agent.sock)"}
+		"$XDG_RUNTIME_DIR/tapis-agent/agent.sock, else on macOS ~/Library/Application Support/tapis-agent/agent.sock, " +
+		"else /tmp/tapis-agent-$UID/agent.sock)"}
 	configFlag = cmdline.FlagHelp{Names: "--config PATH", Doc: "the config file (default: $TAPIS_AGENT_CONFIG, else " +
 		"$XDG_CONFIG_HOME/tapis-agent/config.toml, else ~/.config/tapis-agent/config.toml)"}
 	levelFlag  = cmdline.FlagHelp{Names: "--log-level LEVEL", Doc: "debug, info, warn or error (default: the config's log_level, else info)"}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/tapis-agent/tapis-agent/config"
 	"github.com/tapis-agent/tapis-agent/internal/cmdline"
 	"github.com/tapis-agent/tapis-agent/internal/daemon"
 	"github.com/tapis-agent/tapis-agent/internal/logflood"
@@ -33,6 +34,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			return cmdline.Usage(fmt.Sprintf("--log-level %q: use debug, info, warn or error", level))
 		}
 		configLevel = nil
+	}
+	// The daemon starts whatever the file holds, and logs what is wrong;
+	// a person starting it by hand reads this first.
+	if cfgPath == "" {
+		cfgPath = config.DefaultPath()
+	}
+	if _, err := config.Load(cfgPath); err != nil {
+		fmt.Fprintf(stderr, "tapis-agent: %v\ntapis-agent: starting without this config; the agent loads the file once it is fixed\n", err)
 	}
 	// A warning repeated thousands of times a second (file descriptors
 	// exhausted, a hostile client) is logged once a minute with a count.

@@ -16,9 +16,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 
 	"github.com/tapis-agent/tapis-agent/internal/shell"
+	"github.com/tapis-agent/tapis-agent/internal/suggest"
 	"github.com/tapis-agent/tapis-agent/ipc"
 )
 
@@ -49,9 +51,10 @@ func Usage(msg string) error {
 }
 
 // Run runs the command lines that tapis-token answers itself, the ones
-// scripts run on every call: [TENANT] [--min-valid DURATION] [-H | --curl-config]. For any
-// other command line it reports false, having done nothing: tokencli.Main
-// runs those.
+// scripts run on every call: [TENANT] [--min-valid DURATION] [-H | --curl-config].
+// For any other command line, and for a failed call whose TENANT looks
+// like a mistyped command, it reports false, having printed nothing:
+// tokencli.Main runs those.
 func Run(args []string, stdout, stderr io.Writer) (code int, ok bool) {
 	if len(args) > 0 && IsCommand(args[0]) {
 		return 0, false
@@ -61,6 +64,9 @@ func Run(args []string, stdout, stderr io.Writer) (code int, ok bool) {
 		return 0, false // Main reports the usage error, or formats the answer
 	}
 	tok, err := ipc.Token(ipc.SocketPath(), ipc.TokenCall{Tenant: ta.Tenant, MinValid: ta.MinValid, Spin: true})
+	if err != nil && nearCommand(ta.Tenant) {
+		return 0, false // Main tells a mistyped command from a tenant
+	}
 	if err == nil {
 		err = WritePlain(stdout, tok.AccessToken, ta.Format)
 	}
@@ -71,10 +77,25 @@ func Run(args []string, stdout, stderr io.Writer) (code int, ok bool) {
 // a tenant: config refuses tenants with these names.
 func IsCommand(a string) bool {
 	switch a {
-	case "login", "logout", "status", "claims", "import", "exec", "version", "--version", "help", "-h", "--help":
+	case "--version", "-h", "--help":
 		return true
 	}
+	for _, c := range commandNames {
+		if a == c {
+			return true
+		}
+	}
 	return false
+}
+
+// commandNames are tapis-token's commands. An array: it needs no
+// initialisation at each start.
+var commandNames = [...]string{"login", "logout", "status", "claims", "import", "exec", "version", "help"}
+
+// nearCommand reports whether a tenant name is a likely typo of a
+// command: tapis-token lgoin.
+func nearCommand(tenant string) bool {
+	return tenant != "" && suggest.Closest(tenant, commandNames[:]) != ""
 }
 
 // Info answers the command lines that both programs answer alike,
@@ -195,8 +216,11 @@ func fallbackHint(code int) string {
 }
 
 // logHint says where the agent's log is: the journal under systemd, else
-// the file `tapis-agent start` writes.
+// the file that `tapis-agent start` and the macOS LaunchAgent write.
 func logHint() string {
+	if runtime.GOOS == "darwin" {
+		return "the agent's log says more: " + AgentLogPath()
+	}
 	return "the agent's log says more: journalctl --user -u tapis-agent, or " + AgentLogPath()
 }
 
