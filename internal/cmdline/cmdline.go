@@ -138,6 +138,10 @@ func classifyErr(err error) *Failure {
 	if errors.As(err, &f) {
 		return f
 	}
+	if errors.Is(err, ipc.ErrConnectionCut) {
+		return &Failure{Code: ExitUnreachable, Msg: err.Error(),
+			Hint: "the agent stopped or crashed while answering; " + ipc.HintLog + "; then " + ipc.HintStart}
+	}
 	if errors.Is(err, ipc.ErrAgentUnreachable) {
 		sock := ipc.SocketPath()
 		hint := SocketDirHint(filepath.Dir(sock))
@@ -174,7 +178,7 @@ func classifyErr(err error) *Failure {
 // elsewhere is the failure to reach an agent at sock when the shared
 // state directory records one on another host of the cluster, else nil.
 func elsewhere(sock string) *Failure {
-	self, err := os.Hostname()
+	self, err := ipc.Hostname()
 	if err != nil {
 		return nil
 	}
