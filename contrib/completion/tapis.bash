@@ -59,7 +59,7 @@ _tapis_token() {
   for ((i = 1; i < COMP_CWORD; i++)); do
     w=${COMP_WORDS[i]}
     case $w in
-      --min-valid | --username | -u | --client-id)
+      --min-valid | --username | -u | --client-id | --job | --until | --file)
         [[ -z $sub ]] && sub=token # a flag first: a token call
         ((i++))
         [[ ${COMP_WORDS[i]} == = ]] && ((i++))
@@ -70,7 +70,7 @@ _tapis_token() {
     esac
     if [[ -z $sub ]]; then
       case $w in
-        login | logout | status | claims | import | version | help) sub=$w ;;
+        login | logout | status | claims | import | lease | sbatch | version | help) sub=$w ;;
         *) sub=token npos=1 ;; # a tenant name
       esac
     else
@@ -82,10 +82,12 @@ _tapis_token() {
   case $sub in
     "" | token)
       flags="--min-valid -H --header --json --env"
-      [[ -z $sub ]] && flags+=" --help --version" words="login logout status claims import version help" ;;
+      [[ -z $sub ]] && flags+=" --help --version" words="login logout status claims import lease sbatch version help" ;;
     login) flags="--username --password-stdin --device --client-id --client-key-stdin" ;;
     import) flags="--refresh-token --client-id --client-key-stdin" ;;
     status) flags="--json" ;;
+    lease) flags="--job --until --file --min-valid --cancel" ;;
+    sbatch) flags="--min-valid --file" ;;
     logout | claims) ;;
     *) return 0 ;;
   esac
@@ -94,7 +96,7 @@ _tapis_token() {
     return 0
   fi
   case $sub in
-    "" | token | login | logout | claims | import)
+    "" | token | login | logout | claims | import | lease | sbatch)
       if ((npos == 0)); then
         words+=" $(_tapis_token_tenants "$cmd")"
       fi ;;

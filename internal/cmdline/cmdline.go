@@ -17,9 +17,11 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/tapis-agent/tapis-agent/internal/shell"
 	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/lease"
 )
 
 // Exit codes, listed in the help text.
@@ -59,17 +61,38 @@ func Run(args []string, stdout, stderr io.Writer) (code int, ok bool) {
 		return 0, false // Main reports the usage error, or formats the answer
 	}
 	tok, err := ipc.Token(ipc.SocketPath(), ipc.TokenCall{Tenant: ta.Tenant, MinValid: ta.MinValid, Spin: true})
+	if err != nil {
+		tok, err = LeaseFallback(ta.Tenant, ta.MinValid, err)
+	}
 	if err == nil {
 		err = WritePlain(stdout, tok.AccessToken, ta.Header)
 	}
 	return Report(err, stderr), true
 }
 
+// LeaseFallback answers a token request that reached no agent (err wraps
+// ipc.ErrAgentUnreachable) from the lease file the process names, in a
+// batch job (lease.Path); any other err, or no lease file, is returned as
+// it is.
+func LeaseFallback(tenant string, minValid time.Duration, err error) (*ipc.TokenResponse, error) {
+	if !errors.Is(err, ipc.ErrAgentUnreachable) {
+		return nil, err
+	}
+	path, perr := lease.Path(tenant)
+	switch {
+	case perr != nil:
+		return nil, perr
+	case path == "":
+		return nil, err
+	}
+	return lease.Read(path, tenant, minValid, time.Now())
+}
+
 // IsCommand reports whether a first argument names a command rather than
 // a tenant: config refuses tenants with these names.
 func IsCommand(a string) bool {
 	switch a {
-	case "login", "logout", "status", "claims", "import", "version", "--version", "help", "-h", "--help":
+	case "login", "logout", "status", "claims", "import", "lease", "sbatch", "version", "--version", "help", "-h", "--help":
 		return true
 	}
 	return false
@@ -114,6 +137,10 @@ func classifyErr(err error) *Failure {
 	var f *Failure
 	if errors.As(err, &f) {
 		return f
+	}
+	var le *lease.Error
+	if errors.As(err, &le) {
+		return &Failure{Code: ExitUnreachable, Msg: "no agent answers, and " + le.Message, Hint: le.Hint}
 	}
 	if errors.Is(err, ipc.ErrAgentUnreachable) {
 		hint := SocketDirHint(filepath.Dir(ipc.SocketPath()))
@@ -169,15 +196,7 @@ func logHint() string {
 // AgentLogPath is where an agent that `tapis-agent start` runs logs:
 // $XDG_STATE_HOME/tapis-agent/agent.log, else ~/.local/state/….
 func AgentLogPath() string {
-	state := os.Getenv("XDG_STATE_HOME")
-	if state == "" || !filepath.IsAbs(state) {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			home = "/"
-		}
-		state = filepath.Join(home, ".local", "state")
-	}
-	return filepath.Join(state, "tapis-agent", "agent.log")
+	return filepath.Join(ipc.StateDir(), "agent.log")
 }
 
 // SocketDirHint returns the fix for a socket directory that exists but

@@ -54,6 +54,24 @@ Commands:
                         (valid until it expires), or a refresh token and
                         on the next line, with --client-key-stdin, the key
                         of the client it was issued to
+  lease [TENANT] --job JOBID [--min-valid DURATION] [--file PATH]
+                        keep a token for a batch job in a file on the
+                        shared home while Slurm says the job is pending or
+                        running (--min-valid: the least validity the file's
+                        token keeps, default 1h), then remove it; the job
+                        reads it with tapis-token or the Python client when
+                        no agent answers there (default file:
+                        ~/.local/state/tapis-agent/jobs/JOBID/TENANT.token,
+                        found through SLURM_JOB_ID; another through
+                        TAPIS_TOKEN_FILE); prints the file's path
+  lease [TENANT] --job ID --until TIME [--file PATH]
+                        the same for another scheduler's job, until TIME
+                        (48h, or 2026-12-24T18:00)
+  lease [TENANT] --job ID --cancel
+                        end a lease now and remove its file
+  sbatch [TENANT] [--min-valid DURATION] [--file PATH] -- SBATCH_ARGS
+  sbatch SBATCH_ARGS    submit a job with sbatch, held until its lease is
+                        in place; prints the job id
   version               print the version
   help                  print this help
 
@@ -88,6 +106,10 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return cmdClaims(ctx, args[1:], stdout)
 		case "import":
 			return cmdImport(ctx, args[1:], stdin, stderr)
+		case "lease":
+			return cmdLease(ctx, args[1:], stdout, stderr)
+		case "sbatch":
+			return cmdSbatch(ctx, args[1:], stdout, stderr)
 		}
 		if cmdline.Info(args[0], "tapis-token", Version, usage, stdout) {
 			return nil

@@ -31,7 +31,9 @@ func cmdToken(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	tok, err := client().Token(ctx, ta.Tenant, ta.MinValid)
 	if err != nil {
-		return err
+		if tok, err = cmdline.LeaseFallback(ta.Tenant, ta.MinValid, err); err != nil {
+			return err
+		}
 	}
 	switch {
 	case ta.JSON:
@@ -141,8 +143,12 @@ func cmdStatus(ctx context.Context, args []string, stdout io.Writer) error {
 	if st.ConfigError != "" {
 		fmt.Fprintf(stdout, "config error: %s\n", st.ConfigError)
 	}
+	for _, w := range st.Warnings {
+		fmt.Fprintf(stdout, "warning: %s\n", w)
+	}
 	if len(st.Tenants) == 0 {
 		fmt.Fprintln(stdout, "no tenants; log in with: tapis-token login TENANT")
+		writeLeases(stdout, st.Leases, time.Now())
 		return nil
 	}
 	fmt.Fprintln(stdout)
@@ -155,13 +161,14 @@ func cmdStatus(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(stdout, "%s: warning: %s\n", t.Tenant, w)
 		}
 	}
+	writeLeases(stdout, st.Leases, time.Now())
 	return nil
 }
 
 // writeTable writes one aligned line per tenant, times relative to now;
 // the default tenant is marked with a star.
 func writeTable(w io.Writer, tenants []ipc.TenantStatus, now time.Time) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "TENANT\tSTATE\tUSER\tTOKEN EXPIRES\tLAST REFRESH\tNEXT REFRESH\tREFRESHES\tREFRESH TOKEN EXPIRES")
 	for _, t := range tenants {
 		name := t.Tenant
@@ -173,6 +180,9 @@ func writeTable(w io.Writer, tenants []ipc.TenantStatus, now time.Time) {
 	}
 	tw.Flush()
 }
+
+// newTable returns a writer of aligned columns.
+func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0) }
 
 func cmdClaims(ctx context.Context, args []string, stdout io.Writer) error {
 	tenant, err := cmdline.TenantOnly(args)
