@@ -12,7 +12,7 @@ OUT ?= bin
 FUZZTIME ?= 30s
 PYTHON ?= /usr/bin/python3
 
-.PHONY: help build test checks gotest pytest lint fmt-check units-check demo bench fuzz install clean
+.PHONY: help build python test checks gotest pytest lint fmt-check units-check demo bench fuzz install clean
 
 help: ## show this help
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -22,6 +22,12 @@ help: ## show this help
 build: ## build the binaries into bin/ (OUT=dir for another)
 	@mkdir -p $(OUT)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(OUT)/ $(addprefix ./cmd/,$(CMDS))
+
+# The Python package, built offline with Debian's setuptools
+# (python3-build, python3-setuptools, python3-wheel) and the project's
+# version.
+python: ## build the Python package's wheel and sdist into dist/
+	$(PYTHON) contrib/python/build_dist.py --version '$(VERSION)' --outdir dist
 
 # The checks run side by side: the end-to-end tests mostly wait on timers
 # and processes, which leaves the CPUs to the others.
@@ -36,12 +42,18 @@ checks: lint fmt-check units-check gotest pytest
 gotest: build ## race-enabled Go tests
 	@set -o pipefail; TAPIS_AGENT_BIN=$(abspath $(OUT)) $(GO) test -race -count=1 -parallel 8 -json ./... | $(GO) run ./e2e/testprogress -tests '/e2e$$'
 
-# Debian's python3, which CI gives python3-ipykernel, python3-jupyter-client
-# and python3-requests; the tests run the binaries of $(OUT)/. Importing
-# ipykernel's kernelspec imports debugpy, which warns about frozen modules
-# on every run: a note for debugger users, not about these tests.
-pytest: build ## test the Python client, its Jupyter use and the bash completion
-	PYDEVD_DISABLE_FILE_VALIDATION=1 TAPIS_AGENT_BIN=$(abspath $(OUT)) $(PYTHON) -B -m unittest discover -q -s contrib/python/tests -t contrib/python/tests
+# The Python tests run against the wheel, installed into a fresh venv of
+# Debian's python3 (python3-venv) that also sees the system's packages: CI
+# gives it python3-ipykernel, python3-jupyter-client and python3-requests.
+# The tests run the binaries of $(OUT)/. Importing ipykernel's kernelspec
+# imports debugpy, which warns about frozen modules on every run: a note
+# for debugger users, not about these tests.
+PYVENV = $(abspath $(OUT))/pyvenv
+pytest: build python ## test the installed Python package, its Jupyter use and the bash completion
+	@rm -rf $(PYVENV)
+	$(PYTHON) -m venv --system-site-packages $(PYVENV)
+	$(PYVENV)/bin/python -m pip install -q --no-index --no-deps --disable-pip-version-check dist/tapis_agent-*.whl
+	PYDEVD_DISABLE_FILE_VALIDATION=1 TAPIS_AGENT_BIN=$(abspath $(OUT)) TAPIS_AGENT_VERSION='$(VERSION)' $(PYVENV)/bin/python -B -m unittest discover -q -s contrib/python/tests -t contrib/python/tests
 
 lint: ## go vet and staticcheck
 	$(GO) vet ./...

@@ -33,6 +33,11 @@ type tokenSet struct {
 	refreshJTI   string
 	refreshExp   time.Time
 	refreshCount int
+	// upstream is how long a token from a refresh lives, when known: the
+	// last refresh's answer, or a first token that got the tenant's
+	// default lifetime (any grant but device code, whose lifetime the
+	// user chose). Zero when unknown.
+	upstream time.Duration
 }
 
 // newTokenSet converts what upstream answered. The access token's issue
@@ -54,8 +59,28 @@ func newTokenSet(t *tapis.Token, now time.Time) *tokenSet {
 		if n, ok := c.RefreshCount(); ok {
 			ts.refreshCount = int(n)
 		}
+		switch c.String("tapis/grant_type") {
+		case "password", "authorization_code", "refresh_token":
+			ts.upstream = ts.expiresAt.Sub(ts.issuedAt)
+		}
 	}
 	return ts
+}
+
+// keepLonger returns the generation to hold after a refresh answered
+// fresh: fresh itself, or, when its access token dies before old's (a
+// device-code token lives days, its refreshes the tenant's default
+// hours), old's access token with fresh's rotated refresh token. A
+// refresh never makes the token served worse.
+func keepLonger(old, fresh *tokenSet) (*tokenSet, bool) {
+	if !fresh.expiresAt.Before(old.expiresAt) {
+		return fresh, false
+	}
+	kept := *fresh
+	kept.access, kept.accessJTI = old.access, old.accessJTI
+	kept.issuedAt, kept.expiresAt = old.issuedAt, old.expiresAt
+	kept.upstream = fresh.expiresAt.Sub(fresh.issuedAt)
+	return &kept, true
 }
 
 // need returns the validity a caller asking minValid needs from t:
@@ -78,7 +103,7 @@ func (t *tokenSet) validFor(now time.Time, minValid time.Duration) bool {
 }
 
 func (t *tokenSet) lifetime() refresher.Lifetime {
-	return refresher.Lifetime{IssuedAt: t.issuedAt, ExpiresAt: t.expiresAt}
+	return refresher.Lifetime{IssuedAt: t.issuedAt, ExpiresAt: t.expiresAt, Upstream: t.upstream}
 }
 
 // session is one tenant's login: its tokens, the OAuth client that
@@ -227,13 +252,18 @@ func (s *session) refresh(ctx context.Context) (refresher.Lifetime, error) {
 		}
 		return refresher.Lifetime{}, err
 	}
-	ts := newTokenSet(t, s.now())
+	ts, kept := keepLonger(old, newTokenSet(t, s.now()))
 	if !s.tok.CompareAndSwap(old, ts) {
 		// Logged out or replaced by a new login while this refresh ran.
 		return old.lifetime(), nil
 	}
-	s.log.Info("refreshed", "jti", ts.accessJTI, "refresh_count", ts.refreshCount,
-		"expires_at", ts.expiresAt.UTC().Format(time.RFC3339))
+	if kept {
+		s.log.Info("refreshed_kept_longer_token", "jti", ts.accessJTI, "refresh_count", ts.refreshCount,
+			"expires_at", ts.expiresAt.UTC().Format(time.RFC3339), "refreshed_lifetime", ts.upstream.String())
+	} else {
+		s.log.Info("refreshed", "jti", ts.accessJTI, "refresh_count", ts.refreshCount,
+			"expires_at", ts.expiresAt.UTC().Format(time.RFC3339))
+	}
 	s.writeSink(ts)
 	s.logRefreshExpiry(ts)
 	return ts.lifetime(), nil
@@ -267,10 +297,7 @@ func (s *session) token(ctx context.Context, minValid time.Duration) (*ipc.Token
 	left := t.expiresAt.Sub(now)
 	switch {
 	case err == nil || errors.Is(err, refresher.ErrUnsatisfiable):
-		life := round(t.expiresAt.Sub(t.issuedAt))
-		return nil, &ipc.Error{Code: ipc.CodeUnsatisfiable,
-			Message: fmt.Sprintf("%s: asked for a token valid for %s, but %s issues tokens that live %s", s.name, minValid, s.name, life),
-			Hint:    fmt.Sprintf("ask for less, e.g. tapis-token --min-valid %s %s", round(t.expiresAt.Sub(t.issuedAt)*9/10), s.name)}
+		return nil, s.unsatisfiable(t, now, minValid)
 	case ctx.Err() != nil:
 		return nil, ctx.Err()
 	case tapis.IsDefinitive(err):
@@ -284,6 +311,23 @@ func (s *session) token(ctx context.Context, minValid time.Duration) (*ipc.Token
 	}
 	return nil, &ipc.Error{Code: ipc.CodeUpstreamUnavailable, Message: msg,
 		Hint: "the agent keeps retrying; see tapis-token status"}
+}
+
+// unsatisfiable is the error for a caller asking minValid, more than t
+// has left and more than a refresh gives.
+func (s *session) unsatisfiable(t *tokenSet, now time.Time, minValid time.Duration) error {
+	life := t.upstream
+	if life <= 0 {
+		life = t.expiresAt.Sub(t.issuedAt)
+	}
+	msg := fmt.Sprintf("%s: asked for a token valid for %s, but %s issues tokens that live %s", s.name, minValid, s.name, round(life))
+	most := life
+	if left := t.expiresAt.Sub(now); left > life {
+		msg += fmt.Sprintf(" (the current one is valid for %s more)", round(left))
+		most = left
+	}
+	return &ipc.Error{Code: ipc.CodeUnsatisfiable, Message: msg,
+		Hint: fmt.Sprintf("ask for less, e.g. tapis-token --min-valid %s %s", round(most*9/10), s.name)}
 }
 
 func (s *session) answer(t *tokenSet) *ipc.TokenResponse {

@@ -47,8 +47,8 @@ echo "demo" | show tapis-token login demo --password-stdin
 step "A token, as curl would use it"
 echo '$ tapis-token'
 tapis-token | cut -c1-60 | sed 's/$/…  (shortened here)/'
-echo '$ curl -H "X-Tapis-Token: $(tapis-token)" '"$base/v3/oauth2/userinfo"
-curl -s -H "X-Tapis-Token: $(tapis-token)" "$base/v3/oauth2/userinfo"
+echo '$ curl -H @<(tapis-token -H) '"$base/v3/oauth2/userinfo"
+curl -s -H @<(tapis-token -H) "$base/v3/oauth2/userinfo"
 
 step "Its claims"
 show tapis-token claims

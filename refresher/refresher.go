@@ -60,8 +60,16 @@ var (
 // it expires. Both are wall-clock instants, typically the JWT's iat and exp
 // claims. A zero IssuedAt means the issue time is unknown; a zero ExpiresAt
 // means there is no usable token.
+//
+// Upstream, when positive, is how long a token that a refresh gives now
+// lives: the owner knows it from a refresh's answer, or from a first token
+// that got the tenant's default lifetime. It may be shorter than the
+// current token's (a device-code token lives days, its refreshes hours).
+// Zero means unknown; after a refresh that leaves it zero, the returned
+// token's own lifetime stands for it.
 type Lifetime struct {
 	IssuedAt, ExpiresAt time.Time
+	Upstream            time.Duration
 }
 
 // Func performs one refresh: it calls upstream, swaps both tokens in the
@@ -144,8 +152,7 @@ type Refresher struct {
 	wg     sync.WaitGroup
 
 	mu          sync.Mutex // guards the fields below; never held across a refresh
-	life        Lifetime
-	fromRefresh bool // life came from Refresh, so its length is upstream's current token lifetime
+	life        Lifetime   // life.Upstream is the lifetime a refresh gives, when known
 	next        time.Time
 	flight      *flight // the refresh in flight, or nil
 	lastErr     error
@@ -211,9 +218,15 @@ func (r *Refresher) setLifetimeLocked(l Lifetime) {
 }
 
 // scheduleLocked returns the time of the proactive refresh of the current
-// token.
+// token. A token that outlives what a refresh gives (a device-code token of
+// days) is scheduled as if issued Upstream before its expiry: a refresh
+// before then could only give a token that dies sooner.
 func (r *Refresher) scheduleLocked(now time.Time) time.Time {
-	return refreshAt(r.life, now, r.cfg.Margin, jitter, r.cfg.Rand())
+	l := r.life
+	if up := l.Upstream; up > 0 && !l.ExpiresAt.IsZero() && l.ExpiresAt.Sub(l.IssuedAt) > up {
+		l.IssuedAt = l.ExpiresAt.Add(-up)
+	}
+	return refreshAt(l, now, r.cfg.Margin, jitter, r.cfg.Rand())
 }
 
 // validFor reports whether the current token stays valid for d on the wall
@@ -253,9 +266,9 @@ func (r *Refresher) Ensure(ctx context.Context, minValid time.Duration) error {
 		r.mu.Unlock()
 		return err
 	}
-	// A refreshed token lives as long as upstream currently issues tokens
-	// for: refreshing again cannot give more.
-	if r.fromRefresh && !r.life.IssuedAt.IsZero() && minValid > r.life.ExpiresAt.Sub(r.life.IssuedAt) {
+	// A refresh gives a token that lives Upstream: when that is known
+	// and too short, no refresh can help, and none is spent.
+	if up := r.life.Upstream; up > 0 && minValid > up {
 		r.mu.Unlock()
 		return ErrUnsatisfiable
 	}
@@ -310,8 +323,10 @@ func (r *Refresher) refresh(f *flight) {
 	log := r.cfg.Logger
 	switch {
 	case err == nil:
+		if l.Upstream <= 0 && !l.IssuedAt.IsZero() {
+			l.Upstream = l.ExpiresAt.Round(0).Sub(l.IssuedAt.Round(0))
+		}
 		r.setLifetimeLocked(l)
-		r.fromRefresh = true
 		r.lastErr, r.attempts, r.retrying, r.failed = nil, 0, false, false
 		r.lastRefresh = now
 		r.next = r.scheduleLocked(now)

@@ -665,3 +665,57 @@ func TestTimesAreWallClockOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestUnsatisfiableKnownUpfront: a lifetime that says what a refresh gives
+// lets Ensure refuse what no refresh can satisfy without spending one.
+func TestUnsatisfiableKnownUpfront(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		up := &upstream{lifetime: 4 * time.Hour}
+		l := dying(time.Now(), time.Hour)
+		l.Upstream = 4 * time.Hour
+		r := New(Config{Refresh: up.refresh}, l)
+		defer r.Stop()
+		if err := r.Ensure(t.Context(), 5*time.Hour); !errors.Is(err, ErrUnsatisfiable) {
+			t.Errorf("Ensure(5h) with 4h tokens = %v; want ErrUnsatisfiable", err)
+		}
+		if n := up.count(); n != 0 {
+			t.Errorf("Refresh calls = %d; want 0: the upstream lifetime was known", n)
+		}
+		if err := r.Ensure(t.Context(), 3*time.Hour); err != nil || up.count() != 1 {
+			t.Errorf("Ensure(3h) = %v after %d calls; want nil after 1", err, up.count())
+		}
+	})
+}
+
+// TestLongTokenRefreshedWhenARefreshHelps: a token that outlives what a
+// refresh gives (a device-code token of a day, refreshes of 4 h) is
+// refreshed at 2/3 of a refreshed token's lifetime before its own expiry,
+// not at 2/3 of its own lifetime.
+func TestLongTokenRefreshedWhenARefreshHelps(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		up := &upstream{lifetime: 4 * time.Hour}
+		l := fresh(start, 24*time.Hour)
+		l.Upstream = 4 * time.Hour
+		r := New(Config{Refresh: up.refresh, Rand: func() float64 { return 0.5 }}, l)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go r.Run(ctx)
+		time.Sleep(24*time.Hour - 90*time.Minute)
+		synctest.Wait()
+		if n := up.count(); n != 0 {
+			t.Fatalf("Refresh calls after 22.5 h = %d; want 0", n)
+		}
+		time.Sleep(15 * time.Minute)
+		synctest.Wait()
+		calls := up.times()
+		if len(calls) != 1 {
+			t.Fatalf("Refresh calls after 22.75 h = %d; want 1", len(calls))
+		}
+		if want := start.Add(24*time.Hour - 80*time.Minute); !calls[0].Equal(want) {
+			t.Errorf("refreshed at %v after start; want %v", calls[0].Sub(start), want.Sub(start))
+		}
+		cancel()
+		r.Stop()
+	})
+}

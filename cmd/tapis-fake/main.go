@@ -3,6 +3,7 @@
 //
 //	tapis-fake [-addr 127.0.0.1:0] [-tenant dev] [-user NAME:PASSWORD]...
 //	           [-access-ttl 4h] [-refresh-ttl 8760h] [-device-approve-after DURATION]
+//	           [-browser-user NAME] [-grant-types password,refresh_token,...]
 //
 // The first line of stdout is the tenant's base URL. Requests are logged
 // to stderr (method, path, status; never bodies or tokens). It serves

@@ -34,6 +34,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	accessTTL := fs.Duration("access-ttl", tapistest.DefaultAccessTTL, "access token `lifetime`")
 	refreshTTL := fs.Duration("refresh-ttl", tapistest.DefaultRefreshTTL, "refresh token `lifetime`")
 	approveAfter := fs.Duration("device-approve-after", 0, "approve device codes automatically this long after issue (0: never)")
+	browserUser := fs.String("browser-user", "", "answer the browser pages as `NAME`: /authorize redirects to the client with a code at once, a device page enters the code")
+	grantTypes := fs.String("grant-types", "", "the tenant's allowed grant types, comma-separated (default: all five)")
 	users := map[string]string{}
 	fs.Func("user", "a user as `NAME:PASSWORD` (repeatable)", func(v string) error {
 		name, pw, ok := strings.Cut(v, ":")
@@ -59,7 +61,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listening: %w", err)
 	}
+	var grants []string
+	if *grantTypes != "" {
+		grants = strings.Split(*grantTypes, ",")
+	}
 	s, err := tapistest.NewServer(tapistest.Config{
+		GrantTypes:         grants,
 		TenantID:           *tenant,
 		Users:              users,
 		AccessTTL:          *accessTTL,
@@ -72,6 +79,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer s.Close()
+	s.SetBrowserUser(*browserUser)
 	if _, err := fmt.Fprintln(stdout, s.URL()); err != nil {
 		return fmt.Errorf("writing base URL: %w", err)
 	}

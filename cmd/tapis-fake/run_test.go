@@ -66,7 +66,7 @@ func TestRun(t *testing.T) {
 	stderr := &syncBuffer{}
 	errc := make(chan error, 1)
 	go func() {
-		errc <- run(ctx, []string{"-tenant", "demo", "-user", "demo:secret", "-access-ttl", "15s"}, pw, stderr)
+		errc <- run(ctx, []string{"-tenant", "demo", "-user", "demo:secret", "-access-ttl", "15s", "-grant-types", "password,refresh_token", "-browser-user", "demo"}, pw, stderr)
 		pw.Close()
 	}()
 	line, err := bufio.NewReader(pr).ReadString('\n')
@@ -91,6 +91,15 @@ func TestRun(t *testing.T) {
 	claims, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[1])
 	if !strings.Contains(string(claims), `"iss":"`+base+`/v3/tokens"`) || !strings.Contains(string(claims), `"tapis/tenant_id":"demo"`) {
 		t.Errorf("claims = %s", claims)
+	}
+	resp, err := http.Get(base + "/v3/oauth2/.well-known/oauth-authorization-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wk, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(wk), `"grant_types_supported":["password","refresh_token"]`) {
+		t.Errorf(".well-known = %s; want the grant types of -grant-types", wk)
 	}
 	status, env, _ = passwordGrant(t, base, "demo", "wrong")
 	if status != 400 || env["message"] != "Invalid username/password combination." {

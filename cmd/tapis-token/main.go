@@ -1,7 +1,7 @@
 // Command tapis-token prints a fresh Tapis access token held by
 // tapis-agent, and manages the agent's sessions:
 //
-//	curl -H "X-Tapis-Token: $(tapis-token designsafe)" https://designsafe.tapis.io/v3/systems
+//	curl -H @<(tapis-token -H designsafe) https://designsafe.tapis.io/v3/systems
 //
 // It is started for every such call, so it stays small: it answers the
 // token command lines itself (internal/cmdline), with no net/http, no

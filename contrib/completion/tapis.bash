@@ -64,13 +64,18 @@ _tapis_token() {
         ((i++))
         [[ ${COMP_WORDS[i]} == = ]] && ((i++))
         continue ;;
+      --)
+        # exec's command follows: complete it as a command line.
+        [[ $sub == exec ]] && { COMPREPLY=($(compgen -c -- "$cur")); return 0; }
+        [[ -z $sub ]] && sub=token
+        continue ;;
       -* | =)
         [[ -z $sub ]] && sub=token
         continue ;;
     esac
     if [[ -z $sub ]]; then
       case $w in
-        login | logout | status | claims | import | lease | sbatch | version | help) sub=$w ;;
+        login | logout | status | claims | import | exec | lease | sbatch | version | help) sub=$w ;;
         *) sub=token npos=1 ;; # a tenant name
       esac
     else
@@ -81,8 +86,9 @@ _tapis_token() {
   local flags= words=
   case $sub in
     "" | token)
-      flags="--min-valid -H --header --json --env"
-      [[ -z $sub ]] && flags+=" --help --version" words="login logout status claims import lease sbatch version help" ;;
+      flags="--min-valid -H --header --curl-config --json --env"
+      [[ -z $sub ]] && flags+=" --help --version" words="login logout status claims import exec lease sbatch version help" ;;
+    exec) flags="--min-valid --" ;;
     login) flags="--username --password-stdin --device --client-id --client-key-stdin" ;;
     import) flags="--refresh-token --client-id --client-key-stdin" ;;
     status) flags="--json" ;;
@@ -96,7 +102,7 @@ _tapis_token() {
     return 0
   fi
   case $sub in
-    "" | token | login | logout | claims | import | lease | sbatch)
+    "" | token | login | logout | claims | import | exec | lease | sbatch)
       if ((npos == 0)); then
         words+=" $(_tapis_token_tenants "$cmd")"
       fi ;;

@@ -217,19 +217,33 @@ func durationUnit(u string) uint64 {
 }
 
 // TokenArgs is a parsed token command line:
-// [TENANT] [--min-valid DURATION] [-H | --json | --env].
+// [TENANT] [--min-valid DURATION] [-H | --curl-config | --json | --env].
 type TokenArgs struct {
-	Tenant            string
-	MinValid          time.Duration // -1: the agent's default
-	Header, JSON, Env bool
+	Tenant   string
+	MinValid time.Duration // -1: the agent's default
+	// Format is how the token is printed: FormatPlain, FormatHeader or
+	// FormatCurlConfig; JSON and Env are tokencli's.
+	Format    Format
+	JSON, Env bool
 }
+
+// Format is a way of printing the token that tapis-token answers itself.
+type Format int
+
+const (
+	FormatPlain      Format = iota // the token and a newline
+	FormatHeader                   // "X-Tapis-Token: <token>", for curl -H @file
+	FormatCurlConfig               // header = "X-Tapis-Token: <token>", for curl -K file
+)
 
 // ParseTokenArgs parses a token command line.
 func ParseTokenArgs(args []string) (*TokenArgs, error) {
 	ta := &TokenArgs{MinValid: -1}
 	minValid := ""
+	var header, curlConfig bool
 	pos, err := ParseArgs(args,
-		BoolFlag("-H", &ta.Header), BoolFlag("--header", &ta.Header), BoolFlag("--json", &ta.JSON), BoolFlag("--env", &ta.Env),
+		BoolFlag("-H", &header), BoolFlag("--header", &header), BoolFlag("--curl-config", &curlConfig),
+		BoolFlag("--json", &ta.JSON), BoolFlag("--env", &ta.Env),
 		ValueFlag("--min-valid", &minValid))
 	if err != nil {
 		return nil, err
@@ -237,8 +251,14 @@ func ParseTokenArgs(args []string) (*TokenArgs, error) {
 	if ta.Tenant, err = OneTenant(pos); err != nil {
 		return nil, err
 	}
-	if n := btoi(ta.Header) + btoi(ta.JSON) + btoi(ta.Env); n > 1 {
-		return nil, Usage("-H, --json and --env exclude each other")
+	if n := btoi(header) + btoi(curlConfig) + btoi(ta.JSON) + btoi(ta.Env); n > 1 {
+		return nil, Usage("-H, --curl-config, --json and --env exclude each other")
+	}
+	switch {
+	case header:
+		ta.Format = FormatHeader
+	case curlConfig:
+		ta.Format = FormatCurlConfig
 	}
 	if minValid != "" {
 		if ta.MinValid, err = ParseMinValid(minValid); err != nil {
@@ -255,13 +275,47 @@ func btoi(b bool) int {
 	return 0
 }
 
-// WritePlain prints an access token, or with header an X-Tapis-Token
-// header line.
-func WritePlain(w io.Writer, token string, header bool) error {
-	line := token + "\n"
-	if header {
-		line = "X-Tapis-Token: " + line
+// WritePlain prints an access token in format f. The header forms are
+// for curl to read from a file (-H @file, -K file), which keeps the token
+// out of curl's argument list: every user of the node can read a
+// process's command line in /proc, but not its files or environment.
+func WritePlain(w io.Writer, token string, f Format) error {
+	var line string
+	switch f {
+	case FormatHeader:
+		line = "X-Tapis-Token: " + token + "\n"
+	case FormatCurlConfig:
+		// curl's config syntax: a quoted value takes backslash escapes.
+		line = "header = \"X-Tapis-Token: " + curlQuoted(token) + "\"\n"
+	default:
+		line = token + "\n"
 	}
 	_, err := io.WriteString(w, line) // not fmt: its printer costs a cold start more
 	return err
+}
+
+// curlQuoted escapes s for a double-quoted value of a curl config file.
+// A JWT holds no character that needs it; a token that did would still
+// reach curl intact.
+func curlQuoted(s string) string {
+	if !strings.ContainsAny(s, "\\\"\n\r\t") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\\', '"':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case '\n':
+			b.WriteString("\\n")
+		case '\r':
+			b.WriteString("\\r")
+		case '\t':
+			b.WriteString("\\t")
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }

@@ -49,7 +49,7 @@ func Usage(msg string) error {
 }
 
 // Run runs the command lines that tapis-token answers itself, the ones
-// scripts run on every call: [TENANT] [--min-valid DURATION] [-H]. For any
+// scripts run on every call: [TENANT] [--min-valid DURATION] [-H | --curl-config]. For any
 // other command line it reports false, having done nothing: tokencli.Main
 // runs those.
 func Run(args []string, stdout, stderr io.Writer) (code int, ok bool) {
@@ -65,7 +65,7 @@ func Run(args []string, stdout, stderr io.Writer) (code int, ok bool) {
 		tok, err = LeaseFallback(ta.Tenant, ta.MinValid, err)
 	}
 	if err == nil {
-		err = WritePlain(stdout, tok.AccessToken, ta.Header)
+		err = WritePlain(stdout, tok.AccessToken, ta.Format)
 	}
 	return Report(err, stderr), true
 }
@@ -92,7 +92,7 @@ func LeaseFallback(tenant string, minValid time.Duration, err error) (*ipc.Token
 // a tenant: config refuses tenants with these names.
 func IsCommand(a string) bool {
 	switch a {
-	case "login", "logout", "status", "claims", "import", "lease", "sbatch", "version", "--version", "help", "-h", "--help":
+	case "login", "logout", "status", "claims", "import", "exec", "lease", "sbatch", "version", "--version", "help", "-h", "--help":
 		return true
 	}
 	return false

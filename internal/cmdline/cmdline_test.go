@@ -136,6 +136,9 @@ func TestRunOrMain(t *testing.T) {
 		{[]string{"--header", "dev"}, true},
 		{[]string{"dev", "--min-valid", "2h"}, true},
 		{[]string{"--min-valid=90m", "-H", "--", "dev"}, true},
+		{[]string{"dev", "--curl-config"}, true},
+		{[]string{"exec", "dev", "--", "env"}, false},
+		{[]string{"-H", "--curl-config"}, false},
 		{[]string{"--json"}, false},
 		{[]string{"dev", "--env"}, false},
 		{[]string{"login", "dev"}, false},
@@ -165,6 +168,30 @@ func TestRunOrMain(t *testing.T) {
 		if code != ExitUnreachable || out.Len() != 0 || !strings.Contains(errb.String(), "tapis-token: hint: ") {
 			t.Errorf("Run(%q) without an agent = %d, stdout %q, stderr %q; want exit 3 with a hint", tc.args, code, out.String(), errb.String())
 		}
+	}
+}
+
+func TestWritePlain(t *testing.T) {
+	cases := []struct {
+		name, token string
+		f           Format
+		want        string
+	}{
+		{"plain", "a.b.c", FormatPlain, "a.b.c\n"},
+		{"header", "a.b.c", FormatHeader, "X-Tapis-Token: a.b.c\n"},
+		{"curl config", "a.b.c", FormatCurlConfig, "header = \"X-Tapis-Token: a.b.c\"\n"},
+		{"curl config escapes", "a\"b\\c\td", FormatCurlConfig, "header = \"X-Tapis-Token: a\\\"b\\\\c\\td\"\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := WritePlain(&b, tc.token, tc.f); err != nil {
+				t.Fatal(err)
+			}
+			if b.String() != tc.want {
+				t.Errorf("WritePlain(%q, %d) = %q; want %q", tc.token, tc.f, b.String(), tc.want)
+			}
+		})
 	}
 }
 

@@ -2,7 +2,7 @@
 // fresh Tapis access token held by tapis-agent and manages the agent's
 // sessions:
 //
-//	curl -H "X-Tapis-Token: $(tapis-token designsafe)" https://designsafe.tapis.io/v3/systems
+//	curl -H @<(tapis-token -H designsafe) https://designsafe.tapis.io/v3/systems
 //
 // tapis-token is started for every such call, so its binary holds only
 // package hot, the token path; every other command line runs Main inside
@@ -21,18 +21,21 @@ import (
 // Version is what `tapis-token version` prints; the binary's main sets it.
 var Version = "dev"
 
-const usage = `usage: tapis-token [TENANT] [--min-valid DURATION] [-H | --json | --env]
+const usage = `usage: tapis-token [TENANT] [--min-valid DURATION] [-H | --curl-config | --json | --env]
        tapis-token COMMAND [args]
 
 Prints a current Tapis access token for TENANT (default: default_tenant, or
-the only tenant) and a newline, nothing else:
+the only tenant) and a newline, nothing else. Give it to curl through a file,
+not as an argument, which every user of the machine can read:
 
-  curl -H "X-Tapis-Token: $(tapis-token designsafe)" https://designsafe.tapis.io/v3/systems
+  curl -H @<(tapis-token -H designsafe) https://designsafe.tapis.io/v3/systems
 
 Flags:
   --min-valid DURATION  the token must stay valid this long (e.g. 2h, 90m;
                         default 60s); the agent refreshes first if needed
-  -H, --header          print "X-Tapis-Token: <token>"
+  -H, --header          print "X-Tapis-Token: <token>", for curl -H @<(...)
+  --curl-config         print header = "X-Tapis-Token: <token>", for
+                        curl -K <(...)
   --json                print tenant, base_url, username, access_token,
                         expires_at and expires_in as JSON
   --env                 print export lines for TAPIS_BASE_URL and TAPIS_TOKEN
@@ -46,6 +49,11 @@ Commands:
                         log in by approving a code in a browser elsewhere;
                         needs an OAuth client (client_id and
                         client_key_file in the config, or these flags)
+  exec [TENANT] [--min-valid DURATION] -- CMD [ARG...]
+                        run CMD with TAPIS_TOKEN and TAPIS_BASE_URL in its
+                        environment (nothing refreshes them while it runs;
+                        exits 127 when CMD is not found, 126 when it
+                        cannot run)
   logout [TENANT]       revoke and forget the tenant's tokens
   status [--json]       the agent's tenants, their state and expiries
   claims [TENANT]       the decoded claims of the current access token
@@ -110,6 +118,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return cmdLease(ctx, args[1:], stdout, stderr)
 		case "sbatch":
 			return cmdSbatch(ctx, args[1:], stdout, stderr)
+		case "exec":
+			return cmdExec(ctx, args[1:])
 		}
 		if cmdline.Info(args[0], "tapis-token", Version, usage, stdout) {
 			return nil

@@ -3,6 +3,7 @@ package tokencli
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -107,5 +108,35 @@ func TestCommandsAreNotTenants(t *testing.T) {
 	}
 	if n < 6 {
 		t.Fatalf("found %d commands in the help text; parsing is broken:\n%s", n, cmds)
+	}
+}
+
+func TestWithEnv(t *testing.T) {
+	got := withEnv([]string{"A=1", "TAPIS_TOKEN=old", "TAPIS_TOKEN_X=keep", "B=2"}, "TAPIS_TOKEN=new", "TAPIS_BASE_URL=u")
+	want := []string{"A=1", "TAPIS_TOKEN_X=keep", "B=2", "TAPIS_TOKEN=new", "TAPIS_BASE_URL=u"}
+	if !slices.Equal(got, want) {
+		t.Errorf("withEnv = %q; want %q", got, want)
+	}
+}
+
+func TestIsDefaultSocket(t *testing.T) {
+	run := t.TempDir()
+	t.Setenv("XDG_RUNTIME_DIR", run)
+	t.Chdir(run)
+	cases := []struct {
+		sock string
+		want bool
+	}{
+		{"", true},
+		{run + "/tapis-agent/agent.sock", true},
+		{run + "//tapis-agent/./agent.sock", true},
+		{"tapis-agent/agent.sock", true}, // relative to the current directory
+		{run + "/tapis-agent/other.sock", false},
+		{"/tmp/agent.sock", false},
+	}
+	for _, tc := range cases {
+		if got := isDefaultSocket(tc.sock); got != tc.want {
+			t.Errorf("isDefaultSocket(%q) = %v; want %v", tc.sock, got, tc.want)
+		}
 	}
 }

@@ -24,16 +24,24 @@ func usagef(format string, args ...any) error { return cmdline.Usage(fmt.Sprintf
 // client returns a client of the agent at ipc.SocketPath.
 func client() *ipcclient.Client { return &ipcclient.Client{Path: ipc.SocketPath()} }
 
+// token asks the agent for a token, and when none answers, reads the
+// lease file of the batch job this runs in, if any.
+func token(ctx context.Context, tenant string, minValid time.Duration) (*ipc.TokenResponse, error) {
+	tok, err := client().Token(ctx, tenant, minValid)
+	if err != nil {
+		return cmdline.LeaseFallback(tenant, minValid, err)
+	}
+	return tok, nil
+}
+
 func cmdToken(ctx context.Context, args []string, stdout io.Writer) error {
 	ta, err := cmdline.ParseTokenArgs(args)
 	if err != nil {
 		return err
 	}
-	tok, err := client().Token(ctx, ta.Tenant, ta.MinValid)
+	tok, err := token(ctx, ta.Tenant, ta.MinValid)
 	if err != nil {
-		if tok, err = cmdline.LeaseFallback(ta.Tenant, ta.MinValid, err); err != nil {
-			return err
-		}
+		return err
 	}
 	switch {
 	case ta.JSON:
@@ -42,7 +50,7 @@ func cmdToken(ctx context.Context, args []string, stdout io.Writer) error {
 		_, err = fmt.Fprintf(stdout, "export TAPIS_BASE_URL=%s\nexport TAPIS_TOKEN=%s\n", shell.Quote(tok.BaseURL), shell.Quote(tok.AccessToken))
 		return err
 	}
-	return cmdline.WritePlain(stdout, tok.AccessToken, ta.Header)
+	return cmdline.WritePlain(stdout, tok.AccessToken, ta.Format)
 }
 
 func cmdLogin(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) error {

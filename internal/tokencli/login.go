@@ -203,12 +203,14 @@ func loginDevice(ctx context.Context, c *ipcclient.Client, tenant, clientID stri
 
 // ensureAgent starts an agent when there is none at the well-known socket,
 // as gpg-agent does, so that `tapis-token login` is the whole setup on a
-// fresh login node. With TAPIS_AGENT_SOCK set the user chose an agent;
-// starting another elsewhere would hide that it is gone. It returns the
-// status of the agent that answers.
+// fresh login node. TAPIS_AGENT_SOCK naming that socket, as
+// `eval "$(tapis-agent start)"` in ~/.bashrc leaves it in every shell,
+// changes nothing; naming another, the user chose an agent, and starting
+// one elsewhere would hide that it is gone. It returns the status of the
+// agent that answers.
 func ensureAgent(ctx context.Context, c *ipcclient.Client, stderr io.Writer) (*ipc.StatusResponse, error) {
 	st, err := c.Status(ctx)
-	if err == nil || !errors.Is(err, ipc.ErrAgentUnreachable) || os.Getenv("TAPIS_AGENT_SOCK") != "" {
+	if err == nil || !errors.Is(err, ipc.ErrAgentUnreachable) || !isDefaultSocket(os.Getenv("TAPIS_AGENT_SOCK")) {
 		return st, err
 	}
 	// An agent started there would be refused the same way.
@@ -232,4 +234,14 @@ func ensureAgent(ctx context.Context, c *ipcclient.Client, stderr io.Writer) (*i
 		fmt.Fprintf(stderr, "tapis-token: started an agent (socket %s); add eval \"$(tapis-agent start)\" to ~/.bashrc so that every shell finds it\n", a.Socket)
 	}
 	return c.Status(ctx)
+}
+
+// isDefaultSocket reports whether TAPIS_AGENT_SOCK's value sock leaves
+// the socket where it is without it: unset, or the same path.
+func isDefaultSocket(sock string) bool {
+	if sock == "" {
+		return true
+	}
+	abs, err := filepath.Abs(sock)
+	return err == nil && abs == filepath.Clean(ipc.DefaultSocketPath())
 }

@@ -273,3 +273,16 @@ func (s *Server) handleDeleteClient(w http.ResponseWriter, r *http.Request, id s
 		c.LastUpdateTime = s.now().UTC().Format(http.TimeFormat)
 	})
 }
+
+// SetClientCallback changes the callback_url of client id, as its owner
+// can with PUT /v3/oauth2/clients/{id}.
+func (s *Server) SetClientCallback(id, callbackURL string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.clientLocked(id)
+	if c == nil {
+		return fmt.Errorf("setting the callback: no client %s", id)
+	}
+	c.CallbackURL = callbackURL
+	return nil
+}

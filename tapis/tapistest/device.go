@@ -21,8 +21,20 @@ type device struct {
 	userCode string
 	clientID string
 	issued   time.Time
-	approved bool
+	entered  bool          // the user typed the user code: the code is redeemable
+	user     string        // who entered it; "" means the client's owner
 	ttl      time.Duration // access TTL chosen at approval; 0 → tenant default
+}
+
+// deviceByUserCodeLocked returns the device code with this user code, or
+// nil. User codes are case-sensitive (tapis-flows.md §4.2).
+func (s *Server) deviceByUserCodeLocked(userCode string) *device {
+	for _, d := range s.devices {
+		if d.userCode == userCode {
+			return d
+		}
+	}
+	return nil
 }
 
 // ErrUnknownUserCode is returned by ApproveDevice for a user code that was
@@ -83,17 +95,13 @@ func (s *Server) ApproveDeviceTTL(userCode string, ttl time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	for _, d := range s.devices {
-		if d.userCode == userCode {
-			if now.After(d.issued.Add(deviceLifetime + deviceGrace)) {
-				return fmt.Errorf("approving %s: %w", userCode, ErrUnknownUserCode)
-			}
-			d.approved = true
-			d.ttl = ttl
-			return nil
-		}
+	d := s.deviceByUserCodeLocked(userCode)
+	if d == nil || now.After(d.issued.Add(deviceLifetime+deviceGrace)) {
+		return fmt.Errorf("approving %s: %w", userCode, ErrUnknownUserCode)
 	}
-	return fmt.Errorf("approving %s: %w", userCode, ErrUnknownUserCode)
+	d.entered = true
+	d.ttl = ttl
+	return nil
 }
 
 // UserCodes returns the user codes of the device codes issued and not yet
@@ -132,7 +140,7 @@ func (s *Server) deviceGrant(w http.ResponseWriter, req *tokenRequest) {
 		msg = msgDeviceNotValid
 	// Readiness is checked before expiry: a code never entered keeps
 	// answering "not ready" after it expired.
-	case !d.approved && !(s.approveAfter > 0 && !now.Before(d.issued.Add(s.approveAfter))):
+	case !d.entered && !(s.approveAfter > 0 && !now.Before(d.issued.Add(s.approveAfter))):
 		msg = msgDeviceNotReady
 	case now.After(d.issued.Add(deviceLifetime + deviceGrace)):
 		delete(s.devices, d.code)
@@ -144,8 +152,10 @@ func (s *Server) deviceGrant(w http.ResponseWriter, req *tokenRequest) {
 	}
 	var user string
 	if d != nil {
-		// The approving user is the client's owner.
-		if c := s.clientLocked(d.clientID); c != nil {
+		// The user who typed the code; without one (ApproveDevice, the
+		// automatic approval) the client's owner.
+		user = d.user
+		if c := s.clientLocked(d.clientID); user == "" && c != nil {
 			user = c.Owner
 		}
 	}

@@ -25,6 +25,8 @@ const (
 	RouteDeviceCode Route = "/v3/oauth2/device/code"
 	RouteTenants    Route = "/v3/tenants"
 	RouteSites      Route = "/v3/sites"
+	RouteBrowser    Route = "/v3/oauth2/authorize" // with /login and /device: the pages a browser sees
+	RouteWellKnown  Route = "/v3/oauth2/.well-known/oauth-authorization-server"
 )
 
 // Fault is a misbehaviour injected on a route. Several kinds combine: a

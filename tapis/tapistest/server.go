@@ -5,10 +5,15 @@
 // authenticator): the five-key envelope, 400 for every handled error, the
 // exact error messages in the order they are checked, refresh-token
 // rotation where old refresh tokens keep working, RS256 JWTs, the device
-// flow, and a 500 HTML page for unknown paths.
+// flow, and a 500 HTML page for unknown paths; and, after tapis-flows.md,
+// the browser pages (login, consent, device user code and approval with a
+// TTL in days) with their session cookie, authorization codes exchanged
+// against the client's exact callback_url, the live .well-known grant
+// list, and upper-case reason phrases.
 //
 // Tests steer it with an injectable clock, per-tenant TTLs and allowed
-// grant types, a device approval hook, and fault injection per route
+// grant types, a device approval hook, a user who answers every browser
+// page (SetBrowserUser), a scripted Browser, and fault injection per route
 // (delays, hangs, status codes, dropped connections, slow bodies), and
 // inspect it through request counters.
 //
@@ -93,10 +98,13 @@ type Server struct {
 	grantTypes   []string // never modified in place; replaced by SetGrantTypes
 	approveAfter time.Duration
 	singleUse    bool
-	usedRefresh  map[string]bool    // jtis of used refresh tokens, in single-use mode
-	clients      []*Client          // in creation order
-	devices      map[string]*device // by device code
-	revoked      map[string]bool    // jti → revoked
+	usedRefresh  map[string]bool            // jtis of used refresh tokens, in single-use mode
+	clients      []*Client                  // in creation order
+	devices      map[string]*device         // by device code
+	codes        map[string]*authCode       // authorization codes, by code
+	sessions     map[string]*browserSession // browser logins, by cookie value
+	browserUser  string                     // SetBrowserUser
+	revoked      map[string]bool            // jti → revoked
 	faults       map[Route][]*faultState
 	calls        map[Route]int
 	grantCalls   map[string]int
@@ -160,6 +168,8 @@ func NewServer(cfg Config, ln net.Listener) (*Server, error) {
 		approveAfter: cfg.DeviceApproveAfter,
 		usedRefresh:  make(map[string]bool),
 		devices:      make(map[string]*device),
+		codes:        make(map[string]*authCode),
+		sessions:     make(map[string]*browserSession),
 		revoked:      make(map[string]bool),
 		faults:       make(map[Route][]*faultState),
 		calls:        make(map[Route]int),
@@ -174,7 +184,7 @@ func NewServer(cfg Config, ln net.Listener) (*Server, error) {
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		defer close(s.served)
-		s.srv.Serve(ln)
+		s.srv.Serve(upperReasonListener{ln})
 	}()
 	return s, nil
 }
@@ -379,6 +389,12 @@ func (s *Server) match(path string) *endpoint {
 		return m(Route(path), map[string]http.HandlerFunc{"GET": func(w http.ResponseWriter, r *http.Request) { ok(w, "Hello from Tapis", "") }})
 	case "/v3/oauth2/ready", "/v3/tenants/ready", "/v3/tokens/ready":
 		return m(Route(path), map[string]http.HandlerFunc{"GET": func(w http.ResponseWriter, r *http.Request) { ok(w, "Service is ready.", "") }})
+	case "/v3/oauth2/authorize":
+		return m(RouteBrowser, map[string]http.HandlerFunc{"GET": s.handleAuthorize, "POST": s.handleAuthorizePost})
+	case "/v3/oauth2/login":
+		return m(RouteBrowser, map[string]http.HandlerFunc{"GET": s.handleLoginPage, "POST": s.handleLoginPost})
+	case "/v3/oauth2/device":
+		return m(RouteBrowser, map[string]http.HandlerFunc{"GET": s.handleDevicePage, "POST": s.handleDevicePost})
 	case "/v3/oauth2/.well-known/oauth-authorization-server":
 		return m(Route(path), map[string]http.HandlerFunc{"GET": s.handleWellKnown})
 	case "/v3/tenants":

@@ -133,9 +133,8 @@ func (s *Server) handleWellKnown(w http.ResponseWriter, r *http.Request) {
 	base := s.url
 	ok(w, "OAuth server metadata retrieved successfully.", map[string]any{
 		"authorization_endpoint": base + "/v3/oauth2/authorize",
-		// §6.5 documents the five defaults here; the fake does not tie
-		// the document to the tenant's configured list.
-		"grant_types_supported": defaultGrantTypes,
+		// The tenant's live list (tapis-flows.md §6.1).
+		"grant_types_supported": s.allowedGrantTypes(),
 		"issuer":                base + "/v3/oauth2",
 		"jwks_uri":              base + "/v3/tenants/" + s.tenant,
 		"registration_endpoint": base + "/v3/oauth2/clients",

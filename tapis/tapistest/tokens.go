@@ -242,17 +242,7 @@ func (s *Server) handleTokens(w http.ResponseWriter, r *http.Request) {
 	case "refresh_token":
 		s.refreshGrant(w, req, client)
 	case "authorization_code":
-		// The fake has no browser flow, so no code is ever valid.
-		switch {
-		case req.RedirectURI == nil:
-			fail(w, msgNoRedirect)
-		case *req.RedirectURI != client.CallbackURL:
-			fail(w, msgBadRedirect)
-		case req.Code == nil:
-			fail(w, msgNoCode)
-		default:
-			fail(w, msgCodeNotValid)
-		}
+		s.codeGrant(w, req, client)
 	default: // implicit
 		fail(w, msgInvalidGrant)
 	}
@@ -264,7 +254,7 @@ func (s *Server) checkClient(id, key string) *Client {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.clientLocked(id)
-	if c == nil || subtle.ConstantTimeCompare([]byte(c.ClientKey), []byte(key)) != 1 {
+	if c == nil || !constantEqual(c.ClientKey, key) {
 		return nil
 	}
 	cp := *c
@@ -280,7 +270,7 @@ func (s *Server) passwordGrant(w http.ResponseWriter, req *tokenRequest, client 
 	want, known := s.users[*req.Username]
 	s.mu.Unlock()
 	// Compare even for unknown users so both cases cost the same.
-	match := subtle.ConstantTimeCompare([]byte(want), []byte(*req.Password)) == 1
+	match := constantEqual(want, *req.Password)
 	if !known || !match {
 		fail(w, msgBadUserPass)
 		return
@@ -350,6 +340,11 @@ func (s *Server) refreshGrant(w http.ResponseWriter, req *tokenRequest, client *
 		return
 	}
 	ok(w, msgCreated, res)
+}
+
+// constantEqual compares secrets in constant time.
+func constantEqual(a, b string) bool {
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
 
 // pyStr renders a claim value as Python's str() would in a message.

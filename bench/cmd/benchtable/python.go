@@ -35,9 +35,9 @@ print(json.dumps(out))
 // python compares the Python client's cost per call with reading a token
 // file, inside one interpreter.
 func python(w *world, p params) ([]bench.Row, error) {
-	mod, _ := filepath.Abs("contrib/python")
-	if _, err := os.Stat(filepath.Join(mod, "tapis_agent.py")); err != nil {
-		return []bench.Row{{What: "Python client per call", Measured: "not measured: contrib/python/tapis_agent.py is missing", Baseline: "–", Ratio: "–"}}, nil
+	mod, _ := filepath.Abs("contrib/python/src")
+	if _, err := os.Stat(filepath.Join(mod, "tapis_agent", "__init__.py")); err != nil {
+		return []bench.Row{{What: "Python client per call", Measured: "not measured: contrib/python/src/tapis_agent is missing", Baseline: "–", Ratio: "–"}}, nil
 	}
 	tr, err := frameCall(w.cur.agent.sock)("dev", time.Minute)
 	if err != nil {

@@ -18,7 +18,6 @@ import selectors
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 
@@ -27,8 +26,8 @@ PYDIR = os.path.dirname(HERE)  # contrib/python
 ROOT = os.path.dirname(os.path.dirname(PYDIR))
 COMPLETION_DIR = os.path.join(ROOT, "contrib", "completion")
 
-if PYDIR not in sys.path:
-    sys.path.insert(0, PYDIR)
+# The tests use the installed package (make pytest installs the wheel into
+# a fresh venv), never the source directory.
 
 # Bounds on waiting for the real processes; generous for a busy machine.
 START_TIMEOUT = 20.0

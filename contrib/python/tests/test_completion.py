@@ -42,7 +42,7 @@ def complete(file, fn, words, env):
     return sorted(w for w in p.stdout.split("\n") if w), p.stderr
 
 
-SUBCOMMANDS = ["claims", "help", "import", "lease", "login", "logout", "sbatch", "status", "version"]
+SUBCOMMANDS = ["claims", "exec", "help", "import", "lease", "login", "logout", "sbatch", "status", "version"]
 
 
 class TokenCompletionTest(unittest.TestCase):
@@ -60,11 +60,11 @@ class TokenCompletionTest(unittest.TestCase):
             ("subcommands and tenants", ["tapis-token", ""], SUBCOMMANDS + tenants),
             ("prefix", ["tapis-token", "lo"], ["login", "logout"]),
             ("tenant prefix", ["tapis-token", "d"], ["demo"]),
-            ("token flags", ["tapis-token", "--"], ["--env", "--header", "--help", "--json", "--min-valid", "--version"]),
+            ("token flags", ["tapis-token", "--"], ["--curl-config", "--env", "--header", "--help", "--json", "--min-valid", "--version"]),
             ("min-valid value", ["tapis-token", "--min-valid", ""], ["10m", "1h", "2h", "30m", "4h", "60s"]),
             ("min-valid=value", ["tapis-token", "--min-valid", "=", "4"], ["4h"]),
             ("tenant after a flag", ["tapis-token", "--json", ""], tenants),
-            ("flags after a tenant", ["tapis-token", "demo", "-"], ["--env", "--header", "--json", "--min-valid", "-H"]),
+            ("flags after a tenant", ["tapis-token", "demo", "-"], ["--curl-config", "--env", "--header", "--json", "--min-valid", "-H"]),
             ("no second tenant", ["tapis-token", "demo", ""], []),
             ("login tenant", ["tapis-token", "login", ""], tenants),
             ("login tenant prefix", ["tapis-token", "login", "i"], ["idle"]),
@@ -75,6 +75,9 @@ class TokenCompletionTest(unittest.TestCase):
             ("claims tenant", ["tapis-token", "claims", "de"], ["demo"]),
             ("import flags", ["tapis-token", "import", "demo", "--"], ["--client-id", "--client-key-stdin", "--refresh-token"]),
             ("status flags", ["tapis-token", "status", "-"], ["--json"]),
+            ("exec tenant", ["tapis-token", "exec", ""], tenants),
+            ("exec flags", ["tapis-token", "exec", "demo", "-"], ["--", "--min-valid"]),
+            ("exec command", ["tapis-token", "exec", "demo", "--", "ulimi"], ["ulimit"]),
             ("status takes no tenant", ["tapis-token", "status", ""], []),
             ("version takes nothing", ["tapis-token", "version", ""], []),
         ]

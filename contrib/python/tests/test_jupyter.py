@@ -1,12 +1,15 @@
 """tapis_agent inside a real IPython kernel, as a Jupyter notebook uses it."""
 
+import json
 import os
 import queue
+import sys
 import unittest
 
 import harness
 
 try:
+    from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import KernelManager
 except ImportError:  # pragma: no cover - CI installs python3-jupyter-client
     KernelManager = None
@@ -23,10 +26,27 @@ class KernelTest(unittest.TestCase):
     def setUpClass(cls):
         cls.world = harness.World().start()
         try:
-            # The kernel sees the agent's socket and the module's directory,
-            # as a notebook server started from a login shell would.
-            env = cls.world.env(PYTHONPATH=harness.PYDIR)
-            cls.km = KernelManager(kernel_name="python3", connection_file=os.path.join(cls.world.dir, "kernel.json"))
+            # The kernel runs this interpreter, that of the venv the wheel
+            # is installed in, as a kernel of a user's venv does; it sees
+            # the agent's socket, as a notebook server started from a login
+            # shell would.
+            kernels = os.path.join(cls.world.dir, "kernels")
+            os.makedirs(os.path.join(kernels, "venv"))
+            with open(os.path.join(kernels, "venv", "kernel.json"), "w") as f:
+                json.dump(
+                    {
+                        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                        "display_name": "Python (venv)",
+                        "language": "python",
+                    },
+                    f,
+                )
+            env = cls.world.env()
+            cls.km = KernelManager(
+                kernel_name="venv",
+                kernel_spec_manager=KernelSpecManager(kernel_dirs=[kernels]),
+                connection_file=os.path.join(cls.world.dir, "kernel.json"),
+            )
             # The kernel's own chatter (debugger warnings) goes to a log.
             cls.kernel_log = os.path.join(cls.world.dir, "kernel.log")
             with open(cls.kernel_log, "wb") as log:
@@ -69,10 +89,13 @@ class KernelTest(unittest.TestCase):
         self.assertEqual((status, ename), ("ok", ""), out)
         self.assertEqual(out.rstrip("\n"), self.world.helper_token())
 
-    def test_kernel_uses_the_module_under_test(self):
+    def test_kernel_uses_the_installed_package(self):
+        import tapis_agent
+
         status, out, _ = self.run_cell("import tapis_agent, os\nprint(os.path.realpath(tapis_agent.__file__))")
         self.assertEqual(status, "ok")
-        self.assertEqual(out.strip(), os.path.realpath(os.path.join(harness.PYDIR, "tapis_agent.py")))
+        self.assertEqual(out.strip(), os.path.realpath(tapis_agent.__file__))
+        self.assertFalse(out.strip().startswith(os.path.realpath(harness.PYDIR) + os.sep))
 
     def test_headers_in_kernel(self):
         status, out, _ = self.run_cell('import tapis_agent\nprint(tapis_agent.headers("demo")["X-Tapis-Token"])')

@@ -23,7 +23,9 @@ Failures raise TapisAgentError, or one of its subclasses, carrying the
 agent's error code (e.g. "login_required") and a hint naming the command to
 run next. Branch on the class or on .code, never on the message.
 
-Standard library only; Python 3.8 or newer. Every call opens its own
+Install the wheel that make python builds into the kernel's environment
+(pip install dist/tapis_agent-*.whl). Standard library only; Python 3.8 or
+newer. Every call opens its own
 connection, so the module is safe to use from several threads.
 """
 
@@ -34,6 +36,8 @@ import os
 import socket
 import stat
 import urllib.parse
+
+from ._version import __version__
 
 __all__ = [
     "AgentNotRunning",
