@@ -75,6 +75,9 @@ type env struct {
 	sock   string
 	config string
 	home   string
+	// extraEnv is added to the environment of every process the test
+	// starts (SLURM_CONF, say).
+	extraEnv []string
 
 	mu     sync.Mutex
 	log    string // the file the agents' stderr goes to
@@ -121,7 +124,7 @@ func (e *env) writeConfig(s string) {
 
 // environ is the environment of every process the test starts.
 func (e *env) environ() []string {
-	return []string{
+	return append([]string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + e.home,
 		"TAPIS_AGENT_SOCK=" + e.sock,
@@ -129,7 +132,7 @@ func (e *env) environ() []string {
 		"XDG_RUNTIME_DIR=" + filepath.Join(e.dir, "run"),
 		"XDG_CONFIG_HOME=" + filepath.Join(e.home, ".config"),
 		"XDG_STATE_HOME=" + filepath.Join(e.home, ".local", "state"),
-	}
+	}, e.extraEnv...)
 }
 
 // startAgent runs tapis-agent serve and waits until it answers.
