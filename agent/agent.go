@@ -323,13 +323,33 @@ func (a *Agent) Token(ctx context.Context, tenant string, minValid time.Duration
 		return nil, err
 	}
 	s := a.session(name)
-	if s == nil {
-		if err := a.loginRetryError(name); err != nil {
+	var err2 error
+	if s != nil {
+		var resp *ipc.TokenResponse
+		resp, err2 = s.token(ctx, minValid)
+		var ie *ipc.Error
+		if err2 == nil || !errors.As(err2, &ie) || ie.Code != ipc.CodeLoginRequired {
+			return resp, err2
+		}
+	}
+	// A password_command login running now (at start, or after Tapis
+	// rejected the refresh token) answers this caller when it ends within
+	// the caller's time.
+	if a.awaitUnattended(ctx, name) {
+		if ns := a.session(name); ns != nil && ns != s {
+			return ns.token(ctx, minValid)
+		}
+		if err := a.unattendedError(name); err != nil {
 			return nil, err
 		}
-		return nil, loginRequired(name, "not logged in")
 	}
-	return s.token(ctx, minValid)
+	if err2 != nil {
+		return nil, err2
+	}
+	if err := a.loginRetryError(name); err != nil {
+		return nil, err
+	}
+	return nil, loginRequired(name, "not logged in")
 }
 
 // TokenInstant answers a token request at once when the tenant's session

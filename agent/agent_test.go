@@ -236,6 +236,22 @@ func TestStatusAndLogsHoldNoSecret(t *testing.T) {
 	}
 }
 
+func TestStatusGivesTokenLifetime(t *testing.T) {
+	w := newWorld(t, "alpha")
+	w.login(t, "alpha")
+	st, err := w.a.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := st.Tenants[0]
+	if ts.AccessIssuedAt == nil || ts.AccessExpiresAt == nil {
+		t.Fatalf("status = %+v; want access_issued_at and access_expires_at", ts)
+	}
+	if life := ts.AccessExpiresAt.Sub(*ts.AccessIssuedAt); life != tapistest.DefaultAccessTTL {
+		t.Errorf("access_expires_at - access_issued_at = %v; want the tenant's token lifetime %v", life, tapistest.DefaultAccessTTL)
+	}
+}
+
 func TestTokenErrors(t *testing.T) {
 	w := newWorld(t, "alpha", "beta")
 	cases := []struct {

@@ -149,6 +149,19 @@ type unattendedLogin struct {
 	attempts int       // transient failures in a row
 	lastErr  string    // the last of them, for status
 	retryAt  time.Time // when the next attempt runs; zero while one runs
+	// attempt is closed when the attempt running now has ended, after it
+	// installed its session if it got one; nil between attempts. Token
+	// requests that need the login wait on it.
+	attempt chan struct{}
+}
+
+// endAttemptLocked marks the running attempt, if any, as ended. The
+// caller holds Agent.mu.
+func (u *unattendedLogin) endAttemptLocked() {
+	if u.attempt != nil {
+		close(u.attempt)
+		u.attempt = nil
+	}
 }
 
 // loginBackoff returns the delay before unattended login attempt+1, after
@@ -174,7 +187,9 @@ func (a *Agent) startUnattended(name, why string) {
 		return
 	}
 	ctx, cancel := context.WithCancel(a.ctx)
-	u := &unattendedLogin{cancel: cancel, done: make(chan struct{})}
+	// The first attempt counts as running from now, so that a token
+	// request that caused this login finds it to wait for.
+	u := &unattendedLogin{cancel: cancel, done: make(chan struct{}), attempt: make(chan struct{})}
 	ts.unattended = u
 	a.wg.Add(1)
 	a.mu.Unlock()
@@ -184,6 +199,7 @@ func (a *Agent) startUnattended(name, why string) {
 		defer cancel()
 		defer func() {
 			a.mu.Lock()
+			u.endAttemptLocked()
 			if ts := a.tenants[name]; ts != nil && ts.unattended == u {
 				ts.unattended = nil
 				a.pruneLocked(name)
@@ -264,6 +280,43 @@ func (a *Agent) loginRetryError(name string) error {
 		Hint: "the agent keeps retrying; see tapis-token status"}
 }
 
+// awaitUnattended waits for the end of the password_command login attempt
+// of tenant name that runs now, if one does, or for ctx. It reports
+// whether there was one and it ended: the caller may then find a new
+// session, or the attempt's error (see unattendedError).
+func (a *Agent) awaitUnattended(ctx context.Context, name string) bool {
+	a.mu.Lock()
+	var attempt chan struct{}
+	if ts := a.tenants[name]; ts != nil && ts.unattended != nil {
+		attempt = ts.unattended.attempt
+	}
+	a.mu.Unlock()
+	if attempt == nil {
+		return false
+	}
+	select {
+	case <-attempt:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// unattendedError is the answer to a token request that waited for the
+// unattended login of name in vain, or nil when the login left no error.
+func (a *Agent) unattendedError(name string) error {
+	if err := a.loginRetryError(name); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if ts := a.tenants[name]; ts != nil && ts.loginErr != "" {
+		return &ipc.Error{Code: ipc.CodeLoginRequired, Message: ts.loginErr,
+			Hint: "tapis-token login " + name + ", or fix password_command; tapis-token status shows the error"}
+	}
+	return nil
+}
+
 // unattended runs the password_command login of tenant name until it
 // succeeds, fails definitively, or ctx ends. Transient upstream failures
 // are retried with exponential backoff and full jitter.
@@ -296,6 +349,7 @@ func (a *Agent) unattended(ctx context.Context, u *unattendedLogin, name, why st
 		a.mu.Lock()
 		u.attempts, u.lastErr, u.retryAt = attempt, msg, next
 		a.stateLocked(name).loginErr = msg
+		u.endAttemptLocked()
 		a.mu.Unlock()
 		log.Warn("password_command_login_retry", "attempts", attempt, "retry_at", next, "retry_in", delay.String())
 		timer := time.NewTimer(delay)
@@ -307,6 +361,7 @@ func (a *Agent) unattended(ctx context.Context, u *unattendedLogin, name, why st
 		}
 		a.mu.Lock()
 		u.retryAt = time.Time{}
+		u.attempt = make(chan struct{})
 		a.mu.Unlock()
 		why = "retry after a transient failure"
 	}

@@ -38,6 +38,9 @@ type tokenSet struct {
 	// default lifetime (any grant but device code, whose lifetime the
 	// user chose). Zero when unknown.
 	upstream time.Duration
+	// dead says why upstream no longer accepts the access token (see
+	// checkAccess); a dead set holds no token and is never served.
+	dead string
 }
 
 // newTokenSet converts what upstream answered. The access token's issue
@@ -99,7 +102,7 @@ func (t *tokenSet) need(minValid time.Duration) time.Duration {
 // wall clock at every answer: timers stop while a laptop or VM sleeps, so
 // a token may have died unnoticed.
 func (t *tokenSet) validFor(now time.Time, minValid time.Duration) bool {
-	return t.expiresAt.Sub(now) >= t.need(minValid)
+	return t.dead == "" && t.expiresAt.Sub(now) >= t.need(minValid)
 }
 
 func (t *tokenSet) lifetime() refresher.Lifetime {
@@ -120,8 +123,9 @@ type session struct {
 	tok atomic.Pointer[tokenSet] // nil once logged out
 	ref *refresher.Refresher     // nil for an access-only session
 
-	// onRejected, if set, is called in its own goroutine when upstream
-	// rejects the refresh token for good (the agent's unattended re-login).
+	// onRejected, if set, is called when upstream rejects the refresh
+	// token for good, before the callers waiting for the refresh learn of
+	// it (the agent's unattended re-login). It must not block.
 	onRejected func()
 
 	// sinkMu serialises writes of every session's token file (it is the
@@ -129,11 +133,14 @@ type session struct {
 	// successor.
 	sinkMu *sync.Mutex
 
-	mu           sync.Mutex // guards tenant, margin, sinkWarning, expiryLogged
+	mu           sync.Mutex // guards tenant, margin, sinkWarning, expiryLogged, accessNote
 	tenant       *config.Tenant
 	margin       time.Duration // the refresh_margin in force; 0 for the default schedule
 	sinkWarning  string        // why the token file could not be written; "" when fine
 	expiryLogged time.Time     // when the refresh token's coming expiry was last logged
+	// accessNote says why a session whose refresh token upstream
+	// rejected still serves its access token (see checkAccess).
+	accessNote string
 }
 
 // sessionParams carries what newSession needs from the agent.
@@ -247,8 +254,11 @@ func (s *session) refresh(ctx context.Context) (refresher.Lifetime, error) {
 	t, err := s.api.Refresh(ctx, old.refresh, *s.client)
 	if err != nil {
 		// The refresher logs the failure, with the attempt and the retry.
-		if tapis.IsDefinitive(err) && s.onRejected != nil {
-			go s.onRejected()
+		if tapis.IsDefinitive(err) {
+			s.checkAccess(ctx, old)
+			if s.onRejected != nil {
+				s.onRejected()
+			}
 		}
 		return refresher.Lifetime{}, err
 	}
@@ -275,6 +285,9 @@ func (s *session) token(ctx context.Context, minValid time.Duration) (*ipc.Token
 	if t == nil {
 		return nil, loginRequired(s.name, "logged out")
 	}
+	if t.dead != "" {
+		return nil, loginRequired(s.name, t.dead)
+	}
 	minValid = t.need(minValid)
 	if t.validFor(s.now(), minValid) {
 		return s.answer(t), nil
@@ -289,6 +302,9 @@ func (s *session) token(ctx context.Context, minValid time.Duration) (*ipc.Token
 	t = s.tok.Load()
 	if t == nil {
 		return nil, loginRequired(s.name, "logged out")
+	}
+	if t.dead != "" {
+		return nil, loginRequired(s.name, t.dead)
 	}
 	now := s.now()
 	if t.validFor(now, minValid) {
@@ -358,6 +374,7 @@ func (s *session) status() ipc.TenantStatus {
 	}
 	now := s.now()
 	st.AccessExpiresAt = timePtr(t.expiresAt)
+	st.AccessIssuedAt = timePtr(t.issuedAt)
 	st.RefreshCount = t.refreshCount
 	s.mu.Lock()
 	if s.sinkWarning != "" {
@@ -373,7 +390,7 @@ func (s *session) status() ipc.TenantStatus {
 		return st
 	}
 	st.RefreshExpiresAt = timePtr(t.refreshExp)
-	if left := t.refreshExp.Sub(now); left < RefreshExpiryWarning {
+	if left := t.refreshExp.Sub(now); !t.refreshExp.IsZero() && left < RefreshExpiryWarning {
 		st.Warnings = append(st.Warnings, fmt.Sprintf("the refresh token expires in %s; log in again before then", round(left)))
 		s.logRefreshExpiry(t)
 	}
@@ -386,6 +403,21 @@ func (s *session) status() ipc.TenantStatus {
 	switch {
 	case rs.Failed:
 		st.State = ipc.StateLoginRequired
+		if t.dead != "" {
+			st.LastError = t.dead
+			break
+		}
+		// A token it still serves needs saying why, beside login_required.
+		s.mu.Lock()
+		note := s.accessNote
+		s.mu.Unlock()
+		if !expired {
+			if note == "" {
+				note = "Tapis rejected the refresh token"
+			}
+			st.Warnings = append(st.Warnings, fmt.Sprintf("%s; the agent serves the current access token until it expires at %s: log in again before then (tapis-token login %s)",
+				note, t.expiresAt.UTC().Format(time.RFC3339), s.name))
+		}
 	case rs.Refreshing:
 		st.State = ipc.StateRefreshing
 	case expired:

@@ -17,6 +17,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/tapis-agent/tapis-agent/internal/suggest"
 	"github.com/tapis-agent/tapis-agent/secret"
 	"github.com/tapis-agent/tapis-agent/tapis/baseurl"
 )
@@ -186,8 +187,8 @@ func (p *parser) unknownKey(path []string, valid []string) {
 	switch {
 	case len(path) == 1 && slices.Contains(tenantKeys, k):
 		p.errorf(path, "unknown top-level key; %s belongs in a [tenants.NAME] table", k)
-	case suggest(k, valid) != "":
-		p.errorf(path, "unknown key; did you mean %s?", suggest(k, valid))
+	case suggest.Closest(k, valid) != "":
+		p.errorf(path, "unknown key; did you mean %s?", suggest.Closest(k, valid))
 	default:
 		p.errorf(path, "unknown key; valid keys are %s", strings.Join(valid, ", "))
 	}

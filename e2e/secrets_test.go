@@ -287,11 +287,12 @@ token_format = "tapis-cmd"
 	run("status after the SIGHUP reload", "", false, "status")
 	snapshot("after the SIGHUP reload")
 
-	// A refused refresh: the password_command logs in again.
+	// A refused refresh: the password_command logs in again, and the
+	// request that met the refusal waits for it and gets its token.
 	logins := pwFake.GrantCalls("password")
 	pwFake.Inject(tapistest.RouteTokens, tapistest.Fault{GrantType: "refresh_token", Status: http.StatusBadRequest,
 		Body: tapistest.EnvelopeError("Invalid refresh_token."), ContentType: "application/json", Times: 1})
-	forceRefresh("refused refresh", "devpw", false)
+	forceRefresh("refused refresh", "devpw", true)
 	e.waitFor("the re-login after a refused refresh", 15*time.Second, func() bool {
 		return pwFake.GrantCalls("password") > logins && e.status("devpw").State == ipc.StateReady
 	})

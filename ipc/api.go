@@ -148,13 +148,17 @@ type StatusResponse struct {
 
 // TenantStatus describes one tenant's session. It never holds a secret.
 type TenantStatus struct {
-	Tenant           string     `json:"tenant"`
-	BaseURL          string     `json:"base_url"`
-	Username         string     `json:"username,omitempty"`
-	ClientID         string     `json:"client_id,omitempty"`
-	State            string     `json:"state"`
-	Default          bool       `json:"default,omitempty"`
-	AccessExpiresAt  *time.Time `json:"access_expires_at,omitempty"`
+	Tenant          string     `json:"tenant"`
+	BaseURL         string     `json:"base_url"`
+	Username        string     `json:"username,omitempty"`
+	ClientID        string     `json:"client_id,omitempty"`
+	State           string     `json:"state"`
+	Default         bool       `json:"default,omitempty"`
+	AccessExpiresAt *time.Time `json:"access_expires_at,omitempty"`
+	// AccessIssuedAt is when the access token was issued: with
+	// AccessExpiresAt, the tenant's token lifetime (Tapis tokens carry
+	// no iat claim).
+	AccessIssuedAt   *time.Time `json:"access_issued_at,omitempty"`
 	RefreshExpiresAt *time.Time `json:"refresh_expires_at,omitempty"`
 	LastRefresh      *time.Time `json:"last_refresh,omitempty"`
 	NextRefresh      *time.Time `json:"next_refresh,omitempty"`

@@ -2,9 +2,10 @@
 // memory and serves fresh access tokens over a Unix socket.
 //
 //	tapis-agent serve [--socket PATH] [--config PATH] [--log-level LEVEL]
-//	tapis-agent start [-c | -s] [-q] [--socket PATH] [--config PATH]
+//	tapis-agent start [-c | -s] [-q] [--socket PATH] [--config PATH] [--log-level LEVEL]
 //	tapis-agent stop [-c | -s] [-q] [--socket PATH]
 //	tapis-agent version
+//	tapis-agent help [COMMAND]
 //
 // Started under the name tapis-token (as tapis-token executes it for every
 // command but the token itself), it runs that command line instead.
@@ -35,63 +36,87 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "tapis-agent: %v\n", err)
-		var ue usageError
-		if errors.As(err, &ue) {
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
+	os.Exit(report(err, os.Stderr))
 }
 
-// usageError is a mistake in the command line.
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
-
-const usage = `usage: tapis-agent COMMAND [flags]
-
-Commands:
-  serve     run the agent in the foreground (systemd starts it so)
-  start     start an agent in the background unless one runs, and print
-            the shell commands that point tapis-token at it:
-              eval "$(tapis-agent start)"     (in ~/.bashrc)
-  stop      stop the running agent; its sessions are lost
-  version   print the version
-
-Flags:
-  --socket PATH     the agent's socket (default: $TAPIS_AGENT_SOCK, else
-                    $XDG_RUNTIME_DIR/tapis-agent/agent.sock, else
-                    /tmp/tapis-agent-$UID/agent.sock)
-  --config PATH     config file, serve and start (default: $TAPIS_AGENT_CONFIG,
-                    else $XDG_CONFIG_HOME/tapis-agent/config.toml)
-  --log-level LEVEL debug, info, warn or error, serve and start (default: the
-                    config's log_level, else info)
-  -c, -s            start and stop: print csh or sh commands (default: sh,
-                    unless $SHELL is a csh)
-  -q                start and stop: nothing on stderr unless something fails
-
-A started agent logs to $XDG_STATE_HOME/tapis-agent/agent.log
-(default ~/.local/state/tapis-agent/agent.log).
-`
+// report prints err, if any, on stderr, and returns the exit code: a
+// usage error's line, its usage lines and a hint (exit 2); any other
+// error's line (exit 1).
+func report(err error, stderr io.Writer) int {
+	if err == nil {
+		return cmdline.ExitOK
+	}
+	var f *cmdline.Failure
+	if errors.As(err, &f) {
+		fmt.Fprintf(stderr, "tapis-agent: %s\n%s", f.Msg, f.Usage)
+		if f.Hint != "" {
+			fmt.Fprintf(stderr, "tapis-agent: hint: %s\n", f.Hint)
+		}
+		return f.Code
+	}
+	fmt.Fprintf(stderr, "tapis-agent: %v\n", err)
+	return cmdline.ExitError
+}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return usageError{"no command given"}
+		return &cmdline.Failure{Code: cmdline.ExitUsage, Msg: "no command given",
+			Usage: "usage: tapis-agent COMMAND [FLAG]...\n", Hint: "tapis-agent help lists the commands"}
 	}
-	switch args[0] {
+	name := args[0]
+	cmd := cmdline.FindCommand(commands, name)
+	if cmdline.WantsHelp(args) {
+		text := usage()
+		if cmd != nil {
+			text = cmd.Help("tapis-agent")
+		}
+		_, err := io.WriteString(stdout, text)
+		return err
+	}
+	var err error
+	switch name {
 	case "serve":
-		return serve(ctx, args[1:], stderr)
+		err = serve(ctx, args[1:], stderr)
 	case "start":
-		return start(ctx, args[1:], stdout, stderr)
+		err = start(ctx, args[1:], stdout, stderr)
 	case "stop":
-		return stop(ctx, args[1:], stdout, stderr)
+		err = stop(ctx, args[1:], stdout, stderr)
+	case "help":
+		err = help(args[1:], stdout)
+	case "version", "--version":
+		if len(args) > 1 {
+			err = cmdline.Usage("version takes no arguments")
+		} else {
+			cmdline.Info(name, "tapis-agent", version, "", stdout)
+		}
+	default:
+		msg := "unknown command " + name
+		if s := cmdline.ClosestCommand(commands, name); s != "" {
+			msg += "; did you mean " + s + "?"
+		}
+		return &cmdline.Failure{Code: cmdline.ExitUsage, Msg: msg, Hint: "tapis-agent help lists the commands"}
 	}
-	if cmdline.Info(args[0], "tapis-agent", version, usage, stdout) {
-		return nil
+	return cmdline.WithUsage(err, "tapis-agent", cmd)
+}
+
+// help answers `tapis-agent help [COMMAND]`.
+func help(args []string, stdout io.Writer) error {
+	text := usage()
+	switch len(args) {
+	case 0:
+	case 1:
+		c := cmdline.FindCommand(commands, args[0])
+		if c == nil {
+			msg := "no command " + args[0]
+			if s := cmdline.ClosestCommand(commands, args[0]); s != "" {
+				msg += "; did you mean " + s + "?"
+			}
+			return &cmdline.Failure{Code: cmdline.ExitUsage, Msg: msg, Hint: "tapis-agent help lists the commands"}
+		}
+		text = c.Help("tapis-agent")
+	default:
+		return cmdline.Usage("help takes at most one COMMAND")
 	}
-	fmt.Fprint(stderr, usage)
-	return usageError{fmt.Sprintf("unknown command %q", args[0])}
+	_, err := io.WriteString(stdout, text)
+	return err
 }

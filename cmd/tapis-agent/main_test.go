@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tapis-agent/tapis-agent/internal/cmdline"
 )
 
 func TestRunUsage(t *testing.T) {
@@ -17,19 +19,22 @@ func TestRunUsage(t *testing.T) {
 		want string // in the error
 	}{
 		{"no command", nil, "no command given"},
-		{"unknown command", []string{"launch"}, `unknown command "launch"`},
+		{"unknown command", []string{"launch"}, "unknown command launch"},
 		{"serve argument", []string{"serve", "extra"}, `serve takes no arguments, got "extra"`},
 		{"serve bad level", []string{"serve", "--log-level", "loud"}, `--log-level "loud": use debug, info, warn or error`},
 		{"start argument", []string{"start", "now"}, `start takes no arguments, got "now"`},
 		{"start both syntaxes", []string{"start", "-c", "-s"}, "-c and -s exclude each other"},
-		{"stop unknown flag", []string{"stop", "--force"}, "flag provided but not defined: -force"},
+		{"stop unknown flag", []string{"stop", "--force"}, "unknown flag --force"},
+		{"start flag typo", []string{"start", "--sokcet", "x"}, "unknown flag --sokcet; did you mean --socket?"},
+		{"command typo", []string{"strat"}, "unknown command strat; did you mean start?"},
+		{"help of no command", []string{"help", "strat"}, "no command strat; did you mean start?"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
 			err := run(context.Background(), tc.args, &out, &errb)
-			var ue usageError
-			if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
+			var f *cmdline.Failure
+			if !errors.As(err, &f) || f.Code != cmdline.ExitUsage || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("run(%q) = %v; want a usage error containing %q", tc.args, err, tc.want)
 			}
 			if out.Len() != 0 {
@@ -60,4 +65,28 @@ func shortDir(t *testing.T) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	return dir
+}
+
+// TestCommandTable: every command of the help table runs, prints its help
+// for --help and help CMD, and accepts every flag its help names.
+func TestCommandTable(t *testing.T) {
+	for _, c := range commands {
+		for _, args := range [][]string{{c.Name, "--help"}, {"help", c.Name}, {c.Name, "-h"}} {
+			var out, errb bytes.Buffer
+			if err := run(t.Context(), args, &out, &errb); err != nil || errb.Len() != 0 {
+				t.Errorf("run(%q) = %v, stderr %q; want its help", args, err, errb.String())
+			}
+			if !strings.HasPrefix(out.String(), "usage: tapis-agent "+c.Name) {
+				t.Errorf("run(%q) printed %q; want its usage", args, out.String())
+			}
+		}
+		for _, f := range c.FlagNames() {
+			args := []string{c.Name, f, "x", "--no-such-flag"}
+			var out, errb bytes.Buffer
+			err := run(t.Context(), args, &out, &errb)
+			if err == nil || !strings.Contains(err.Error(), "unknown flag --no-such-flag") {
+				t.Errorf("run(%q) = %v; want it to refuse only --no-such-flag", args, err)
+			}
+		}
+	}
 }

@@ -2,53 +2,49 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 
+	"github.com/tapis-agent/tapis-agent/internal/cmdline"
 	"github.com/tapis-agent/tapis-agent/internal/daemon"
 	"github.com/tapis-agent/tapis-agent/ipc"
 )
 
 // serve runs the agent in the foreground until ctx is done.
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	socket := fs.String("socket", "", "socket path")
-	cfgPath := fs.String("config", "", "config file")
-	level := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err.Error()}
+	var socket, cfgPath, level string
+	pos, err := cmdline.ParseArgs(args,
+		cmdline.ValueFlag("--socket", &socket), cmdline.ValueFlag("--config", &cfgPath), cmdline.ValueFlag("--log-level", &level))
+	if err != nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Arg(0))}
+	if len(pos) > 0 {
+		return cmdline.Usage(fmt.Sprintf("serve takes no arguments, got %q", pos[0]))
 	}
 	var lvl slog.LevelVar
-	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
-		return usageError{fmt.Sprintf("--log-level %q: use debug, info, warn or error", *level)}
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: &lvl}))
 	// The level follows the config's log_level, unless --log-level was
 	// given: the command line wins.
 	configLevel := &lvl
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "log-level" {
-			configLevel = nil
+	if level != "" {
+		if err := lvl.UnmarshalText([]byte(level)); err != nil {
+			return cmdline.Usage(fmt.Sprintf("--log-level %q: use debug, info, warn or error", level))
 		}
-	})
-	daemon.Harden(log)
-	if *socket == "" {
-		*socket = ipc.SocketPath()
+		configLevel = nil
 	}
-	ln, activated, err := daemon.Listen(*socket, log)
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: &lvl}))
+	daemon.Harden(log)
+	if socket == "" {
+		socket = ipc.SocketPath()
+	}
+	ln, activated, err := daemon.Listen(socket, log)
 	if err != nil {
 		return err
 	}
 	d, err := daemon.New(daemon.Options{
 		Socket:     ln.Addr().String(),
 		Activated:  activated,
-		ConfigPath: *cfgPath,
+		ConfigPath: cfgPath,
 		Logger:     log,
 		Level:      configLevel,
 		Version:    version,

@@ -2,13 +2,12 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
+	"github.com/tapis-agent/tapis-agent/internal/cmdline"
 	"github.com/tapis-agent/tapis-agent/internal/launch"
 	"github.com/tapis-agent/tapis-agent/internal/shell"
 	"github.com/tapis-agent/tapis-agent/ipc"
@@ -20,11 +19,9 @@ type shellFlags struct {
 	socket         string
 }
 
-func (f *shellFlags) register(fs *flag.FlagSet) {
-	fs.BoolVar(&f.csh, "c", false, "print csh commands")
-	fs.BoolVar(&f.sh, "s", false, "print sh commands (the default unless $SHELL is a csh)")
-	fs.BoolVar(&f.quiet, "q", false, "say nothing on stderr unless something fails")
-	fs.StringVar(&f.socket, "socket", "", "socket path")
+func (f *shellFlags) flags() []cmdline.Flag {
+	return []cmdline.Flag{cmdline.BoolFlag("-c", &f.csh), cmdline.BoolFlag("-s", &f.sh), cmdline.BoolFlag("-q", &f.quiet),
+		cmdline.ValueFlag("--socket", &f.socket)}
 }
 
 // useCsh reports whether to print csh syntax: -c, else $SHELL ending in
@@ -33,18 +30,21 @@ func (f *shellFlags) useCsh() bool {
 	if f.csh || f.sh {
 		return f.csh
 	}
-	return strings.HasSuffix(os.Getenv("SHELL"), "csh")
+	return shell.IsCsh(os.Getenv("SHELL"))
 }
 
-func (f *shellFlags) parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return usageError{err.Error()}
+// parse parses the command line of command name, with its own flags
+// besides the shared ones.
+func (f *shellFlags) parse(name string, args []string, own ...cmdline.Flag) error {
+	pos, err := cmdline.ParseArgs(args, append(f.flags(), own...)...)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("%s takes no arguments, got %q", fs.Name(), fs.Arg(0))}
+	if len(pos) > 0 {
+		return cmdline.Usage(fmt.Sprintf("%s takes no arguments, got %q", name, pos[0]))
 	}
 	if f.csh && f.sh {
-		return usageError{"-c and -s exclude each other: choose the syntax of your shell"}
+		return cmdline.Usage("-c and -s exclude each other: choose the syntax of your shell")
 	}
 	if f.socket == "" {
 		f.socket = ipc.SocketPath()
@@ -67,17 +67,13 @@ func (f *shellFlags) say(stderr io.Writer, format string, a ...any) {
 // start reuses the agent at the socket or starts one detached, then prints
 // the shell commands that point TAPIS_AGENT_SOCK at it.
 func start(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("start", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var f shellFlags
-	f.register(fs)
-	cfgPath := fs.String("config", "", "config file")
-	// No default: a level given here would override the config's log_level.
-	level := fs.String("log-level", "", "log level of a new agent")
-	if err := f.parse(fs, args); err != nil {
+	// No default level: one given here overrides the config's log_level.
+	var cfgPath, level string
+	if err := f.parse("start", args, cmdline.ValueFlag("--config", &cfgPath), cmdline.ValueFlag("--log-level", &level)); err != nil {
 		return err
 	}
-	a, err := launch.Start(ctx, launch.Options{Socket: f.socket, ConfigPath: *cfgPath, LogLevel: *level})
+	a, err := launch.Start(ctx, launch.Options{Socket: f.socket, ConfigPath: cfgPath, LogLevel: level})
 	if err != nil {
 		return err
 	}
@@ -97,11 +93,8 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // stop asks the agent at the socket to exit, waits until it has, and
 // prints the shell commands that unset TAPIS_AGENT_SOCK.
 func stop(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("stop", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var f shellFlags
-	f.register(fs)
-	if err := f.parse(fs, args); err != nil {
+	if err := f.parse("stop", args); err != nil {
 		return err
 	}
 	pid, err := launch.Stop(ctx, f.socket)

@@ -86,7 +86,7 @@ _tapis_token() {
   local flags= words=
   case $sub in
     "" | token)
-      flags="--min-valid -H --header --curl-config --json --env"
+      flags="--min-valid -H --header --curl-config --json --env --csh --sh"
       [[ -z $sub ]] && flags+=" --help --version" words="login logout status claims import exec lease sbatch version help" ;;
     exec) flags="--min-valid --" ;;
     login) flags="--username --password-stdin --device --client-id --client-key-stdin" ;;

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tapis-agent/tapis-agent/internal/suggest"
 )
 
 // Flag is a command-line flag: a switch when B is set, else a flag that
@@ -43,7 +45,7 @@ func ParseArgs(args []string, flags ...Flag) ([]string, error) {
 		f := findFlag(flags, name)
 		switch {
 		case f == nil:
-			return nil, Usage("unknown flag " + name)
+			return nil, unknownFlag(name, flags)
 		case f.B != nil:
 			if hasVal {
 				return nil, Usage(name + " takes no value")
@@ -60,6 +62,20 @@ func ParseArgs(args []string, flags ...Flag) ([]string, error) {
 		*f.V = val
 	}
 	return pos, nil
+}
+
+// unknownFlag is the usage error for flag name, naming the flag of flags
+// it is a likely typo of.
+func unknownFlag(name string, flags []Flag) error {
+	var names []string
+	for _, f := range flags {
+		names = append(names, f.Name)
+	}
+	msg := "unknown flag " + name
+	if s := suggest.Closest(name, names); s != "" {
+		msg += "; did you mean " + s + "?"
+	}
+	return Usage(msg)
 }
 
 func findFlag(flags []Flag, name string) *Flag {
@@ -217,7 +233,7 @@ func durationUnit(u string) uint64 {
 }
 
 // TokenArgs is a parsed token command line:
-// [TENANT] [--min-valid DURATION] [-H | --curl-config | --json | --env].
+// [TENANT] [--min-valid DURATION] [-H | --curl-config | --json | --env [--csh | --sh]].
 type TokenArgs struct {
 	Tenant   string
 	MinValid time.Duration // -1: the agent's default
@@ -225,6 +241,7 @@ type TokenArgs struct {
 	// FormatCurlConfig; JSON and Env are tokencli's.
 	Format    Format
 	JSON, Env bool
+	Csh, Sh   bool // --env's syntax, when given
 }
 
 // Format is a way of printing the token that tapis-token answers itself.
@@ -243,7 +260,7 @@ func ParseTokenArgs(args []string) (*TokenArgs, error) {
 	var header, curlConfig bool
 	pos, err := ParseArgs(args,
 		BoolFlag("-H", &header), BoolFlag("--header", &header), BoolFlag("--curl-config", &curlConfig),
-		BoolFlag("--json", &ta.JSON), BoolFlag("--env", &ta.Env),
+		BoolFlag("--json", &ta.JSON), BoolFlag("--env", &ta.Env), BoolFlag("--csh", &ta.Csh), BoolFlag("--sh", &ta.Sh),
 		ValueFlag("--min-valid", &minValid))
 	if err != nil {
 		return nil, err
@@ -259,6 +276,12 @@ func ParseTokenArgs(args []string) (*TokenArgs, error) {
 		ta.Format = FormatHeader
 	case curlConfig:
 		ta.Format = FormatCurlConfig
+	}
+	if (ta.Csh || ta.Sh) && !ta.Env {
+		return nil, Usage("--csh and --sh choose the syntax of --env; add --env")
+	}
+	if ta.Csh && ta.Sh {
+		return nil, Usage("--csh and --sh exclude each other: choose the syntax of your shell")
 	}
 	if minValid != "" {
 		if ta.MinValid, err = ParseMinValid(minValid); err != nil {

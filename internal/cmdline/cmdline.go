@@ -36,16 +36,18 @@ const (
 
 // Failure is an error with the exit code and the hint to print.
 type Failure struct {
-	Code int
-	Msg  string
-	Hint string // empty: the exit code's fallback hint
+	Code  int
+	Msg   string
+	Hint  string // empty: the exit code's fallback hint
+	Usage string // a usage error's usage lines, printed between the two
 }
 
 func (f *Failure) Error() string { return f.Msg }
 
-// Usage returns a usage error (exit 2) with message msg.
+// Usage returns a usage error (exit 2) with message msg. WithUsage adds
+// the command's usage lines and a hint to its help.
 func Usage(msg string) error {
-	return &Failure{Code: ExitUsage, Msg: msg, Hint: "tapis-token help"}
+	return &Failure{Code: ExitUsage, Msg: msg}
 }
 
 // Run runs the command lines that tapis-token answers itself, the ones
@@ -112,14 +114,14 @@ func Info(cmd, program, version, usage string, stdout io.Writer) bool {
 	return true
 }
 
-// Report prints err, if any, as an error line and a hint line, and
-// returns the exit code.
+// Report prints err, if any, as an error line and a hint line (a usage
+// error's usage lines between them), and returns the exit code.
 func Report(err error, stderr io.Writer) int {
 	if err == nil {
 		return ExitOK
 	}
 	f := classify(err)
-	io.WriteString(stderr, "tapis-token: "+f.Msg+"\ntapis-token: hint: "+f.Hint+"\n")
+	io.WriteString(stderr, "tapis-token: "+f.Msg+"\n"+f.Usage+"tapis-token: hint: "+f.Hint+"\n")
 	return f.Code
 }
 

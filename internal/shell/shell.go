@@ -24,3 +24,7 @@ func Quote(s string) string {
 func unsafe(r rune) bool {
 	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+,:@%=", r))
 }
+
+// IsCsh reports whether the login shell loginShell ($SHELL) is a csh: csh
+// or tcsh, as ssh-agent decides which syntax to print.
+func IsCsh(loginShell string) bool { return strings.HasSuffix(loginShell, "csh") }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapis-agent/tapis-agent/config"
 	"github.com/tapis-agent/tapis-agent/internal/cmdline"
 	"github.com/tapis-agent/tapis-agent/ipc"
 )
@@ -60,8 +61,9 @@ func TestUsageErrorsPrintHint(t *testing.T) {
 			t.Errorf("Main(%q) = %d, stdout %q; want %d and nothing on stdout", args, code, out.String(), cmdline.ExitUsage)
 		}
 		lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
-		if len(lines) != 2 || !strings.HasPrefix(lines[0], "tapis-token: ") || !strings.HasPrefix(lines[1], "tapis-token: hint: ") {
-			t.Errorf("Main(%q) stderr = %q; want an error line and a hint line", args, errb.String())
+		if len(lines) < 3 || !strings.HasPrefix(lines[0], "tapis-token: ") || !strings.HasPrefix(lines[1], "usage: tapis-token ") ||
+			!strings.HasPrefix(lines[len(lines)-1], "tapis-token: hint: ") || !strings.HasSuffix(lines[len(lines)-1], " --help") {
+			t.Errorf("Main(%q) stderr = %q; want an error line, the usage and a hint to --help", args, errb.String())
 		}
 	}
 }
@@ -87,27 +89,61 @@ func TestShort(t *testing.T) {
 	}
 }
 
-// TestCommandsAreNotTenants: every command of the help text is one that
-// cmdline.Run leaves to Main.
-func TestCommandsAreNotTenants(t *testing.T) {
-	_, cmds, ok := strings.Cut(usage, "\nCommands:\n")
-	if !ok {
-		t.Fatal("usage has no Commands section")
-	}
-	cmds, _, _ = strings.Cut(cmds, "\n\n")
-	n := 0
-	for line := range strings.Lines(cmds) {
-		if !strings.HasPrefix(line, "  ") || strings.HasPrefix(line, "   ") {
-			continue
+// TestCommandTable: every command of the help table is one that
+// cmdline.Run leaves to Main, that config refuses as a tenant name, that
+// dispatch runs, and whose help has usage, summary and example.
+func TestCommandTable(t *testing.T) {
+	for _, c := range Commands {
+		if !cmdline.IsCommand(c.Name) {
+			t.Errorf("command %q is not in cmdline.IsCommand", c.Name)
 		}
-		name := strings.Fields(line)[0]
-		n++
-		if !cmdline.IsCommand(name) {
-			t.Errorf("command %q of the help text is not in isCommand", name)
+		if !slices.Contains(config.ReservedNames, c.Name) {
+			t.Errorf("command %q is not in config.ReservedNames", c.Name)
+		}
+		if len(c.Usage) == 0 || !strings.HasPrefix(c.Usage[0], c.Name) || c.Summary == "" {
+			t.Errorf("command %q has no usage line or summary", c.Name)
+		}
+		if c.Name != "version" && len(c.Example) == 0 {
+			t.Errorf("command %q has no example", c.Name)
+		}
+		for _, args := range [][]string{{c.Name, "--help"}, {"help", c.Name}} {
+			var out, errb bytes.Buffer
+			if code := Main(t.Context(), args, strings.NewReader(""), &out, &errb); code != cmdline.ExitOK || errb.Len() != 0 {
+				t.Errorf("Main(%q) = %d, stderr %q; want 0 and nothing", args, code, errb.String())
+			}
+			if !strings.HasPrefix(out.String(), "usage: tapis-token "+c.Name) {
+				t.Errorf("Main(%q) printed %q; want its usage", args, out.String())
+			}
+		}
+		checkFlags(t, c)
+	}
+	checkFlags(t, tokenCommand)
+	// And every command the help lists.
+	for line := range strings.Lines(usage()) {
+		if name, ok := strings.CutPrefix(line, "  "); ok && cmdline.IsCommand(strings.Fields(name)[0]) {
+			if cmdline.FindCommand(Commands, strings.Fields(name)[0]) == nil {
+				t.Errorf("help lists %q, which has no entry in Commands", name)
+			}
 		}
 	}
-	if n < 6 {
-		t.Fatalf("found %d commands in the help text; parsing is broken:\n%s", n, cmds)
+}
+
+// checkFlags checks that every flag of c's help is one the command
+// accepts: the parser passes it (and a value) and stops at the unknown
+// flag after them, before the command does anything. The "-- true" is
+// for exec, which wants a command.
+func checkFlags(t *testing.T, c cmdline.Command) {
+	t.Helper()
+	for _, f := range c.FlagNames() {
+		var out, errb bytes.Buffer
+		args := []string{f, "x", "--no-such-flag", "--", "true"}
+		if c.Name != "" {
+			args = append([]string{c.Name}, args...)
+		}
+		code := Main(t.Context(), args, strings.NewReader(""), &out, &errb)
+		if code != cmdline.ExitUsage || !strings.Contains(errb.String(), "unknown flag --no-such-flag") {
+			t.Errorf("Main(%q) = %d, %s; want it to refuse only --no-such-flag", args, code, errb.String())
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -47,7 +48,11 @@ func cmdToken(ctx context.Context, args []string, stdout io.Writer) error {
 	case ta.JSON:
 		return writeJSON(stdout, tok)
 	case ta.Env:
-		_, err = fmt.Fprintf(stdout, "export TAPIS_BASE_URL=%s\nexport TAPIS_TOKEN=%s\n", shell.Quote(tok.BaseURL), shell.Quote(tok.AccessToken))
+		format := "export %s=%s\n"
+		if ta.Csh || !ta.Sh && shell.IsCsh(os.Getenv("SHELL")) {
+			format = "setenv %s %s;\n"
+		}
+		_, err = fmt.Fprintf(stdout, format+format, "TAPIS_BASE_URL", shell.Quote(tok.BaseURL), "TAPIS_TOKEN", shell.Quote(tok.AccessToken))
 		return err
 	}
 	return cmdline.WritePlain(stdout, tok.AccessToken, ta.Format)

@@ -26,21 +26,20 @@ const (
 // /proc. Nothing refreshes the token behind CMD: it is valid for at least
 // --min-valid when CMD starts.
 func cmdExec(ctx context.Context, args []string) error {
-	const form = "tapis-token exec [TENANT] [--min-valid DURATION] -- CMD [ARG...]"
 	i := slices.Index(args, "--")
 	if i < 0 {
-		return &cmdline.Failure{Code: cmdline.ExitUsage, Msg: "exec needs -- before the command", Hint: form}
+		return cmdline.Usage("exec needs -- before the command")
 	}
 	argv := args[i+1:]
 	if len(argv) == 0 {
-		return &cmdline.Failure{Code: cmdline.ExitUsage, Msg: "exec needs a command after --", Hint: form}
+		return cmdline.Usage("exec needs a command after --")
 	}
 	ta, err := cmdline.ParseTokenArgs(args[:i])
 	if err != nil {
 		return err
 	}
 	if ta.Format != cmdline.FormatPlain || ta.JSON || ta.Env {
-		return &cmdline.Failure{Code: cmdline.ExitUsage, Msg: "exec takes a TENANT and --min-valid, no output format", Hint: form}
+		return cmdline.Usage("exec takes a TENANT and --min-valid, no output format")
 	}
 	// Find the command before asking for a token: a typo costs no call.
 	path, err := exec.LookPath(argv[0])

@@ -81,7 +81,6 @@ const version = "dev"
 type Server struct {
 	tenant string
 	url    string
-	key    *tenantKey
 	log    *slog.Logger
 	now    func() time.Time // Config.Now
 
@@ -92,6 +91,8 @@ type Server struct {
 	once   sync.Once
 
 	mu           sync.Mutex // guards everything below
+	key          *tenantKey // the tenant's signing key; replaced by RotateSigningKey
+	keyGen       int        // how many times the key was rotated
 	users        map[string]string
 	accessTTL    time.Duration
 	refreshTTL   time.Duration
@@ -198,7 +199,36 @@ func (s *Server) TenantID() string { return s.tenant }
 
 // PublicKeyPEM returns the tenant's public key as a "BEGIN PUBLIC KEY" PEM,
 // as published in the tenant record.
-func (s *Server) PublicKeyPEM() string { return s.key.pem }
+func (s *Server) PublicKeyPEM() string { return s.signingKey().pem }
+
+// signingKey returns the tenant's current signing key.
+func (s *Server) signingKey() *tenantKey {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.key
+}
+
+// RotateSigningKey gives the tenant a new signing key, as a site does when
+// it regenerates a tenant's key pair: the tenant record publishes the new
+// public key, and every token signed with the old one stops validating,
+// access tokens ("Invalid Tapis token.") and refresh tokens ("Invalid
+// refresh_token.") alike. The keys are cached per process like the first
+// one, so the n-th rotation of a tenant id costs a key generation once.
+func (s *Server) RotateSigningKey() error {
+	s.mu.Lock()
+	gen := s.keyGen + 1
+	s.mu.Unlock()
+	k, err := keyFor(fmt.Sprintf("%s#rotated-%d", s.tenant, gen))
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if gen > s.keyGen {
+		s.key, s.keyGen = k, gen
+	}
+	return nil
+}
 
 // Close stops the server: hanging and slow answers end, connections close.
 // It is safe to call more than once.

@@ -58,7 +58,7 @@ func (s *Server) tenantRecord() tenantRecord {
 		LastUpdateTime: recordTime,
 		LastUpdatedBy:  "tenants@admin",
 		Owner:          "owner@example.org",
-		PublicKey:      s.key.pem,
+		PublicKey:      s.signingKey().pem,
 		SecurityKernel: s.url + "/v3/security",
 		SiteID:         siteID,
 		Status:         "ACTIVE",

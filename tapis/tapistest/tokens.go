@@ -293,7 +293,7 @@ func (s *Server) refreshGrant(w http.ResponseWriter, req *tokenRequest, client *
 		return
 	}
 	p, err := parseJWT(*req.RefreshToken)
-	if err != nil || !p.verify(&s.key.priv.PublicKey, s.now()) {
+	if err != nil || !p.verify(&s.signingKey().priv.PublicKey, s.now()) {
 		fail(w, msgBadRefresh)
 		return
 	}
@@ -395,6 +395,7 @@ func (s *Server) mint(m mintRequest) (*tokenResult, error) {
 	s.mu.Lock()
 	now := s.now()
 	accessTTL, refreshTTL := s.accessTTL, s.refreshTTL
+	key := s.key
 	s.mu.Unlock()
 	if m.accessTTL > 0 {
 		accessTTL = m.accessTTL
@@ -431,7 +432,7 @@ func (s *Server) mint(m mintRequest) (*tokenResult, error) {
 		tail = append(tail, claim{"tapis/redirect_uri", *m.redirectURI})
 	}
 	access := append(append(append(claims{}, head...), claim{"exp", accessExp.Unix()}), tail...)
-	at, err := sign(s.key.priv, access)
+	at, err := sign(key.priv, access)
 	if err != nil {
 		return nil, err
 	}
@@ -457,7 +458,7 @@ func (s *Server) mint(m mintRequest) (*tokenResult, error) {
 		{"tapis/access_token", inner},
 		{"exp", refreshExp.Unix()},
 	}
-	rt, err := sign(s.key.priv, refresh)
+	rt, err := sign(key.priv, refresh)
 	if err != nil {
 		return nil, err
 	}
@@ -488,7 +489,7 @@ func (s *Server) IssueTokens(username string, clientID string) (access, refresh 
 // SignClaims signs arbitrary claims with the tenant's key, keys in sorted
 // order, to build expired, malformed or foreign tokens in tests.
 func (s *Server) SignClaims(c map[string]any) string {
-	tok, err := sign(s.key.priv, mapClaims(c))
+	tok, err := sign(s.signingKey().priv, mapClaims(c))
 	if err != nil {
 		panic(fmt.Sprintf("tapistest: %v", err))
 	}
@@ -518,7 +519,7 @@ func (s *Server) validateToken(tok string) (map[string]any, string) {
 	if tenant == "" {
 		return nil, msgNoTenantClaim
 	}
-	pub := &s.key.priv.PublicKey
+	pub := &s.signingKey().priv.PublicKey
 	if tenant != s.tenant {
 		// Another fake tenant of this process plays a tenant the site
 		// knows; anything else is unknown.

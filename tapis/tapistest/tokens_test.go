@@ -363,3 +363,38 @@ func TestIssueTokens(t *testing.T) {
 		t.Errorf("refresh_count = %v; want 1", got)
 	}
 }
+
+// TestRotateSigningKey: a new tenant key makes every token signed with the
+// old one invalid, for services and for the refresh grant, and the tenant
+// record publishes the new public key.
+func TestRotateSigningKey(t *testing.T) {
+	s := newTenant(t, tapistest.Config{})
+	c1 := basic("myclient1", "mykey1")
+	old := password(t, s, c1, "testuser1", "pw1")
+	oldPEM := s.PublicKeyPEM()
+	userinfo := func(tok string) answer {
+		return call(t, "GET", s.URL()+"/v3/oauth2/userinfo", map[string]string{"X-Tapis-Token": tok}, "")
+	}
+	expect(t, userinfo(old.AccessToken.AccessToken), 200, "User profile retrieved successfully.")
+
+	if err := s.RotateSigningKey(); err != nil {
+		t.Fatal(err)
+	}
+	if s.PublicKeyPEM() == oldPEM {
+		t.Fatal("RotateSigningKey kept the public key")
+	}
+	expect(t, userinfo(old.AccessToken.AccessToken), 400, "Invalid Tapis token.")
+	expect(t, refresh(t, s, c1, old.RefreshToken.RefreshToken), 400, "Invalid refresh_token.")
+
+	a := call(t, "GET", s.URL()+"/v3/tenants/"+s.TenantID(), nil, "")
+	var rec struct {
+		PublicKey string `json:"public_key"`
+	}
+	if err := json.Unmarshal(a.env.Result, &rec); err != nil || rec.PublicKey != s.PublicKeyPEM() {
+		t.Errorf("tenant record's public_key = %.40q (%v); want the new key", rec.PublicKey, err)
+	}
+	fresh := password(t, s, c1, "testuser1", "pw1")
+	verifyJWT(t, s.PublicKeyPEM(), fresh.AccessToken.AccessToken)
+	expect(t, userinfo(fresh.AccessToken.AccessToken), 200, "User profile retrieved successfully.")
+	mustTokens(t, refresh(t, s, c1, fresh.RefreshToken.RefreshToken))
+}

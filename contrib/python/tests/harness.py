@@ -26,6 +26,10 @@ PYDIR = os.path.dirname(HERE)  # contrib/python
 ROOT = os.path.dirname(os.path.dirname(PYDIR))
 COMPLETION_DIR = os.path.join(ROOT, "contrib", "completion")
 
+# The stand-in for tapipy (see standin/README.md): tests that use it put
+# this directory on sys.path, or on the PYTHONPATH of what they start.
+STANDIN = os.path.join(HERE, "standin")
+
 # The tests use the installed package (make pytest installs the wheel into
 # a fresh venv), never the source directory.
 
@@ -83,7 +87,9 @@ class World:
     """One fake tenant, one agent, one socket. Not safe for concurrent
     use."""
 
-    def __init__(self):
+    def __init__(self, access_ttl="1h", login=True):
+        self.access_ttl = access_ttl
+        self.login_at_start = login
         self.bin = bin_dir()
         # AF_UNIX paths are limited to 108 bytes: keep the directory short.
         self.dir = tempfile.mkdtemp(prefix="tpy", dir="/tmp")
@@ -122,7 +128,7 @@ class World:
     def _start(self):
         with open(os.path.join(self.dir, "fake.log"), "wb") as log:
             self.fake = subprocess.Popen(
-                [self.path("tapis-fake"), "-tenant", "demo", "-user", "demo:demo", "-access-ttl", "1h"],
+                [self.path("tapis-fake"), "-tenant", "demo", "-user", "demo:demo", "-access-ttl", self.access_ttl, "-device-approve-after", "1s"],
                 stdout=subprocess.PIPE,
                 stderr=log,
             )
@@ -134,7 +140,13 @@ class World:
                 '[tenants.idle]\nbase_url = "%s"\nusername = "demo"\n' % (self.base_url, self.base_url)
             )
         self.agent_log = os.path.join(self.dir, "agent.log")
-        with open(self.agent_log, "wb") as log:
+        self.start_agent()
+        if self.login_at_start:
+            self.login("demo")
+
+    def start_agent(self):
+        """Start tapis-agent serve on the socket and wait until it answers."""
+        with open(self.agent_log, "ab") as log:
             self.agent = subprocess.Popen(
                 [self.path("tapis-agent"), "serve", "--socket", self.sock, "--config", self.config],
                 env=self.env(),
@@ -143,7 +155,18 @@ class World:
                 stderr=log,
             )
         self.wait_ready()
-        self.login("demo")
+
+    def stop_agent(self):
+        """Stop the agent (SIGTERM) and wait until it has exited: its
+        sessions are gone."""
+        self.agent.send_signal(signal.SIGTERM)
+        self.agent.wait(timeout=START_TIMEOUT)
+
+    def restart_agent(self):
+        """Stop the agent and start a new one on the same socket, logged
+        in to nothing."""
+        self.stop_agent()
+        self.start_agent()
 
     def wait_ready(self):
         """Wait until the agent answers a status call. Polling with a

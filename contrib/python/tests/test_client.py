@@ -95,8 +95,8 @@ class RealAgentTest(EnvCase):
                 with self.assertRaises(tapis_agent.TapisAgentError) as cm:
                     tapis_agent.token("demo", min_valid=min_valid)
                 self.assertEqual(cm.exception.code, code)
-                self.assertEqual(cm.exception.status, 400)
-                self.assertIn("--min-valid", cm.exception.hint)
+                self.assertIn("min_valid=", cm.exception.hint)
+                self.assertNotIn("--min-valid", cm.exception.hint)
 
     def test_min_valid_refused_locally(self):
         cases = [
@@ -117,38 +117,91 @@ class RealAgentTest(EnvCase):
             tapis_agent.token("idle")
         e = cm.exception
         self.assertEqual(e.code, "login_required")
-        self.assertEqual(e.status, 409)
-        self.assertIn("tapis-token login idle", e.hint)
+        self.assertEqual(e.hint, 'tapis_agent.login("idle")')
         self.assertIn(e.hint, str(e))
 
-    def test_unconfigured_tenant(self):
-        # Any tenant name can be logged in to (at https://NAME.tapis.io), so
-        # an unconfigured one needs a login rather than being unknown.
+    def test_login_required_default_tenant_named(self):
+        self.world.logout("demo")
+        self.addCleanup(self.world.login, "demo")
         with self.assertRaises(tapis_agent.LoginRequired) as cm:
+            tapis_agent.token()
+        self.assertEqual(cm.exception.hint, 'tapis_agent.login("demo")')
+
+    def test_unconfigured_tenant(self):
+        # A tenant neither configured nor logged in is most often a typo:
+        # UnknownTenant, not a LoginRequired that would send the user to
+        # log in to https://NAME.tapis.io.
+        with self.assertRaises(tapis_agent.UnknownTenant) as cm:
             tapis_agent.token("nosuch")
-        self.assertIn("nosuch", cm.exception.message)
-        self.assertIn("tapis-token login nosuch", cm.exception.hint)
+        e = cm.exception
+        self.assertEqual(e.code, "unknown_tenant")
+        self.assertIn("nosuch", e.message)
+        self.assertIn("tapis_agent.status()", e.hint)
+        self.assertIn('tapis_agent.login("nosuch")', e.hint)
+        self.assertNotIsInstance(e, tapis_agent.LoginRequired)
+
+    def test_token_masked(self):
+        tok = tapis_agent.token("demo")
+        jwt = self.world.helper_token("demo")
+        self.assertIsInstance(tok, tapis_agent.Token)
+        self.assertIsInstance(tok, str)
+        self.assertEqual(tok, jwt)
+        self.assertEqual(str(tok), jwt)
+        self.assertIs(type(str(tok)), str)
+        self.assertEqual(f"{tok}", jwt)
+        self.assertEqual("%s" % tok, jwt)
+        self.assertEqual("{}".format(tok), jwt)
+        self.assertEqual(tapis_agent.headers("demo")["X-Tapis-Token"], jwt)
+        self.assertIs(type(tapis_agent.headers("demo")["X-Tapis-Token"]), str)
+        for shown in (repr(tok), repr([tok]), repr({"t": tok}), "%r" % tok):
+            self.assertNotIn(jwt, shown)
+            self.assertNotIn(jwt.split(".")[2], shown)
+        self.assertIn("demo", repr(tok))
+        self.assertRegex(repr(tok), r"valid for (\d+h\d+m|59m\d+s|\d+m)")
+        self.assertEqual((tok.tenant, tok.base_url, tok.username), ("demo", self.world.base_url, "demo"))
+        self.assertGreater(tok.expires_in(), 3000)
+
+    def test_min_valid_longer_than_lifetime(self):
+        # The fake's tokens live 1h: min_valid=2h cannot be had, and the
+        # error says how long they live and what to ask instead.
+        with self.assertRaises(tapis_agent.MinValidUnsatisfiable) as cm:
+            tapis_agent.token("demo", min_valid=7200)
+        e = cm.exception
+        self.assertEqual(e.code, "min_valid_unsatisfiable")
+        self.assertEqual(e.lifetime, 3600)
+        self.assertIn("1h", e.message)
+        self.assertIn("min_valid=7200", e.message)
+        self.assertEqual(e.hint, 'ask for less: tapis_agent.token("demo", min_valid=3240)')
 
     def test_unknown_tenant(self):
         # The agent answers unknown_tenant to a logout of a tenant it holds
-        # no session for; the module's status() has no logout, so ask
-        # through a Client subclass to check the mapping on a real answer.
-        class LogoutClient(tapis_agent.Client):
-            def logout(self, tenant):
-                return self._call("POST", "/v1/logout", tapis_agent.DEFAULT_TIMEOUT, {"tenant": tenant})
-
+        # no session for.
         with self.assertRaises(tapis_agent.UnknownTenant) as cm:
-            LogoutClient().logout("nosuch")
+            tapis_agent.Client().logout("nosuch")
         self.assertEqual(cm.exception.code, "unknown_tenant")
         self.assertEqual(cm.exception.status, 404)
+        self.assertIn("tapis_agent.status()", cm.exception.hint)
 
     def test_status(self):
         st = tapis_agent.status()
+        self.assertIsInstance(st, dict)
         self.assertEqual(st["pid"], self.world.agent.pid)
         self.assertEqual(st["socket"], self.world.sock)
         states = {t["tenant"]: t["state"] for t in st["tenants"]}
         self.assertEqual(states, {"demo": "ready", "idle": "login_required"})
-        self.assertNotIn(tapis_agent.token("demo"), json.dumps(st))
+        jwt = str(tapis_agent.token("demo"))
+        self.assertNotIn(jwt, json.dumps(st))
+        text, html = repr(st), st._repr_html_()
+        for shown in (text, str(st), html):
+            self.assertNotIn(jwt, shown)
+        lines = text.splitlines()
+        self.assertIn("pid %d" % self.world.agent.pid, lines[0])
+        self.assertRegex(lines[1], r"^TENANT +STATE +USER +ACCESS TOKEN +NEXT REFRESH")
+        self.assertRegex(lines[2], r"^demo \(default\) +ready +demo +\d\d:\d\d:\d\d \(in (59m\d\ds|1h)\) +\d\d:\d\d:\d\d \(in ")
+        self.assertRegex(lines[3], r"^idle +login_required +demo$")
+        self.assertTrue(html.startswith("<div>"))
+        self.assertEqual(html.count("<tr>"), 3)
+        self.assertIn("<td>login_required</td>", html)
 
     def test_explicit_client_ignores_env(self):
         os.environ["TAPIS_AGENT_SOCK"] = "/nonexistent/agent.sock"
@@ -207,24 +260,6 @@ class RealAgentTest(EnvCase):
                 self.assertEqual(r.json()["result"]["username"], "demo")
                 self.assertEqual(r.request.headers["X-Tapis-Token"], self.world.helper_token())
 
-    def test_tapipy_client(self):
-        # A stand-in tapipy that records how Tapis is made: the real one is
-        # not packaged for Debian.
-        d = tempfile.mkdtemp(prefix="tpy-tapipy")
-        self.addCleanup(shutil.rmtree, d, True)
-        os.mkdir(os.path.join(d, "tapipy"))
-        open(os.path.join(d, "tapipy", "__init__.py"), "w").close()
-        with open(os.path.join(d, "tapipy", "tapis.py"), "w") as f:
-            f.write("class Tapis:\n    def __init__(self, **kw):\n        self.kw = kw\n")
-        sys.path.insert(0, d)
-        self.addCleanup(sys.path.remove, d)
-        self.addCleanup(lambda: [sys.modules.pop(m, None) for m in ("tapipy", "tapipy.tapis")])
-        t = tapis_agent.tapipy_client("demo", verify=False)
-        self.assertEqual(
-            t.kw,
-            {"base_url": self.world.base_url, "access_token": self.world.helper_token("demo"), "verify": False},
-        )
-
 
 class NoAgentTest(EnvCase):
     def setUp(self):
@@ -259,6 +294,7 @@ class NoAgentTest(EnvCase):
                 self.assertEqual(e.code, "agent_unreachable")
                 self.assertIn(os.path.dirname(path) if name == "no directory" else path, e.message)
                 self.assertIn("tapis-agent start", e.hint)
+                self.assertIn("TAPIS_AGENT_SOCK", e.hint)
 
     def test_unsafe_dir(self):
         real = self.sockdir("real")
@@ -338,6 +374,13 @@ class FakeAgent:
         return self
 
     def _serve(self):
+        try:
+            self._answer_all()
+        finally:
+            # Calls past the canned answers find no agent, at once.
+            self.ln.close()
+
+    def _answer_all(self):
         for answer in self.answers:
             try:
                 conn, _ = self.ln.accept()
@@ -348,7 +391,9 @@ class FakeAgent:
                 if answer is None:
                     continue
                 req = b""
-                while b"\r\n\r\n" not in req:
+                # A token frame ends at its LF, an HTTP request's head at
+                # its blank line.
+                while not (req.endswith(b"\n") if req.startswith(b"@") else b"\r\n\r\n" in req):
                     chunk = conn.recv(4096)
                     if not chunk:
                         break
@@ -380,6 +425,13 @@ def http(status, body, extra=b""):
     )
 
 
+def frame(*fields):
+    return ("@tapis-agent/1 " + " ".join(fields) + "\n").encode()
+
+
+OK = frame("ok", "100", "1796523586.5", '"a.b.c"', '"t1"', '"http://x"', '"u"')
+
+
 class AnswerTest(unittest.TestCase):
     """The client against hostile or unusual answers."""
 
@@ -389,58 +441,131 @@ class AnswerTest(unittest.TestCase):
         self.addCleanup(shutil.rmtree, self.dir, True)
         self.path = os.path.join(self.dir, "agent.sock")
 
-    def ask(self, answer):
+    def ask(self, answer, call=lambda c: c.token("t1", min_valid=90.5)):
         with FakeAgent(self.path, [answer]) as fa:
             try:
-                return tapis_agent.Client(self.path, timeout=0.5 if answer is HOLD else 5).token("t1", min_valid=90.5)
+                return call(tapis_agent.Client(self.path, timeout=0.5 if answer is HOLD else 5))
             finally:
                 self.requests = fa.requests
 
+    def status(self, answer):
+        return self.ask(answer, lambda c: c.status())
+
     def test_request(self):
-        self.assertEqual(self.ask(http(200, '{"access_token":"a.b.c"}')), "a.b.c")
-        self.assertEqual(len(self.requests), 1)
-        line = self.requests[0].split("\r\n", 1)[0]
-        self.assertEqual(line, "GET /v1/token?tenant=t1&min_valid=91 HTTP/1.1")
+        tok = self.ask(OK)
+        self.assertEqual(tok, "a.b.c")
+        self.assertEqual((tok.tenant, tok.base_url, tok.username), ("t1", "http://x", "u"))
+        self.assertEqual(tok.expires_at.timestamp(), 1796523586.5)
+        self.assertEqual(self.requests, ["@tapis-agent/1 token t1 91\n"])
+        info = self.ask(OK, lambda c: c.token_info(None, None))
+        self.assertEqual(self.requests, ["@tapis-agent/1 token - -\n"])
+        self.assertEqual(
+            info,
+            {
+                "access_token": "a.b.c",
+                "tenant": "t1",
+                "base_url": "http://x",
+                "username": "u",
+                "expires_in": 100,
+                "expires_at": "2026-12-06T02:19:46.500000Z",
+            },
+        )
+
+    def test_tenant_refused_before_asking(self):
+        for name in ("a b", "a\nb", '"', "-", "x" * 600):
+            with self.subTest(name):
+                with self.assertRaises(tapis_agent.TapisAgentError) as cm:
+                    tapis_agent.Client(self.path).token(name)
+                self.assertEqual(cm.exception.code, "bad_request")
+
+    def test_quoted_fields(self):
+        msg = r'"caf\u00e9 \x41\t\"q\" \\ \U0001F600 \101"'
+        with self.assertRaises(tapis_agent.TapisAgentError) as cm:
+            self.ask(frame("error", "forbidden", msg, '"h"'))
+        self.assertEqual(cm.exception.message, 'caf\u00e9 A\t"q" \\ \U0001F600 A')
+        self.assertEqual(cm.exception.hint, "h")
 
     def test_errors(self):
-        err = lambda code, hint="": json.dumps({"error": {"code": code, "message": "m " + code, "hint": hint}})
         cases = [
-            ("login required", http(409, err("login_required", "h")), tapis_agent.LoginRequired, "login_required"),
-            ("unknown tenant", http(404, err("unknown_tenant")), tapis_agent.UnknownTenant, "unknown_tenant"),
-            ("upstream", http(503, err("upstream_unavailable")), tapis_agent.UpstreamUnavailable, "upstream_unavailable"),
-            ("other code", http(403, err("forbidden")), tapis_agent.TapisAgentError, "forbidden"),
-            ("no error body", http(500, "oops"), tapis_agent.TapisAgentError, "bad_answer"),
-            ("error not an object", http(500, '{"error":"x"}'), tapis_agent.TapisAgentError, "bad_answer"),
-            ("code not a string", http(500, '{"error":{"code":7}}'), tapis_agent.TapisAgentError, "bad_answer"),
-            ("200 not JSON", http(200, "\xff"), tapis_agent.TapisAgentError, "bad_answer"),
-            ("200 a list", http(200, "[]"), tapis_agent.TapisAgentError, "bad_answer"),
-            ("200 without token", http(200, '{"access_token":""}'), tapis_agent.TapisAgentError, "bad_answer"),
-            ("not HTTP", b"SSH-2.0-x\r\n\r\n", tapis_agent.TapisAgentError, "bad_answer"),
-            ("body cut short", http(200, '{"access_token":"a.b.c"}')[:-3], tapis_agent.TapisAgentError, "bad_answer"),
+            ("login required", frame("error", "login_required", '"t1: log in"', '"tapis-token login t1"'), tapis_agent.LoginRequired, "login_required"),
+            ("unknown tenant", frame("error", "unknown_tenant", '"m"', '"h"'), tapis_agent.UnknownTenant, "unknown_tenant"),
+            ("upstream", frame("error", "upstream_unavailable", '"m"', '"h"'), tapis_agent.UpstreamUnavailable, "upstream_unavailable"),
+            ("other code", frame("error", "forbidden", '"m"', '"h"'), tapis_agent.TapisAgentError, "forbidden"),
+            ("empty token", frame("ok", "1", "2", '""', '"t"', '"b"', '"u"'), tapis_agent.TapisAgentError, "bad_answer"),
+            ("wrong version", OK.replace(b"/1", b"/2"), tapis_agent.TapisAgentError, "bad_answer"),
+            ("seven fields", frame("ok", "1", "2", '"a"', '"t"', '"b"'), tapis_agent.TapisAgentError, "bad_answer"),
+            ("unquoted token", frame("ok", "1", "2", "a", '"t"', '"b"', '"u"'), tapis_agent.TapisAgentError, "bad_answer"),
+            ("bad expiry", frame("ok", "1", "2.", '"a"', '"t"', '"b"', '"u"'), tapis_agent.TapisAgentError, "bad_answer"),
+            ("long fraction", frame("ok", "1", "2.0123456789", '"a"', '"t"', '"b"', '"u"'), tapis_agent.TapisAgentError, "bad_answer"),
+            ("huge expiry", frame("ok", "1", "9" * 30, '"a"', '"t"', '"b"', '"u"'), tapis_agent.TapisAgentError, "bad_answer"),
+            ("bad escape", frame("error", "forbidden", r'"\q"', '"h"'), tapis_agent.TapisAgentError, "bad_answer"),
+            ("bad unicode escape", frame("error", "forbidden", r'"\uD800"', '"h"'), tapis_agent.TapisAgentError, "bad_answer"),
+            ("unterminated", frame("error", "forbidden", '"m', '"h"'), tapis_agent.TapisAgentError, "bad_answer"),
+            ("two spaces", OK.replace(b" ok ", b" ok  "), tapis_agent.TapisAgentError, "bad_answer"),
+            ("code not a code", frame("error", "Forbidden!", '"m"', '"h"'), tapis_agent.TapisAgentError, "bad_answer"),
+            ("HTTP answer", http(200, '{"access_token":"a.b.c"}'), tapis_agent.TapisAgentError, "bad_answer"),
+            ("no line end", OK[:-1], tapis_agent.TapisAgentError, "bad_answer"),
             ("closed at once", None, tapis_agent.AgentNotRunning, "agent_unreachable"),
             ("no answer in time", HOLD, tapis_agent.TapisAgentError, "timeout"),
+            ("too large", OK[:-1] + b" " * (70 << 10) + b"\n", tapis_agent.TapisAgentError, "bad_answer"),
         ]
         for name, answer, exc, code in cases:
             with self.subTest(name):
                 with self.assertRaises(exc) as cm:
                     self.ask(answer)
                 self.assertIs(type(cm.exception), exc)
-                if code is not None:
-                    self.assertEqual(cm.exception.code, code)
+                self.assertEqual(cm.exception.code, code)
                 self.assertTrue(str(cm.exception))
+                self.assertTrue(cm.exception.hint or code in ("bad_answer", "timeout"), code)
 
-    def test_error_fields(self):
-        body = json.dumps({"error": {"code": "login_required", "message": "dev: log in", "hint": "tapis-token login dev"}})
-        with self.assertRaises(tapis_agent.LoginRequired) as cm:
-            self.ask(http(409, body))
+    def test_hints_name_python_calls(self):
+        cases = [
+            ("login_required", 'tapis_agent.login("t1")'),
+            ("upstream_unavailable", "tapis_agent.status()"),
+            ("forbidden", "h"),  # the agent's own hint: nothing to say in Python terms
+        ]
+        for code, want in cases:
+            with self.subTest(code):
+                with self.assertRaises(tapis_agent.TapisAgentError) as cm:
+                    self.ask(frame("error", code, '"m"', '"h"'))
+                self.assertIn(want, cm.exception.hint)
+                self.assertNotIn("tapis-token", cm.exception.hint)
+
+    def test_http_errors(self):
+        err = lambda code, hint="": json.dumps({"error": {"code": code, "message": "m " + code, "hint": hint}})
+        cases = [
+            ("forbidden", http(403, err("forbidden", "h")), tapis_agent.TapisAgentError, "forbidden"),
+            ("no error body", http(500, "oops"), tapis_agent.TapisAgentError, "bad_answer"),
+            ("error not an object", http(500, '{"error":"x"}'), tapis_agent.TapisAgentError, "bad_answer"),
+            ("code not a string", http(500, '{"error":{"code":7}}'), tapis_agent.TapisAgentError, "bad_answer"),
+            ("200 not JSON", http(200, "\xff"), tapis_agent.TapisAgentError, "bad_answer"),
+            ("200 a list", http(200, "[]"), tapis_agent.TapisAgentError, "bad_answer"),
+            ("not HTTP", b"SSH-2.0-x\r\n\r\n", tapis_agent.TapisAgentError, "bad_answer"),
+            ("body cut short", http(200, '{"tenants":[]}')[:-3], tapis_agent.TapisAgentError, "bad_answer"),
+            ("closed at once", None, tapis_agent.AgentNotRunning, "agent_unreachable"),
+            ("no answer in time", HOLD, tapis_agent.TapisAgentError, "timeout"),
+        ]
+        for name, answer, exc, code in cases:
+            with self.subTest(name):
+                with self.assertRaises(exc) as cm:
+                    self.status(answer)
+                self.assertIs(type(cm.exception), exc)
+                self.assertEqual(cm.exception.code, code)
+                self.assertTrue(str(cm.exception))
+        self.assertEqual(self.requests[0].split("\r\n", 1)[0], "GET /v1/status HTTP/1.1")
+
+    def test_http_error_fields(self):
+        body = json.dumps({"error": {"code": "forbidden", "message": "not yours", "hint": "run as yourself"}})
+        with self.assertRaises(tapis_agent.TapisAgentError) as cm:
+            self.status(http(403, body))
         e = cm.exception
-        self.assertEqual((e.code, e.message, e.hint, e.status), ("login_required", "dev: log in", "tapis-token login dev", 409))
-        self.assertEqual(str(e), "dev: log in (hint: tapis-token login dev)")
+        self.assertEqual((e.code, e.message, e.hint, e.status), ("forbidden", "not yours", "run as yourself", 403))
+        self.assertEqual(str(e), "not yours (hint: run as yourself)")
 
     def test_too_large(self):
-        big = b'{"access_token":"' + b"a" * (5 << 20) + b'"}'
+        big = b'{"tenants":"' + b"a" * (5 << 20) + b'"}'
         with self.assertRaises(tapis_agent.TapisAgentError) as cm:
-            self.ask(http(200, big))
+            self.status(http(200, big))
         self.assertEqual(cm.exception.code, "bad_answer")
         self.assertIn("too large", cm.exception.message)
 

@@ -112,7 +112,7 @@ class KernelTest(unittest.TestCase):
         )
         status, out, _ = self.run_cell(code)
         self.assertEqual(status, "ok")
-        self.assertEqual(out.strip(), "login_required tapis-token login idle")
+        self.assertEqual(out.strip(), 'login_required tapis_agent.login("idle")')
 
 
 if __name__ == "__main__":

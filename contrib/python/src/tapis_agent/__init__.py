@@ -1,17 +1,18 @@
 """Fresh Tapis access tokens from tapis-agent, for Python scripts and Jupyter.
 
 tapis-agent keeps the refresh tokens of your Tapis tenants in memory and
-refreshes access tokens ahead of expiry. This module asks it for the current
-token over its Unix socket, the way the tapis-token helper does::
+refreshes access tokens ahead of expiry. This package asks it for the
+current token over its Unix socket, the way the tapis-token helper does::
 
     import tapis_agent
-    headers = tapis_agent.headers("designsafe")   # {"X-Tapis-Token": "..."}
+    tapis_agent.login("designsafe")                # once per agent: asks for the password
+    t = tapis_agent.tapipy_client("designsafe")    # a tapipy client that never sends an expired token
+    headers = tapis_agent.headers("designsafe")    # {"X-Tapis-Token": "..."}
     token = tapis_agent.token("designsafe", min_valid=2 * 3600)
+    tapis_agent.status()                           # a table in Jupyter
 
     import requests
     requests.get(url, auth=tapis_agent.TapisAgentAuth("designsafe"))
-
-    t = tapis_agent.tapipy_client("designsafe")   # needs tapipy installed
 
 The socket is found as tapis-token finds it: $TAPIS_AGENT_SOCK, else
 $XDG_RUNTIME_DIR/tapis-agent/agent.sock, else /tmp/tapis-agent-$UID/agent.sock.
@@ -20,13 +21,14 @@ other directory is refused, since whoever can write to it could stand in
 for the agent.
 
 Failures raise TapisAgentError, or one of its subclasses, carrying the
-agent's error code (e.g. "login_required") and a hint naming the command to
-run next. Branch on the class or on .code, never on the message.
+agent's error code (e.g. "login_required") and a hint naming the Python
+call to make next. Branch on the class or on .code, never on the message.
 
 Install the wheel that make python builds into the kernel's environment
 (pip install dist/tapis_agent-*.whl). Standard library only; Python 3.8 or
-newer. Every call opens its own
-connection, so the module is safe to use from several threads.
+newer; tapipy is imported only by the calls that build tapipy clients.
+Every call opens its own connection, so the package is safe to use from
+several threads.
 """
 
 import datetime
@@ -37,19 +39,29 @@ import socket
 import stat
 import urllib.parse
 
+from . import _frame
+from ._status import Status, _parse_time
+from ._token import Token, human
 from ._version import __version__
 
 __all__ = [
     "AgentNotRunning",
+    "BadCredentials",
     "Client",
     "LoginRequired",
+    "MinValidUnsatisfiable",
     "SocketDirUnsafe",
+    "Status",
     "TapisAgentAuth",
     "TapisAgentError",
+    "Token",
     "UnknownTenant",
     "UpstreamUnavailable",
+    "connect_tapis",
     "default_socket_path",
     "headers",
+    "login",
+    "logout",
     "socket_path",
     "status",
     "tapipy_client",
@@ -67,6 +79,9 @@ TOKEN_TIMEOUT = 60.0
 #: Seconds any other call may take.
 DEFAULT_TIMEOUT = 30.0
 
+#: Seconds a login may take; a device-code login's wait is one call.
+LOGIN_TIMEOUT = 300.0
+
 # Answers larger than this are refused: a status of thousands of tenants
 # stays far below it.
 _MAX_ANSWER = 4 << 20
@@ -76,13 +91,17 @@ _MAX_ANSWER = 4 << 20
 CODE_LOGIN_REQUIRED = "login_required"
 CODE_UNKNOWN_TENANT = "unknown_tenant"
 CODE_UPSTREAM_UNAVAILABLE = "upstream_unavailable"
+CODE_BAD_CREDENTIALS = "bad_credentials"
+CODE_UNSATISFIABLE = "min_valid_unsatisfiable"
+CODE_DEVICE_EXPIRED = "device_code_expired"
+CODE_BAD_REQUEST = "bad_request"
 CODE_AGENT_UNREACHABLE = "agent_unreachable"
 CODE_BAD_ANSWER = "bad_answer"
 CODE_TIMEOUT = "timeout"
 
 _START_HINT = (
-    "start the agent (tapis-agent start, or tapis-token login TENANT), "
-    "or set TAPIS_AGENT_SOCK to its socket"
+    'tapis_agent.login("TENANT") starts an agent and logs in; or start one in a terminal: '
+    'eval "$(tapis-agent start)", or set os.environ["TAPIS_AGENT_SOCK"] to its socket'
 )
 
 
@@ -120,21 +139,37 @@ class SocketDirUnsafe(AgentNotRunning):
 
 
 class LoginRequired(TapisAgentError):
-    """The tenant has no usable session: log in with tapis-token login."""
+    """The tenant has no usable session: tapis_agent.login(tenant) logs in
+    (in a terminal: tapis-token login TENANT)."""
 
 
 class UnknownTenant(TapisAgentError):
-    """The tenant is neither configured nor logged in."""
+    """The tenant is neither configured in the agent nor logged in: a
+    misspelt name, most often. tapis_agent.status() lists the tenants."""
 
 
 class UpstreamUnavailable(TapisAgentError):
     """Tapis failed and the agent holds no token valid long enough."""
 
 
+class BadCredentials(TapisAgentError):
+    """Tapis refused the username or password of a login."""
+
+
+class MinValidUnsatisfiable(TapisAgentError):
+    """The tenant issues tokens that live less than the min_valid asked.
+    lifetime is the tenant's token lifetime in seconds, or None when it
+    could not be learnt."""
+
+    lifetime = None
+
+
 _CLASSES = {
     CODE_LOGIN_REQUIRED: LoginRequired,
     CODE_UNKNOWN_TENANT: UnknownTenant,
     CODE_UPSTREAM_UNAVAILABLE: UpstreamUnavailable,
+    CODE_BAD_CREDENTIALS: BadCredentials,
+    CODE_UNSATISFIABLE: MinValidUnsatisfiable,
 }
 
 
@@ -204,14 +239,20 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
         self._path = path
 
     def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.settimeout(self.timeout)
-            s.connect(self._path)
-        except BaseException:
-            s.close()
-            raise
-        self.sock = s
+        self.sock = _dial(self._path, self.timeout)
+
+
+def _dial(path, timeout):
+    """Return a stream socket connected to the agent at path, with timeout
+    set. Both exchanges, HTTP and the token frame, connect here."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(timeout)
+        s.connect(path)
+    except BaseException:
+        s.close()
+        raise
+    return s
 
 
 class Client:
@@ -228,41 +269,205 @@ class Client:
         self.path = path
         self.timeout = timeout
 
-    def token_info(self, tenant=None, min_valid=60):
+    def token_info(self, tenant=None, min_valid=None):
         """Return the agent's answer for tenant's token as a dict: tenant,
         base_url, username, access_token, expires_at (RFC 3339 text) and
         expires_in (seconds left). The token stays valid for at least
-        min_valid (seconds, or a datetime.timedelta; None lets the agent
-        choose, as tapis-token does); the agent refreshes first if needed.
-        tenant None means the agent's default tenant."""
-        query = {}
-        if tenant:
-            query["tenant"] = tenant
+        min_valid (seconds, or a datetime.timedelta); None lets the agent
+        choose, as tapis-token does: 60 seconds, or half the tenant's
+        token lifetime when that is shorter. The agent refreshes first if
+        needed. tenant None means the agent's default tenant.
+
+        Raises MinValidUnsatisfiable, with the tenant's token lifetime,
+        when min_valid is longer than its tokens live."""
         secs = _seconds(min_valid)
-        if secs is not None:
-            query["min_valid"] = str(secs)
-        target = "/v1/token"
-        if query:
-            target += "?" + urllib.parse.urlencode(query)
-        answer = self._call("GET", target, TOKEN_TIMEOUT)
-        if not isinstance(answer.get("access_token"), str) or not answer["access_token"]:
-            raise TapisAgentError(CODE_BAD_ANSWER, "the agent's token answer holds no access_token")
-        return answer
+        try:
+            info = self._frame_token(tenant, secs)
+        except TapisAgentError as e:
+            raise self._explain(e, tenant, secs) from None
+        info.pop("expires_at_unix", None)
+        return info
 
-    def token(self, tenant=None, min_valid=60):
-        """Return tenant's access token (a str), valid for at least
-        min_valid seconds. See token_info."""
-        return self.token_info(tenant, min_valid)["access_token"]
+    def token(self, tenant=None, min_valid=None):
+        """Return tenant's access token, valid for at least min_valid
+        seconds, as a Token: a str whose repr() names the tenant and the
+        time left instead of the JWT. See token_info."""
+        secs = _seconds(min_valid)
+        try:
+            info = self._frame_token(tenant, secs)
+        except TapisAgentError as e:
+            raise self._explain(e, tenant, secs) from None
+        return _to_token(info)
 
-    def headers(self, tenant=None, min_valid=60):
-        """Return {"X-Tapis-Token": token} for tenant."""
-        return {HEADER: self.token(tenant, min_valid)}
+    def headers(self, tenant=None, min_valid=None):
+        """Return {"X-Tapis-Token": token} for tenant, the token as a plain
+        str."""
+        return {HEADER: str(self.token(tenant, min_valid))}
 
     def status(self):
-        """Return the agent's status as a dict: version, pid, socket,
-        config, and "tenants", one dict per tenant with its state and
-        expiries. It never holds a secret."""
-        return self._call("GET", "/v1/status", DEFAULT_TIMEOUT)
+        """Return the agent's status as a Status: a dict with version, pid,
+        socket, config, and "tenants", one dict per tenant with its state
+        and expiries, that shows itself as a table. It never holds a
+        secret."""
+        try:
+            return Status(self._call("GET", "/v1/status", DEFAULT_TIMEOUT))
+        except TapisAgentError as e:
+            raise self._explain(e, None, None) from None
+
+    def login_request(self, body, timeout=None):
+        """Send one login request (the agent's LoginRequest: tenant,
+        username, password, device, client_id, wait, cancel) and return
+        its answer as a dict: "tenant", the tenant's status, and "device"
+        while a device-code login waits for approval. tapis_agent.login
+        is the interactive front end."""
+        try:
+            return self._call("POST", "/v1/login", timeout or LOGIN_TIMEOUT, body)
+        except TapisAgentError as e:
+            raise self._explain(e, body.get("tenant"), None) from None
+
+    def logout(self, tenant):
+        """Log out of tenant: the agent drops its session and revokes its
+        tokens upstream. Return the tenant's status after."""
+        try:
+            return self._call("POST", "/v1/logout", DEFAULT_TIMEOUT, {"tenant": tenant})
+        except TapisAgentError as e:
+            raise self._explain(e, tenant, None) from None
+
+    def _frame_token(self, tenant, secs, timeout=None):
+        """Ask for a token with the token frame; return the answer as
+        _frame.parse_answer does, or raise the agent's error (with its own
+        hint: see _explain)."""
+        path = self.path or socket_path()
+        try:
+            req = _frame.request(tenant, secs)
+        except _frame.FrameError as e:
+            raise TapisAgentError(CODE_BAD_REQUEST, str(e), "tapis_agent.status() lists the tenants") from None
+        check_dir(os.path.dirname(path) or ".")
+        if timeout is None:
+            timeout = self.timeout if self.timeout is not None else TOKEN_TIMEOUT
+        try:
+            conn = _dial(path, timeout)
+        except (FileNotFoundError, ConnectionRefusedError) as e:
+            raise AgentNotRunning(
+                CODE_AGENT_UNREACHABLE, "no tapis-agent answers at %s: %s" % (path, e.strerror or e), _START_HINT
+            ) from None
+        except socket.timeout:
+            raise TapisAgentError(
+                CODE_TIMEOUT, "connecting to tapis-agent at %s timed out after %gs" % (path, timeout)
+            ) from None
+        except OSError as e:
+            raise AgentNotRunning(
+                CODE_AGENT_UNREACHABLE, "connecting to tapis-agent at %s: %s" % (path, e), _START_HINT
+            ) from None
+        try:
+            try:
+                conn.sendall(req)
+                answer = b""
+                while not answer.endswith(b"\n") and len(answer) <= _frame.MAX_ANSWER:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    answer += chunk
+            except socket.timeout:
+                raise TapisAgentError(
+                    CODE_TIMEOUT, "tapis-agent at %s did not answer within %gs" % (path, timeout)
+                ) from None
+            except OSError as e:
+                raise AgentNotRunning(
+                    CODE_AGENT_UNREACHABLE, "tapis-agent at %s closed the connection: %s" % (path, e), _START_HINT
+                ) from None
+        finally:
+            conn.close()
+        if not answer:
+            # The agent went away before answering (stopped, or restarted).
+            raise AgentNotRunning(
+                CODE_AGENT_UNREACHABLE, "tapis-agent at %s closed the connection without an answer" % path, _START_HINT
+            )
+        try:
+            kind, val = _frame.parse_answer(answer)
+        except _frame.FrameError as e:
+            raise TapisAgentError(CODE_BAD_ANSWER, "the token answer of tapis-agent at %s: %s" % (path, e)) from None
+        if kind == "error":
+            code, message, hint = val
+            raise _CLASSES.get(code, TapisAgentError)(code, message, hint)
+        if not val["access_token"]:
+            raise TapisAgentError(CODE_BAD_ANSWER, "the agent's token answer holds no access_token")
+        return val
+
+    def _explain(self, e, tenant, secs):
+        """Return e with a hint in Python terms, as an UnknownTenant when
+        the agent answers login_required for a tenant it neither has
+        configured nor holds, and as a MinValidUnsatisfiable naming the
+        tenant's token lifetime."""
+        facts = None
+        if e.code in (CODE_LOGIN_REQUIRED, CODE_UNKNOWN_TENANT, CODE_UPSTREAM_UNAVAILABLE, CODE_AGENT_UNREACHABLE):
+            facts = self._facts()
+        name = tenant or (facts or {}).get("default") or "TENANT"
+        if e.code == CODE_LOGIN_REQUIRED and tenant and facts is not None and tenant not in facts["names"]:
+            return UnknownTenant(
+                CODE_UNKNOWN_TENANT,
+                "tenant %s is neither configured in the agent nor logged in" % tenant,
+                "tapis_agent.status() lists the agent's tenants; tapis_agent.login(%s) logs in to %s "
+                "(at https://%s.tapis.io unless the agent's config names another base_url)" % (_q(tenant), tenant, tenant),
+                e.status,
+            )
+        if e.code == CODE_UNSATISFIABLE and secs is not None:
+            life = self._lifetime(tenant)
+            if life is not None:
+                ask = max(1, life * 9 // 10)
+                out = MinValidUnsatisfiable(
+                    e.code,
+                    "%s issues tokens that live %s: none is valid for min_valid=%d seconds" % (name, human(life), secs),
+                    "ask for less: tapis_agent.token(%s, min_valid=%d)" % (_q(name), ask),
+                    e.status,
+                )
+                out.lifetime = life
+                return out
+        hint = {
+            CODE_LOGIN_REQUIRED: "tapis_agent.login(%s)" % _q(name),
+            CODE_BAD_CREDENTIALS: "check the username and password, then tapis_agent.login(%s) again" % _q(name),
+            CODE_UNKNOWN_TENANT: "tapis_agent.status() lists the agent's tenants; tapis_agent.login(%s) logs in" % _q(name),
+            CODE_UPSTREAM_UNAVAILABLE: "Tapis did not answer; try again in a minute; tapis_agent.status() shows the last error",
+            CODE_DEVICE_EXPIRED: "tapis_agent.login(%s, device=True) starts a new one" % _q(name),
+            CODE_UNSATISFIABLE: "ask for a shorter min_valid; tapis_agent.status() shows the token's expiry",
+        }.get(e.code)
+        if e.code == CODE_AGENT_UNREACHABLE and not isinstance(e, SocketDirUnsafe):
+            if os.environ.get("TAPIS_AGENT_SOCK") and self.path is None:
+                hint = (
+                    'start the agent in a terminal: tapis-agent start; or del os.environ["TAPIS_AGENT_SOCK"] '
+                    "and tapis_agent.login(%s) starts one at the default socket" % _q(name)
+                )
+            else:
+                hint = "tapis_agent.login(%s) starts an agent and logs in" % _q(name)
+        if hint:
+            e.hint = hint
+        return e
+
+    def _facts(self):
+        """Return {"names": the agent's tenants, "default": its default
+        tenant or None}, or None when the status cannot be had."""
+        try:
+            st = self._call("GET", "/v1/status", DEFAULT_TIMEOUT)
+        except TapisAgentError:
+            return None
+        tenants = [t for t in st.get("tenants") or [] if isinstance(t, dict)]
+        default = next((t.get("tenant") for t in tenants if t.get("default")), None)
+        return {"names": {t.get("tenant") for t in tenants}, "default": default}
+
+    def _lifetime(self, tenant):
+        """Return the whole seconds the tenant's access tokens live, from
+        the agent's status (Tapis tokens carry no iat claim), or None."""
+        try:
+            st = self._call("GET", "/v1/status", DEFAULT_TIMEOUT)
+        except TapisAgentError:
+            return None
+        for t in st.get("tenants") or []:
+            if not isinstance(t, dict) or not (t.get("tenant") == tenant or tenant is None and t.get("default")):
+                continue
+            issued, expires = _parse_time(t.get("access_issued_at")), _parse_time(t.get("access_expires_at"))
+            if issued is not None and expires is not None and expires > issued:
+                return int((expires - issued).total_seconds())
+        return None
 
     def _call(self, method, target, default_timeout, body=None):
         """Send one request on a fresh connection and return the decoded
@@ -356,31 +561,39 @@ def _decode(status, body):
     raise _CLASSES.get(code, TapisAgentError)(code, message, hint, status)
 
 
-def token_info(tenant=None, min_valid=60):
+def token_info(tenant=None, min_valid=None):
     """Return the agent's answer for tenant's token as a dict (see
     Client.token_info)."""
     return Client().token_info(tenant, min_valid)
 
 
-def token(tenant=None, min_valid=60):
+def token(tenant=None, min_valid=None):
     """Return tenant's access token, valid for at least min_valid seconds
-    (or a datetime.timedelta). tenant None means the agent's default tenant.
+    (or a datetime.timedelta; None: 60 seconds, or half the tenant's token
+    lifetime when that is shorter), as a Token: str(token) is the JWT, repr()
+    shows the tenant and the time left instead, so that a token left as a
+    cell's last expression is not written into the notebook. tenant None
+    means the agent's default tenant.
 
-    Raises LoginRequired when the tenant needs a login, AgentNotRunning when
-    no agent answers, UnknownTenant, UpstreamUnavailable, or TapisAgentError
-    with the agent's code.
+    Raises LoginRequired when the tenant needs a login, UnknownTenant for a
+    tenant the agent neither has configured nor holds, AgentNotRunning
+    when no agent answers, MinValidUnsatisfiable when the tenant's tokens
+    live less than min_valid, UpstreamUnavailable, or TapisAgentError with
+    the agent's code.
     """
     return Client().token(tenant, min_valid)
 
 
-def headers(tenant=None, min_valid=60):
+def headers(tenant=None, min_valid=None):
     """Return the request headers carrying tenant's access token:
     {"X-Tapis-Token": token}."""
     return Client().headers(tenant, min_valid)
 
 
 def status():
-    """Return the agent's status as a dict (see Client.status)."""
+    """Return the agent's status as a Status, a dict that shows itself as a
+    table in Jupyter and as text in a terminal: each tenant's state,
+    expiries and next refresh (see Client.status)."""
     return Client().status()
 
 
@@ -395,26 +608,29 @@ class TapisAgentAuth:
     client is the Client to ask (default: Client()).
     """
 
-    def __init__(self, tenant=None, min_valid=60, client=None):
+    def __init__(self, tenant=None, min_valid=None, client=None):
         self.tenant = tenant
         self.min_valid = min_valid
         self.client = client or Client()
 
     def __call__(self, r):
-        r.headers[HEADER] = self.client.token(self.tenant, self.min_valid)
+        r.headers[HEADER] = str(self.client.token(self.tenant, self.min_valid))
         return r
 
 
-def tapipy_client(tenant=None, min_valid=600, client=None, **kwargs):
-    """Return a tapipy.tapis.Tapis for tenant, made with its base URL and a
-    current access token valid for at least min_valid seconds. Extra
-    keyword arguments go to Tapis. The client does not refresh through the
-    agent: call tapipy_client again when its token nears expiry (the
-    agent's token lives about 4 hours). Raises ImportError when tapipy is
-    not installed."""
-    try:
-        from tapipy.tapis import Tapis
-    except ImportError as e:
-        raise ImportError("tapipy_client needs tapipy: pip install tapipy (%s)" % e) from e
-    info = (client or Client()).token_info(tenant, min_valid)
-    return Tapis(base_url=info["base_url"], access_token=info["access_token"], **kwargs)
+def _q(name):
+    """Return name quoted as a Python string literal, for hints."""
+    return '"%s"' % str(name).replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _to_token(info):
+    """Return the Token of a frame answer."""
+    at = info.get("expires_at_unix")
+    expires = datetime.datetime.fromtimestamp(at, datetime.timezone.utc) if at is not None else None
+    return Token(info["access_token"], info["tenant"], info["base_url"], info["username"], expires)
+
+
+# The parts that build on the client above. Nothing of tapipy is imported
+# until tapipy_client, connect_tapis or the plugin is used.
+from ._login import login, logout  # noqa: E402
+from ._tapipy import connect_tapis, tapipy_client  # noqa: E402
