@@ -75,7 +75,8 @@ type Agent struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // background logins (device code, password_command)
 
-	sinkMu sync.Mutex // serialises writes of token files
+	sinksMu sync.Mutex             // guards sinks; never held across file I/O
+	sinks   map[string]*sinkWriter // token file path → its writer
 
 	leaseMu sync.Mutex // guards the fields below and every jobLease's mutable fields
 	leases  map[leaseKey]*jobLease
@@ -175,6 +176,7 @@ func New(opts Options) *Agent {
 		cancel:  cancel,
 		cfg:     opts.Config,
 		tenants: make(map[string]*tenantState),
+		sinks:   make(map[string]*sinkWriter),
 		leases:  make(map[leaseKey]*jobLease),
 		orphans: make(map[leaseKey]string),
 	}
@@ -228,6 +230,11 @@ func (a *Agent) SetConfigError(err error) {
 // changed, are dropped.
 func (a *Agent) ApplyConfig(cfg *config.Config) {
 	var drop []*session
+	type update struct {
+		s *session
+		t *config.Tenant
+	}
+	var keep []update
 	a.mu.Lock()
 	old := a.cfg
 	a.cfg = cfg
@@ -237,26 +244,21 @@ func (a *Agent) ApplyConfig(cfg *config.Config) {
 		if s == nil {
 			continue
 		}
-		was := old.Lookup(name)
-		now := cfg.Lookup(name)
-		switch {
-		case was == nil && now == nil:
-			// Logged in without config: the config never spoke of it.
-		case now == nil:
-			a.log.Info("session_dropped", "tenant", name, "reason", "tenant removed from config")
+		if why := dropReason(s, old, cfg); why != "" {
+			a.log.Info("session_dropped", "tenant", name, "reason", why)
 			drop = append(drop, s)
 			ts.session = nil
 			a.pruneLocked(name)
-		case !s.tenant.SameSession(now):
-			a.log.Info("session_dropped", "tenant", name, "reason", "tenant's base_url, username, client or ca_file changed")
-			drop = append(drop, s)
-			ts.session = nil
-			a.pruneLocked(name)
-		default:
-			s.setTenant(now, cfg.RefreshMargin)
+		} else if now := cfg.Lookup(name); now != nil {
+			keep = append(keep, update{s, now})
 		}
 	}
 	a.mu.Unlock()
+	// Token files are written and removed outside a.mu: a file that
+	// blocks must not hold up another tenant's token or status.
+	for _, u := range keep {
+		u.s.setTenant(u.t, cfg.RefreshMargin)
+	}
 	for _, s := range drop {
 		s.close(true)
 	}
@@ -267,6 +269,41 @@ func (a *Agent) ApplyConfig(cfg *config.Config) {
 			a.startUnattended(name, "no session")
 		}
 	}
+}
+
+// dropReason says why putting cfg in force instead of old ends session s,
+// or returns "" when s stays.
+func dropReason(s *session, old, cfg *config.Config) string {
+	was, now := old.Lookup(s.name), cfg.Lookup(s.name)
+	switch {
+	case was == nil && now == nil:
+		// Logged in without config: the config never spoke of it.
+		return ""
+	case now == nil:
+		return "tenant removed from config"
+	case !s.tenantSnapshot().SameSession(now):
+		return "tenant's base_url, username, client or ca_file changed"
+	}
+	return ""
+}
+
+// SessionsEnding returns the names of the tenants whose sessions
+// ApplyConfig(cfg) would end, sorted, and how many sessions of tenants the
+// config in force names it would keep.
+func (a *Agent) SessionsEnding(cfg *config.Config) (ending []string, kept int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for name, ts := range a.tenants {
+		switch {
+		case ts.session == nil:
+		case dropReason(ts.session, a.cfg, cfg) != "":
+			ending = append(ending, name)
+		case a.cfg.Lookup(name) != nil:
+			kept++
+		}
+	}
+	sort.Strings(ending)
+	return ending, kept
 }
 
 // session returns the session of name, or nil.

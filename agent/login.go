@@ -129,7 +129,9 @@ func (a *Agent) passwordLogin(ctx context.Context, name string, t *config.Tenant
 
 // Import answers POST /v1/import: an access token alone gives an
 // access-only session until it expires; a refresh token with its client
-// gives a full session, checked by refreshing it at once.
+// gives a full session, checked by refreshing it at once; a username and
+// password log in. Nothing the agent holds changes unless the import
+// succeeds.
 func (a *Agent) Import(ctx context.Context, req *ipc.ImportRequest) (*ipc.TenantStatus, error) {
 	name, err := a.resolve(req.Tenant)
 	if err != nil {
@@ -140,7 +142,13 @@ func (a *Agent) Import(ctx context.Context, req *ipc.ImportRequest) (*ipc.Tenant
 	if err != nil {
 		return nil, err
 	}
+	if err := checkImportBase(name, api.BaseURL(), req.BaseURL, req.Source); err != nil {
+		return nil, err
+	}
 	now := a.opts.Now()
+	if req.Password != "" {
+		return a.importLogin(ctx, name, t, api, req)
+	}
 	if req.RefreshToken != "" {
 		creds := requestClient(t, req.ClientID, secret.Value(req.ClientKey))
 		req.ClientKey = ""
@@ -165,6 +173,7 @@ func (a *Agent) Import(ctx context.Context, req *ipc.ImportRequest) (*ipc.Tenant
 		if err := a.install(s); err != nil {
 			return nil, err
 		}
+		a.log.Info("import", "tenant", name, "source", req.Source, "kind", "refresh_token", "jti", tok.AccessJTI)
 		st := s.status()
 		return &st, nil
 	}
@@ -178,7 +187,7 @@ func (a *Agent) Import(ctx context.Context, req *ipc.ImportRequest) (*ipc.Tenant
 	if err := a.install(s); err != nil {
 		return nil, err
 	}
-	a.log.Info("import", "tenant", name, "jti", ts.accessJTI)
+	a.log.Info("import", "tenant", name, "source", req.Source, "kind", "access_token", "jti", ts.accessJTI)
 	st := s.status()
 	return &st, nil
 }

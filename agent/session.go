@@ -128,10 +128,10 @@ type session struct {
 	// it (the agent's unattended re-login). It must not block.
 	onRejected func()
 
-	// sinkMu serialises writes of every session's token file (it is the
-	// agent's), so that a superseded session never writes after its
-	// successor.
-	sinkMu *sync.Mutex
+	// sinks returns the writer of a token file: the agent's, shared by
+	// every session writing that file, so that a superseded session's
+	// write never lands after its successor's.
+	sinks func(path string) *sinkWriter
 
 	mu           sync.Mutex // guards tenant, margin, sinkWarning, expiryLogged, accessNote
 	tenant       *config.Tenant
@@ -164,7 +164,7 @@ func (a *Agent) newSession(p sessionParams, ts *tokenSet) *session {
 		log:        a.log.With("tenant", p.name),
 		now:        a.opts.Now,
 		tenant:     p.tenant,
-		sinkMu:     &a.sinkMu,
+		sinks:      a.sinkWriter,
 	}
 	s.tok.Store(ts)
 	s.margin = effectiveMargin(p.tenant, p.margin)
@@ -229,11 +229,7 @@ func (s *session) setTenant(t *config.Tenant, global time.Duration) {
 		return
 	}
 	if old.path != "" {
-		s.sinkMu.Lock()
-		if err := old.remove(s.sinkToken(nil)); err != nil {
-			s.log.Warn("token_file_remove_failed", "path", old.path, "err", err)
-		}
-		s.sinkMu.Unlock()
+		s.removeSinkFile(old)
 	}
 	if ts := s.tok.Load(); ts != nil {
 		s.writeSink(ts)
@@ -376,6 +372,9 @@ func (s *session) status() ipc.TenantStatus {
 	st.AccessExpiresAt = timePtr(t.expiresAt)
 	st.AccessIssuedAt = timePtr(t.issuedAt)
 	st.RefreshCount = t.refreshCount
+	if w := s.sinkStuck(); w != "" {
+		st.Warnings = append(st.Warnings, w)
+	}
 	s.mu.Lock()
 	if s.sinkWarning != "" {
 		st.Warnings = append(st.Warnings, s.sinkWarning)
@@ -512,6 +511,13 @@ func (s *session) logRefreshExpiry(t *tokenSet) {
 	}
 }
 
+// tenantSnapshot returns the config of the session's tenant in force.
+func (s *session) tenantSnapshot() *config.Tenant {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tenant
+}
+
 // sink returns the token file of the session's tenant.
 func (s *session) sink() sinkFile {
 	s.mu.Lock()
@@ -530,42 +536,60 @@ func (s *session) sinkToken(t *tokenSet) sinkToken {
 	return st
 }
 
-// writeSink rewrites the tenant's token file with t, unless t is no longer
-// the session's current token. A file that cannot be written is a warning
-// in status and the log, never a reason to drop the session.
+// writeSink rewrites the tenant's token file with the session's current
+// token, unless the session has none by then (t is the token that called
+// for the write). It waits up to sinkWait. A file that cannot be written is
+// a warning in status and the log, never a reason to drop the session.
 func (s *session) writeSink(t *tokenSet) {
 	f := s.sink()
-	if f.path == "" {
+	if f.path == "" || t == nil {
 		return
 	}
-	s.sinkMu.Lock()
-	defer s.sinkMu.Unlock()
-	if s.tok.Load() != t {
-		return
-	}
-	warning := ""
-	if err := f.write(s.sinkToken(t)); err != nil {
-		warning = fmt.Sprintf("token_file %s: cannot write it (%v); the agent keeps the session and retries at the next refresh", f.path, err)
-		s.log.Warn("token_file_failed", "path", f.path, "format", f.format, "err", err)
-	} else {
-		s.log.Debug("token_file_written", "path", f.path, "format", f.format, "jti", t.accessJTI)
-	}
-	s.mu.Lock()
-	s.sinkWarning = warning
-	s.mu.Unlock()
+	s.sinks(f.path).do(sinkKey{s: s}, func() {
+		t := s.tok.Load()
+		if t == nil || s.sink() != f {
+			return // logged out, or the file moved: its own write follows
+		}
+		warning := ""
+		if err := f.write(s.sinkToken(t)); err != nil {
+			warning = fmt.Sprintf("token_file %s: cannot write it (%v); the agent keeps the session and retries at the next refresh", f.path, err)
+			s.log.Warn("token_file_failed", "path", f.path, "format", f.format, "err", err)
+		} else {
+			s.log.Debug("token_file_written", "path", f.path, "format", f.format, "jti", t.accessJTI)
+		}
+		s.mu.Lock()
+		s.sinkWarning = warning
+		s.mu.Unlock()
+	})
 }
 
 // removeSink removes the tenant's token file (logout, tenant removed).
 func (s *session) removeSink() {
+	if f := s.sink(); f.path != "" {
+		s.removeSinkFile(f)
+	}
+}
+
+// removeSinkFile removes the token file f, waiting up to sinkWait.
+func (s *session) removeSinkFile(f sinkFile) {
+	s.sinks(f.path).do(sinkKey{s: s, remove: true}, func() {
+		if err := f.remove(s.sinkToken(nil)); err != nil {
+			s.log.Warn("token_file_remove_failed", "path", f.path, "err", err)
+			return
+		}
+		s.log.Info("token_file_removed", "path", f.path)
+	})
+}
+
+// sinkStuck returns a warning when the tenant's token file has been
+// written for longer than sinkWait, else "".
+func (s *session) sinkStuck() string {
 	f := s.sink()
 	if f.path == "" {
-		return
+		return ""
 	}
-	s.sinkMu.Lock()
-	defer s.sinkMu.Unlock()
-	if err := f.remove(s.sinkToken(nil)); err != nil {
-		s.log.Warn("token_file_remove_failed", "path", f.path, "err", err)
-		return
+	if d := s.sinks(f.path).busy(); d > sinkWait {
+		return fmt.Sprintf("token_file %s: writing it has not finished after %s (a named pipe? a hung file system?); tokens are served all the same", f.path, round(d))
 	}
-	s.log.Info("token_file_removed", "path", f.path)
+	return ""
 }

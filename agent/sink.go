@@ -8,12 +8,20 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/tapis-agent/tapis-agent/config"
+	"github.com/tapis-agent/tapis-agent/internal/safefile"
 	"github.com/tapis-agent/tapis-agent/tapis/jwt"
 )
+
+// maxTokenFile bounds the token file the agent reads back (tapisv3-cli's
+// config, which it updates): the CLI's own is a few kilobytes.
+const maxTokenFile = 1 << 20
 
 // sinkFile is where a tenant's access token is kept on disk for other
 // tools (`token_file`), in one of config.TokenFormats.
@@ -72,6 +80,15 @@ func (f sinkFile) remove(tok sinkToken) error {
 			return err
 		}
 		return writeAtomic(f.path, data)
+	}
+	fi, err := os.Lstat(f.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return err
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%s is %s, not a token file the agent wrote; leaving it", f.path, safefile.Kind(fi.Mode()))
 	}
 	if err := os.Remove(f.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
@@ -179,7 +196,7 @@ func tapisV3CLIWithout(path string, tok sinkToken) ([]byte, error) {
 // overwritten: it is the user's.
 func readV3CLI(path string) (map[string]any, []any, error) {
 	top := map[string]any{}
-	data, err := os.ReadFile(path)
+	data, err := safefile.Read(path, safefile.Options{Max: maxTokenFile, NoFollow: true})
 	if errors.Is(err, fs.ErrNotExist) {
 		return top, nil, nil
 	}
@@ -212,13 +229,18 @@ func marshalIndent(v any) ([]byte, error) {
 // directory, mode 0600, synced, then renamed over path, so a reader sees
 // the old token or the new one, never half of one. A missing directory is
 // made, mode 0700, as the tool that reads the file would (tapisv3-cli's
-// ~/tapis/v3/configs, say).
+// ~/tapis/v3/configs, say). Anything but a regular file at path (a
+// symlink, a named pipe, a directory) is refused: it is not the agent's to
+// replace.
 func writeAtomic(path string, data []byte) (err error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is %s, not a regular file; remove it or choose another token_file", path, safefile.Kind(fi.Mode()))
+	}
+	f, err := os.CreateTemp(dir, tempPrefix(path)+"*")
 	if err != nil {
 		return err
 	}
@@ -253,13 +275,46 @@ func writeAtomic(path string, data []byte) (err error) {
 	return nil
 }
 
-// removeStaleTemps removes the temporary files of path that an agent
-// killed mid-write (kill -9, power loss) left beside it. Writes of one
-// agent are serialised, so any that remain after a rename are orphans.
+// tempHost is this host's name as it goes into the names of temporary
+// files: agents on other hosts may write the same token file on a shared
+// home, and must never take this one's temporaries for orphans.
+var tempHost = sync.OnceValue(func() string {
+	h, _ := os.Hostname()
+	h = strings.Map(func(r rune) rune {
+		if r < 0x80 && (r == '-' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return r
+		}
+		return '_'
+	}, h)
+	if h == "" {
+		h = "localhost"
+	}
+	return h
+})
+
+// tempPrefix is how the names of path's temporary files written by this
+// process start: .NAME.tmp.HOST.PID.
+func tempPrefix(path string) string {
+	return "." + filepath.Base(path) + ".tmp." + tempHost() + "." + strconv.Itoa(os.Getpid()) + "."
+}
+
+// removeStaleTemps removes the temporary files of path that a process of
+// this host killed mid-write (kill -9, power loss) left beside it: those of
+// a process that is gone, and this process's own (its writes of one file
+// are serialised, so any that remain after a rename are orphans). Those of
+// other hosts, and of other live processes, are theirs.
 func removeStaleTemps(path string) {
-	matches, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+globEscape(filepath.Base(path))+".tmp*"))
+	hostPrefix := "." + filepath.Base(path) + ".tmp." + tempHost() + "."
+	matches, _ := filepath.Glob(filepath.Join(filepath.Dir(path), globEscape(hostPrefix)+"*"))
 	for _, m := range matches {
-		_ = os.Remove(m)
+		pidText, _, ok := strings.Cut(strings.TrimPrefix(filepath.Base(m), hostPrefix), ".")
+		pid, err := strconv.Atoi(pidText)
+		if !ok || err != nil || pid <= 0 {
+			continue
+		}
+		if pid == os.Getpid() || syscall.Kill(pid, 0) == syscall.ESRCH {
+			_ = os.Remove(m)
+		}
 	}
 }
 

@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -244,14 +247,25 @@ func TestRefreshExpiryLoggedOnceADay(t *testing.T) {
 	}
 }
 
-// TestWriteAtomicRemovesOrphanedTemps: the temporary files an agent killed
-// mid-write left beside the token file go with the next write; other
-// files stay.
+// TestWriteAtomicRemovesOrphanedTemps: the temporary files a process of
+// this host killed mid-write left beside the token file go with the next
+// write; those of other hosts (a shared home) and of live processes stay,
+// as do other files.
 func TestWriteAtomicRemovesOrphanedTemps(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tok[1].json")
-	orphans := []string{".tok[1].json.tmp123", ".tok[1].json.tmp"}
-	keep := []string{"tok[1].json.bak", ".other.json.tmp9", ".tok1.json.tmp5"}
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	host := tempHost()
+	mine := func(pid int) string { return ".tok[1].json.tmp." + host + "." + strconv.Itoa(pid) + ".123" }
+	orphans := []string{mine(dead.Process.Pid), mine(os.Getpid())}
+	keep := []string{"tok[1].json.bak", ".other.json.tmp9", ".tok1.json.tmp5",
+		".tok[1].json.tmp.other-host." + strconv.Itoa(dead.Process.Pid) + ".1", // another host's agent
+		mine(1),               // a live process
+		".tok[1].json.tmp123", // an older agent's: it may be live on another host
+	}
 	for _, n := range append(append([]string{}, orphans...), keep...) {
 		if err := os.WriteFile(filepath.Join(dir, n), []byte(`{"access_tok`), 0o600); err != nil {
 			t.Fatal(err)
@@ -269,6 +283,79 @@ func TestWriteAtomicRemovesOrphanedTemps(t *testing.T) {
 		if _, err := os.Lstat(filepath.Join(dir, n)); err != nil {
 			t.Errorf("%s removed: %v", n, err)
 		}
+	}
+}
+
+// TestWriteAtomicRefusesNonRegular: a symlink, a named pipe or a directory
+// at the token file's path is the user's, not replaced; reading one back
+// (tapisv3-cli) never blocks nor follows it.
+func TestWriteAtomicRefusesNonRegular(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "target")
+	if err := os.WriteFile(target, []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link, fifo := filepath.Join(dir, "link"), filepath.Join(dir, "fifo")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ path, kind string }{{link, "a symlink"}, {fifo, "a named pipe"}, {dir, "a directory"}}
+	for _, format := range []string{config.FormatConnectTapis, config.FormatTapisV3CLI} {
+		for _, tc := range cases {
+			f := sinkFile{path: tc.path, format: format}
+			err := f.write(sinkToken{baseURL: "https://t", username: "jdoe", access: "NEW"})
+			if err == nil || !strings.Contains(err.Error(), tc.path+" is "+tc.kind) {
+				t.Errorf("%s write over %s: %v; want a refusal naming it", format, tc.kind, err)
+			}
+		}
+	}
+	if data, _ := os.ReadFile(target); string(data) != "{}" {
+		t.Errorf("symlink target changed to %q", data)
+	}
+}
+
+// TestTokenFileBlockingStallsOnlyItsTenant: a token file whose write never
+// ends holds up neither the agent's other tenants nor status, and shows as
+// a warning of its own tenant.
+func TestTokenFileBlockingStallsOnlyItsTenant(t *testing.T) {
+	w := newWorld(t, "dev", "prod")
+	cfg := w.config("dev", "prod")
+	cfg.Tenants["dev"].TokenFile = filepath.Join(t.TempDir(), "dev.json")
+	w.a.ApplyConfig(cfg)
+	// Stand in for a hung file system: the writer of dev's file is busy.
+	release := make(chan struct{})
+	defer close(release)
+	started := make(chan struct{})
+	go w.a.sinkWriter(cfg.Tenants["dev"].TokenFile).do(sinkKey{}, func() { close(started); <-release })
+	<-started
+
+	start := time.Now()
+	w.login(t, "dev")
+	w.login(t, "prod")
+	w.token(t, "prod")
+	w.token(t, "dev")
+	if d := time.Since(start); d > 2*sinkWait+time.Second {
+		t.Errorf("logins took %s with a stuck token file; want at most about %s", d, sinkWait)
+	}
+	w.a.sinkWriter(cfg.Tenants["dev"].TokenFile).mu.Lock()
+	w.a.sinkWriter(cfg.Tenants["dev"].TokenFile).since = time.Now().Add(-time.Minute)
+	w.a.sinkWriter(cfg.Tenants["dev"].TokenFile).mu.Unlock()
+	if st := w.a.tenantStatus("dev"); len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], "writing it has not finished after") {
+		t.Errorf("dev's warnings = %q; want one about the stuck write", st.Warnings)
+	}
+	if st := w.a.tenantStatus("prod"); len(st.Warnings) != 0 || st.State != ipc.StateReady {
+		t.Errorf("prod's status = %+v; want ready without warnings", st)
+	}
+	// A second write of the stuck file does not wait again.
+	start = time.Now()
+	if _, err := w.a.Logout(context.Background(), "dev"); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > sinkWait/2 {
+		t.Errorf("logout waited %s on a stuck token file", d)
 	}
 }
 

@@ -17,11 +17,12 @@ package config
 import (
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"io/fs"
-	"os"
 	"slices"
 	"time"
 
+	"github.com/tapis-agent/tapis-agent/internal/safefile"
 	"github.com/tapis-agent/tapis-agent/secret"
 	"github.com/tapis-agent/tapis-agent/tapis/baseurl"
 )
@@ -107,14 +108,46 @@ type Tenant struct {
 }
 
 // Load reads and parses the configuration file at path. A missing file is an
-// empty configuration, not an error; any other problem reading it is. Errors
-// in the file's content are [*Error]s, possibly several joined.
+// empty configuration, not an error; any other problem reading it is: a
+// file that is not a regular one (a named pipe would block the read), one
+// larger than MaxSize, one that takes longer than LoadTimeout to load (with
+// the key and CA files it names). Errors in the file's content are
+// [*Error]s, possibly several joined.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	type result struct {
+		cfg *Config
+		err error
+	}
+	// A read that hangs (a stalled network file system) is left behind:
+	// no system call on it can be cancelled.
+	ch := make(chan result, 1)
+	go func() {
+		cfg, err := load(path)
+		ch <- result{cfg, err}
+	}()
+	t := time.NewTimer(LoadTimeout)
+	defer t.Stop()
+	select {
+	case r := <-ch:
+		return r.cfg, r.err
+	case <-t.C:
+		return nil, &Error{File: path, Msg: fmt.Sprintf("reading config: did not finish within %s (a hung network file system?)", LoadTimeout),
+			err: safefile.ErrTimeout}
+	}
+}
+
+func load(path string) (*Config, error) {
+	// Follows a symlink: a config often is one (dotfiles, a ConfigMap).
+	data, err := safefile.Read(path, safefile.Options{Max: MaxSize})
 	if errors.Is(err, fs.ErrNotExist) {
 		return &Config{Path: path, Tenants: map[string]*Tenant{}}, nil
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, safefile.ErrNotRegular):
+		return nil, &Error{File: path, Msg: "reading config: " + err.Error() + "; point the agent at a regular file", err: err}
+	case errors.Is(err, safefile.ErrTooLarge):
+		return nil, &Error{File: path, Msg: fmt.Sprintf("reading config: the file is more than the %s a config may hold; is it the right file?", safefile.Size(MaxSize)), err: err}
+	case err != nil:
 		return nil, &Error{File: path, Msg: "reading config: " + errText(err), err: err}
 	}
 	return Parse(path, data)

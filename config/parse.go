@@ -17,6 +17,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/tapis-agent/tapis-agent/internal/safefile"
 	"github.com/tapis-agent/tapis-agent/internal/suggest"
 	"github.com/tapis-agent/tapis-agent/secret"
 	"github.com/tapis-agent/tapis-agent/tapis/baseurl"
@@ -66,6 +67,9 @@ const (
 // The returned error is an [*Error], or several joined with [errors.Join],
 // ordered by line.
 func Parse(path string, data []byte) (*Config, error) {
+	if err := checkShape(path, data); err != nil {
+		return nil, err
+	}
 	var raw map[string]any
 	if _, err := toml.Decode(string(data), &raw); err != nil {
 		var pe toml.ParseError
@@ -306,8 +310,9 @@ func (p *parser) str(path []string, v any) (string, bool) {
 	s, ok := v.(string)
 	if !ok {
 		p.errorf(path, "must be a string (got %s)", tomlType(v))
+		return s, false
 	}
-	return s, ok
+	return s, p.checkLength(path, s)
 }
 
 // oneOf returns v as a string, reporting it unless it is one of valid.
@@ -336,6 +341,9 @@ func (p *parser) duration(path []string, v any) time.Duration {
 	s, ok := v.(string)
 	if !ok {
 		p.errorf(path, `must be a duration string such as "30m" or "1h" (got %s)`, tomlType(v))
+		return 0
+	}
+	if !p.checkLength(path, s) {
 		return 0
 	}
 	d, err := time.ParseDuration(s)
@@ -374,6 +382,9 @@ func (p *parser) passwordCommand(path []string, v any, shell bool) ([]string, bo
 			p.errorf(path, "must not be empty; remove the line to be asked for the password")
 			return nil, false
 		}
+		if !p.checkLength(path, v) {
+			return nil, false
+		}
 		if shell {
 			argv = []string{"/bin/sh", "-c", v}
 			break
@@ -393,10 +404,15 @@ func (p *parser) passwordCommand(path []string, v any, shell bool) ([]string, bo
 			p.errorf(path, "must not be an empty array; remove the line to be asked for the password")
 			return nil, false
 		}
+		total := 0
 		for i, w := range v {
 			s, ok := w.(string)
 			if !ok {
 				p.errorf(path, "must be an array of strings (element %d is %s)", i+1, tomlType(w))
+				return nil, false
+			}
+			if total += len(s) + 1; total > maxString["password_command"] {
+				p.errorf(path, "is more than %d bytes long; is it the right command?", maxString["password_command"])
 				return nil, false
 			}
 			argv = append(argv, s)
@@ -477,23 +493,15 @@ func checkCAFile(name string) error {
 	}
 }
 
-// openRegular opens a regular file for reading. It checks the type before
-// opening, because opening a FIFO or a terminal would block the load.
+// openRegular opens a regular file for reading, without blocking on a
+// named pipe or a terminal put in its place.
 func openRegular(name string) (*os.File, fs.FileInfo, error) {
-	fi, err := os.Stat(name)
-	if err != nil {
+	f, fi, err := safefile.Open(name, safefile.Options{})
+	switch {
+	case errors.Is(err, safefile.ErrNotRegular):
+		return nil, nil, err
+	case err != nil:
 		return nil, nil, fmt.Errorf("cannot read %s: %s", name, errText(err))
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("%s is not a regular file", name)
-	}
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, nil, fmt.Errorf("cannot read %s: %s", name, errText(err))
-	}
-	if fi, err = f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, nil, fmt.Errorf("%s is not a regular file", name)
 	}
 	return f, fi, nil
 }

@@ -127,8 +127,8 @@ func TestLoadMalformed(t *testing.T) {
 		{"key file missing", "[tenants.ds]\nclient_id = \"abc\"\nclient_key_file = \"nokey\"\n", []string{"config.toml:3: tenants.ds.client_key_file: cannot read " + filepath.Join(f.dir, "nokey") + ": no such file or directory"}},
 		{"key file group readable", "[tenants.ds]\nclient_id = \"abc\"\nclient_key_file = \"open.key\"\n", []string{"config.toml:3: tenants.ds.client_key_file: ", "accessible by group or others (mode 0644); run chmod 600 " + filepath.Join(f.dir, "open.key")}},
 		{"key file empty", "[tenants.ds]\nclient_id = \"abc\"\nclient_key_file = \"empty.key\"\n", []string{"tenants.ds.client_key_file: ", "empty.key is empty; its first line must be the client key"}},
-		{"key file directory", "[tenants.ds]\nclient_id = \"abc\"\nclient_key_file = \"bin\"\n", []string{"tenants.ds.client_key_file: ", "bin is not a regular file"}},
-		{"key file fifo", "[tenants.ds]\nclient_id = \"abc\"\nclient_key_file = \"fifo\"\n", []string{"config.toml:3: tenants.ds.client_key_file: ", "fifo is not a regular file"}},
+		{"key file directory", "[tenants.ds]\nclient_id = \"abc\"\nclient_key_file = \"bin\"\n", []string{"tenants.ds.client_key_file: ", "bin is a directory, not a regular file"}},
+		{"key file fifo", "[tenants.ds]\nclient_id = \"abc\"\nclient_key_file = \"fifo\"\n", []string{"config.toml:3: tenants.ds.client_key_file: ", "fifo is a named pipe, not a regular file"}},
 		{"key file tilde user", "[tenants.ds]\nclient_id = \"abc\"\nclient_key_file = \"~bob/key\"\n", []string{`config.toml:3: tenants.ds.client_key_file: ~user paths are not supported (got "~bob/key")`}},
 		{"password command not found", "[tenants.ds]\npassword_command = \"pass show tacc\"\n", []string{`config.toml:2: tenants.ds.password_command: program "pass" is not found on $PATH; use an absolute path`}},
 		{"password command relative", "[tenants.ds]\npassword_command = \"./getpw\"\n", []string{`tenants.ds.password_command: program "./getpw" must be an absolute path or a command name found on $PATH`}},
@@ -146,7 +146,7 @@ func TestLoadMalformed(t *testing.T) {
 		{"token format alone", "[tenants.ds]\ntoken_format = \"tapis-cmd\"\n", []string{"config.toml:2: tenants.ds.token_format: needs token_file"}},
 		{"token file empty", "[tenants.ds]\ntoken_file = \"\"\n", []string{"config.toml:2: tenants.ds.token_file: must not be empty; remove the line instead"}},
 		{"ca file missing", "[tenants.ds]\nca_file = \"/nonexistent/ca.pem\"\n", []string{"config.toml:2: tenants.ds.ca_file: cannot read /nonexistent/ca.pem: no such file or directory"}},
-		{"ca file device", "[tenants.ds]\nca_file = \"/dev/null\"\n", []string{"config.toml:2: tenants.ds.ca_file: /dev/null is not a regular file"}},
+		{"ca file device", "[tenants.ds]\nca_file = \"/dev/null\"\n", []string{"config.toml:2: tenants.ds.ca_file: /dev/null is a device, not a regular file"}},
 		{"ca file not pem", "[tenants.ds]\nca_file = \"notca.pem\"\n", []string{"tenants.ds.ca_file: ", "notca.pem holds no PEM certificate"}},
 		// Syntax errors name the key and, for a bare word, the valid line.
 		{"bare string", "[tenants.ds]\nusername = jdoe\n", []string{`config.toml:2: tenants.ds.username: invalid TOML: expected value but found "jdoe" instead; strings need double quotes: username = "jdoe"`}},
@@ -164,6 +164,15 @@ func TestLoadMalformed(t *testing.T) {
 		{"line after multi-line string", "[tenants.ds]\nnotes = '''\ncolour = \"x\"\n'''\ncolor = \"red\"\n", []string{"config.toml:2: tenants.ds.notes: unknown key", "config.toml:5: tenants.ds.color: unknown key"}},
 		{"line after multi-line basic string", "[tenants.ds]\nnotes = \"\"\"a \\\"\"\"\n[x]\n\"\"\"\ncolor = \"red\"\n", []string{"config.toml:5: tenants.ds.color: unknown key"}},
 		{"line after multi-line array", "[tenants.ds]\npassword_command = [\n  \"getpw\",\n  \"x = ]'''\",\n]\ncolor = \"red\"\n", []string{"config.toml:6: tenants.ds.color: unknown key"}},
+		// Limits checked before decoding, and on string lengths.
+		{"nested inline tables", "x = " + strings.Repeat("{a=", 40) + "1" + strings.Repeat("}", 40) + "\n", []string{"config.toml:1: tables, arrays or dotted keys nest more than 16 deep here; a tapis-agent config needs 4 at most"}},
+		{"nested arrays", "\nx = " + strings.Repeat("[", 30) + strings.Repeat("]", 30) + "\n", []string{"config.toml:2: ", "nest more than 16 deep"}},
+		{"dotted key", strings.Repeat("a.", 17) + "a = 1\n", []string{"config.toml:1: ", "nest more than 16 deep"}},
+		{"table header", "[" + strings.Repeat("a.", 17) + "a]\n", []string{"config.toml:1: ", "nest more than 16 deep"}},
+		{"too large", "# " + strings.Repeat("x", 1<<20) + "\n", []string{"config.toml: reading config: the file is more than the 1 MiB a config may hold"}},
+		{"username too long", "[tenants.ds]\nusername = \"" + strings.Repeat("j", 300) + "\"\n", []string{"config.toml:2: tenants.ds.username: is 300 bytes long, more than the 256 allowed"}},
+		{"base url too long", "[tenants.ds]\nbase_url = \"https://" + strings.Repeat("d", 3000) + ".org\"\n", []string{"config.toml:2: tenants.ds.base_url: is 3012 bytes long, more than the 2048 allowed"}},
+		{"password command too long", "[tenants.ds]\npassword_command = [\"getpw\", \"" + strings.Repeat("x", 5000) + "\"]\n", []string{"config.toml:2: tenants.ds.password_command: is more than 4096 bytes long"}},
 		{"tenant refresh margin zero", "[tenants.ds]\nrefresh_margin = \"0s\"\n", []string{`config.toml:2: tenants.ds.refresh_margin: must be above 0 and below 24h (got "0s")`}},
 	}
 	for _, tc := range cases {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -117,6 +118,12 @@ func (s *watchSet) arm() error {
 	dirs := map[string]map[string]bool{}
 	add := func(p string) {
 		dir, name := nearestDir(p)
+		// inotify watches the directory a path led to when it was added:
+		// watch it under its real name, so that a symlink re-pointed on
+		// the way is a new directory to watch.
+		if real, err := filepath.EvalSymlinks(dir); err == nil {
+			dir = real
+		}
 		if dirs[dir] == nil {
 			dirs[dir] = map[string]bool{}
 		}
@@ -140,6 +147,9 @@ func (s *watchSet) arm() error {
 		}
 		cur = target
 	}
+	// A symlinked directory on the path (~/.config -> /data/dotfiles) is
+	// replaced in its own parent, which no other watch sees.
+	eachLink(s.path, add)
 	// Symlinked directories along the path lead elsewhere still.
 	s.real = ""
 	if real, err := filepath.EvalSymlinks(s.path); err == nil {
@@ -166,6 +176,43 @@ func (s *watchSet) arm() error {
 	}
 	s.dirs = dirs
 	return firstErr
+}
+
+// eachLink calls add with every symlink met while resolving p, component
+// by component, the way the kernel does: in p itself and, from each link
+// on, in its target. It stops after maxSymlinks links, or where the path
+// does not resolve.
+func eachLink(p string, add func(string)) {
+	for hops := 0; hops < maxSymlinks; hops++ {
+		cur, rest, link := "/", strings.Split(strings.TrimPrefix(filepath.Clean(p), "/"), "/"), ""
+		for i, part := range rest {
+			if part == "" {
+				continue
+			}
+			next := filepath.Join(cur, part)
+			fi, err := os.Lstat(next)
+			if err != nil {
+				return
+			}
+			if fi.Mode()&fs.ModeSymlink != 0 {
+				link, rest = next, rest[i+1:]
+				break
+			}
+			cur = next
+		}
+		if link == "" {
+			return
+		}
+		add(link)
+		target, err := os.Readlink(link)
+		if err != nil {
+			return
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(cur, target)
+		}
+		p = filepath.Join(append([]string{target}, rest...)...)
+	}
 }
 
 // relevant reports whether ev may concern the configuration file.

@@ -227,6 +227,36 @@ func TestWatchSymlinkedDirectoryRepointed(t *testing.T) {
 	wantCall(t, calls, "rewriting the file in the new directory")
 }
 
+// TestWatchSymlinkedParentReplaced: the config's directory is a symlink
+// (~/.config/tapis-agent -> a dotfiles checkout) that is re-pointed in its
+// own parent, which holds nothing else of the config's path.
+func TestWatchSymlinkedParentReplaced(t *testing.T) {
+	root := t.TempDir()
+	for _, v := range []string{"a", "b"} {
+		if err := os.MkdirAll(filepath.Join(root, "dotfiles-"+v), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		write(t, filepath.Join(root, "dotfiles-"+v, "config.toml"), v)
+	}
+	if err := os.Mkdir(filepath.Join(root, "home"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "home", "tapis-agent")
+	if err := os.Symlink(filepath.Join(root, "dotfiles-a"), dir); err != nil {
+		t.Fatal(err)
+	}
+	calls := startWatch(t, filepath.Join(dir, "config.toml"), testDebounce)
+
+	symlink(t, filepath.Join(root, "dotfiles-b"), dir)
+	wantCall(t, calls, "re-pointing the config's directory")
+	settle(calls)
+	write(t, filepath.Join(root, "dotfiles-b", "config.toml"), "b2")
+	wantCall(t, calls, "rewriting the file in the new directory")
+	settle(calls)
+	write(t, filepath.Join(root, "dotfiles-a", "config.toml"), "a2")
+	wantNoCall(t, calls, "rewriting the file in the old directory")
+}
+
 func TestWatchDirectoryCreatedLater(t *testing.T) {
 	root := t.TempDir()
 	dir := filepath.Join(root, "xdg", "tapis-agent")

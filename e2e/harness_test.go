@@ -75,6 +75,8 @@ type env struct {
 	sock   string
 	config string
 	home   string
+	// wrap is a command line that runs the agent's, e.g. unshare's.
+	wrap []string
 	// extraEnv is added to the environment of every process the test
 	// starts (SLURM_CONF, say).
 	extraEnv []string

@@ -175,7 +175,8 @@ func (n *notifySocket) waitFor(prefix string) (msg string, skipped []string) {
 // logging into e's buffer, and waits until it answers.
 func (e *env) startServe(args ...string) {
 	e.t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, "tapis-agent"), args...)
+	argv := append(append(append([]string{}, e.wrap...), filepath.Join(binDir, "tapis-agent")), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = e.environ()
 	logf := logTo(e.t, e.log)
 	defer logf.Close()

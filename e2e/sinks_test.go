@@ -42,8 +42,10 @@ func TestConnectTapisTokenFile(t *testing.T) {
 	if served := strings.TrimSpace(e.mustToken("", "dev").stdout); served != now {
 		t.Errorf("after a refresh the file holds another token than the agent serves")
 	}
-	if ents, _ := os.ReadDir(e.home); len(ents) != 1 {
-		t.Errorf("home holds %d entries after refreshes; want the token file alone (no temporaries)", len(ents))
+	// Beside the token file, home holds only the agent's state directory
+	// (its host record).
+	if ents, _ := os.ReadDir(e.home); len(ents) != 2 || ents[0].Name() != ".local" {
+		t.Errorf("home holds %v after refreshes; want .local and the token file alone (no temporaries)", ents)
 	}
 
 	e.mustToken("", "logout", "dev")

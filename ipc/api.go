@@ -208,13 +208,24 @@ type LogoutRequest struct {
 	Tenant string `json:"tenant"`
 }
 
-// ImportRequest is the body of POST /v1/import.
+// ImportRequest is the body of POST /v1/import: an access token alone, a
+// refresh token with the client it was issued to, or a username and
+// password to log in with (through ClientID when given, else the agent's
+// own client), as other tools left them.
 type ImportRequest struct {
 	Tenant       string `json:"tenant"`
 	AccessToken  string `json:"access_token,omitempty"`
 	RefreshToken string `json:"refresh_token,omitempty"`
 	ClientID     string `json:"client_id,omitempty"`
 	ClientKey    string `json:"client_key,omitempty"`
+	Username     string `json:"username,omitempty"`
+	Password     string `json:"password,omitempty"`
+	// BaseURL is the tenant address the source names, if it names one;
+	// the agent refuses the import when it is not the tenant's.
+	BaseURL string `json:"base_url,omitempty"`
+	// Source names where the credentials came from, for the log (e.g.
+	// "environment", "~/.agave/current"); never a secret.
+	Source string `json:"source,omitempty"`
 }
 
 // LeaseRequest is the body of POST /v1/lease: keep a token of Tenant in a

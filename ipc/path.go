@@ -28,22 +28,6 @@ func DefaultSocketPath() string {
 	return filepath.Join("/tmp", "tapis-agent-"+strconv.Itoa(os.Getuid()), "agent.sock")
 }
 
-// StateDir is the agent's directory on the home directory, shared by
-// login and compute nodes: $XDG_STATE_HOME/tapis-agent, else
-// ~/.local/state/tapis-agent. It holds the log of an agent that
-// `tapis-agent start` runs, and the lease files of batch jobs.
-func StateDir() string {
-	state := os.Getenv("XDG_STATE_HOME")
-	if state == "" || !filepath.IsAbs(state) {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			home = "/"
-		}
-		state = filepath.Join(home, ".local", "state")
-	}
-	return filepath.Join(state, "tapis-agent")
-}
-
 // MakeDir creates the socket directory dir (0700) if it is missing, and
 // then checks it with CheckDir.
 func MakeDir(dir string) error {

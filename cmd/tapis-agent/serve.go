@@ -48,6 +48,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Logger:     log,
 		Level:      configLevel,
 		Version:    version,
+		HostsDir:   ipc.HostsDir(),
 	})
 	if err != nil {
 		ln.Close()

@@ -49,6 +49,9 @@ _tapis_token() {
       return 0 ;;
     --username | -u | --client-id)
       return 0 ;;
+    --from-file)
+      COMPREPLY=($(compgen -f -- "$cur"))
+      return 0 ;;
   esac
 
   # Find the subcommand (or the tenant of a plain token call) and count the
@@ -59,7 +62,7 @@ _tapis_token() {
   for ((i = 1; i < COMP_CWORD; i++)); do
     w=${COMP_WORDS[i]}
     case $w in
-      --min-valid | --username | -u | --client-id | --job | --until | --file)
+      --min-valid | --username | -u | --client-id | --from-file | --job | --until | --file)
         [[ -z $sub ]] && sub=token # a flag first: a token call
         ((i++))
         [[ ${COMP_WORDS[i]} == = ]] && ((i++))
@@ -90,7 +93,7 @@ _tapis_token() {
       [[ -z $sub ]] && flags+=" --help --version" words="login logout status claims import exec lease sbatch version help" ;;
     exec) flags="--min-valid --" ;;
     login) flags="--username --password-stdin --device --client-id --client-key-stdin" ;;
-    import) flags="--refresh-token --client-id --client-key-stdin" ;;
+    import) flags="--refresh-token --client-id --client-key-stdin --from-env --from-file" ;;
     status) flags="--json" ;;
     lease) flags="--job --until --file --min-valid --cancel" ;;
     sbatch) flags="--min-valid --file" ;;

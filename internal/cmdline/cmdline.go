@@ -145,11 +145,15 @@ func classifyErr(err error) *Failure {
 		return &Failure{Code: ExitUnreachable, Msg: "no agent answers, and " + le.Message, Hint: le.Hint}
 	}
 	if errors.Is(err, ipc.ErrAgentUnreachable) {
-		hint := SocketDirHint(filepath.Dir(ipc.SocketPath()))
-		if hint == "" {
-			hint = ipc.HintStart
+		sock := ipc.SocketPath()
+		hint := SocketDirHint(filepath.Dir(sock))
+		if hint != "" {
+			return &Failure{Code: ExitUnreachable, Msg: err.Error(), Hint: hint}
 		}
-		return &Failure{Code: ExitUnreachable, Msg: err.Error(), Hint: hint}
+		if f := elsewhere(sock); f != nil {
+			return f
+		}
+		return &Failure{Code: ExitUnreachable, Msg: err.Error(), Hint: ipc.HintStart}
 	}
 	var ie *ipc.Error
 	if errors.As(err, &ie) {
@@ -171,6 +175,30 @@ func classifyErr(err error) *Failure {
 		return &Failure{Code: code, Msg: ie.Message, Hint: hint}
 	}
 	return &Failure{Code: ExitError, Msg: err.Error(), Hint: "tapis-token status shows whether the agent is healthy; " + logHint()}
+}
+
+// elsewhere is the failure to reach an agent at sock when the shared
+// state directory records one on another host of the cluster, else nil.
+func elsewhere(sock string) *Failure {
+	self, err := os.Hostname()
+	if err != nil {
+		return nil
+	}
+	hosts := ipc.OtherAgentHosts(ipc.HostsDir(), self)
+	if len(hosts) == 0 {
+		return nil
+	}
+	where := hosts[0]
+	for i, h := range hosts[1:] {
+		if i == len(hosts)-2 {
+			where += " and " + h
+		} else {
+			where += ", " + h
+		}
+	}
+	return &Failure{Code: ExitUnreachable,
+		Msg:  "no agent answers at " + sock + " on this host (" + self + "): your agent runs on " + where + "; log in here with `tapis-token login`, or ssh " + hosts[0],
+		Hint: "tapis-token login, or ssh " + hosts[0]}
 }
 
 // fallbackHint is the hint of an error that came without one, chosen by
@@ -197,9 +225,7 @@ func logHint() string {
 
 // AgentLogPath is where an agent that `tapis-agent start` runs logs:
 // $XDG_STATE_HOME/tapis-agent/agent.log, else ~/.local/state/….
-func AgentLogPath() string {
-	return filepath.Join(ipc.StateDir(), "agent.log")
-}
+func AgentLogPath() string { return filepath.Join(ipc.StateDir(), "agent.log") }
 
 // SocketDirHint returns the fix for a socket directory that exists but
 // that ipc refuses to trust (as tmux refuses one), or "" when it is fine or

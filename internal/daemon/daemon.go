@@ -20,6 +20,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -34,6 +35,13 @@ import (
 // watchDebounce is how long the config watcher waits for a burst of
 // writes to a config file to end before it reloads.
 const watchDebounce = 200 * time.Millisecond
+
+// settleDelay is how long a config file that would end every session
+// must stay unchanged before it is put in force. A save that truncates the file and
+// writes it later (cat >, some editors, a slow network file system) shows
+// an empty or cut file for longer than watchDebounce; applying that would
+// log out every tenant it lost.
+const settleDelay = 5 * time.Second
 
 // Options configure a Daemon.
 type Options struct {
@@ -53,6 +61,10 @@ type Options struct {
 	Level *slog.LevelVar
 	// Version is reported by status and logged.
 	Version string
+	// HostsDir is where Serve records on which host the agent runs (see
+	// ipc.WriteHostRecord), for tapis-token on other nodes of a cluster
+	// that shares the home directory; "" records nothing.
+	HostsDir string
 }
 
 // Daemon is the agent of one socket and one config file. Create it with
@@ -64,11 +76,24 @@ type Daemon struct {
 	activated  bool
 	configPath string
 	version    string
+	hostsDir   string
 	agent      *agent.Agent
 	notify     *notifier
 
-	loadMu sync.Mutex // serialises loads of the config; guards loaded
-	loaded bool       // a config was put in force
+	settle time.Duration // settleDelay; tests shorten it
+
+	loadMu      sync.Mutex      // serialises loads of the config; guards the fields below
+	loaded      bool            // a config was put in force
+	serveCtx    context.Context // Serve's; nil before Serve and after it returns
+	pending     fileSig         // the file that would end sessions, when first seen as it is; zero for none
+	pendingAt   time.Time       // when pending was first seen
+	settleTimer *time.Timer     // reloads once pending has settled; nil when none is due
+}
+
+// fileSig tells versions of a file apart without reading it.
+type fileSig struct {
+	ino, size int64
+	mtime     time.Time
 }
 
 // New returns a Daemon with an agent of no tenants: Serve loads the config.
@@ -91,7 +116,9 @@ func New(opts Options) (*Daemon, error) {
 		activated:  opts.Activated,
 		configPath: opts.ConfigPath,
 		version:    opts.Version,
+		hostsDir:   opts.HostsDir,
 		notify:     newNotifier(opts.Logger),
+		settle:     settleDelay,
 	}
 	d.agent = agent.New(agent.Options{
 		Logger:  opts.Logger,
@@ -115,12 +142,21 @@ func New(opts Options) (*Daemon, error) {
 // would leave the user with nothing.
 func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	defer d.agent.Close()
-	d.loadMu.Lock()
-	_ = d.loadLocked()
-	d.loadMu.Unlock()
-
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	d.loadMu.Lock()
+	d.serveCtx = ctx
+	_ = d.loadLocked()
+	d.loadMu.Unlock()
+	defer func() {
+		d.loadMu.Lock()
+		d.serveCtx = nil
+		if d.settleTimer != nil {
+			d.settleTimer.Stop()
+		}
+		d.loadMu.Unlock()
+	}()
+
 	// STOPPING=1 as soon as shutdown begins, not when it ends; and sent
 	// before Serve returns, which may end the process.
 	stopSent := make(chan struct{})
@@ -161,11 +197,34 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	})
 
 	d.log.Info("serving", "socket", d.socket, "activated", d.activated, "config", d.configPath, "version", d.version, "pid", os.Getpid())
+	if rec, ok := d.recordHost(); ok {
+		defer ipc.RemoveHostRecord(d.hostsDir, rec)
+	}
 	// The listener accepts already: connections queue until Serve takes them.
 	d.notify.ready(d.statusLine())
 	err := ipcserver.New(d.agent, d.log).Serve(ctx, ln)
 	d.log.Info("stopped")
 	return err
+}
+
+// recordHost records on which host the agent runs, and reports whether
+// it did. A record that cannot be written costs only the hint on other
+// nodes: it is a warning.
+func (d *Daemon) recordHost() (ipc.HostRecord, bool) {
+	if d.hostsDir == "" {
+		return ipc.HostRecord{}, false
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		d.log.Warn("host_record_failed", "err", err)
+		return ipc.HostRecord{}, false
+	}
+	rec := ipc.HostRecord{Host: host, Socket: d.socket, PID: os.Getpid()}
+	if err := ipc.WriteHostRecord(d.hostsDir, rec); err != nil {
+		d.log.Warn("host_record_failed", "dir", d.hostsDir, "err", err)
+		return ipc.HostRecord{}, false
+	}
+	return rec, true
 }
 
 // Reload reads the config file again and puts it in force, framed for
@@ -203,12 +262,62 @@ func (d *Daemon) loadLocked() error {
 		d.agent.SetConfigError(err)
 		return err
 	}
+	// A file cut short ends every session; an edit that removes one
+	// tenant keeps the others', and is put in force at once.
+	if ending, kept := d.agent.SessionsEnding(cfg); len(ending) > 0 && kept == 0 {
+		if wait := d.settleWaitLocked(); wait > 0 {
+			// Kept from the log: how long the file stayed which way.
+			d.log.Warn("config_settling", "path", d.configPath, "ending", strings.Join(ending, ","), "wait", wait.Round(time.Millisecond).String())
+			d.agent.SetConfigError(fmt.Errorf("config file %s changed and would end the sessions of %s; it is put in force once it has stayed unchanged for %s, in case a save is still under way",
+				d.configPath, strings.Join(ending, ", "), d.settle))
+			d.reloadAfterLocked(wait)
+			return nil
+		}
+	}
+	d.pending, d.pendingAt = fileSig{}, time.Time{}
 	d.loaded = true
 	if d.level != nil {
 		setLogLevel(d.log, d.level, cfg.LogLevel)
 	}
 	d.agent.ApplyConfig(cfg)
 	return nil
+}
+
+// settleWaitLocked returns how much longer the config file must stay as it
+// is before a config that ends sessions is put in force. d.loadMu must be
+// held.
+func (d *Daemon) settleWaitLocked() time.Duration {
+	sig := fileSig{}
+	if fi, err := os.Stat(d.configPath); err == nil {
+		sig.size, sig.mtime = fi.Size(), fi.ModTime()
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			sig.ino = int64(st.Ino)
+		}
+	}
+	now := time.Now()
+	if d.pendingAt.IsZero() || sig != d.pending {
+		d.pending, d.pendingAt = sig, now
+	}
+	return d.pendingAt.Add(d.settle).Sub(now)
+}
+
+// reloadAfterLocked reloads the config after wait, unless Serve has
+// returned by then. d.loadMu must be held.
+func (d *Daemon) reloadAfterLocked(wait time.Duration) {
+	ctx := d.serveCtx
+	if ctx == nil {
+		return
+	}
+	if d.settleTimer != nil {
+		d.settleTimer.Stop()
+	}
+	d.settleTimer = time.AfterFunc(wait, func() {
+		if ctx.Err() != nil {
+			return
+		}
+		d.log.Info("reload", "reason", "config file settled")
+		_ = d.Reload()
+	})
 }
 
 // setLogLevel puts the config's log_level in force: name is one of

@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"github.com/tapis-agent/tapis-agent/ipc/ipcclient"
@@ -409,4 +410,80 @@ func postReload(sock string) error {
 		return fmt.Errorf("POST %s: %s", ipc.PathReload, resp.Status)
 	}
 	return nil
+}
+
+// accessToken is an unsigned access token of the tenant at baseURL, enough
+// for an import: the agent does not verify signatures.
+func accessToken(baseURL string, exp time.Time) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	payload := fmt.Sprintf(`{"iss":%q,"exp":%d,"tapis/token_type":"access","tapis/username":"jdoe","jti":"j1"}`,
+		baseURL+"/v3/tokens", exp.Unix())
+	return enc([]byte(`{"alg":"RS256","typ":"JWT"}`)) + "." + enc([]byte(payload)) + ".c2ln"
+}
+
+// TestServeReloadSettles: a save that truncates the file and writes it
+// later ends no session; a config that ends sessions is put in force once
+// it has stayed unchanged for the settle delay, and says so meanwhile.
+func TestServeReloadSettles(t *testing.T) {
+	s := serve(t, devConfig)
+	setSettle := func(d time.Duration) {
+		s.d.loadMu.Lock()
+		s.d.settle = d
+		s.d.loadMu.Unlock()
+	}
+	setSettle(time.Hour)
+	if _, err := s.d.agent.Import(context.Background(), &ipc.ImportRequest{Tenant: "dev",
+		AccessToken: accessToken("https://dev.example.org", time.Now().Add(time.Hour))}); err != nil {
+		t.Fatal(err)
+	}
+	state := func() string {
+		st := s.status(t)
+		for _, ts := range st.Tenants {
+			if ts.Tenant == "dev" {
+				return ts.State
+			}
+		}
+		return "gone"
+	}
+
+	// The truncated file.
+	s.write(t, "")
+	if err := s.d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	st := s.status(t)
+	if got := state(); got != ipc.StateAccessOnly || !strings.Contains(st.ConfigError, "would end the sessions of dev") {
+		t.Fatalf("after truncating the file: dev is %s, config error %q; want the session kept and the wait said", got, st.ConfigError)
+	}
+	if !strings.Contains(s.log.String(), "msg=config_settling") {
+		t.Errorf("log lacks config_settling:\n%s", s.log)
+	}
+	// The write that follows.
+	s.write(t, devConfig+"\n# saved\n")
+	if err := s.d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got, st := state(), s.status(t); got != ipc.StateAccessOnly || st.ConfigError != "" {
+		t.Fatalf("after the write: dev is %s, config error %q; want the session and no error", got, st.ConfigError)
+	}
+
+	// A removal meant as one happens once the file has settled.
+	setSettle(300 * time.Millisecond)
+	s.write(t, "")
+	start := time.Now()
+	if err := s.d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	for state() != "gone" {
+		s.notify.waitFor("READY=1")
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("session still there %s after emptying the file", time.Since(start))
+		}
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Errorf("session ended %s after emptying the file; want after the settle delay", d)
+	}
+	if st := s.status(t); st.ConfigError != "" {
+		t.Errorf("config error after settling: %q", st.ConfigError)
+	}
 }

@@ -214,16 +214,26 @@ func cmdClaims(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 func cmdImport(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) error {
-	var refresh, keyStdin bool
-	var clientID string
+	var refresh, keyStdin, fromEnvFlag bool
+	var clientID, fromFilePath string
 	pos, err := cmdline.ParseArgs(args,
 		cmdline.BoolFlag("--refresh-token", &refresh), cmdline.BoolFlag("--client-key-stdin", &keyStdin),
-		cmdline.ValueFlag("--client-id", &clientID))
+		cmdline.ValueFlag("--client-id", &clientID),
+		cmdline.BoolFlag("--from-env", &fromEnvFlag), cmdline.ValueFlag("--from-file", &fromFilePath))
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
 		return usagef("import needs exactly one TENANT")
+	}
+	if fromEnvFlag || fromFilePath != "" {
+		if fromEnvFlag && fromFilePath != "" {
+			return usagef("--from-env and --from-file exclude each other: import one source at a time")
+		}
+		if refresh || keyStdin || clientID != "" {
+			return usagef("--refresh-token, --client-id and --client-key-stdin read stdin; --from-env and --from-file read their own source")
+		}
+		return importFrom(ctx, pos[0], fromEnvFlag, fromFilePath, stderr)
 	}
 	if !refresh && (keyStdin || clientID != "") {
 		return usagef("--client-id and --client-key-stdin go with --refresh-token")

@@ -91,20 +91,30 @@ var Commands = []cmdline.Command{
 		Usage: []string{
 			"import TENANT",
 			"import TENANT --refresh-token [--client-id ID] [--client-key-stdin]",
+			"import TENANT --from-env",
+			"import TENANT --from-file PATH",
 		},
-		Summary: "hand the agent a token read from stdin",
+		Summary: "hand the agent a token read from stdin, or the credentials other tools left",
 		About: "Reads an access token (from the Tapis web app, say) on stdin; the tenant is access_only until it expires. " +
 			"On a terminal it asks for it without echo. With --refresh-token it reads a refresh token instead, for a full session; " +
 			"the OAuth client it was issued to comes from --client-id (its key on the next line of stdin with --client-key-stdin) or the config. " +
-			"A token that is garbage, expired, of the wrong type or of another tenant is refused, and the session the agent holds stays.",
+			"A token that is garbage, expired, of the wrong type or of another tenant is refused, and the session the agent holds stays.\n\n" +
+			"--from-env takes AgavePy's variables: TAPIS_API_TOKEN alone (access_only); TAPIS_API_REFRESH_TOKEN with TAPIS_API_KEY and TAPIS_API_SECRET " +
+			"(a full session); TAPIS_API_USERNAME and TAPIS_API_PASSWORD, with or without key and secret (a login); TAPIS_BASE_URL must be the tenant's. " +
+			"--from-file takes agavepy's ~/.agave/current, DesignSafe's ~/.tapis_tokens.json or tapisv3-cli's config, the format told by the content; " +
+			"after importing a refresh token from a file it asks on the terminal whether to remove it from there, and never removes it unasked.",
 		Flags: []cmdline.FlagHelp{
 			{Names: "--refresh-token", Doc: "stdin holds a refresh token, not an access token"},
+			{Names: "--from-env", Doc: "import AgavePy's TAPIS_* environment variables"},
+			{Names: "--from-file PATH", Doc: "import the token cache or config another tool wrote at PATH"},
 			{Names: "--client-id ID", Doc: "with --refresh-token: the client the token was issued to"},
 			{Names: "--client-key-stdin", Doc: "with --refresh-token: read the client's key from the line after the token"},
 		},
 		Example: []string{
 			"tapis-token import tacc < token.txt",
 			`echo "$TOKEN" | tapis-token import tacc`,
+			"tapis-token import designsafe --from-file ~/.tapis_tokens.json",
+			"tapis-token import tacc --from-env",
 		},
 	},
 	{

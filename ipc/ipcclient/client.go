@@ -60,10 +60,10 @@ func (c *Client) Logout(ctx context.Context, tenant string) (*ipc.TenantStatus, 
 	return call[ipc.TenantStatus](ctx, c, http.MethodPost, ipc.PathLogout, &ipc.LogoutRequest{Tenant: tenant}, ipc.DefaultTimeout)
 }
 
-// Import hands the agent an access token, and optionally a refresh token
-// and its client, obtained elsewhere.
+// Import hands the agent an access token, a refresh token and its
+// client, or a username and password, obtained elsewhere.
 func (c *Client) Import(ctx context.Context, req *ipc.ImportRequest) (*ipc.TenantStatus, error) {
-	return call[ipc.TenantStatus](ctx, c, http.MethodPost, ipc.PathImport, req, ipc.DefaultTimeout)
+	return call[ipc.TenantStatus](ctx, c, http.MethodPost, ipc.PathImport, req, ipc.LoginTimeout)
 }
 
 // Lease starts, renews or (req.Cancel) ends the lease of a batch job's

@@ -35,7 +35,8 @@ var routes = map[string]route{
 		}
 		return serveJSON(s, ctx, r, body, logout, func(q *ipc.LogoutRequest) string { return q.Tenant })
 	}},
-	ipc.PathImport: {http.MethodPost, otherWorkTimeout, func(s *Server, ctx context.Context, r *http.Request, body []byte) answer {
+	// An import may log in with a password: it gets a login's time.
+	ipc.PathImport: {http.MethodPost, loginWorkTimeout, func(s *Server, ctx context.Context, r *http.Request, body []byte) answer {
 		return serveJSON(s, ctx, r, body, s.h.Import, func(q *ipc.ImportRequest) string { return q.Tenant })
 	}},
 	ipc.PathReload: {http.MethodPost, otherWorkTimeout, (*Server).serveReload},

@@ -59,7 +59,7 @@ func frameCall(sock string) tokenCall {
 
 // httpCall asks with GET /v1/token through a net/http client. With
 // keepAlive false every call has a connection of its own and says
-// "Connection: close", as the Python client does; with keepAlive true,
+// "Connection: close", as a client of the JSON API does; with keepAlive true,
 // clients connections are kept and reused. Call the returned func after
 // each round: idle kept-alive connections hold slots of the agent's
 // connection limit.

@@ -80,7 +80,7 @@ func (c *loadCase) String() string {
 
 // throughput measures token answers per second of the agent, with a new
 // connection per call over the frame (tapis-token's way) and over HTTP
-// (the Python client's way), and over kept-alive HTTP connections,
+// (the JSON API's way), and over kept-alive HTTP connections,
 // against the agent of the baseline revision over HTTP, its only way.
 func throughput(w *world, p params) ([]bench.Row, error) {
 	var frameRows, httpRows, keepRows []bench.Row
@@ -106,7 +106,7 @@ func throughput(w *world, p params) ([]bench.Row, error) {
 			clients = "1 client"
 		}
 		frameRows = append(frameRows, w.loadRow("token answers, new connection per call, frame (`tapis-token`'s way), "+clients, frame, oldHTTP, "HTTP, its `tapis-token`'s way"))
-		httpRows = append(httpRows, w.loadRow("token answers, new connection per call, HTTP (the Python client's way), "+clients, curHTTP, oldHTTP, "HTTP"))
+		httpRows = append(httpRows, w.loadRow("token answers, new connection per call, HTTP (the JSON API's way), "+clients, curHTTP, oldHTTP, "HTTP"))
 		keepRows = append(keepRows, w.loadRow("token answers, kept-alive HTTP connections, "+clients, curKeep, oldKeep, "kept-alive HTTP"))
 	}
 	return append(append(frameRows, httpRows...), keepRows...), nil

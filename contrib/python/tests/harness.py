@@ -1,7 +1,8 @@
 """A world for the tests: the real tapis-fake, tapis-agent and tapis-token.
 
 World.start() runs tapis-fake with user demo/demo, writes a config naming
-it (tenants "demo", the default, and "idle", never logged in), starts
+it (tenants "demo", the default, and "idle", never logged in; with
+nouser=True also "nouser", which names no username), starts
 tapis-agent serve on a socket in a fresh short directory, and logs in to
 "demo" with tapis-token. World.stop() ends both processes and removes the
 directory.
@@ -87,8 +88,9 @@ class World:
     """One fake tenant, one agent, one socket. Not safe for concurrent
     use."""
 
-    def __init__(self, access_ttl="1h", login=True):
+    def __init__(self, access_ttl="1h", login=True, nouser=False):
         self.access_ttl = access_ttl
+        self.nouser = nouser
         self.login_at_start = login
         self.bin = bin_dir()
         # AF_UNIX paths are limited to 108 bytes: keep the directory short.
@@ -138,6 +140,7 @@ class World:
                 'default_tenant = "demo"\n\n'
                 '[tenants.demo]\nbase_url = "%s"\nusername = "demo"\n\n'
                 '[tenants.idle]\nbase_url = "%s"\nusername = "demo"\n' % (self.base_url, self.base_url)
+                + ('\n[tenants.nouser]\nbase_url = "%s"\n' % self.base_url if self.nouser else "")
             )
         self.agent_log = os.path.join(self.dir, "agent.log")
         self.start_agent()

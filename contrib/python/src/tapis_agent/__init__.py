@@ -285,7 +285,7 @@ class Client:
             info = self._frame_token(tenant, secs)
         except TapisAgentError as e:
             raise self._explain(e, tenant, secs) from None
-        info.pop("expires_at_unix", None)
+        info["expires_at"] = _frame.rfc3339(info.pop("expires_at_unix"))
         return info
 
     def token(self, tenant=None, min_valid=None):

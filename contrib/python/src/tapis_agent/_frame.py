@@ -20,9 +20,15 @@ MAX_REQUEST = 512
 MAX_ANSWER = 64 << 10
 
 _WORD = re.compile(rb"[!#-~]+\Z")  # printable ASCII, no space, no double quote
+_MAX_UNIX = 253402300799  # 9999-12-31T23:59:59Z, the last time datetime holds
 _CODE = re.compile(rb"[a-z_]{1,64}\Z")
 _INT = re.compile(rb"-?[0-9]+\Z")
 _TIME = re.compile(rb"([0-9]+)(?:\.([0-9]{1,9}))?\Z")
+# A token answer whose quoted fields hold no escapes: every answer of the
+# agent in practice, parsed in one match.
+_PLAIN_OK = re.compile(
+    rb'@tapis-agent/1 ok (-?[0-9]+) ([0-9]+(?:\.[0-9]{1,9})?) "([^"\\\n]*)" "([^"\\\n]*)" "([^"\\\n]*)" "([^"\\\n]*)"\n\Z'
+)
 
 _SIMPLE = {
     ord("a"): 7,
@@ -66,6 +72,12 @@ def request(tenant, min_valid):
 def _unquote(b, i):
     """Unquote the Go-quoted string starting at b[i] (a double quote);
     return its text and the index after its closing quote."""
+    j = b.find(b'"', i + 1)
+    if j > 0:
+        plain = b[i + 1 : j]
+        if b"\\" not in plain and b"\n" not in plain:
+            # No escapes: a token, a name or a URL, almost always.
+            return plain.decode("utf-8", "replace"), j + 1
     out = bytearray()
     i += 1
     n = len(b)
@@ -142,13 +154,16 @@ def fields(line):
 
 
 def parse_answer(line):
-    """Parse an answer frame. Return ("ok", info) with info shaped as the
-    HTTP token answer (tenant, base_url, username, access_token,
-    expires_at as RFC 3339 text, expires_in, and expires_at_unix), or
+    """Parse an answer frame. Return ("ok", info) with info holding the
+    fields of the HTTP token answer (tenant, base_url, username,
+    access_token, expires_in) and expires_at_unix, or
     ("error", (code, message, hint)). Raise FrameError for anything
     else."""
     if len(line) > MAX_ANSWER:
         raise FrameError("answer over %d bytes" % MAX_ANSWER)
+    m = _PLAIN_OK.match(line)
+    if m:
+        return "ok", _ok(m.group(1), m.group(2), *(g.decode("utf-8", "replace") for g in m.group(3, 4, 5, 6)))
     f = fields(line)
     if len(f) < 2 or f[0] != VERSION:
         raise FrameError("not an answer of this version")
@@ -157,25 +172,31 @@ def parse_answer(line):
             return "error", (f[2].decode(), f[3], f[4])
     elif f[1] == b"ok" and len(f) == 8 and all(isinstance(x, str) for x in f[4:]):
         if isinstance(f[2], bytes) and _INT.match(f[2]) and isinstance(f[3], bytes):
-            m = _TIME.match(f[3])
-            if m:
-                sec = int(m.group(1))
-                frac = m.group(2) or b""
-                nsec = int((frac + b"000000000")[:9])
-                at = sec + nsec / 1e9
-                try:
-                    when = datetime.datetime.fromtimestamp(sec, datetime.timezone.utc).replace(
-                        microsecond=nsec // 1000
-                    )
-                except (OverflowError, OSError, ValueError):
-                    raise FrameError("expiry out of range") from None
-                return "ok", {
-                    "access_token": f[4],
-                    "tenant": f[5],
-                    "base_url": f[6],
-                    "username": f[7],
-                    "expires_in": int(f[2]),
-                    "expires_at": when.isoformat().replace("+00:00", "Z"),
-                    "expires_at_unix": at,
-                }
+            return "ok", _ok(f[2], f[3], *f[4:])
     raise FrameError("malformed answer")
+
+
+def _ok(expires_in, expires_at, token, tenant, base_url, username):
+    m = _TIME.match(expires_at)
+    if not m:
+        raise FrameError("malformed expiry")
+    sec = int(m.group(1))
+    nsec = int(((m.group(2) or b"") + b"000000000")[:9])
+    if sec > _MAX_UNIX:
+        raise FrameError("expiry out of range")
+    return {
+        "access_token": token,
+        "tenant": tenant,
+        "base_url": base_url,
+        "username": username,
+        "expires_in": int(expires_in),
+        "expires_at_unix": sec + nsec / 1e9,
+    }
+
+
+def rfc3339(unix):
+    """Return seconds since 1970 as RFC 3339 text in UTC, to the
+    microsecond: 2026-12-06T02:19:46.5Z."""
+    when = datetime.datetime.fromtimestamp(int(unix), datetime.timezone.utc)
+    when = when.replace(microsecond=int(round((unix - int(unix)) * 1e6)) % 1000000)
+    return when.isoformat().replace("+00:00", "Z")

@@ -102,7 +102,7 @@ def _tenant_status(st, tenant):
     return {}
 
 
-def login(tenant=None, username=None, device=False, client_id=None, client=None):
+def login(tenant=None, username=None, device=False, client_id=None, client_key=None, client=None):
     """Log the agent in to tenant (None: the agent's default tenant) and
     return the tenant's status (a dict: state, username, expiries).
 
@@ -114,8 +114,8 @@ def login(tenant=None, username=None, device=False, client_id=None, client=None)
 
     With device=True it runs the device-code flow: it shows the URL to
     open and the code to enter, and waits until the login is approved
-    (interrupting the cell abandons it). client_id names the OAuth client
-    for it when the agent's config names none.
+    (interrupting the cell abandons it). client_id and client_key name the
+    OAuth client for it when the agent's config names none.
 
     The agent is started when none answers at the well-known socket, as
     tapis-token login does. The password goes to the agent only; nothing
@@ -134,7 +134,7 @@ def login(tenant=None, username=None, device=False, client_id=None, client=None)
     if not isinstance(tenant, str) or not tenant:
         raise TypeError("tenant must be a tenant name (a str), not %r" % (tenant,))
     if device:
-        return _login_device(client, tenant, client_id)
+        return _login_device(client, tenant, client_id, client_key)
     return _login_password(client, tenant, username or _tenant_status(st, tenant).get("username") or None)
 
 
@@ -173,11 +173,14 @@ def _login_password(client, tenant, username):
     raise AssertionError("unreachable")
 
 
-def _login_device(client, tenant, client_id):
+def _login_device(client, tenant, client_id, client_key):
     body = {"tenant": tenant, "device": True}
     if client_id:
         body["client_id"] = client_id
+    if client_key:
+        body["client_key"] = client_key
     resp = client.login_request(body)
+    body = None
     name = (resp.get("tenant") or {}).get("tenant") or tenant
     d = resp.get("device")
     if isinstance(d, dict):
