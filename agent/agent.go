@@ -10,12 +10,15 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/tapis-agent/tapis-agent/config"
 	"github.com/tapis-agent/tapis-agent/internal/slurm"
+	"github.com/tapis-agent/tapis-agent/internal/suggest"
 	"github.com/tapis-agent/tapis-agent/ipc"
 	"github.com/tapis-agent/tapis-agent/refresher"
 )
@@ -347,9 +350,75 @@ func (a *Agent) resolve(name string) (string, error) {
 			return only, nil
 		}
 	}
-	return "", &ipc.Error{Code: ipc.CodeBadRequest,
-		Message: "no tenant named and no default tenant",
-		Hint:    "name one (tapis-token TENANT) or set default_tenant in the config"}
+	return "", a.noTenantLocked()
+}
+
+// noTenantLocked is the error for a call that names no tenant when the
+// config names no default: it lists the tenants to choose from. The
+// caller holds a.mu.
+func (a *Agent) noTenantLocked() error {
+	names := a.knownNamesLocked()
+	msg := "no tenant named and no default tenant"
+	var hint string
+	switch len(names) {
+	case 0:
+		msg += "; the agent holds none"
+		hint = "log in to one: tapis-token login TENANT (e.g. designsafe)"
+	default:
+		msg += "; the agent knows " + strings.Join(names, ", ")
+		where := "the config"
+		if a.cfg.Path != "" {
+			where = a.cfg.Path
+		}
+		hint = "name one (tapis-token " + names[0] + "), or set default_tenant = \"" + names[0] + "\" in " + where
+	}
+	if a.configErr != nil {
+		// The file may name a default that is not in force: say so, not
+		// "set default_tenant".
+		hint = "name one (tapis-token TENANT); " + configNote(a.configErr)
+	}
+	return &ipc.Error{Code: ipc.CodeBadRequest, Message: msg, Hint: hint}
+}
+
+// knownNamesLocked returns the tenants the agent knows, sorted: the
+// configured ones and those with a session or a login. The caller holds
+// a.mu.
+func (a *Agent) knownNamesLocked() []string {
+	names := a.cfg.TenantNames()
+	for n := range a.tenants {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// configNote says that the config file is invalid, where, and that the
+// agent runs without what it says: for the hint of an answer that the
+// file could change.
+func configNote(err error) string {
+	first, _, _ := strings.Cut(err.Error(), "\n")
+	return "the config file is not in force (" + first + "); fix it, and the agent reloads it"
+}
+
+// unknownTenantHint is the hint for tenant name that the agent knows
+// nothing of: the known tenant it is a likely typo of, else how to log in;
+// and the invalid config that may be why.
+func (a *Agent) unknownTenantHint(name string) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cfg.Lookup(name) != nil || a.tenants[name] != nil {
+		return ""
+	}
+	hint := "tapis-token login " + name
+	if s := suggest.Closest(name, a.knownNamesLocked()); s != "" {
+		hint = "did you mean " + s + "? (tapis-token " + s + "); else log in to " + name + ": tapis-token login " + name
+	}
+	if a.configErr != nil {
+		hint += "; " + configNote(a.configErr)
+	}
+	return hint
 }
 
 // Token answers GET /v1/token: the current access token of tenant, valid for
@@ -386,7 +455,11 @@ func (a *Agent) Token(ctx context.Context, tenant string, minValid time.Duration
 	if err := a.loginRetryError(name); err != nil {
 		return nil, err
 	}
-	return nil, loginRequired(name, "not logged in")
+	e := loginRequired(name, "not logged in")
+	if h := a.unknownTenantHint(name); h != "" {
+		e.Hint = h
+	}
+	return nil, e
 }
 
 // TokenInstant answers a token request at once when the tenant's session
@@ -522,9 +595,15 @@ func (a *Agent) Logout(ctx context.Context, tenant string) (*ipc.TenantStatus, e
 		return &st, nil
 	}
 	if s == nil {
+		hint := "see tapis-token status for the tenants the agent holds"
+		a.mu.Lock()
+		if s := suggest.Closest(name, a.knownNamesLocked()); s != "" {
+			hint = "did you mean " + s + "? (tapis-token logout " + s + ")"
+		}
+		a.mu.Unlock()
 		return nil, &ipc.Error{Code: ipc.CodeUnknownTenant,
 			Message: fmt.Sprintf("not logged in to %s", name),
-			Hint:    "see tapis-token status for the tenants the agent holds"}
+			Hint:    hint}
 	}
 	s.logout(ctx)
 	s.removeSink()

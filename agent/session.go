@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tapis-agent/tapis-agent/config"
+	"github.com/tapis-agent/tapis-agent/internal/human"
 	"github.com/tapis-agent/tapis-agent/ipc"
 	"github.com/tapis-agent/tapis-agent/refresher"
 	"github.com/tapis-agent/tapis-agent/secret"
@@ -292,7 +293,7 @@ func (s *session) token(ctx context.Context, minValid time.Duration) (*ipc.Token
 		if !s.now().Before(t.expiresAt) {
 			return nil, loginRequired(s.name, fmt.Sprintf("the imported token expired at %s and cannot be refreshed", t.expiresAt.UTC().Format(time.RFC3339)))
 		}
-		return nil, loginRequired(s.name, fmt.Sprintf("the imported token is valid for %s, less than the %s asked, and cannot be refreshed", round(t.expiresAt.Sub(s.now())), minValid))
+		return nil, loginRequired(s.name, fmt.Sprintf("the imported token is valid for %s, less than the %s asked, and cannot be refreshed", human.DurationDown(t.expiresAt.Sub(s.now())), human.Duration(minValid)))
 	}
 	err := s.ref.Ensure(ctx, minValid)
 	t = s.tok.Load()
@@ -317,7 +318,7 @@ func (s *session) token(ctx context.Context, minValid time.Duration) (*ipc.Token
 	}
 	msg := fmt.Sprintf("%s: cannot refresh (%v)", s.name, err)
 	if left > 0 {
-		msg += fmt.Sprintf("; the current token is valid for only %s", round(left))
+		msg += fmt.Sprintf("; the current token is valid for only %s", human.DurationDown(left))
 	} else {
 		msg += "; the current token has expired"
 	}
@@ -332,14 +333,14 @@ func (s *session) unsatisfiable(t *tokenSet, now time.Time, minValid time.Durati
 	if life <= 0 {
 		life = t.expiresAt.Sub(t.issuedAt)
 	}
-	msg := fmt.Sprintf("%s: asked for a token valid for %s, but %s issues tokens that live %s", s.name, minValid, s.name, round(life))
+	msg := fmt.Sprintf("%s: asked for a token valid for %s, but %s issues tokens that live %s", s.name, human.Duration(minValid), s.name, human.DurationDown(life))
 	most := life
 	if left := t.expiresAt.Sub(now); left > life {
-		msg += fmt.Sprintf(" (the current one is valid for %s more)", round(left))
+		msg += fmt.Sprintf(" (the current one is valid for %s more)", human.DurationDown(left))
 		most = left
 	}
 	return &ipc.Error{Code: ipc.CodeUnsatisfiable, Message: msg,
-		Hint: fmt.Sprintf("ask for less, e.g. tapis-token --min-valid %s %s", round(most*9/10), s.name)}
+		Hint: fmt.Sprintf("ask for less, e.g. tapis-token --min-valid %s %s", human.Flag(most*9/10), s.name)}
 }
 
 func (s *session) answer(t *tokenSet) *ipc.TokenResponse {
@@ -390,7 +391,7 @@ func (s *session) status() ipc.TenantStatus {
 	}
 	st.RefreshExpiresAt = timePtr(t.refreshExp)
 	if left := t.refreshExp.Sub(now); !t.refreshExp.IsZero() && left < RefreshExpiryWarning {
-		st.Warnings = append(st.Warnings, fmt.Sprintf("the refresh token expires in %s; log in again before then", round(left)))
+		st.Warnings = append(st.Warnings, fmt.Sprintf("the refresh token expires in %s; log in again before then (tapis-token login %s)", human.Duration(left), s.name))
 		s.logRefreshExpiry(t)
 	}
 	rs := s.ref.Status()

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -201,16 +200,6 @@ func (c *slurmCluster) cmd(name string, args ...string) *exec.Cmd {
 func (c *slurmCluster) jobState(job string) string {
 	out, _ := c.cmd("squeue", "-h", "-t", "all", "-j", job, "-o", "%T").Output()
 	return strings.TrimSpace(string(out))
-}
-
-// freePort returns a TCP port on loopback that nothing listens on now.
-func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // lines returns the lines of the file at path; none when it is missing.

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tapis-agent/tapis-agent/internal/human"
 	"github.com/tapis-agent/tapis-agent/ipc"
 )
 
@@ -117,10 +118,10 @@ func Read(path, tenant string, minValid time.Duration, now time.Time) (*ipc.Toke
 	left := t.ExpiresAt.Sub(now)
 	switch {
 	case left <= 0:
-		return nil, &Error{Message: "the token in lease file " + path + " expired " + short(-left) + " ago: the agent that keeps it stopped refreshing it",
+		return nil, &Error{Message: "the token in lease file " + path + " expired " + human.DurationDown(-left) + " ago: the agent that keeps it stopped refreshing it",
 			Hint: "on the login node: tapis-token status shows the lease; lease the job again with tapis-token lease " + t.Tenant + " --job JOBID"}
 	case left < minValid:
-		return nil, &Error{Message: "the token in lease file " + path + " is valid for " + short(left) + ", less than the " + short(minValid) + " asked",
+		return nil, &Error{Message: "the token in lease file " + path + " is valid for " + human.DurationDown(left) + ", less than the " + human.Duration(minValid) + " asked",
 			Hint: "ask for less, or lease with a longer --min-valid on the login node; tapis-token status there shows the lease"}
 	}
 	r := t.TokenResponse
@@ -163,15 +164,3 @@ func readOwn(path string) ([]byte, error) {
 	return data, nil
 }
 
-// short writes a duration for messages, in whole seconds: 3h, 1h12m,
-// 4m10s, 12s.
-func short(d time.Duration) string {
-	s := d.Truncate(time.Second).String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}

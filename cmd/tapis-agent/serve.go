@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/tapis-agent/tapis-agent/config"
 	"github.com/tapis-agent/tapis-agent/internal/cmdline"
 	"github.com/tapis-agent/tapis-agent/internal/daemon"
 	"github.com/tapis-agent/tapis-agent/ipc"
@@ -31,6 +32,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			return cmdline.Usage(fmt.Sprintf("--log-level %q: use debug, info, warn or error", level))
 		}
 		configLevel = nil
+	}
+	// The daemon starts whatever the file holds, and logs what is wrong;
+	// a person starting it by hand reads this first.
+	if cfgPath == "" {
+		cfgPath = config.DefaultPath()
+	}
+	if _, err := config.Load(cfgPath); err != nil {
+		fmt.Fprintf(stderr, "tapis-agent: %v\ntapis-agent: starting without this config; the agent loads the file once it is fixed\n", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: &lvl}))
 	daemon.Harden(log)

@@ -11,6 +11,7 @@ import (
 	"github.com/tapis-agent/tapis-agent/internal/launch"
 	"github.com/tapis-agent/tapis-agent/internal/shell"
 	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/ipc/ipcclient"
 )
 
 // shellFlags are the flags start and stop share.
@@ -81,6 +82,11 @@ func start(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		f.say(stderr, "started agent pid %d on %s (log: %s)", a.PID, f.socket, a.LogPath)
 	} else {
 		f.say(stderr, "agent pid %d already runs on %s", a.PID, f.socket)
+	}
+	// Said even with -q: the agent runs, but not with what the file says.
+	c := &ipcclient.Client{Path: f.socket}
+	if st, err := c.Status(ctx); err == nil && st.ConfigError != "" {
+		fmt.Fprintf(stderr, "tapis-agent: the config file is not in force: %s\ntapis-agent: hint: fix the file; the agent loads it once it is saved\n", st.ConfigError)
 	}
 	if f.useCsh() {
 		fmt.Fprintf(stdout, "setenv TAPIS_AGENT_SOCK %s;\n", shell.Quote(f.socket))

@@ -16,10 +16,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 
 	"github.com/tapis-agent/tapis-agent/internal/shell"
+	"github.com/tapis-agent/tapis-agent/internal/suggest"
 	"github.com/tapis-agent/tapis-agent/ipc"
 	"github.com/tapis-agent/tapis-agent/lease"
 )
@@ -51,9 +53,10 @@ func Usage(msg string) error {
 }
 
 // Run runs the command lines that tapis-token answers itself, the ones
-// scripts run on every call: [TENANT] [--min-valid DURATION] [-H | --curl-config]. For any
-// other command line it reports false, having done nothing: tokencli.Main
-// runs those.
+// scripts run on every call: [TENANT] [--min-valid DURATION] [-H | --curl-config].
+// For any other command line, and for a failed call whose TENANT looks
+// like a mistyped command, it reports false, having printed nothing:
+// tokencli.Main runs those.
 func Run(args []string, stdout, stderr io.Writer) (code int, ok bool) {
 	if len(args) > 0 && IsCommand(args[0]) {
 		return 0, false
@@ -63,6 +66,9 @@ func Run(args []string, stdout, stderr io.Writer) (code int, ok bool) {
 		return 0, false // Main reports the usage error, or formats the answer
 	}
 	tok, err := ipc.Token(ipc.SocketPath(), ipc.TokenCall{Tenant: ta.Tenant, MinValid: ta.MinValid, Spin: true})
+	if err != nil && nearCommand(ta.Tenant) {
+		return 0, false // Main tells a mistyped command from a tenant
+	}
 	if err != nil {
 		tok, err = LeaseFallback(ta.Tenant, ta.MinValid, err)
 	}
@@ -94,10 +100,25 @@ func LeaseFallback(tenant string, minValid time.Duration, err error) (*ipc.Token
 // a tenant: config refuses tenants with these names.
 func IsCommand(a string) bool {
 	switch a {
-	case "login", "logout", "status", "claims", "import", "exec", "lease", "sbatch", "version", "--version", "help", "-h", "--help":
+	case "--version", "-h", "--help":
 		return true
 	}
+	for _, c := range commandNames {
+		if a == c {
+			return true
+		}
+	}
 	return false
+}
+
+// commandNames are tapis-token's commands. An array: it needs no
+// initialisation at each start.
+var commandNames = [...]string{"login", "logout", "status", "claims", "import", "exec", "lease", "sbatch", "version", "help"}
+
+// nearCommand reports whether a tenant name is a likely typo of a
+// command: tapis-token lgoin.
+func nearCommand(tenant string) bool {
+	return tenant != "" && suggest.Closest(tenant, commandNames[:]) != ""
 }
 
 // Info answers the command lines that both programs answer alike,
@@ -218,8 +239,11 @@ func fallbackHint(code int) string {
 }
 
 // logHint says where the agent's log is: the journal under systemd, else
-// the file `tapis-agent start` writes.
+// the file that `tapis-agent start` and the macOS LaunchAgent write.
 func logHint() string {
+	if runtime.GOOS == "darwin" {
+		return "the agent's log says more: " + AgentLogPath()
+	}
 	return "the agent's log says more: journalctl --user -u tapis-agent, or " + AgentLogPath()
 }
 

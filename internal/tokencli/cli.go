@@ -76,10 +76,10 @@ func run(ctx context.Context, name string, args []string, stdin io.Reader, stdou
 		}
 		return err
 	case "":
-		return cmdToken(ctx, args, stdout)
+		return cmdToken(ctx, args, stdout, stderr)
 	}
 	if cmdline.Info(name, "tapis-token", Version, "", stdout) {
 		return nil
 	}
-	return cmdToken(ctx, args, stdout)
+	return cmdToken(ctx, args, stdout, stderr)
 }

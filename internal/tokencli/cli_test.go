@@ -68,27 +68,6 @@ func TestUsageErrorsPrintHint(t *testing.T) {
 	}
 }
 
-func TestShort(t *testing.T) {
-	cases := []struct {
-		d    time.Duration
-		want string
-	}{
-		{0, "0s"},
-		{12*time.Second + 300*time.Millisecond, "12s"},
-		{4*time.Minute + 10*time.Second, "4m10s"},
-		{48 * time.Minute, "48m"},
-		{2 * time.Hour, "2h"},
-		{3*time.Hour + 12*time.Minute + 59*time.Second, "3h12m"},
-		{3*time.Hour + 10*time.Minute, "3h10m"},
-		{72 * time.Hour, "3d"},
-	}
-	for _, tc := range cases {
-		if got := short(tc.d); got != tc.want {
-			t.Errorf("short(%v) = %q; want %q", tc.d, got, tc.want)
-		}
-	}
-}
-
 // TestCommandTable: every command of the help table is one that
 // cmdline.Run leaves to Main, that config refuses as a tenant name, that
 // dispatch runs, and whose help has usage, summary and example.

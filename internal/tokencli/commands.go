@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/tapis-agent/tapis-agent/internal/cmdline"
+	"github.com/tapis-agent/tapis-agent/internal/human"
 	"github.com/tapis-agent/tapis-agent/internal/shell"
 	"github.com/tapis-agent/tapis-agent/ipc"
 	"github.com/tapis-agent/tapis-agent/ipc/ipcclient"
@@ -35,15 +36,16 @@ func token(ctx context.Context, tenant string, minValid time.Duration) (*ipc.Tok
 	return tok, nil
 }
 
-func cmdToken(ctx context.Context, args []string, stdout io.Writer) error {
+func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ta, err := cmdline.ParseTokenArgs(args)
 	if err != nil {
 		return err
 	}
 	tok, err := token(ctx, ta.Tenant, ta.MinValid)
 	if err != nil {
-		return err
+		return mistypedCommand(ctx, ta.Tenant, err)
 	}
+	warnConfig(ctx, stderr)
 	switch {
 	case ta.JSON:
 		return writeJSON(stdout, tok)
@@ -56,6 +58,33 @@ func cmdToken(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	return cmdline.WritePlain(stdout, tok.AccessToken, ta.Format)
+}
+
+// warnConfig prints a line on stderr when the agent's config file is not
+// in force, for a command whose answer depends on it: the base URL, the
+// default tenant, the client.
+func warnConfig(ctx context.Context, stderr io.Writer) {
+	st, err := client().Status(ctx)
+	if err != nil || st.ConfigError == "" {
+		return
+	}
+	first, _, _ := strings.Cut(st.ConfigError, "\n")
+	fmt.Fprintf(stderr, "tapis-token: warning: the config file is not in force (%s); tapis-token status says more\n", first)
+}
+
+// mistypedCommand returns, for a token call that failed with err, the
+// usage error of a mistyped command (tapis-token lgoin) when tenant is
+// close to a command's name and the agent knows no such tenant; else err.
+func mistypedCommand(ctx context.Context, tenant string, err error) error {
+	cmd := cmdline.ClosestCommand(Commands, tenant)
+	if tenant == "" || cmd == "" || !(isCode(err, ipc.CodeLoginRequired) || isCode(err, ipc.CodeUnknownTenant)) {
+		return err
+	}
+	if st, serr := client().Status(ctx); serr == nil && slices.ContainsFunc(st.Tenants, func(t ipc.TenantStatus) bool { return t.Tenant == tenant }) {
+		return err
+	}
+	return &cmdline.Failure{Code: cmdline.ExitUsage, Msg: "unknown command " + tenant + "; did you mean " + cmd + "?",
+		Hint: "tapis-token help lists the commands; to log in to a tenant named " + tenant + ": tapis-token login " + tenant}
 }
 
 func cmdLogin(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) error {
@@ -82,17 +111,26 @@ func cmdLogin(ctx context.Context, args []string, stdin io.Reader, stderr io.Wri
 	if err != nil {
 		return err
 	}
+	if st.ConfigError != "" {
+		// The agent runs without what the file says now: a login would
+		// go to another base URL, as another user, with another client.
+		return &cmdline.Failure{Code: cmdline.ExitError,
+			Msg:  "the config file is invalid, and a login now would not use what it says (base_url, username, client):\n" + st.ConfigError,
+			Hint: "fix the file (the agent reloads it when it is saved), then log in again"}
+	}
 	if device {
 		return loginDevice(ctx, c, tenant, clientID, keyStdin, stdin, stderr)
 	}
-	// The agent knows the configured username and default tenant.
-	label := tenant
+	// The agent knows the configured username and default tenant, and
+	// whether a session is held, which a failed login keeps.
+	label, held := tenant, false
 	for _, t := range st.Tenants {
 		if t.Tenant == tenant || (tenant == "" && t.Default) {
 			label = t.Tenant
 			if username == "" {
 				username = t.Username
 			}
+			held = t.State != ipc.StateLoginRequired && t.State != ipc.StateDevicePending
 		}
 	}
 	if label == "" {
@@ -106,7 +144,7 @@ func cmdLogin(ctx context.Context, args []string, stdin io.Reader, stderr io.Wri
 	if passwordStdin {
 		resp, err = loginStdin(ctx, c, tenant, label, username, again, stdin)
 	} else {
-		resp, err = loginPrompted(ctx, c, tenant, label, username, again)
+		resp, err = loginPrompted(ctx, c, tenant, label, username, again, held)
 	}
 	if err != nil {
 		return err
@@ -280,30 +318,10 @@ func when(t *time.Time, now time.Time) string {
 	d := t.Sub(now)
 	switch {
 	case d >= 0:
-		return "in " + short(d)
+		return "in " + human.DurationDown(d)
 	default:
-		return short(-d) + " ago"
+		return human.DurationDown(-d) + " ago"
 	}
-}
-
-// short renders a duration as 3d, 3h12m, 2h, 4m10s, 48m or 12s.
-func short(d time.Duration) string {
-	var s string
-	switch {
-	case d >= 48*time.Hour:
-		return strconv.Itoa(int(d/(24*time.Hour))) + "d"
-	case d >= time.Hour:
-		s = d.Truncate(time.Minute).String()
-	default:
-		s = d.Truncate(time.Second).String()
-	}
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s") // 3h12m0s → 3h12m, 48m0s → 48m
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m") // 2h0m → 2h
-	}
-	return s
 }
 
 func dash(s string) string {

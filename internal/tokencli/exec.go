@@ -57,6 +57,7 @@ func cmdExec(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	warnConfig(ctx, os.Stderr)
 	env := withEnv(os.Environ(), "TAPIS_TOKEN="+tok.AccessToken, "TAPIS_BASE_URL="+tok.BaseURL)
 	err = syscall.Exec(path, argv, env)
 	return &cmdline.Failure{Code: exitCannotRun, Msg: "exec: running " + argv[0] + ": " + err.Error(),

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tapis-agent/tapis-agent/internal/cmdline"
+	"github.com/tapis-agent/tapis-agent/internal/human"
 	"github.com/tapis-agent/tapis-agent/internal/slurm"
 	"github.com/tapis-agent/tapis-agent/ipc"
 	"github.com/tapis-agent/tapis-agent/lease"
@@ -111,7 +112,7 @@ func cmdLease(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintln(stdout, st.Path)
 	fmt.Fprintf(stderr, "tapis-token: job %s finds a token of %s in %s, valid for at least %s, %s\n",
-		st.Job, st.Tenant, st.Path, time.Duration(st.MinValid)*time.Second, leaseEnd(st))
+		st.Job, st.Tenant, st.Path, human.Duration(time.Duration(st.MinValid)*time.Second), leaseEnd(st))
 	return nil
 }
 
@@ -190,7 +191,7 @@ func cmdSbatch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintln(stdout, job)
 	fmt.Fprintf(stderr, "tapis-token: submitted batch job %s; it finds a token of %s in %s, valid for at least %s, %s\n",
-		job, st.Tenant, st.Path, time.Duration(st.MinValid)*time.Second, leaseEnd(st))
+		job, st.Tenant, st.Path, human.Duration(time.Duration(st.MinValid)*time.Second), leaseEnd(st))
 	return nil
 }
 
@@ -222,7 +223,7 @@ func writeLeases(w io.Writer, leases []ipc.LeaseStatus, now time.Time) {
 			state = "until " + l.Until.Local().Format("2006-01-02 15:04")
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Job, l.Tenant, state, when(l.TokenExpiresAt, now),
-			when(l.NextWrite, now), short(time.Duration(l.MinValid)*time.Second), l.Path)
+			when(l.NextWrite, now), human.Duration(time.Duration(l.MinValid)*time.Second), l.Path)
 	}
 	tw.Flush()
 	for _, l := range leases {

@@ -53,7 +53,10 @@ func loginStdin(ctx context.Context, c *ipcclient.Client, tenant, label, usernam
 // username unless one is known, up to loginTries times while Tapis refuses
 // them. Only a refused username or password is asked again: a wrong
 // OAuth client or an unreachable Tapis would fail the same way every time.
-func loginPrompted(ctx context.Context, c *ipcclient.Client, tenant, label, username, again string) (*ipc.LoginResponse, error) {
+//
+// held says whether the agent holds a session of the tenant, which a
+// failed login leaves as it is.
+func loginPrompted(ctx context.Context, c *ipcclient.Client, tenant, label, username, again string, held bool) (*ipc.LoginResponse, error) {
 	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 	if err != nil {
 		return nil, &cmdline.Failure{Code: cmdline.ExitError, Msg: "no terminal to prompt for the password",
@@ -96,8 +99,12 @@ func loginPrompted(ctx context.Context, c *ipcclient.Client, tenant, label, user
 			return resp, err
 		}
 		if try == loginTries {
+			outcome := "not logged in"
+			if held {
+				outcome = "the session the agent held stays as it was"
+			}
 			return nil, &cmdline.Failure{Code: cmdline.ExitLogin,
-				Msg:  fmt.Sprintf("Tapis refused the username or password for %s %d times; not logged in", label, loginTries),
+				Msg:  fmt.Sprintf("Tapis refused the username or password for %s %d times; %s", label, loginTries, outcome),
 				Hint: "check them (a forgotten password is reset on the tenant's web portal), then: " + again + " (or " + again + " --username NAME)"}
 		}
 		fmt.Fprintf(tty, "Tapis refused the username or password for %s; try again (%d of %d).\n", label, try+1, loginTries)
