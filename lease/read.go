@@ -163,4 +163,3 @@ func readOwn(path string) ([]byte, error) {
 	}
 	return data, nil
 }
-
