@@ -165,6 +165,10 @@ func classifyErr(err error) *Failure {
 	if errors.As(err, &le) {
 		return &Failure{Code: ExitUnreachable, Msg: "no agent answers, and " + le.Message, Hint: le.Hint}
 	}
+	if errors.Is(err, ipc.ErrConnectionCut) {
+		return &Failure{Code: ExitUnreachable, Msg: err.Error(),
+			Hint: "the agent stopped or crashed while answering; " + ipc.HintLog + "; then " + ipc.HintStart}
+	}
 	if errors.Is(err, ipc.ErrAgentUnreachable) {
 		sock := ipc.SocketPath()
 		hint := SocketDirHint(filepath.Dir(sock))
