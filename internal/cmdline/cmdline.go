@@ -205,7 +205,7 @@ func classifyErr(err error) *Failure {
 // elsewhere is the failure to reach an agent at sock when the shared
 // state directory records one on another host of the cluster, else nil.
 func elsewhere(sock string) *Failure {
-	self, err := os.Hostname()
+	self, err := ipc.Hostname()
 	if err != nil {
 		return nil
 	}

@@ -214,7 +214,7 @@ func (d *Daemon) recordHost() (ipc.HostRecord, bool) {
 	if d.hostsDir == "" {
 		return ipc.HostRecord{}, false
 	}
-	host, err := os.Hostname()
+	host, err := ipc.Hostname()
 	if err != nil {
 		d.log.Warn("host_record_failed", "err", err)
 		return ipc.HostRecord{}, false
