@@ -44,6 +44,9 @@ type Options struct {
 	// Reload re-reads the config for POST /v1/reload; nil: the agent keeps
 	// the config it has.
 	Reload func() error
+	// Warnings are the agent's own, shown in status: memory not locked,
+	// say. Each says what is at risk and what to do.
+	Warnings []string
 	// DevicePoll is how often a device-code login asks upstream whether
 	// the user approved it; 0 means DefaultDevicePoll.
 	DevicePoll time.Duration
@@ -485,6 +488,7 @@ func (a *Agent) Status(ctx context.Context) (*ipc.StatusResponse, error) {
 		Socket:    a.opts.Socket,
 		Config:    cfg.Path,
 		StartedAt: a.started.UTC(),
+		Warnings:  a.opts.Warnings,
 		Tenants:   []ipc.TenantStatus{},
 	}
 	if cfgErr != nil {

@@ -131,13 +131,16 @@ const (
 
 // StatusResponse answers GET /v1/status.
 type StatusResponse struct {
-	Version     string         `json:"version"`
-	PID         int            `json:"pid"`
-	Socket      string         `json:"socket"`
-	Config      string         `json:"config,omitempty"`
-	ConfigError string         `json:"config_error,omitempty"`
-	StartedAt   time.Time      `json:"started_at"`
-	Tenants     []TenantStatus `json:"tenants"`
+	Version     string    `json:"version"`
+	PID         int       `json:"pid"`
+	Socket      string    `json:"socket"`
+	Config      string    `json:"config,omitempty"`
+	ConfigError string    `json:"config_error,omitempty"`
+	StartedAt   time.Time `json:"started_at"`
+	// Warnings are the agent's own: memory not locked, say; each says
+	// what is at risk and what to do.
+	Warnings []string       `json:"warnings,omitempty"`
+	Tenants  []TenantStatus `json:"tenants"`
 }
 
 // TenantStatus describes one tenant's session. It never holds a secret.

@@ -42,7 +42,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "tapis-agent: %v\ntapis-agent: starting without this config; the agent loads the file once it is fixed\n", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: &lvl}))
-	daemon.Harden(log)
+	warnings := daemon.Harden(log)
 	if socket == "" {
 		socket = ipc.SocketPath()
 	}
@@ -57,6 +57,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Logger:     log,
 		Level:      configLevel,
 		Version:    version,
+		Warnings:   warnings,
 		HostsDir:   ipc.HostsDir(),
 	})
 	if err != nil {

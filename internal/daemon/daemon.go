@@ -60,6 +60,8 @@ type Options struct {
 	Level *slog.LevelVar
 	// Version is reported by status and logged.
 	Version string
+	// Warnings are the agent's own, for status: what Harden could not do.
+	Warnings []string
 	// HostsDir is where Serve records on which host the agent runs (see
 	// ipc.WriteHostRecord), for tapis-token on other nodes of a cluster
 	// that shares the home directory; "" records nothing.
@@ -122,8 +124,9 @@ func New(opts Options) (*Daemon, error) {
 	d.agent = agent.New(agent.Options{
 		Logger:  opts.Logger,
 		Version: opts.Version,
-		Socket:  opts.Socket,
-		Reload:  d.Reload,
+		Socket:   opts.Socket,
+		Reload:   d.Reload,
+		Warnings: opts.Warnings,
 	})
 	return d, nil
 }
