@@ -12,7 +12,11 @@ OUT ?= bin
 FUZZTIME ?= 30s
 PYTHON ?= /usr/bin/python3
 
-.PHONY: help build python test checks gotest pytest lint fmt-check units-check demo bench fuzz install clean
+# The release targets: make cross builds and vets for each, make dist
+# packs an archive for each.
+PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 freebsd/amd64
+
+.PHONY: help build python test checks gotest pytest lint cross fmt-check units-check demo bench fuzz install clean
 
 help: ## show this help
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,10 +35,10 @@ python: ## build the Python package's wheel and sdist into dist/
 
 # The checks run side by side: the end-to-end tests mostly wait on timers
 # and processes, which leaves the CPUs to the others.
-test: ## run every check: vet, staticcheck, gofmt, systemd units, race-enabled tests, Python client
+test: ## run every check: vet, staticcheck, cross-builds, gofmt, systemd units, race-enabled tests, Python client
 	@$(MAKE) --no-print-directory -j4 checks
 
-checks: lint fmt-check units-check gotest pytest
+checks: lint cross fmt-check units-check gotest pytest
 
 # One line per package, and per end-to-end test, as each ends; a failing
 # test's whole output. Every suite runs the binaries of $(OUT)/, built once.
@@ -58,6 +62,16 @@ pytest: build python ## test the installed Python package, its Jupyter use and t
 lint: ## go vet and staticcheck
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
+
+# A Linux-only call outside a file built for Linux alone breaks the build
+# of the others: each platform's build and vet (which type-checks the
+# tests as well) catches it on every change.
+cross: ## build and vet for every release platform (PLATFORMS)
+	@set -e; for p in $(PLATFORMS); do \
+	  echo "cross: $$p"; \
+	  CGO_ENABLED=0 GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) build -trimpath ./...; \
+	  CGO_ENABLED=0 GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) vet ./...; \
+	done
 
 fmt-check: ## fail when gofmt would change a file
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

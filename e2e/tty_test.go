@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -15,31 +14,7 @@ import (
 
 	"github.com/tapis-agent/tapis-agent/ipc"
 	"github.com/tapis-agent/tapis-agent/tapis/tapistest"
-	"golang.org/x/sys/unix"
 )
-
-// openPTY opens a pseudo-terminal pair: the master the test types into and
-// reads from, and the terminal the program under test runs on.
-func openPTY() (master, tty *os.File, err error) {
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, nil, err
-	}
-	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
-	if err == nil {
-		err = unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0) // unlockpt
-	}
-	if err != nil {
-		m.Close()
-		return nil, nil, fmt.Errorf("setting up %s: %w", m.Name(), err)
-	}
-	s, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|syscall.O_NOCTTY|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		m.Close()
-		return nil, nil, err
-	}
-	return m, s, nil
-}
 
 // ttyRun is tapis-token running in a new session whose controlling
 // terminal is a pseudo-terminal, as when a user types the command: its
@@ -264,11 +239,11 @@ func TestLoginInterruptRestoresEcho(t *testing.T) {
 	// prompt is written just before echo goes off: wait for that.
 	echo := func() bool {
 		t.Helper()
-		tio, err := unix.IoctlGetTermios(int(r.master.Fd()), unix.TCGETS)
+		on, err := echoOn(r.master)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return tio.Lflag&unix.ECHO != 0
+		return on
 	}
 	for deadline := time.Now().Add(20 * time.Second); echo(); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {

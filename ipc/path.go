@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"syscall"
 )
@@ -18,14 +19,32 @@ func SocketPath() string {
 }
 
 // DefaultSocketPath returns the well-known socket path, ignoring
-// $TAPIS_AGENT_SOCK: $XDG_RUNTIME_DIR/tapis-agent/agent.sock, else
-// /tmp/tapis-agent-$UID/agent.sock. It is never under $HOME, which on HPC
-// systems is an NFS share seen by every login node.
+// $TAPIS_AGENT_SOCK: $XDG_RUNTIME_DIR/tapis-agent/agent.sock, else on
+// macOS ~/Library/Application Support/tapis-agent/agent.sock, else
+// /tmp/tapis-agent-$UID/agent.sock.
 func DefaultSocketPath() string {
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		return filepath.Join(d, "tapis-agent", "agent.sock")
+	return defaultSocketPath(runtime.GOOS, os.Getenv("XDG_RUNTIME_DIR"), os.Getenv("HOME"), os.Getuid())
+}
+
+// defaultSocketPath is DefaultSocketPath on the system goos.
+//
+// Elsewhere than on macOS the socket is never under $HOME, which on HPC
+// systems is an NFS share seen by every login node; /tmp is local, and the
+// per-user directory in it is checked before it is trusted (CheckDir).
+// macOS has no $XDG_RUNTIME_DIR, its /tmp is shared by every user, and its
+// $TMPDIR is set in a graphical session but not in an ssh login, so the
+// agent and a client could disagree on it; a Mac's home is on its own
+// disk, and ~/Library/Application Support is where macOS keeps a user's
+// per-program files, never cleaned by the system (unlike ~/Library/Caches
+// and $TMPDIR, whose old files it removes).
+func defaultSocketPath(goos, runtimeDir, home string, uid int) string {
+	if runtimeDir != "" {
+		return filepath.Join(runtimeDir, "tapis-agent", "agent.sock")
 	}
-	return filepath.Join("/tmp", "tapis-agent-"+strconv.Itoa(os.Getuid()), "agent.sock")
+	if goos == "darwin" && filepath.IsAbs(home) {
+		return filepath.Join(home, "Library", "Application Support", "tapis-agent", "agent.sock")
+	}
+	return filepath.Join("/tmp", "tapis-agent-"+strconv.Itoa(uid), "agent.sock")
 }
 
 // MakeDir creates the socket directory dir (0700) if it is missing, and

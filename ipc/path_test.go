@@ -3,20 +3,21 @@ package ipc
 import (
 	"os"
 	"path/filepath"
-	"strconv"
+	"runtime"
 	"strings"
 	"testing"
 )
 
 func TestSocketPath(t *testing.T) {
-	uid := strconv.Itoa(os.Getuid())
+	// Without $XDG_RUNTIME_DIR, the system's own default.
+	fallback := defaultSocketPath(runtime.GOOS, "", os.Getenv("HOME"), os.Getuid())
 	cases := []struct {
 		name, sock, xdg   string
 		want, wantDefault string
 	}{
 		{"explicit", "/x/a.sock", "/run/user/1", "/x/a.sock", "/run/user/1/tapis-agent/agent.sock"},
 		{"xdg", "", "/run/user/1", "/run/user/1/tapis-agent/agent.sock", "/run/user/1/tapis-agent/agent.sock"},
-		{"tmp", "", "", "/tmp/tapis-agent-" + uid + "/agent.sock", "/tmp/tapis-agent-" + uid + "/agent.sock"},
+		{"fallback", "", "", fallback, fallback},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -29,6 +30,26 @@ func TestSocketPath(t *testing.T) {
 				t.Errorf("DefaultSocketPath() = %q; want %q", got, tc.wantDefault)
 			}
 		})
+	}
+}
+
+func TestDefaultSocketPathBySystem(t *testing.T) {
+	cases := []struct {
+		goos, runtimeDir, home string
+		want                   string
+	}{
+		{"linux", "/run/user/7", "/home/u", "/run/user/7/tapis-agent/agent.sock"},
+		{"linux", "", "/home/u", "/tmp/tapis-agent-7/agent.sock"},
+		{"freebsd", "", "/home/u", "/tmp/tapis-agent-7/agent.sock"},
+		{"darwin", "", "/Users/u", "/Users/u/Library/Application Support/tapis-agent/agent.sock"},
+		{"darwin", "/tmp/run", "/Users/u", "/tmp/run/tapis-agent/agent.sock"},
+		{"darwin", "", "", "/tmp/tapis-agent-7/agent.sock"},
+		{"darwin", "", "relative", "/tmp/tapis-agent-7/agent.sock"},
+	}
+	for _, tc := range cases {
+		if got := defaultSocketPath(tc.goos, tc.runtimeDir, tc.home, 7); got != tc.want {
+			t.Errorf("defaultSocketPath(%q, %q, %q, 7) = %q; want %q", tc.goos, tc.runtimeDir, tc.home, got, tc.want)
+		}
 	}
 }
 

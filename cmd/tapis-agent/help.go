@@ -9,7 +9,8 @@ import (
 // Flags that several commands share.
 var (
 	socketFlag = cmdline.FlagHelp{Names: "--socket PATH", Doc: "the agent's socket (default: $TAPIS_AGENT_SOCK, else " +
-		"$XDG_RUNTIME_DIR/tapis-agent/agent.sock, else /tmp/tapis-agent-$UID/agent.sock)"}
+		"$XDG_RUNTIME_DIR/tapis-agent/agent.sock, else on macOS ~/Library/Application Support/tapis-agent/agent.sock, " +
+		"else /tmp/tapis-agent-$UID/agent.sock)"}
 	configFlag = cmdline.FlagHelp{Names: "--config PATH", Doc: "the config file (default: $TAPIS_AGENT_CONFIG, else " +
 		"$XDG_CONFIG_HOME/tapis-agent/config.toml, else ~/.config/tapis-agent/config.toml)"}
 	levelFlag  = cmdline.FlagHelp{Names: "--log-level LEVEL", Doc: "debug, info, warn or error (default: the config's log_level, else info)"}
@@ -45,6 +46,18 @@ var commands = []cmdline.Command{
 		Summary: "stop the running agent and print the shell commands that unset TAPIS_AGENT_SOCK; its sessions are lost",
 		Flags:   []cmdline.FlagHelp{syntaxFlag, quietFlag, socketFlag},
 		Example: []string{`eval "$(tapis-agent stop)"`},
+	},
+	{
+		Name:    "forward",
+		Usage:   []string{"forward [--socket PATH] [--remote-socket PATH] HOST [COMMAND [ARG]...]"},
+		Summary: "ssh to HOST (a compute node) with the agent's socket forwarded there, as ssh -A forwards ssh-agent",
+		About: "Runs ssh twice: once to make a private directory on HOST (mktemp -d), then with -R to bind a socket there to the agent's, " +
+			"and a login shell or COMMAND with TAPIS_AGENT_SOCK naming it, so that tapis-token and the Python client on HOST reach the agent here. " +
+			"The directory is removed when the shell or COMMAND ends. COMMAND is run as ssh runs one: its words joined by spaces, by sh. " +
+			"$TAPIS_AGENT_SSH is the ssh command to run, with options of its own (default: ssh). Exits with ssh's status.",
+		Flags: []cmdline.FlagHelp{socketFlag,
+			{Names: "--remote-socket PATH", Doc: "bind the socket at PATH on HOST, in a directory of yours with mode 0700 that exists there, instead of a fresh one"}},
+		Example: []string{"tapis-agent forward c401-001", "tapis-agent forward c401-001 jupyter lab --no-browser"},
 	},
 	{
 		Name:    "version",

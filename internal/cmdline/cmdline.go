@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 
 	"github.com/tapis-agent/tapis-agent/internal/shell"
@@ -238,8 +239,11 @@ func fallbackHint(code int) string {
 }
 
 // logHint says where the agent's log is: the journal under systemd, else
-// the file `tapis-agent start` writes.
+// the file that `tapis-agent start` and the macOS LaunchAgent write.
 func logHint() string {
+	if runtime.GOOS == "darwin" {
+		return "the agent's log says more: " + AgentLogPath()
+	}
 	return "the agent's log says more: journalctl --user -u tapis-agent, or " + AgentLogPath()
 }
 

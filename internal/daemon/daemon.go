@@ -122,8 +122,8 @@ func New(opts Options) (*Daemon, error) {
 		settle:     settleDelay,
 	}
 	d.agent = agent.New(agent.Options{
-		Logger:  opts.Logger,
-		Version: opts.Version,
+		Logger:   opts.Logger,
+		Version:  opts.Version,
 		Socket:   opts.Socket,
 		Reload:   d.Reload,
 		Warnings: opts.Warnings,

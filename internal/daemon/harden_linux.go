@@ -27,13 +27,8 @@ func harden() (warnings []string) {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		warnings = append(warnings, fmt.Sprintf("clearing the dumpable flag: %v", err))
 	}
-	if err := unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{}); err != nil {
-		warnings = append(warnings, fmt.Sprintf("setting RLIMIT_CORE to 0: %v", err))
-	}
-	if w := lockMemory(); w != "" {
-		warnings = append(warnings, w)
-	}
-	return warnings
+	warnings = appendWarning(warnings, noCoreDumps())
+	return appendWarning(warnings, lockMemory())
 }
 
 // lockMemory locks the agent's memory so that tokens never reach swap. It

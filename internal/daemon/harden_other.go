@@ -1,12 +1,13 @@
-//go:build !linux
+//go:build unix && !linux && !darwin && !freebsd
 
 package daemon
 
-import "syscall"
+import "golang.org/x/sys/unix"
 
-// harden makes files created private. Elsewhere than on Linux the agent
-// does not clear its dumpable flag or lock its memory.
+// harden makes files created private and forbids core dumps. On this
+// system the agent neither blocks tracing nor locks its memory.
 func harden() (warnings []string) {
-	syscall.Umask(0o077)
-	return []string{"core dumps and swap are not prevented on this system"}
+	unix.Umask(0o077)
+	warnings = appendWarning(warnings, noCoreDumps())
+	return append(warnings, "ptrace and swap are not prevented on this system")
 }

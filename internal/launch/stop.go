@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -52,8 +53,13 @@ func Stop(ctx context.Context, socket string) (pid int, err error) {
 }
 
 // alive reports whether process pid exists and is not a zombie waiting
-// for its parent to reap it.
+// for its parent to reap it. A zombie still takes signals: on Linux its
+// state in /proc tells; elsewhere the agent, which is no one's child once
+// its starter has exited, is reaped at once.
 func alive(pid int) bool {
+	if runtime.GOOS != "linux" {
+		return syscall.Kill(pid, 0) != syscall.ESRCH
+	}
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if errors.Is(err, os.ErrNotExist) {
 		return false

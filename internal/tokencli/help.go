@@ -160,7 +160,9 @@ Exit codes:
   5  Tapis unavailable and no token valid long enough
 
 The agent's socket: $TAPIS_AGENT_SOCK, else
-$XDG_RUNTIME_DIR/tapis-agent/agent.sock, else /tmp/tapis-agent-$UID/agent.sock.
+$XDG_RUNTIME_DIR/tapis-agent/agent.sock, else on macOS
+~/Library/Application Support/tapis-agent/agent.sock, else
+/tmp/tapis-agent-$UID/agent.sock.
 `)
 	return b.String()
 }

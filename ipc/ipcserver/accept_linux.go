@@ -81,7 +81,7 @@ func (d *dispatcher) runRaw(ctx context.Context, ul *net.UnixListener) (bool, er
 			return true, os.NewSyscallError("accept", err)
 		}
 		delay = 0
-		p := d.s.peerOf(peerCred(fd))
+		p := d.s.peerOf(ipc.PeerCred(fd))
 		if d.answerNow(ctx, fd, lfd, p, buf) {
 			d.release()
 			continue

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+
+	"github.com/tapis-agent/tapis-agent/ipc"
 )
 
 // peerKey is the context key of a connection's *peer.
@@ -33,7 +35,7 @@ func (s *Server) readPeer(c net.Conn) *peer {
 	}
 	var uid, pid int
 	var cerr error
-	if err := rc.Control(func(fd uintptr) { uid, pid, cerr = peerCred(int(fd)) }); err != nil {
+	if err := rc.Control(func(fd uintptr) { uid, pid, cerr = ipc.PeerCred(int(fd)) }); err != nil {
 		cerr = err
 	}
 	return s.peerOf(uid, pid, cerr)

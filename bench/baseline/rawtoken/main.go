@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command rawtoken is the least a Go command that asks the agent for a
 // token can be: `rawtoken TENANT` connects to $TAPIS_AGENT_SOCK, sends the
 // token frame as `tapis-token TENANT` does, reads the answer until the

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/tapis-agent/tapis-agent/bench"
-	"golang.org/x/sys/unix"
 )
 
 // prog is one program whose start-up is timed.
@@ -109,23 +108,6 @@ func timeStarts(progs []*prog, rounds int) error {
 			}
 			pr.runs = append(pr.runs, d)
 		}
-	}
-	return nil
-}
-
-// evict drops the file at path from the page cache, once its pages are on
-// disk.
-func evict(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("evicting %s: %w", path, err)
-	}
-	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
-		return fmt.Errorf("evicting %s: %w", path, err)
 	}
 	return nil
 }

@@ -344,6 +344,18 @@ class SocketPathTest(EnvCase):
                 os.environ.update(env)
                 self.assertEqual(tapis_agent.socket_path(), want)
 
+    def test_macos(self):
+        os.environ.pop("TAPIS_AGENT_SOCK", None)
+        os.environ.pop("XDG_RUNTIME_DIR", None)
+        os.environ["HOME"] = "/Users/u"
+        platform = sys.platform
+        sys.platform = "darwin"
+        try:
+            got = tapis_agent.socket_path()
+        finally:
+            sys.platform = platform
+        self.assertEqual(got, "/Users/u/Library/Application Support/tapis-agent/agent.sock")
+
     def test_default_ignores_explicit(self):
         os.environ["TAPIS_AGENT_SOCK"] = "/x/a.sock"
         os.environ["XDG_RUNTIME_DIR"] = "/run/user/7"

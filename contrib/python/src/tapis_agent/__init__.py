@@ -15,7 +15,9 @@ current token over its Unix socket, the way the tapis-token helper does::
     requests.get(url, auth=tapis_agent.TapisAgentAuth("designsafe"))
 
 The socket is found as tapis-token finds it: $TAPIS_AGENT_SOCK, else
-$XDG_RUNTIME_DIR/tapis-agent/agent.sock, else /tmp/tapis-agent-$UID/agent.sock.
+$XDG_RUNTIME_DIR/tapis-agent/agent.sock, else on macOS
+~/Library/Application Support/tapis-agent/agent.sock, else
+/tmp/tapis-agent-$UID/agent.sock.
 Its directory must belong to you and be closed to group and others; any
 other directory is refused, since whoever can write to it could stand in
 for the agent.
@@ -37,6 +39,7 @@ import json
 import os
 import socket
 import stat
+import sys
 import urllib.parse
 
 from . import _frame
@@ -175,12 +178,16 @@ _CLASSES = {
 
 def default_socket_path():
     """Return the well-known socket path, ignoring $TAPIS_AGENT_SOCK:
-    $XDG_RUNTIME_DIR/tapis-agent/agent.sock, else
-    /tmp/tapis-agent-$UID/agent.sock. It is never under $HOME, which on HPC
-    systems is an NFS share seen by every login node."""
+    $XDG_RUNTIME_DIR/tapis-agent/agent.sock, else on macOS
+    ~/Library/Application Support/tapis-agent/agent.sock, else
+    /tmp/tapis-agent-$UID/agent.sock. Except on macOS it is never under
+    $HOME, which on HPC systems is an NFS share seen by every login node."""
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")
     if runtime:
         return os.path.join(runtime, "tapis-agent", "agent.sock")
+    home = os.environ.get("HOME", "")
+    if sys.platform == "darwin" and os.path.isabs(home):
+        return os.path.join(home, "Library", "Application Support", "tapis-agent", "agent.sock")
     return "/tmp/tapis-agent-%d/agent.sock" % os.getuid()
 
 

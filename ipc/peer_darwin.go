@@ -1,0 +1,34 @@
+package ipc
+
+import (
+	"errors"
+	"strconv"
+	"syscall"
+	"unsafe"
+)
+
+// localPeerPID is LOCAL_PEERPID of sys/un.h.
+const localPeerPID = 2
+
+// xucred is struct xucred of macOS's sys/ucred.h.
+type xucred struct {
+	version uint32
+	uid     uint32
+	ngroups int16
+	groups  [16]uint32
+}
+
+func peerCred(fd int) (uid, pid int, err error) {
+	var cred xucred
+	if err := getXucred(fd, unsafe.Pointer(&cred), unsafe.Sizeof(cred)); err != nil {
+		return 0, 0, err
+	}
+	if cred.version != xucredVersion {
+		return 0, 0, errors.New("unknown xucred version " + strconv.Itoa(int(cred.version)))
+	}
+	pid, err = syscall.GetsockoptInt(fd, solLocal, localPeerPID)
+	if err != nil || pid <= 0 {
+		pid = -1 // the uid decides; the pid is for the log
+	}
+	return int(cred.uid), pid, nil
+}
