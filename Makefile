@@ -5,7 +5,11 @@ PREFIX ?= $(HOME)/.local
 BINDIR ?= $(PREFIX)/bin
 UNITDIR ?= $(HOME)/.config/systemd/user
 COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# Evaluated once per make run, so that every target of one run (the
+# binaries, the Python package, its tests) carries the same version.
+ifeq ($(origin VERSION),undefined)
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+endif
 LDFLAGS := -s -w -X main.version=$(VERSION)
 CMDS := tapis-agent tapis-token tapis-fake
 OUT ?= bin

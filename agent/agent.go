@@ -524,8 +524,22 @@ func (a *Agent) Status(ctx context.Context) (*ipc.StatusResponse, error) {
 // loggedOutStatus is the status of tenant name without a session.
 func loggedOutStatus(cfg *config.Config, name string) ipc.TenantStatus {
 	t := cfg.TenantOrDefault(name)
-	return ipc.TenantStatus{Tenant: name, BaseURL: t.BaseURL, Username: t.Username,
+	st := ipc.TenantStatus{Tenant: name, BaseURL: t.BaseURL, Username: t.Username,
 		ClientID: t.ClientID, State: ipc.StateLoginRequired}
+	if w := plainHTTPWarning(t.BaseURL); w != "" {
+		st.Warnings = append(st.Warnings, w)
+	}
+	return st
+}
+
+// plainHTTPWarning warns of a plain-http base URL, which the config allows
+// on loopback only: on a shared node any user may have bound that port
+// first, and would read the password and the tokens. "" for https.
+func plainHTTPWarning(baseURL string) string {
+	if !strings.HasPrefix(baseURL, "http://") {
+		return ""
+	}
+	return "base_url " + baseURL + " is plain http: on a machine shared with other users, whoever listens on that port reads the password and the tokens; use https, or a port only you can bind"
 }
 
 // Reload answers POST /v1/reload through Options.Reload.

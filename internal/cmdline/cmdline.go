@@ -138,6 +138,10 @@ func classifyErr(err error) *Failure {
 	if errors.As(err, &f) {
 		return f
 	}
+	if errors.Is(err, ipc.ErrConnectionCut) {
+		return &Failure{Code: ExitUnreachable, Msg: err.Error(),
+			Hint: "the agent stopped or crashed while answering; " + ipc.HintLog + "; then " + ipc.HintStart}
+	}
 	if errors.Is(err, ipc.ErrAgentUnreachable) {
 		sock := ipc.SocketPath()
 		hint := SocketDirHint(filepath.Dir(sock))

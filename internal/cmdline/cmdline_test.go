@@ -24,6 +24,7 @@ func TestClassifyExitCodes(t *testing.T) {
 		hint string // substring of the hint; every case must have one
 	}{
 		{"unreachable", fmt.Errorf("dialing: %w", ipc.ErrAgentUnreachable), ExitUnreachable, "tapis-agent start"},
+		{"connection cut", fmt.Errorf("reading: %w (%w)", ipc.ErrConnectionCut, ipc.ErrAgentUnreachable), ExitUnreachable, "the agent stopped or crashed while answering; the agent's log says why"},
 		{"login required", &ipc.Error{Code: ipc.CodeLoginRequired, Message: "m"}, ExitLogin, "tapis-token login"},
 		{"login required with hint", &ipc.Error{Code: ipc.CodeLoginRequired, Message: "m", Hint: "tapis-token login ds"}, ExitLogin, "tapis-token login ds"},
 		{"upstream", &ipc.Error{Code: ipc.CodeUpstreamUnavailable, Message: "m"}, ExitUpstream, "try again"},

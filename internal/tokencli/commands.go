@@ -122,6 +122,10 @@ func cmdLogin(ctx context.Context, args []string, stdin io.Reader, stderr io.Wri
 				username = t.Username
 			}
 			held = t.State != ipc.StateLoginRequired && t.State != ipc.StateDevicePending
+			// Before the password is typed: a plain-http base URL, say.
+			for _, w := range t.Warnings {
+				fmt.Fprintf(stderr, "tapis-token: warning: %s: %s\n", t.Tenant, w)
+			}
 		}
 	}
 	if label == "" {

@@ -334,6 +334,19 @@ func TestHandlerFailures(t *testing.T) {
 	}
 }
 
+// TestWorkDeadline: a call whose work deadline passed is answered
+// upstream_unavailable, not an internal error.
+func TestWorkDeadline(t *testing.T) {
+	s := New(&fakeHandler{}, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now())
+	defer cancel()
+	<-ctx.Done()
+	a := result[ipc.TokenResponse](s, ctx, ipc.PathToken, nil, fmt.Errorf("refreshing: %w", context.DeadlineExceeded))
+	if a.code != ipc.CodeUpstreamUnavailable || a.status != 503 {
+		t.Errorf("answer after the work deadline = %d %s; want 503 %s", a.status, a.code, ipc.CodeUpstreamUnavailable)
+	}
+}
+
 func TestRequestLog(t *testing.T) {
 	ts := newTestServer(t, &fakeHandler{}, nil)
 	c := &ipcclient.Client{Path: ts.path, Timeout: 10 * time.Second}
