@@ -311,8 +311,7 @@ func readSecrets(stdin io.Reader, stderr io.Writer, prompts []string) ([]string,
 	lines := make([]string, len(prompts))
 	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		for i, p := range prompts {
-			io.WriteString(stderr, p)
-			b, err := readPassword(f)
+			b, err := readPassword(f, p, stderr)
 			io.WriteString(stderr, "\n")
 			if err != nil {
 				return nil, fmt.Errorf("reading from the terminal: %w", err)
