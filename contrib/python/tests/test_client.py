@@ -199,7 +199,7 @@ class RealAgentTest(EnvCase):
         self.assertIn("pid %d" % self.world.agent.pid, lines[0])
         self.assertRegex(lines[1], r"^TENANT +STATE +USER +ACCESS TOKEN +NEXT REFRESH")
         self.assertRegex(lines[2], r"^demo \(default\) +ready +demo +\d\d:\d\d:\d\d \(in (59m\d\ds|1h)\) +\d\d:\d\d:\d\d \(in ")
-        self.assertRegex(lines[3], r"^idle +login_required +demo$")
+        self.assertRegex(lines[3], r"^idle +login_required +demo( |$)")
         self.assertTrue(html.startswith("<div>"))
         self.assertEqual(html.count("<tr>"), 3)
         self.assertIn("<td>login_required</td>", html)
