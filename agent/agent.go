@@ -429,14 +429,14 @@ func (a *Agent) Token(ctx context.Context, tenant string, minValid time.Duration
 		return nil, err
 	}
 	s := a.session(name)
-	var err2 error
+	var refused error // the session's login_required answer
 	if s != nil {
-		var resp *ipc.TokenResponse
-		resp, err2 = s.token(ctx, minValid)
+		resp, err := s.token(ctx, minValid)
 		var ie *ipc.Error
-		if err2 == nil || !errors.As(err2, &ie) || ie.Code != ipc.CodeLoginRequired {
-			return resp, err2
+		if err == nil || !errors.As(err, &ie) || ie.Code != ipc.CodeLoginRequired {
+			return resp, err
 		}
+		refused = err
 	}
 	// A password_command login running now (at start, or after Tapis
 	// rejected the refresh token) answers this caller when it ends within
@@ -449,8 +449,8 @@ func (a *Agent) Token(ctx context.Context, tenant string, minValid time.Duration
 			return nil, err
 		}
 	}
-	if err2 != nil {
-		return nil, err2
+	if refused != nil {
+		return nil, refused
 	}
 	if err := a.loginRetryError(name); err != nil {
 		return nil, err
