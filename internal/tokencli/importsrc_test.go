@@ -206,6 +206,25 @@ func TestRemoveFromFile(t *testing.T) {
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Errorf("the directory holds %d entries; want the file alone", len(entries))
 	}
+
+	// Through a symlink, the file it points to loses the secret; the link
+	// stays a link.
+	if err := os.WriteFile(path, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(t.TempDir(), "current")
+	if err := os.Symlink(path, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := removeFromFile(link, content, []string{"refresh_token"}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); strings.Contains(string(b), jwtR) {
+		t.Errorf("removal through a symlink left the refresh token in its target")
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the symlink was replaced: %v, %v", fi.Mode(), err)
+	}
 }
 
 // FuzzParseImportFile: any content gives a request or a failure with a
