@@ -286,3 +286,18 @@ func TestAlive(t *testing.T) {
 		t.Errorf("alive(reaped child) = true")
 	}
 }
+
+// TestIsAgentProcess: stop signals only a tapis-agent of the user's, not
+// any process an answer on the socket names.
+func TestIsAgentProcess(t *testing.T) {
+	if err := isAgentProcess(os.Getpid()); err == nil || !strings.Contains(err.Error(), "not tapis-agent") {
+		t.Errorf("isAgentProcess(the test) = %v; want a refusal naming what it runs", err)
+	}
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := isAgentProcess(dead.Process.Pid); err == nil {
+		t.Errorf("isAgentProcess(a process gone) = nil; want an error")
+	}
+}
