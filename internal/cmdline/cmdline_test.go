@@ -115,9 +115,9 @@ func TestParseMinValid(t *testing.T) {
 		{"soon", 0, false},
 	}
 	for _, tc := range cases {
-		got, err := parseMinValid(tc.in)
+		got, err := ParseMinValid(tc.in)
 		if (err == nil) != tc.ok || got != tc.want {
-			t.Errorf("parseMinValid(%q) = %v, %v; want %v, ok=%v", tc.in, got, err, tc.want, tc.ok)
+			t.Errorf("ParseMinValid(%q) = %v, %v; want %v, ok=%v", tc.in, got, err, tc.want, tc.ok)
 		}
 	}
 }

@@ -66,6 +66,12 @@ func (c *Client) Import(ctx context.Context, req *ipc.ImportRequest) (*ipc.Tenan
 	return call[ipc.TenantStatus](ctx, c, http.MethodPost, ipc.PathImport, req, ipc.LoginTimeout)
 }
 
+// Lease starts, renews or (req.Cancel) ends the lease of a batch job's
+// token file.
+func (c *Client) Lease(ctx context.Context, req *ipc.LeaseRequest) (*ipc.LeaseStatus, error) {
+	return call[ipc.LeaseStatus](ctx, c, http.MethodPost, ipc.PathLease, req, ipc.DefaultTimeout)
+}
+
 func (c *Client) path() string {
 	if c.Path == "" {
 		return ipc.SocketPath()

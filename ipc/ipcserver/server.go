@@ -36,6 +36,7 @@ type Handler interface {
 	Logout(ctx context.Context, tenant string) (*ipc.TenantStatus, error)
 	Import(ctx context.Context, req *ipc.ImportRequest) (*ipc.TenantStatus, error)
 	Reload(ctx context.Context) (*ipc.StatusResponse, error)
+	Lease(ctx context.Context, req *ipc.LeaseRequest) (*ipc.LeaseStatus, error)
 }
 
 // InstantTokener is implemented by a Handler that can tell at once,

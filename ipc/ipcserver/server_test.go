@@ -64,6 +64,10 @@ func (f *fakeHandler) Reload(ctx context.Context) (*ipc.StatusResponse, error) {
 	return &ipc.StatusResponse{Version: "reloaded"}, nil
 }
 
+func (f *fakeHandler) Lease(ctx context.Context, req *ipc.LeaseRequest) (*ipc.LeaseStatus, error) {
+	return &ipc.LeaseStatus{Job: req.Job, Tenant: req.Tenant}, nil
+}
+
 // syncBuffer is a bytes.Buffer safe for the server's goroutines.
 type syncBuffer struct {
 	mu sync.Mutex // guards b

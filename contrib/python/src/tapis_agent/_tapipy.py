@@ -60,7 +60,8 @@ class AgentTokens:
     one agent. tenant None means the agent's default tenant, pinned at the
     first answer, so that the client keeps its tenant if the default
     changes. min_valid (seconds) is clamped to half the tenant's token
-    lifetime, learnt from the tokens. Safe for concurrent use."""
+    lifetime, which the agent tells when it first refuses min_valid as too
+    long. Safe for concurrent use."""
 
     def __init__(self, tenant: Optional[str] = None, min_valid: MinValid = DEFAULT_MIN_VALID, client: Optional[Client] = None) -> None:
         secs = _seconds(min_valid)
