@@ -37,7 +37,9 @@ func CheckPath(path string) error {
 // before it makes its socket directory.
 func checkAncestors(dir string, missingOK bool) error {
 	if !filepath.IsAbs(dir) {
-		wd, err := os.Getwd()
+		// syscall.Getwd, not os.Getwd, whose os.FileInfo would bring
+		// time's formatting into tapis-token.
+		wd, err := syscall.Getwd()
 		if err != nil {
 			return wrap("checking socket directory "+dir+": "+err.Error(), err)
 		}
