@@ -88,10 +88,11 @@ func mistypedCommand(ctx context.Context, tenant string, err error) error {
 }
 
 func cmdLogin(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) error {
-	var passwordStdin, device, keyStdin bool
+	var passwordStdin, device, browser, keyStdin, tokenStdin bool
 	var username, clientID string
 	pos, err := cmdline.ParseArgs(args,
-		cmdline.BoolFlag("--password-stdin", &passwordStdin), cmdline.BoolFlag("--device", &device), cmdline.BoolFlag("--client-key-stdin", &keyStdin),
+		cmdline.BoolFlag("--password-stdin", &passwordStdin), cmdline.BoolFlag("--device", &device), cmdline.BoolFlag("--browser", &browser),
+		cmdline.BoolFlag("--client-key-stdin", &keyStdin), cmdline.BoolFlag("--token-stdin", &tokenStdin),
 		cmdline.ValueFlag("--username", &username), cmdline.ValueFlag("-u", &username), cmdline.ValueFlag("--client-id", &clientID))
 	if err != nil {
 		return err
@@ -100,11 +101,18 @@ func cmdLogin(ctx context.Context, args []string, stdin io.Reader, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	if device && (passwordStdin || username != "") {
+	flow := device || browser
+	switch {
+	case device && browser:
+		return usagef("--device and --browser exclude each other: pick the one the user approves the login with")
+	case device && (passwordStdin || username != ""):
 		return usagef("--device takes no username or password: the user approves the login in a browser")
-	}
-	if !device && (keyStdin || clientID != "") {
-		return usagef("--client-id and --client-key-stdin go with --device")
+	case browser && (passwordStdin || username != ""):
+		return usagef("--browser takes no username or password: the user logs in in the browser")
+	case !flow && (keyStdin || clientID != "" || tokenStdin):
+		return usagef("--client-id, --client-key-stdin and --token-stdin go with --device or --browser")
+	case keyStdin && tokenStdin:
+		return usagef("--client-key-stdin and --token-stdin both read stdin: a configured client needs no token")
 	}
 	c := client()
 	st, err := ensureAgent(ctx, c, stderr)
@@ -118,19 +126,16 @@ func cmdLogin(ctx context.Context, args []string, stdin io.Reader, stderr io.Wri
 			Msg:  "the config file is invalid, and a login now would not use what it says (base_url, username, client):\n" + st.ConfigError,
 			Hint: "fix the file (the agent reloads it when it is saved), then log in again"}
 	}
-	if device {
-		return loginDevice(ctx, c, tenant, clientID, keyStdin, stdin, stderr)
-	}
-	// The agent knows the configured username and default tenant, and
-	// whether a session is held, which a failed login keeps.
-	label, held := tenant, false
+	// The agent knows the configured username, base URL and default
+	// tenant, and whether a session is held, which a failed login keeps.
+	label, baseURL, held := tenant, "", false
 	for _, t := range st.Tenants {
 		if t.Tenant == tenant || (tenant == "" && t.Default) {
-			label = t.Tenant
+			label, baseURL = t.Tenant, t.BaseURL
 			if username == "" {
 				username = t.Username
 			}
-			held = t.State != ipc.StateLoginRequired && t.State != ipc.StateDevicePending
+			held = t.State != ipc.StateLoginRequired && t.State != ipc.StateDevicePending && t.State != ipc.StateBrowserPending
 			// Before the password is typed: a plain-http base URL, say.
 			for _, w := range t.Warnings {
 				fmt.Fprintf(stderr, "tapis-token: warning: %s: %s\n", t.Tenant, w)
@@ -139,6 +144,25 @@ func cmdLogin(ctx context.Context, args []string, stdin io.Reader, stderr io.Wri
 	}
 	if label == "" {
 		label = "Tapis"
+	}
+	// Before asking for any secret: does the tenant answer, and which
+	// logins does it allow?
+	grants, err := probeTenant(ctx, c, tenant, label, baseURL, stderr)
+	if err != nil {
+		return err
+	}
+	want := tapisGrantPassword
+	switch {
+	case device:
+		want = tapisGrantDevice
+	case browser:
+		want = tapisGrantBrowser
+	}
+	if !slices.Contains(grants, want) {
+		return offerFlows(label, want, grants)
+	}
+	if flow {
+		return loginFlow(ctx, c, tenant, label, flowOptions{browser: browser, clientID: clientID, keyStdin: keyStdin, tokenStdin: tokenStdin}, stdin, stderr)
 	}
 	again := "tapis-token login"
 	if label != "Tapis" {
@@ -170,6 +194,10 @@ func cmdLogout(ctx context.Context, args []string, stderr io.Writer) error {
 	st, err := client().Logout(ctx, tenant)
 	if err != nil {
 		return err
+	}
+	if st.ClientDeleted != "" {
+		fmt.Fprintf(stderr, "tapis-token: logged out of %s, and deleted the OAuth client %s the agent had registered for this host\n", st.Tenant, st.ClientDeleted)
+		return nil
 	}
 	fmt.Fprintf(stderr, "tapis-token: logged out of %s\n", st.Tenant)
 	return nil
