@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -334,6 +335,12 @@ func (s *session) unsatisfiable(t *tokenSet, now time.Time, minValid time.Durati
 		life = t.expiresAt.Sub(t.issuedAt)
 	}
 	msg := fmt.Sprintf("%s: asked for a token valid for %s, but %s issues tokens that live %s", s.name, human.Duration(minValid), s.name, human.DurationDown(life))
+	if minValid <= life {
+		// A fresh token would do; the one just refreshed aged before the
+		// answer (exp counts whole seconds, and a loaded machine is slow).
+		msg = fmt.Sprintf("%s: asked for a token valid for %s, but even the token just refreshed is valid for only %s (%s issues tokens that live %s)",
+			s.name, human.Duration(minValid), human.DurationDown(t.expiresAt.Sub(now)), s.name, human.DurationDown(life))
+	}
 	most := life
 	if left := t.expiresAt.Sub(now); left > life {
 		msg += fmt.Sprintf(" (the current one is valid for %s more)", human.DurationDown(left))
@@ -569,7 +576,13 @@ func (s *session) writeSink(t *tokenSet) {
 		}
 		warning := ""
 		if err := f.write(s.sinkToken(t)); err != nil {
-			warning = fmt.Sprintf("token_file %s: cannot write it (%v); the agent keeps the session and retries at the next refresh", f.path, err)
+			why := err.Error()
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				why = pe.Err.Error() // "permission denied", without the system call
+			}
+			warning = fmt.Sprintf("token_file %s: cannot write it (%s); make its directory writable, or change token_file in the config; "+
+				"the agent keeps the session and retries at the next refresh", f.path, why)
 			s.log.Warn("token_file_failed", "path", f.path, "format", f.format, "err", err)
 		} else {
 			s.log.Debug("token_file_written", "path", f.path, "format", f.format, "jti", t.accessJTI)

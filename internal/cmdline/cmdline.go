@@ -161,6 +161,9 @@ func classifyErr(err error) *Failure {
 	if errors.As(err, &f) {
 		return f
 	}
+	if errors.Is(err, ipc.ErrNotYourAgent) {
+		return &Failure{Code: ExitUnreachable, Msg: err.Error(), Hint: privateSocketHint}
+	}
 	var le *lease.Error
 	if errors.As(err, &le) {
 		return &Failure{Code: ExitUnreachable, Msg: "no agent answers, and " + le.Message, Hint: le.Hint}
@@ -173,12 +176,15 @@ func classifyErr(err error) *Failure {
 		sock := ipc.SocketPath()
 		hint := SocketDirHint(filepath.Dir(sock))
 		if hint != "" {
-			return &Failure{Code: ExitUnreachable, Msg: err.Error(), Hint: hint}
+			return &Failure{Code: ExitUnreachable, Msg: unreachable(err, sock), Hint: hint}
 		}
 		if f := elsewhere(sock); f != nil {
 			return f
 		}
-		return &Failure{Code: ExitUnreachable, Msg: err.Error(), Hint: ipc.HintStart}
+		return &Failure{Code: ExitUnreachable, Msg: unreachable(err, sock), Hint: ipc.HintStart}
+	}
+	if isTimeout(err) {
+		return &Failure{Code: ExitError, Msg: "the agent did not answer in time", Hint: "tapis-token status shows whether the agent is healthy; " + logHint()}
 	}
 	var ie *ipc.Error
 	if errors.As(err, &ie) {
@@ -226,6 +232,30 @@ func elsewhere(sock string) *Failure {
 		Hint: "tapis-token login, or ssh " + hosts[0]}
 }
 
+// unreachable says why no agent answered on sock, in the user's words
+// rather than the system call's.
+func unreachable(err error, sock string) string {
+	switch {
+	case errors.Is(err, syscall.ENOENT):
+		return "no agent is running: " + sock + " does not exist"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "no agent is running: nothing answers on " + sock + " (an agent that stopped left it)"
+	case errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM):
+		return "no access to the agent's socket " + sock
+	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE):
+		return "the agent on " + sock + " closed the connection before it answered"
+	case isTimeout(err):
+		return "the agent on " + sock + " did not answer in time"
+	}
+	return err.Error() // an unsafe socket directory, said in its words
+}
+
+// isTimeout reports whether err is a deadline that passed.
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
 // fallbackHint is the hint of an error that came without one, chosen by
 // its exit code.
 func fallbackHint(code int) string {
@@ -255,6 +285,10 @@ func logHint() string {
 // $XDG_STATE_HOME/tapis-agent/agent.log, else ~/.local/state/….
 func AgentLogPath() string { return filepath.Join(ipc.StateDir(), "agent.log") }
 
+// privateSocketHint is the way out of a socket path that another user
+// controls: one only the user can write, on this host.
+const privateSocketHint = `use a socket of your own: export TAPIS_AGENT_SOCK="$HOME/.tapis-agent/$(hostname)/agent.sock" (or set XDG_RUNTIME_DIR to a directory only you can write), then start the agent: eval "$(tapis-agent start)"`
+
 // SocketDirHint returns the fix for a socket directory that exists but
 // that ipc refuses to trust (as tmux refuses one), or "" when it is fine or
 // missing: a missing directory only means that no agent runs.
@@ -263,8 +297,12 @@ func SocketDirHint(dir string) string {
 	if syscall.Lstat(dir, &st) != nil || ipc.CheckDir(dir) == nil {
 		return ""
 	}
-	if st.Mode&syscall.S_IFMT == syscall.S_IFDIR && int(st.Uid) == os.Getuid() {
+	switch {
+	case st.Mode&syscall.S_IFMT == syscall.S_IFDIR && int(st.Uid) == os.Getuid():
 		return "chmod 0700 " + shell.Quote(dir) + ", or set TAPIS_AGENT_SOCK to a socket in a directory of yours"
+	case int(st.Uid) != os.Getuid():
+		// Made by another user first: not the user's to remove.
+		return privateSocketHint
 	}
 	return "remove " + shell.Quote(dir) + ", or set TAPIS_AGENT_SOCK to a socket in a directory of yours"
 }
