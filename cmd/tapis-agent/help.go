@@ -48,6 +48,18 @@ var commands = []cmdline.Command{
 		Example: []string{`eval "$(tapis-agent stop)"`},
 	},
 	{
+		Name:    "forward",
+		Usage:   []string{"forward [--socket PATH] [--remote-socket PATH] HOST [COMMAND [ARG]...]"},
+		Summary: "ssh to HOST (a compute node) with the agent's socket forwarded there, as ssh -A forwards ssh-agent",
+		About: "Runs ssh twice: once to make a private directory on HOST (mktemp -d), then with -R to bind a socket there to the agent's, " +
+			"and a login shell or COMMAND with TAPIS_AGENT_SOCK naming it, so that tapis-token and the Python client on HOST reach the agent here. " +
+			"The directory is removed when the shell or COMMAND ends. COMMAND is run as ssh runs one: its words joined by spaces, by sh. " +
+			"$TAPIS_AGENT_SSH is the ssh command to run, with options of its own (default: ssh). Exits with ssh's status.",
+		Flags: []cmdline.FlagHelp{socketFlag,
+			{Names: "--remote-socket PATH", Doc: "bind the socket at PATH on HOST, in a directory of yours with mode 0700 that exists there, instead of a fresh one"}},
+		Example: []string{"tapis-agent forward c401-001", "tapis-agent forward c401-001 jupyter lab --no-browser"},
+	},
+	{
 		Name:    "version",
 		Usage:   []string{"version"},
 		Summary: "print the version",

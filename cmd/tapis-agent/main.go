@@ -4,6 +4,7 @@
 //	tapis-agent serve [--socket PATH] [--config PATH] [--log-level LEVEL]
 //	tapis-agent start [-c | -s] [-q] [--socket PATH] [--config PATH] [--log-level LEVEL]
 //	tapis-agent stop [-c | -s] [-q] [--socket PATH]
+//	tapis-agent forward [--socket PATH] [--remote-socket PATH] HOST [COMMAND [ARG]...]
 //	tapis-agent version
 //	tapis-agent help [COMMAND]
 //
@@ -22,6 +23,7 @@ import (
 	"syscall"
 
 	"github.com/tapis-agent/tapis-agent/internal/cmdline"
+	"github.com/tapis-agent/tapis-agent/internal/forward"
 	"github.com/tapis-agent/tapis-agent/internal/tokencli"
 )
 
@@ -42,6 +44,10 @@ func main() {
 func report(err error, stderr io.Writer) int {
 	if err == nil {
 		return cmdline.ExitOK
+	}
+	var ee *forward.ExitError
+	if errors.As(err, &ee) {
+		return ee.Code // ssh, or the remote command, said why
 	}
 	var f *cmdline.Failure
 	if errors.As(err, &f) {
@@ -78,6 +84,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		err = start(ctx, args[1:], stdout, stderr)
 	case "stop":
 		err = stop(ctx, args[1:], stdout, stderr)
+	case "forward":
+		err = forwardCmd(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "help":
 		err = help(args[1:], stdout)
 	case "version", "--version":

@@ -131,7 +131,7 @@ _tapis_agent() {
   local sub= i
   for ((i = 1; i < COMP_CWORD; i++)); do
     case ${COMP_WORDS[i]} in
-      serve | start | stop | version | help) sub=${COMP_WORDS[i]}; break ;;
+      serve | start | stop | forward | version | help) sub=${COMP_WORDS[i]}; break ;;
     esac
   done
 
@@ -140,11 +140,17 @@ _tapis_agent() {
       if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "--help --version" -- "$cur"))
       else
-        COMPREPLY=($(compgen -W "serve start stop version help" -- "$cur"))
+        COMPREPLY=($(compgen -W "serve start stop forward version help" -- "$cur"))
       fi ;;
     serve) COMPREPLY=($(compgen -W "--socket --config --log-level" -- "$cur")) ;;
     start) COMPREPLY=($(compgen -W "--socket --config --log-level -c -s -q" -- "$cur")) ;;
     stop) COMPREPLY=($(compgen -W "--socket -c -s -q" -- "$cur")) ;;
+    forward)
+      if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W "--socket --remote-socket" -- "$cur"))
+      else
+        COMPREPLY=($(compgen -A hostname -- "$cur"))
+      fi ;;
   esac
   return 0
 }

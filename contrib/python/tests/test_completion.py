@@ -158,11 +158,12 @@ class AgentCompletionTest(unittest.TestCase):
         for name in ("agent.toml", "agent.sock"):
             open(os.path.join(d, name), "w").close()
         cases = [
-            ("subcommands", ["tapis-agent", ""], ["help", "serve", "start", "stop", "version"]),
+            ("subcommands", ["tapis-agent", ""], ["forward", "help", "serve", "start", "stop", "version"]),
             ("prefix", ["tapis-agent", "st"], ["start", "stop"]),
             ("serve flags", ["tapis-agent", "serve", "--"], ["--config", "--log-level", "--socket"]),
             ("start flags", ["tapis-agent", "start", "-"], ["--config", "--log-level", "--socket", "-c", "-q", "-s"]),
             ("stop flags", ["tapis-agent", "stop", "-"], ["--socket", "-c", "-q", "-s"]),
+            ("forward flags", ["tapis-agent", "forward", "--"], ["--remote-socket", "--socket"]),
             ("log levels", ["tapis-agent", "serve", "--log-level", ""], ["debug", "error", "info", "warn"]),
             ("log level=", ["tapis-agent", "serve", "--log-level", "=", "w"], ["warn"]),
             ("config file", ["tapis-agent", "serve", "--config", d + "/agent.t"], [d + "/agent.toml"]),
