@@ -79,8 +79,9 @@ fmt-check: ## fail when gofmt would change a file
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-units-check: build ## systemd-analyze verify the user units, as install writes them
+units-check: build ## check the systemd user units (systemd-analyze) and the LaunchAgent, as install writes them
 	@bash contrib/systemd/verify.sh $(OUT)
+	@$(PYTHON) -B contrib/launchd/verify.py $(OUT)
 
 demo: build ## see the whole product work on a built-in fake tenant
 	@bash contrib/demo.sh
