@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tapis-agent/tapis-agent/config"
+	"github.com/tapis-agent/tapis-agent/internal/slurm"
 	"github.com/tapis-agent/tapis-agent/internal/suggest"
 	"github.com/tapis-agent/tapis-agent/ipc"
 	"github.com/tapis-agent/tapis-agent/refresher"
@@ -52,6 +53,18 @@ type Options struct {
 	// PasswordTimeout bounds one run of a tenant's password_command; 0
 	// means DefaultPasswordTimeout.
 	PasswordTimeout time.Duration
+
+	// Scheduler tells the states of leased batch jobs; nil means Slurm's
+	// commands on PATH (slurm.Commands).
+	Scheduler Scheduler
+	// JobPoll is how often the scheduler is asked about leased jobs; 0
+	// means DefaultJobPoll. JobGrace is how long it may not know a job
+	// before the job's lease ends; 0 means DefaultJobGrace.
+	JobPoll, JobGrace time.Duration
+	// LeaseDir is where lease files go by default. When set, New also
+	// looks there for the files an earlier agent kept, and warns of them;
+	// "" means lease.Dir(), without that look.
+	LeaseDir string
 }
 
 // Agent holds the sessions of every tenant. It is safe for concurrent use.
@@ -67,6 +80,11 @@ type Agent struct {
 
 	sinksMu sync.Mutex             // guards sinks; never held across file I/O
 	sinks   map[string]*sinkWriter // token file path → its writer
+
+	leaseMu sync.Mutex // guards the fields below and every jobLease's mutable fields
+	leases  map[leaseKey]*jobLease
+	orphans map[leaseKey]string // lease files an earlier agent kept, by job and tenant
+	polling bool                // pollJobs runs
 
 	mu        sync.Mutex // guards the fields below and every tenantState
 	cfg       *config.Config
@@ -142,8 +160,17 @@ func New(opts Options) *Agent {
 	if opts.PasswordTimeout <= 0 {
 		opts.PasswordTimeout = DefaultPasswordTimeout
 	}
+	if opts.Scheduler == nil {
+		opts.Scheduler = slurm.Commands{}
+	}
+	if opts.JobPoll <= 0 {
+		opts.JobPoll = DefaultJobPoll
+	}
+	if opts.JobGrace <= 0 {
+		opts.JobGrace = DefaultJobGrace
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Agent{
+	a := &Agent{
 		opts:    opts,
 		log:     opts.Logger,
 		limiter: refresher.NewLimiter(maxRefreshes),
@@ -153,7 +180,13 @@ func New(opts Options) *Agent {
 		cfg:     opts.Config,
 		tenants: make(map[string]*tenantState),
 		sinks:   make(map[string]*sinkWriter),
+		leases:  make(map[leaseKey]*jobLease),
+		orphans: make(map[leaseKey]string),
 	}
+	if opts.LeaseDir != "" {
+		a.findOrphanLeases()
+	}
+	return a
 }
 
 // Close stops every refresher and drops every token the agent holds.
@@ -490,6 +523,8 @@ func (a *Agent) Status(ctx context.Context) (*ipc.StatusResponse, error) {
 	if cfgErr != nil {
 		resp.ConfigError = cfgErr.Error()
 	}
+	resp.Leases = a.leaseStatuses()
+	resp.Warnings = a.leaseWarnings()
 	def := cfg.DefaultTenantName()
 	for _, v := range views {
 		var st ipc.TenantStatus
@@ -520,8 +555,22 @@ func (a *Agent) Status(ctx context.Context) (*ipc.StatusResponse, error) {
 // loggedOutStatus is the status of tenant name without a session.
 func loggedOutStatus(cfg *config.Config, name string) ipc.TenantStatus {
 	t := cfg.TenantOrDefault(name)
-	return ipc.TenantStatus{Tenant: name, BaseURL: t.BaseURL, Username: t.Username,
+	st := ipc.TenantStatus{Tenant: name, BaseURL: t.BaseURL, Username: t.Username,
 		ClientID: t.ClientID, State: ipc.StateLoginRequired}
+	if w := plainHTTPWarning(t.BaseURL); w != "" {
+		st.Warnings = append(st.Warnings, w)
+	}
+	return st
+}
+
+// plainHTTPWarning warns of a plain-http base URL, which the config allows
+// on loopback only: on a shared node any user may have bound that port
+// first, and would read the password and the tokens. "" for https.
+func plainHTTPWarning(baseURL string) string {
+	if !strings.HasPrefix(baseURL, "http://") {
+		return ""
+	}
+	return "base_url " + baseURL + " is plain http: on a machine shared with other users, whoever listens on that port reads the password and the tokens; use https, or a port only you can bind"
 }
 
 // Reload answers POST /v1/reload through Options.Reload.

@@ -377,3 +377,35 @@ func TestTokenInstant(t *testing.T) {
 		t.Errorf("TokenInstant made %d refresh calls; want none", calls)
 	}
 }
+
+// warnings returns the status warnings of st but the one about the test
+// tenants' plain-http loopback base URL (TestPlainHTTPWarning).
+func warnings(st ipc.TenantStatus) []string {
+	var ws []string
+	for _, w := range st.Warnings {
+		if w != plainHTTPWarning(st.BaseURL) {
+			ws = append(ws, w)
+		}
+	}
+	return ws
+}
+
+// TestPlainHTTPWarning: a plain-http base URL is a warning in status, with
+// a session and without; https is not.
+func TestPlainHTTPWarning(t *testing.T) {
+	w := newWorld(t, "dev")
+	cfg := w.config("dev")
+	cfg.Tenants["tls"] = &config.Tenant{Name: "tls", BaseURL: "https://tls.example.org"}
+	w.a.ApplyConfig(cfg)
+	want := "base_url " + w.fakes["dev"].URL() + " is plain http: on a machine shared with other users, whoever listens on that port reads the password"
+	if st := w.a.tenantStatus("dev"); len(st.Warnings) != 1 || !strings.HasPrefix(st.Warnings[0], want) {
+		t.Errorf("logged out: warnings = %q; want %q", st.Warnings, want)
+	}
+	w.login(t, "dev")
+	if st := w.a.tenantStatus("dev"); len(st.Warnings) != 1 || !strings.HasPrefix(st.Warnings[0], want) {
+		t.Errorf("logged in: warnings = %q; want %q", st.Warnings, want)
+	}
+	if st := w.a.tenantStatus("tls"); len(st.Warnings) != 0 {
+		t.Errorf("https tenant: warnings = %q; want none", st.Warnings)
+	}
+}

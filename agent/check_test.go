@@ -105,8 +105,8 @@ func TestRejectedRefreshAccessStillAccepted(t *testing.T) {
 	if st.State != ipc.StateLoginRequired || st.AccessExpiresAt == nil {
 		t.Fatalf("status = %+v; want login_required with the served token's expiry", st)
 	}
-	if len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], "still accepts the access token") || !strings.Contains(st.Warnings[0], "tapis-token login alpha") {
-		t.Errorf("warnings = %q; want one saying why the token is still served", st.Warnings)
+	if len(warnings(st)) != 1 || !strings.Contains(warnings(st)[0], "still accepts the access token") || !strings.Contains(warnings(st)[0], "tapis-token login alpha") {
+		t.Errorf("warnings = %q; want one saying why the token is still served", warnings(st))
 	}
 }
 

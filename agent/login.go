@@ -153,8 +153,16 @@ func (a *Agent) Import(ctx context.Context, req *ipc.ImportRequest) (*ipc.Tenant
 		creds := requestClient(t, req.ClientID, secret.Value(req.ClientKey))
 		req.ClientKey = ""
 		if creds.ID == "" {
+			hint := "tapis-token import " + name + " --refresh-token --client-id ID --client-key-stdin (token, then key, on stdin), or set client_id and client_key_file in the config"
+			switch req.Source {
+			case "":
+			case "environment":
+				hint = "give the client's id and key with the token (TAPIS_API_KEY and TAPIS_API_SECRET in the environment), or set client_id and client_key_file under [tenants." + name + "] in the config"
+			default:
+				hint = "the file names no client (apikey and apisecret): set client_id and client_key_file under [tenants." + name + "] in the config"
+			}
 			return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: name + ": a refresh token needs the OAuth client it was issued to: Tapis refreshes it only for that client",
-				Hint: "tapis-token import " + name + " --refresh-token --client-id ID --client-key-stdin (token, then key, on stdin), or set client_id and client_key_file in the config"}
+				Hint: hint}
 		}
 		if creds.Key.IsZero() {
 			return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: fmt.Sprintf("%s: the key of client %s is needed to refresh the imported token", name, creds.ID),

@@ -373,6 +373,9 @@ func (s *session) status() ipc.TenantStatus {
 	st.AccessExpiresAt = timePtr(t.expiresAt)
 	st.AccessIssuedAt = timePtr(t.issuedAt)
 	st.RefreshCount = t.refreshCount
+	if w := plainHTTPWarning(st.BaseURL); w != "" {
+		st.Warnings = append(st.Warnings, w)
+	}
 	if w := s.sinkStuck(); w != "" {
 		st.Warnings = append(st.Warnings, w)
 	}

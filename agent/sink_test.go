@@ -188,7 +188,7 @@ func TestTokenFileUnwritableIsAWarning(t *testing.T) {
 	w := sinkWorld(t, path, config.FormatConnectTapis)
 	w.login(t, "dev")
 	st := w.a.tenantStatus("dev")
-	if st.State != ipc.StateReady || len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], path) {
+	if st.State != ipc.StateReady || len(warnings(st)) != 1 || !strings.Contains(warnings(st)[0], path) {
 		t.Fatalf("status = %+v; want ready with a warning naming %s", st, path)
 	}
 	if !strings.Contains(w.log.String(), "token_file_failed") {
@@ -202,8 +202,8 @@ func TestTokenFileUnwritableIsAWarning(t *testing.T) {
 	}
 	w.clock.Advance(3*time.Hour + 59*time.Minute)
 	w.token(t, "dev")
-	if st := w.a.tenantStatus("dev"); len(st.Warnings) != 0 {
-		t.Errorf("warnings after a good write: %v", st.Warnings)
+	if st := w.a.tenantStatus("dev"); len(warnings(st)) != 0 {
+		t.Errorf("warnings after a good write: %v", warnings(st))
 	}
 }
 
@@ -229,8 +229,8 @@ func TestRefreshExpiryLoggedOnceADay(t *testing.T) {
 		t.Fatalf("logged %d expiry warnings at login; want 1", n)
 	}
 	st := w.a.tenantStatus("dev")
-	if len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], "refresh token expires in") {
-		t.Errorf("status warnings = %v", st.Warnings)
+	if len(warnings(st)) != 1 || !strings.Contains(warnings(st)[0], "refresh token expires in") {
+		t.Errorf("status warnings = %v", warnings(st))
 	}
 	for range 5 {
 		w.a.tenantStatus("dev")
@@ -343,10 +343,10 @@ func TestTokenFileBlockingStallsOnlyItsTenant(t *testing.T) {
 	w.a.sinkWriter(cfg.Tenants["dev"].TokenFile).mu.Lock()
 	w.a.sinkWriter(cfg.Tenants["dev"].TokenFile).since = time.Now().Add(-time.Minute)
 	w.a.sinkWriter(cfg.Tenants["dev"].TokenFile).mu.Unlock()
-	if st := w.a.tenantStatus("dev"); len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], "writing it has not finished after") {
-		t.Errorf("dev's warnings = %q; want one about the stuck write", st.Warnings)
+	if st := w.a.tenantStatus("dev"); len(warnings(st)) != 1 || !strings.Contains(warnings(st)[0], "writing it has not finished after") {
+		t.Errorf("dev's warnings = %q; want one about the stuck write", warnings(st))
 	}
-	if st := w.a.tenantStatus("prod"); len(st.Warnings) != 0 || st.State != ipc.StateReady {
+	if st := w.a.tenantStatus("prod"); len(warnings(st)) != 0 || st.State != ipc.StateReady {
 		t.Errorf("prod's status = %+v; want ready without warnings", st)
 	}
 	// A second write of the stuck file does not wait again.
@@ -364,8 +364,8 @@ func TestTokenFileMakesItsDirectory(t *testing.T) {
 	path := filepath.Join(dir, "config.json")
 	w := sinkWorld(t, path, config.FormatTapisV3CLI)
 	w.login(t, "dev")
-	if st := w.a.tenantStatus("dev"); len(st.Warnings) != 0 {
-		t.Fatalf("warnings = %v; want none", st.Warnings)
+	if st := w.a.tenantStatus("dev"); len(warnings(st)) != 0 {
+		t.Fatalf("warnings = %v; want none", warnings(st))
 	}
 	fi, err := os.Stat(dir)
 	if err != nil || fi.Mode().Perm() != 0o700 {

@@ -11,7 +11,7 @@ import (
 
 // ReservedNames are the tapis-token subcommands. A tenant may not be named
 // like one, or `tapis-token login` would be ambiguous. Do not modify it.
-var ReservedNames = []string{"login", "logout", "status", "claims", "import", "exec", "version", "help", "completion"}
+var ReservedNames = []string{"login", "logout", "status", "claims", "import", "exec", "lease", "sbatch", "version", "help", "completion"}
 
 // maxTenantName is the longest tenant name: a DNS label, since the name
 // becomes one in https://<name>.tapis.io.

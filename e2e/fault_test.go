@@ -371,8 +371,11 @@ func runOutlast(t *testing.T, tc faultCase) {
 	faultFigures.faults.Add(1)
 	k := startCaller(c, time.Second, 100*time.Millisecond, func() time.Time { return expiry })
 
-	poll(t, "the token to expire during the fault", outlastTTL+5*time.Second, func() bool {
-		return time.Now().After(expiry.Add(2500 * time.Millisecond))
+	// Past the expiry every caller needing a token cuts the backoff short
+	// and waits for its attempt, which a hanging upstream holds for the
+	// 1 s upstream timeout: give the caller time for a few of those.
+	poll(t, "the token to expire during the fault", outlastTTL+6*time.Second, func() bool {
+		return time.Now().After(expiry.Add(3500 * time.Millisecond))
 	})
 	r := runCmd(t, filepath.Join(binDir, "tapis-token"), []string{"TAPIS_AGENT_SOCK=" + p.sock, "HOME=" + t.TempDir()}, "", "dev")
 	if r.code != 5 || r.stdout != "" || !strings.Contains(r.stderr, "hint:") {

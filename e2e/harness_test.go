@@ -77,6 +77,9 @@ type env struct {
 	home   string
 	// wrap is a command line that runs the agent's, e.g. unshare's.
 	wrap []string
+	// extraEnv is added to the environment of every process the test
+	// starts (SLURM_CONF, say).
+	extraEnv []string
 
 	mu     sync.Mutex
 	log    string // the file the agents' stderr goes to
@@ -123,7 +126,7 @@ func (e *env) writeConfig(s string) {
 
 // environ is the environment of every process the test starts.
 func (e *env) environ() []string {
-	return []string{
+	return append([]string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + e.home,
 		"TAPIS_AGENT_SOCK=" + e.sock,
@@ -131,7 +134,7 @@ func (e *env) environ() []string {
 		"XDG_RUNTIME_DIR=" + filepath.Join(e.dir, "run"),
 		"XDG_CONFIG_HOME=" + filepath.Join(e.home, ".config"),
 		"XDG_STATE_HOME=" + filepath.Join(e.home, ".local", "state"),
-	}
+	}, e.extraEnv...)
 }
 
 // startAgent runs tapis-agent serve and waits until it answers.

@@ -222,7 +222,7 @@ func cmdEnvsubst(ts *testscript.TestScript, neg bool, args []string) {
 
 func cmdFake(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) < 2 {
-		ts.Fatalf("usage: fake NAME start|clients|grants|revoked|add-client|token|approve [ARG]...")
+		ts.Fatalf("usage: fake NAME start|clients|grants|revoked|add-client|token|approve [DAYS]|rotate-key [ARG]...")
 	}
 	name, verb, args := args[0], args[1], args[2:]
 	w := world(ts)
@@ -281,7 +281,9 @@ func cmdFake(ts *testscript.TestScript, neg bool, args []string) {
 		default:
 			ts.Fatalf("usage: fake NAME token access|refresh|expired USER [CLIENT]")
 		}
-	case verb == "approve" && len(args) == 0:
+	case verb == "rotate-key" && len(args) == 0:
+		ts.Check(f.RotateSigningKey())
+	case verb == "approve" && len(args) <= 1:
 		deadline := time.Now().Add(10 * time.Second)
 		for len(f.UserCodes()) == 0 {
 			if time.Now().After(deadline) {
@@ -292,6 +294,13 @@ func cmdFake(ts *testscript.TestScript, neg bool, args []string) {
 		codes := f.UserCodes()
 		if len(codes) != 1 {
 			ts.Fatalf("fake %s holds user codes %v; want one", name, codes)
+		}
+		if len(args) == 1 {
+			// The days the user types on the approval page.
+			days, err := strconv.Atoi(args[0])
+			ts.Check(err)
+			ts.Check(f.ApproveDeviceTTL(codes[0], time.Duration(days)*24*time.Hour))
+			return
 		}
 		ts.Check(f.ApproveDevice(codes[0]))
 	default:

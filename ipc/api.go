@@ -10,6 +10,7 @@ const (
 	PathLogout = "/v1/logout" // POST LogoutRequest
 	PathImport = "/v1/import" // POST ImportRequest
 	PathReload = "/v1/reload" // POST
+	PathLease  = "/v1/lease"  // POST LeaseRequest
 )
 
 // Error codes, carried by error answers of both exchanges. Clients branch
@@ -138,6 +139,11 @@ type StatusResponse struct {
 	ConfigError string         `json:"config_error,omitempty"`
 	StartedAt   time.Time      `json:"started_at"`
 	Tenants     []TenantStatus `json:"tenants"`
+	// Leases are the batch jobs the agent keeps a token file for.
+	Leases []LeaseStatus `json:"leases,omitempty"`
+	// Warnings concern the agent as a whole, such as the leases an
+	// earlier agent left behind.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // TenantStatus describes one tenant's session. It never holds a secret.
@@ -220,6 +226,55 @@ type ImportRequest struct {
 	// Source names where the credentials came from, for the log (e.g.
 	// "environment", "~/.agave/current"); never a secret.
 	Source string `json:"source,omitempty"`
+}
+
+// LeaseRequest is the body of POST /v1/lease: keep a token of Tenant in a
+// file for the batch job Job while it is pending or running (the agent asks
+// Slurm), or until Until when that is set (the scheduler is not asked).
+type LeaseRequest struct {
+	Tenant string `json:"tenant"`
+	Job    string `json:"job"`
+	// Until ends the lease at that time instead of when Slurm says the
+	// job ended.
+	Until *time.Time `json:"until,omitempty"`
+	// Path is the token file, absolute; "" means the default under the
+	// agent's state directory (lease.DefaultPath).
+	Path string `json:"path,omitempty"`
+	// MinValid is the validity in seconds the file's token keeps while the
+	// lease lasts; 0 means the default.
+	MinValid int64 `json:"min_valid,omitempty"`
+	// Cancel ends the lease of Job and Tenant now and removes its file.
+	Cancel bool `json:"cancel,omitempty"`
+}
+
+// Lease job states beyond Slurm's own (PENDING, RUNNING, …).
+const (
+	JobUnknown = "UNKNOWN" // Slurm does not know the job (yet, or any more)
+	JobUntil   = "UNTIL"   // a lease with an end time; no scheduler is asked
+	JobEnded   = "ENDED"   // the lease is over and its file removed
+)
+
+// LeaseStatus describes one lease. It never holds a secret.
+type LeaseStatus struct {
+	Job      string     `json:"job"`
+	Tenant   string     `json:"tenant"`
+	Path     string     `json:"path"`
+	MinValid int64      `json:"min_valid"` // seconds
+	Until    *time.Time `json:"until,omitempty"`
+	// JobState is what Slurm last said of the job (PENDING, RUNNING,
+	// COMPLETED, …), or JobUnknown, JobUntil or JobEnded.
+	JobState  string     `json:"job_state"`
+	CheckedAt *time.Time `json:"checked_at,omitempty"` // when Slurm last answered about the job
+	// TokenExpiresAt is the expiry of the token in the file, WrittenAt
+	// when it was written, NextWrite when the agent rewrites it at the
+	// latest.
+	TokenExpiresAt *time.Time `json:"token_expires_at,omitempty"`
+	WrittenAt      *time.Time `json:"written_at,omitempty"`
+	NextWrite      *time.Time `json:"next_write,omitempty"`
+	// LastError says why the file could not be kept current, or why
+	// Slurm could not be asked; "" when all is well.
+	LastError string    `json:"last_error,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // Per-call timeouts of the clients. The agent bounds its own work a little

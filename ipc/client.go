@@ -14,6 +14,11 @@ import (
 // it with errors.Is.
 var ErrAgentUnreachable = errors.New("agent not reachable")
 
+// ErrConnectionCut is wrapped, with ErrAgentUnreachable, by the error of a
+// call whose connection the agent closed or reset before it answered: it
+// stopped, or crashed, while at work on the call.
+var ErrConnectionCut = errors.New("the agent closed the connection before it answered")
+
 // TokenCall is one token request over the frame.
 type TokenCall struct {
 	Tenant   string        // "" means the agent's default tenant
@@ -65,7 +70,7 @@ func Token(path string, c TokenCall) (*TokenResponse, error) {
 		}
 		n, err := read(fd, answer[len(answer):cap(answer)], c.Spin && len(answer) == 0, c.Timeout, &timed)
 		if n == 0 && err == nil {
-			err = errors.New("connection closed before the end of the answer")
+			err = ErrConnectionCut
 		}
 		if err != nil {
 			return nil, ioError("reading answer from agent", path, err)
@@ -79,8 +84,11 @@ func Token(path string, c TokenCall) (*TokenResponse, error) {
 // connection means the agent went away: ErrAgentUnreachable. A timeout
 // keeps os.ErrDeadlineExceeded in the chain.
 func ioError(action, path string, err error) error {
+	if err == ErrConnectionCut {
+		return wrap(action+" at "+path+": "+err.Error(), ErrAgentUnreachable, err)
+	}
 	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
-		return wrap(action+": "+ErrAgentUnreachable.Error()+" at "+path+": "+err.Error(), ErrAgentUnreachable, err)
+		return wrap(action+": "+ErrAgentUnreachable.Error()+" at "+path+": "+err.Error(), ErrAgentUnreachable, ErrConnectionCut, err)
 	}
 	return wrap(action+" at "+path+": "+err.Error(), err)
 }

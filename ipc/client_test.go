@@ -43,3 +43,33 @@ func TestTokenTimesOut(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenConnectionCut: an agent that reads the request and closes the
+// connection (it crashed, or stopped) is unreachable, and says so.
+func TestTokenConnectionCut(t *testing.T) {
+	dir, err := os.MkdirTemp("", "ipc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	path := filepath.Join(dir, "agent.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Read(make([]byte, 512))
+			c.Close()
+		}
+	}()
+	_, err = Token(path, TokenCall{Tenant: "dev", Timeout: 10 * time.Second})
+	if !errors.Is(err, ErrConnectionCut) || !errors.Is(err, ErrAgentUnreachable) {
+		t.Errorf("Token from an agent that hung up = %v; want ErrConnectionCut and ErrAgentUnreachable", err)
+	}
+}

@@ -3,7 +3,6 @@ package ipc
 import (
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -101,7 +100,13 @@ func ReadHostRecord(path string) (*HostRecord, error) {
 // killed; it is gone when an agent stops cleanly.
 func OtherAgentHosts(dir, self string) []string {
 	names := dirNames(dir)
-	slices.Sort(names)
+	// An insertion sort of the few names, not package slices: its sort
+	// would add to tapis-token's size for this one call.
+	for i := 1; i < len(names); i++ {
+		for j := i; j > 0 && names[j] < names[j-1]; j-- {
+			names[j], names[j-1] = names[j-1], names[j]
+		}
+	}
 	var hosts []string
 	for _, n := range names {
 		var st syscall.Stat_t

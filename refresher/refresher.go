@@ -37,6 +37,11 @@ const (
 	refreshTimeout = 60 * time.Second
 )
 
+// callerRetryGap is the shortest time between two refresh attempts after
+// a transient failure that callers needing a token may cut the backoff
+// to.
+const callerRetryGap = time.Second
+
 // wallCheck is the longest Run sleeps before it looks at the wall clock
 // again. Go timers run on the monotonic clock, which does not advance while
 // the machine is suspended: a four-hour timer armed before a night's
@@ -243,8 +248,10 @@ func (r *Refresher) validFor(d time.Duration) bool {
 // ends.
 //
 // Ensure never lets callers hammer a failing upstream: while a retry is
-// scheduled after a transient failure it returns the last error at once,
-// and after a definitive failure it returns that error for good. It
+// scheduled after a transient failure it starts at most one attempt per
+// second (callerRetryGap) rather than waiting out the backoff, and
+// otherwise returns the last error at once; after a definitive failure it
+// returns that error for good. It
 // returns ErrUnsatisfiable when a fresh token would not live minValid
 // either, and ErrStopped after Stop.
 func (r *Refresher) Ensure(ctx context.Context, minValid time.Duration) error {
@@ -274,7 +281,11 @@ func (r *Refresher) Ensure(ctx context.Context, minValid time.Duration) error {
 	}
 	f := r.flight
 	if f == nil {
-		if r.retrying && now.Before(r.next) {
+		// A caller the current token cannot satisfy does not wait out a
+		// backoff of minutes: upstream may be back, and the caller needs
+		// a token now. Retries it asks for stay one at a time and at most
+		// one per callerRetryGap.
+		if r.retrying && now.Before(r.next) && now.Sub(r.lastAttempt) < callerRetryGap {
 			err := r.lastErr
 			r.mu.Unlock()
 			return err

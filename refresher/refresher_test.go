@@ -386,6 +386,58 @@ func TestEnsureDuringBackoffDoesNotCallUpstream(t *testing.T) {
 	})
 }
 
+// TestEnsureCutsLongBackoffShort: after a long outage the backoff runs to
+// minutes, but a caller needing a token gets one within a second of
+// upstream's recovery; callers never make more than one attempt a second.
+func TestEnsureCutsLongBackoffShort(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var down atomic.Bool
+		down.Store(true)
+		up := &upstream{lifetime: 4 * time.Hour, fail: func(int) error {
+			if down.Load() {
+				return errTransient
+			}
+			return nil
+		}}
+		r := New(Config{Refresh: up.refresh, Rand: func() float64 { return 0.99 }}, dying(time.Now(), 0))
+		defer r.Stop()
+		go r.Run(t.Context())
+		start := time.Now()
+		for time.Since(start) < 5*time.Minute {
+			// Ten callers a second, every second.
+			for range 10 {
+				if err := r.Ensure(t.Context(), time.Minute); !errors.Is(err, errTransient) {
+					t.Fatalf("Ensure with upstream down = %v; want %v", err, errTransient)
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		// The first scheduled retry comes after Backoff(1, 0.99) = 990ms;
+		// callers wait callerRetryGap since the last attempt.
+		calls := up.times()
+		for i := 1; i < len(calls); i++ {
+			if gap := calls[i].Sub(calls[i-1]); gap < 990*time.Millisecond {
+				t.Fatalf("attempts %d and %d %v apart; want at least about %v", i, i+1, gap, callerRetryGap)
+			}
+		}
+		if len(calls) < 250 || len(calls) > 301 {
+			t.Errorf("%d attempts in 5 min of callers asking; want about one a second", len(calls))
+		}
+		if st := r.Status(); time.Until(st.NextRefresh) < time.Minute {
+			t.Fatalf("backoff after 5 min = %v; want minutes", time.Until(st.NextRefresh))
+		}
+
+		down.Store(false)
+		healed := time.Now()
+		for r.Ensure(t.Context(), time.Minute) != nil {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if d := time.Since(healed); d > callerRetryGap {
+			t.Errorf("a caller got a token %v after upstream healed; want at most %v", d, callerRetryGap)
+		}
+	})
+}
+
 func TestDefinitiveFailureStops(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var reject atomic.Bool

@@ -23,24 +23,7 @@ import (
 func forwardCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var socket, remote string
 	flags := []cmdline.Flag{cmdline.ValueFlag("--socket", &socket), cmdline.ValueFlag("--remote-socket", &remote)}
-	host := len(args)
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			host = i + 1
-			break
-		}
-		if !strings.HasPrefix(a, "-") {
-			host = i
-			break
-		}
-		if !strings.Contains(a, "=") {
-			i++ // every flag of forward takes a value
-		}
-	}
-	if host > len(args) {
-		host = len(args)
-	}
+	host := forwardHost(args)
 	if _, err := cmdline.ParseArgs(args[:host], flags...); err != nil {
 		return err
 	}
@@ -76,6 +59,25 @@ func forwardCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		Stdin:        stdin, Stdout: stdout, Stderr: stderr,
 	}
 	return forward.Run(ctx, opts)
+}
+
+// forwardHost returns the index of HOST in forward's arguments args, or
+// len(args): the first argument that is no flag or a flag's value, or the
+// one after "--".
+func forwardHost(args []string) int {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return min(i+1, len(args))
+		case !strings.HasPrefix(a, "-"):
+			return i
+		case a == "-h" || a == "--help":
+		case !strings.Contains(a, "="):
+			i++ // every other flag of forward takes a value
+		}
+	}
+	return len(args)
 }
 
 // isTerminal reports whether r is a terminal.

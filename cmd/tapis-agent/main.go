@@ -68,7 +68,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	name := args[0]
 	cmd := cmdline.FindCommand(commands, name)
-	if cmdline.WantsHelp(args) {
+	own := args // the words that may ask for help
+	if name == "forward" {
+		own = args[:1+forwardHost(args[1:])] // the rest is the remote command's
+	}
+	if cmdline.WantsHelp(own) {
 		text := usage()
 		if cmd != nil {
 			text = cmd.Help("tapis-agent")

@@ -29,6 +29,10 @@ func TestRunUsage(t *testing.T) {
 		{"start flag typo", []string{"start", "--sokcet", "x"}, "unknown flag --sokcet; did you mean --socket?"},
 		{"command typo", []string{"strat"}, "unknown command strat; did you mean start?"},
 		{"help of no command", []string{"help", "strat"}, "no command strat; did you mean start?"},
+		{"forward without host", []string{"forward"}, "forward needs a HOST"},
+		{"forward flag without host", []string{"forward", "--remote-socket", "/x/a.sock"}, "forward needs a HOST"},
+		{"forward relative remote socket", []string{"forward", "--remote-socket", "a.sock", "node"}, "give an absolute path"},
+		{"forward unknown flag", []string{"forward", "-A", "node"}, "unknown flag -A"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -107,5 +111,37 @@ func TestVersion(t *testing.T) {
 	// recorded, or says it is unknown; never nothing.
 	if got := buildCommit(""); got == "" {
 		t.Error(`buildCommit("") = ""; want a commit or "unknown"`)
+	}
+}
+
+func TestForwardHost(t *testing.T) {
+	cases := []struct {
+		args []string
+		want int
+	}{
+		{nil, 0},
+		{[]string{"node"}, 0},
+		{[]string{"node", "ls", "--help"}, 0},
+		{[]string{"--socket", "/s", "node", "-h"}, 2},
+		{[]string{"--socket=/s", "node"}, 1},
+		{[]string{"--help", "node"}, 1},
+		{[]string{"--", "-node"}, 1},
+		{[]string{"--remote-socket"}, 1},
+	}
+	for _, tc := range cases {
+		if got := forwardHost(tc.args); got != tc.want {
+			t.Errorf("forwardHost(%q) = %d; want %d", tc.args, got, tc.want)
+		}
+	}
+	// The remote command's --help is its own.
+	var out, errb bytes.Buffer
+	t.Setenv("TAPIS_AGENT_SOCK", filepath.Join(t.TempDir(), "none", "agent.sock"))
+	err := run(context.Background(), []string{"forward", "node", "ls", "--help"}, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "no agent answers") || out.Len() != 0 {
+		t.Errorf("forward node ls --help = %v, stdout %q; want the missing agent, not forward's help", err, out.String())
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"forward", "--help"}, &out, &errb); err != nil || !strings.Contains(out.String(), "usage: tapis-agent forward") {
+		t.Errorf("forward --help = %v, stdout %q; want forward's help", err, out.String())
 	}
 }

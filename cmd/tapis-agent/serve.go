@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/tapis-agent/tapis-agent/config"
 	"github.com/tapis-agent/tapis-agent/internal/cmdline"
 	"github.com/tapis-agent/tapis-agent/internal/daemon"
+	"github.com/tapis-agent/tapis-agent/internal/logflood"
 	"github.com/tapis-agent/tapis-agent/ipc"
 )
 
@@ -41,7 +43,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if _, err := config.Load(cfgPath); err != nil {
 		fmt.Fprintf(stderr, "tapis-agent: %v\ntapis-agent: starting without this config; the agent loads the file once it is fixed\n", err)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: &lvl}))
+	// A warning repeated thousands of times a second (file descriptors
+	// exhausted, a hostile client) is logged once a minute with a count.
+	log := slog.New(logflood.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: &lvl}), time.Minute))
 	daemon.Harden(log)
 	if socket == "" {
 		socket = ipc.SocketPath()

@@ -62,7 +62,7 @@ _tapis_token() {
   for ((i = 1; i < COMP_CWORD; i++)); do
     w=${COMP_WORDS[i]}
     case $w in
-      --min-valid | --username | -u | --client-id | --from-file)
+      --min-valid | --username | -u | --client-id | --from-file | --job | --until | --file)
         [[ -z $sub ]] && sub=token # a flag first: a token call
         ((i++))
         [[ ${COMP_WORDS[i]} == = ]] && ((i++))
@@ -78,7 +78,7 @@ _tapis_token() {
     esac
     if [[ -z $sub ]]; then
       case $w in
-        login | logout | status | claims | import | exec | version | help) sub=$w ;;
+        login | logout | status | claims | import | exec | lease | sbatch | version | help) sub=$w ;;
         *) sub=token npos=1 ;; # a tenant name
       esac
     else
@@ -90,11 +90,13 @@ _tapis_token() {
   case $sub in
     "" | token)
       flags="--min-valid -H --header --curl-config --json --env --csh --sh"
-      [[ -z $sub ]] && flags+=" --help --version" words="login logout status claims import exec version help" ;;
+      [[ -z $sub ]] && flags+=" --help --version" words="login logout status claims import exec lease sbatch version help" ;;
     exec) flags="--min-valid --" ;;
     login) flags="--username --password-stdin --device --client-id --client-key-stdin" ;;
     import) flags="--refresh-token --client-id --client-key-stdin --from-env --from-file" ;;
     status) flags="--json" ;;
+    lease) flags="--job --until --file --min-valid --cancel" ;;
+    sbatch) flags="--min-valid --file" ;;
     logout | claims) ;;
     *) return 0 ;;
   esac
@@ -103,7 +105,7 @@ _tapis_token() {
     return 0
   fi
   case $sub in
-    "" | token | login | logout | claims | import | exec)
+    "" | token | login | logout | claims | import | exec | lease | sbatch)
       if ((npos == 0)); then
         words+=" $(_tapis_token_tenants "$cmd")"
       fi ;;

@@ -108,8 +108,8 @@ func TenantOnly(args []string) (string, error) {
 	return OneTenant(pos)
 }
 
-// parseMinValid reads a duration such as 2h or 90m, or whole seconds.
-func parseMinValid(s string) (time.Duration, error) {
+// ParseMinValid reads a duration such as 2h or 90m, or whole seconds.
+func ParseMinValid(s string) (time.Duration, error) {
 	if n, err := strconv.ParseUint(s, 10, 32); err == nil {
 		return time.Duration(n) * time.Second, nil
 	}
@@ -284,7 +284,7 @@ func ParseTokenArgs(args []string) (*TokenArgs, error) {
 		return nil, Usage("--csh and --sh exclude each other: choose the syntax of your shell")
 	}
 	if minValid != "" {
-		if ta.MinValid, err = parseMinValid(minValid); err != nil {
+		if ta.MinValid, err = ParseMinValid(minValid); err != nil {
 			return nil, err
 		}
 	}

@@ -18,10 +18,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"syscall"
+	"time"
 
 	"github.com/tapis-agent/tapis-agent/internal/shell"
 	"github.com/tapis-agent/tapis-agent/internal/suggest"
 	"github.com/tapis-agent/tapis-agent/ipc"
+	"github.com/tapis-agent/tapis-agent/lease"
 )
 
 // Exit codes, listed in the help text.
@@ -67,10 +69,31 @@ func Run(args []string, stdout, stderr io.Writer) (code int, ok bool) {
 	if err != nil && nearCommand(ta.Tenant) {
 		return 0, false // Main tells a mistyped command from a tenant
 	}
+	if err != nil {
+		tok, err = LeaseFallback(ta.Tenant, ta.MinValid, err)
+	}
 	if err == nil {
 		err = WritePlain(stdout, tok.AccessToken, ta.Format)
 	}
 	return Report(err, stderr), true
+}
+
+// LeaseFallback answers a token request that reached no agent (err wraps
+// ipc.ErrAgentUnreachable) from the lease file the process names, in a
+// batch job (lease.Path); any other err, or no lease file, is returned as
+// it is.
+func LeaseFallback(tenant string, minValid time.Duration, err error) (*ipc.TokenResponse, error) {
+	if !errors.Is(err, ipc.ErrAgentUnreachable) {
+		return nil, err
+	}
+	path, perr := lease.Path(tenant)
+	switch {
+	case perr != nil:
+		return nil, perr
+	case path == "":
+		return nil, err
+	}
+	return lease.Read(path, tenant, minValid, time.Now())
 }
 
 // IsCommand reports whether a first argument names a command rather than
@@ -90,7 +113,7 @@ func IsCommand(a string) bool {
 
 // commandNames are tapis-token's commands. An array: it needs no
 // initialisation at each start.
-var commandNames = [...]string{"login", "logout", "status", "claims", "import", "exec", "version", "help"}
+var commandNames = [...]string{"login", "logout", "status", "claims", "import", "exec", "lease", "sbatch", "version", "help"}
 
 // nearCommand reports whether a tenant name is a likely typo of a
 // command: tapis-token lgoin.
@@ -138,6 +161,14 @@ func classifyErr(err error) *Failure {
 	if errors.As(err, &f) {
 		return f
 	}
+	var le *lease.Error
+	if errors.As(err, &le) {
+		return &Failure{Code: ExitUnreachable, Msg: "no agent answers, and " + le.Message, Hint: le.Hint}
+	}
+	if errors.Is(err, ipc.ErrConnectionCut) {
+		return &Failure{Code: ExitUnreachable, Msg: err.Error(),
+			Hint: "the agent stopped or crashed while answering; " + ipc.HintLog + "; then " + ipc.HintStart}
+	}
 	if errors.Is(err, ipc.ErrAgentUnreachable) {
 		sock := ipc.SocketPath()
 		hint := SocketDirHint(filepath.Dir(sock))
@@ -174,7 +205,7 @@ func classifyErr(err error) *Failure {
 // elsewhere is the failure to reach an agent at sock when the shared
 // state directory records one on another host of the cluster, else nil.
 func elsewhere(sock string) *Failure {
-	self, err := os.Hostname()
+	self, err := ipc.Hostname()
 	if err != nil {
 		return nil
 	}

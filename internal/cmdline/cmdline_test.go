@@ -24,6 +24,7 @@ func TestClassifyExitCodes(t *testing.T) {
 		hint string // substring of the hint; every case must have one
 	}{
 		{"unreachable", fmt.Errorf("dialing: %w", ipc.ErrAgentUnreachable), ExitUnreachable, "tapis-agent start"},
+		{"connection cut", fmt.Errorf("reading: %w (%w)", ipc.ErrConnectionCut, ipc.ErrAgentUnreachable), ExitUnreachable, "the agent stopped or crashed while answering; the agent's log says why"},
 		{"login required", &ipc.Error{Code: ipc.CodeLoginRequired, Message: "m"}, ExitLogin, "tapis-token login"},
 		{"login required with hint", &ipc.Error{Code: ipc.CodeLoginRequired, Message: "m", Hint: "tapis-token login ds"}, ExitLogin, "tapis-token login ds"},
 		{"upstream", &ipc.Error{Code: ipc.CodeUpstreamUnavailable, Message: "m"}, ExitUpstream, "try again"},
@@ -114,9 +115,9 @@ func TestParseMinValid(t *testing.T) {
 		{"soon", 0, false},
 	}
 	for _, tc := range cases {
-		got, err := parseMinValid(tc.in)
+		got, err := ParseMinValid(tc.in)
 		if (err == nil) != tc.ok || got != tc.want {
-			t.Errorf("parseMinValid(%q) = %v, %v; want %v, ok=%v", tc.in, got, err, tc.want, tc.ok)
+			t.Errorf("ParseMinValid(%q) = %v, %v; want %v, ok=%v", tc.in, got, err, tc.want, tc.ok)
 		}
 	}
 }

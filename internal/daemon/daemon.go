@@ -29,6 +29,7 @@ import (
 	"github.com/tapis-agent/tapis-agent/config"
 	"github.com/tapis-agent/tapis-agent/ipc"
 	"github.com/tapis-agent/tapis-agent/ipc/ipcserver"
+	"github.com/tapis-agent/tapis-agent/lease"
 )
 
 // watchDebounce is how long the config watcher waits for a burst of
@@ -124,6 +125,8 @@ func New(opts Options) (*Daemon, error) {
 		Version: opts.Version,
 		Socket:  opts.Socket,
 		Reload:  d.Reload,
+		// The leases of an earlier agent are found there, and warned of.
+		LeaseDir: lease.Dir(),
 	})
 	return d, nil
 }
@@ -211,7 +214,7 @@ func (d *Daemon) recordHost() (ipc.HostRecord, bool) {
 	if d.hostsDir == "" {
 		return ipc.HostRecord{}, false
 	}
-	host, err := os.Hostname()
+	host, err := ipc.Hostname()
 	if err != nil {
 		d.log.Warn("host_record_failed", "err", err)
 		return ipc.HostRecord{}, false

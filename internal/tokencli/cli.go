@@ -65,6 +65,10 @@ func run(ctx context.Context, name string, args []string, stdin io.Reader, stdou
 		return cmdImport(ctx, args[1:], stdin, stderr)
 	case "exec":
 		return cmdExec(ctx, args[1:])
+	case "lease":
+		return cmdLease(ctx, args[1:], stdout, stderr)
+	case "sbatch":
+		return cmdSbatch(ctx, args[1:], stdout, stderr)
 	case "help":
 		text, err := help(args[1:])
 		if err == nil {

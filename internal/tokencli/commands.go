@@ -26,12 +26,22 @@ func usagef(format string, args ...any) error { return cmdline.Usage(fmt.Sprintf
 // client returns a client of the agent at ipc.SocketPath.
 func client() *ipcclient.Client { return &ipcclient.Client{Path: ipc.SocketPath()} }
 
+// token asks the agent for a token, and when none answers, reads the
+// lease file of the batch job this runs in, if any.
+func token(ctx context.Context, tenant string, minValid time.Duration) (*ipc.TokenResponse, error) {
+	tok, err := client().Token(ctx, tenant, minValid)
+	if err != nil {
+		return cmdline.LeaseFallback(tenant, minValid, err)
+	}
+	return tok, nil
+}
+
 func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ta, err := cmdline.ParseTokenArgs(args)
 	if err != nil {
 		return err
 	}
-	tok, err := client().Token(ctx, ta.Tenant, ta.MinValid)
+	tok, err := token(ctx, ta.Tenant, ta.MinValid)
 	if err != nil {
 		return mistypedCommand(ctx, ta.Tenant, err)
 	}
@@ -121,6 +131,10 @@ func cmdLogin(ctx context.Context, args []string, stdin io.Reader, stderr io.Wri
 				username = t.Username
 			}
 			held = t.State != ipc.StateLoginRequired && t.State != ipc.StateDevicePending
+			// Before the password is typed: a plain-http base URL, say.
+			for _, w := range t.Warnings {
+				fmt.Fprintf(stderr, "tapis-token: warning: %s: %s\n", t.Tenant, w)
+			}
 		}
 	}
 	if label == "" {
@@ -184,8 +198,12 @@ func cmdStatus(ctx context.Context, args []string, stdout io.Writer) error {
 	if st.ConfigError != "" {
 		fmt.Fprintf(stdout, "config error: %s\n", st.ConfigError)
 	}
+	for _, w := range st.Warnings {
+		fmt.Fprintf(stdout, "warning: %s\n", w)
+	}
 	if len(st.Tenants) == 0 {
 		fmt.Fprintln(stdout, "no tenants; log in with: tapis-token login TENANT")
+		writeLeases(stdout, st.Leases, time.Now())
 		return nil
 	}
 	fmt.Fprintln(stdout)
@@ -198,13 +216,14 @@ func cmdStatus(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(stdout, "%s: warning: %s\n", t.Tenant, w)
 		}
 	}
+	writeLeases(stdout, st.Leases, time.Now())
 	return nil
 }
 
 // writeTable writes one aligned line per tenant, times relative to now;
 // the default tenant is marked with a star.
 func writeTable(w io.Writer, tenants []ipc.TenantStatus, now time.Time) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "TENANT\tSTATE\tUSER\tTOKEN EXPIRES\tLAST REFRESH\tNEXT REFRESH\tREFRESHES\tREFRESH TOKEN EXPIRES")
 	for _, t := range tenants {
 		name := t.Tenant
@@ -216,6 +235,9 @@ func writeTable(w io.Writer, tenants []ipc.TenantStatus, now time.Time) {
 	}
 	tw.Flush()
 }
+
+// newTable returns a writer of aligned columns.
+func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0) }
 
 func cmdClaims(ctx context.Context, args []string, stdout io.Writer) error {
 	tenant, err := cmdline.TenantOnly(args)

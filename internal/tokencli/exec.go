@@ -53,7 +53,7 @@ func cmdExec(ctx context.Context, args []string) error {
 		return &cmdline.Failure{Code: exitNotFound, Msg: "exec: " + argv[0] + ": command not found",
 			Hint: "check its name, or give its path (PATH is " + os.Getenv("PATH") + ")"}
 	}
-	tok, err := client().Token(ctx, ta.Tenant, ta.MinValid)
+	tok, err := token(ctx, ta.Tenant, ta.MinValid)
 	if err != nil {
 		return err
 	}

@@ -74,9 +74,9 @@ var Commands = []cmdline.Command{
 	{
 		Name:    "status",
 		Usage:   []string{"status [--json]"},
-		Summary: "show the agent, its tenants, their states, expiries, errors and warnings",
+		Summary: "show the agent, its tenants and leases, their states, expiries, errors and warnings",
 		Flags: []cmdline.FlagHelp{
-			{Names: "--json", Doc: "print the status as JSON: version, pid, socket, config, config_error, started_at, warnings, tenants"},
+			{Names: "--json", Doc: "print the status as JSON: version, pid, socket, config, config_error, started_at, warnings, tenants, leases"},
 		},
 		Example: []string{"tapis-token status"},
 	},
@@ -115,6 +115,51 @@ var Commands = []cmdline.Command{
 			`echo "$TOKEN" | tapis-token import tacc`,
 			"tapis-token import designsafe --from-file ~/.tapis_tokens.json",
 			"tapis-token import tacc --from-env",
+		},
+	},
+	{
+		Name: "lease",
+		Usage: []string{
+			"lease [TENANT] --job JOBID [--min-valid DURATION] [--file PATH]",
+			"lease [TENANT] --job ID --until TIME [--min-valid DURATION] [--file PATH]",
+			"lease [TENANT] --job JOBID --cancel",
+		},
+		Summary: "keep a token for a batch job in a file while the job is pending or running",
+		About: "The agent writes an access token (never a refresh token) into a file on the shared home, " +
+			"~/.local/state/tapis-agent/jobs/JOBID/TENANT.token unless --file names another (directory 0700, file 0600), " +
+			"rewrites it before the token's validity falls below --min-valid, and removes it when Slurm says the job ended, " +
+			"or has not known it for 30 s. In the job, with no agent to answer, tapis-token and the Python client read the file: " +
+			"the default one through SLURM_JOB_ID, another through TAPIS_TOKEN_FILE. Prints the file's path. " +
+			"Leases live in the agent's memory: they survive a config reload, not a restart of the agent.",
+		Flags: []cmdline.FlagHelp{
+			{Names: "--job JOBID", Doc: "the Slurm job (1234, or 1234_7 for an array task); with --until, any scheduler's job id"},
+			{Names: "--min-valid DURATION", Doc: "the least validity the file's token keeps (default 1h, or half the token's lifetime when that is less)"},
+			{Names: "--until TIME", Doc: "for a scheduler the agent does not ask: end the lease at TIME (48h, 2026-12-24T18:00, or RFC 3339)"},
+			{Names: "--file PATH", Doc: "the file to keep the token in; the job needs TAPIS_TOKEN_FILE=PATH"},
+			{Names: "--cancel", Doc: "end the lease now and remove its file"},
+		},
+		Example: []string{
+			`tapis-token lease designsafe --job "$(sbatch --parsable job.sh)"`,
+			"tapis-token lease --job 4711.pbs01 --until 48h --file ~/jobs/4711.token",
+		},
+	},
+	{
+		Name: "sbatch",
+		Usage: []string{
+			"sbatch [TENANT] [--min-valid DURATION] [--file PATH] -- SBATCH_ARG...",
+			"sbatch SBATCH_ARG...",
+		},
+		Summary: "submit a job with sbatch and lease it a token",
+		About: "Runs sbatch --parsable --hold with the arguments, leases the new job a token as lease does, then releases it, " +
+			"so that the job never starts before its token file is there (a job submitted with --hold stays held). " +
+			"When the lease fails, the held job is cancelled. Prints the job id.",
+		Flags: []cmdline.FlagHelp{
+			{Names: "--min-valid DURATION", Doc: "the least validity the file's token keeps (default 1h)"},
+			{Names: "--file PATH", Doc: "the file to keep the token in; the job gets TAPIS_TOKEN_FILE=PATH in its environment"},
+		},
+		Example: []string{
+			"tapis-token sbatch job.sh",
+			"tapis-token sbatch designsafe --min-valid 2h -- --time 48:00:00 job.sh",
 		},
 	},
 	{

@@ -66,6 +66,12 @@ func (c *Client) Import(ctx context.Context, req *ipc.ImportRequest) (*ipc.Tenan
 	return call[ipc.TenantStatus](ctx, c, http.MethodPost, ipc.PathImport, req, ipc.LoginTimeout)
 }
 
+// Lease starts, renews or (req.Cancel) ends the lease of a batch job's
+// token file.
+func (c *Client) Lease(ctx context.Context, req *ipc.LeaseRequest) (*ipc.LeaseStatus, error) {
+	return call[ipc.LeaseStatus](ctx, c, http.MethodPost, ipc.PathLease, req, ipc.DefaultTimeout)
+}
+
 func (c *Client) path() string {
 	if c.Path == "" {
 		return ipc.SocketPath()
@@ -115,12 +121,12 @@ func call[T any](ctx context.Context, c *Client, method, path string, in any, de
 		if errors.Is(err, ipc.ErrAgentUnreachable) || ctx.Err() != nil {
 			return nil, errors.Unwrap(err) // the *url.Error names the URL, not the socket
 		}
-		return nil, fmt.Errorf("reading answer from agent: %w at %s: %w", ipc.ErrAgentUnreachable, sock, errors.Unwrap(err))
+		return nil, cutError(sock, errors.Unwrap(err))
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return nil, fmt.Errorf("reading answer from agent: %w at %s: %w", ipc.ErrAgentUnreachable, sock, err)
+		return nil, cutError(sock, err)
 	}
 	if resp.StatusCode/100 != 2 {
 		var eb ipc.ErrorBody
@@ -139,4 +145,10 @@ func call[T any](ctx context.Context, c *Client, method, path string, in any, de
 
 func malformed(status int, what string) *ipc.Error {
 	return &ipc.Error{Status: status, Code: ipc.CodeInternal, Message: "malformed answer from agent: " + what}
+}
+
+// cutError is the error of a call whose connection broke after it was
+// made: the agent stopped or crashed while at work on it.
+func cutError(sock string, err error) error {
+	return fmt.Errorf("reading answer from agent at %s: %w (%w: %w)", sock, ipc.ErrConnectionCut, ipc.ErrAgentUnreachable, err)
 }

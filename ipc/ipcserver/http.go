@@ -40,6 +40,9 @@ var routes = map[string]route{
 		return serveJSON(s, ctx, r, body, s.h.Import, func(q *ipc.ImportRequest) string { return q.Tenant })
 	}},
 	ipc.PathReload: {http.MethodPost, otherWorkTimeout, (*Server).serveReload},
+	ipc.PathLease: {http.MethodPost, otherWorkTimeout, func(s *Server, ctx context.Context, r *http.Request, body []byte) answer {
+		return serveJSON(s, ctx, r, body, s.h.Lease, func(q *ipc.LeaseRequest) string { return q.Tenant })
+	}},
 }
 
 // ServeHTTP answers one HTTP request. It is exported for http.Server;

@@ -36,6 +36,7 @@ type Handler interface {
 	Logout(ctx context.Context, tenant string) (*ipc.TenantStatus, error)
 	Import(ctx context.Context, req *ipc.ImportRequest) (*ipc.TenantStatus, error)
 	Reload(ctx context.Context) (*ipc.StatusResponse, error)
+	Lease(ctx context.Context, req *ipc.LeaseRequest) (*ipc.LeaseStatus, error)
 }
 
 // InstantTokener is implemented by a Handler that can tell at once,
@@ -177,6 +178,12 @@ func result[T any](s *Server, ctx context.Context, path string, v *T, err error)
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		// The client went away (or the agent stops): nobody reads this.
 		s.log.DebugContext(ctx, "ipc_call_cancelled", "path", path)
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
+		// The call's work deadline passed: upstream (or a command
+		// standing in for it) did not answer in time.
+		s.log.WarnContext(ctx, "ipc_call_timed_out", "path", path)
+		return errAnswer(ipc.CodeUpstreamUnavailable, "the agent's work on this call did not finish in time (Tapis or a password_command is slow to answer)",
+			"the agent keeps trying; see tapis-token status")
 	case err != nil:
 		s.log.ErrorContext(ctx, "ipc_handler_error", "path", path, "err", err)
 	case v == nil:

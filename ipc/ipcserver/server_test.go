@@ -64,6 +64,10 @@ func (f *fakeHandler) Reload(ctx context.Context) (*ipc.StatusResponse, error) {
 	return &ipc.StatusResponse{Version: "reloaded"}, nil
 }
 
+func (f *fakeHandler) Lease(ctx context.Context, req *ipc.LeaseRequest) (*ipc.LeaseStatus, error) {
+	return &ipc.LeaseStatus{Job: req.Job, Tenant: req.Tenant}, nil
+}
+
 // syncBuffer is a bytes.Buffer safe for the server's goroutines.
 type syncBuffer struct {
 	mu sync.Mutex // guards b
@@ -331,6 +335,19 @@ func TestHandlerFailures(t *testing.T) {
 	}
 	if log := ts.log.String(); !strings.Contains(log, "secret detail") || !strings.Contains(log, "handler bug") {
 		t.Errorf("log does not record the real errors:\n%s", log)
+	}
+}
+
+// TestWorkDeadline: a call whose work deadline passed is answered
+// upstream_unavailable, not an internal error.
+func TestWorkDeadline(t *testing.T) {
+	s := New(&fakeHandler{}, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now())
+	defer cancel()
+	<-ctx.Done()
+	a := result[ipc.TokenResponse](s, ctx, ipc.PathToken, nil, fmt.Errorf("refreshing: %w", context.DeadlineExceeded))
+	if a.code != ipc.CodeUpstreamUnavailable || a.status != 503 {
+		t.Errorf("answer after the work deadline = %d %s; want 503 %s", a.status, a.code, ipc.CodeUpstreamUnavailable)
 	}
 }
 

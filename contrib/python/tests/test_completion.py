@@ -42,7 +42,7 @@ def complete(file, fn, words, env):
     return sorted(w for w in p.stdout.split("\n") if w), p.stderr
 
 
-SUBCOMMANDS = ["claims", "exec", "help", "import", "login", "logout", "status", "version"]
+SUBCOMMANDS = ["claims", "exec", "help", "import", "lease", "login", "logout", "sbatch", "status", "version"]
 
 
 class TokenCompletionTest(unittest.TestCase):

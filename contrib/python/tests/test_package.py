@@ -6,7 +6,9 @@ import ast
 import glob
 import importlib.util
 import os
+import subprocess
 import sys
+import tempfile
 import sysconfig
 import unittest
 
@@ -60,6 +62,69 @@ class InstalledTest(unittest.TestCase):
                     elif isinstance(node, ast.ImportFrom) and node.level == 0:
                         top.add(node.module.split(".")[0])
                 self.assertEqual(sorted(top - set(stdlib)), [])
+
+
+# A user's script, type-checked against the installed package with
+# mypy --strict: the public API is typed, and py.typed says so.
+USER_SCRIPT = """
+import datetime
+from typing import Any, Dict, List, Optional, Tuple
+
+import tapis_agent
+
+tok: tapis_agent.Token = tapis_agent.token("demo", min_valid=datetime.timedelta(minutes=5))
+jwt: str = str(tok)
+left: Optional[float] = tok.expires_in()
+when: Optional[datetime.datetime] = tok.expires_at
+h: Dict[str, str] = tapis_agent.headers("demo", min_valid=60)
+info: Dict[str, Any] = tapis_agent.token_info()
+st: tapis_agent.Status = tapis_agent.status()
+rows: List[Tuple[str, ...]] = st.rows()
+html: str = st._repr_html_()
+try:
+    tapis_agent.token("demo", min_valid=600)
+except tapis_agent.MinValidUnsatisfiable as e:
+    life: Optional[int] = e.lifetime
+    code: str = e.code
+    hint: str = e.hint
+t: Any = tapis_agent.tapipy_client("demo", min_valid=30)
+t2: Any = tapis_agent.connect_tapis(base_url="https://designsafe.tapis.io", username="jdoe")
+t3: Any = tapis_agent.Client("/run/user/1000/tapis-agent/agent.sock", timeout=5.0).token("demo")
+tenant: Dict[str, Any] = tapis_agent.login("demo", device=True)
+tapis_agent.logout("demo")
+"""
+
+
+class TypedTest(unittest.TestCase):
+    def test_mypy_strict(self):
+        try:
+            import mypy  # noqa: F401
+        except ImportError:
+            self.skipTest("mypy is not installed (Debian: python3-mypy; .ci/run installs it)")
+        d = tempfile.mkdtemp(prefix="tpy-mypy")
+        self.addCleanup(__import__("shutil").rmtree, d, True)
+        path = os.path.join(d, "notebook_code.py")
+        with open(path, "w") as f:
+            f.write(USER_SCRIPT)
+
+        def mypy():
+            return subprocess.run(
+                [sys.executable, "-m", "mypy", "--strict", "--python-version", "3.8", "--cache-dir", os.path.join(d, "cache"), path],
+                cwd=d,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                universal_newlines=True,
+                timeout=300,
+            )
+
+        p = mypy()
+        self.assertEqual(p.returncode, 0, p.stdout)
+        # The check can fail: a wrong type is reported.
+        with open(path, "a") as f:
+            f.write("wrong: int = tapis_agent.token()\n")
+        p = mypy()
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn('Incompatible types in assignment (expression has type "Token", variable has type "int")', p.stdout)
 
 
 class VersionTest(unittest.TestCase):

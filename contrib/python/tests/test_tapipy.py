@@ -155,6 +155,19 @@ class TapipyTest(unittest.TestCase):
             _tapipy.tenant_for("http://127.0.0.1:1")
         self.assertIn("base_url", cm.exception.hint)
 
+    def test_plugin_before_login(self):
+        # A Tapis built with the plugin while the agent has no session is
+        # made all the same; its calls say to log in until one is made.
+        self.world.logout("demo")
+        try:
+            p = self.closing(Tapis(base_url=self.world.base_url, plugins=["tapis_agent.tapipy_plugin"]))
+            with self.assertRaises(tapis_agent.LoginRequired) as cm:
+                p.authenticator.get_userinfo()
+            self.assertEqual(cm.exception.hint, 'tapis_agent.login("demo")')
+        finally:
+            self.world.login("demo")
+        self.assertEqual(p.authenticator.get_userinfo().username, "demo")
+
     def test_connect_tapis(self):
         t = self.closing(tapis_agent.connect_tapis(base_url=self.world.base_url))
         self.assertEqual(t._tapis_agent_tokens.tenant, "demo")

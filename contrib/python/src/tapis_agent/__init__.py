@@ -41,6 +41,7 @@ import socket
 import stat
 import sys
 import urllib.parse
+from typing import Any, Dict, Optional, Union
 
 from . import _frame
 from ._status import Status, _parse_time
@@ -118,7 +119,7 @@ class TapisAgentError(Exception):
     of the agent's answer (0 when no answer was used).
     """
 
-    def __init__(self, code, message, hint="", status=0):
+    def __init__(self, code: str, message: str, hint: str = "", status: int = 0) -> None:
         super().__init__(code, message, hint)
         self.code = code
         self.message = message
@@ -164,8 +165,11 @@ class MinValidUnsatisfiable(TapisAgentError):
     lifetime is the tenant's token lifetime in seconds, or None when it
     could not be learnt."""
 
-    lifetime = None
+    lifetime = None  # type: Optional[int]
 
+
+#: What min_valid takes: seconds, a timedelta, or None for the default.
+MinValid = Union[int, float, datetime.timedelta, None]
 
 _CLASSES = {
     CODE_LOGIN_REQUIRED: LoginRequired,
@@ -176,7 +180,7 @@ _CLASSES = {
 }
 
 
-def default_socket_path():
+def default_socket_path() -> str:
     """Return the well-known socket path, ignoring $TAPIS_AGENT_SOCK:
     $XDG_RUNTIME_DIR/tapis-agent/agent.sock, else on macOS
     ~/Library/Application Support/tapis-agent/agent.sock, else
@@ -191,14 +195,14 @@ def default_socket_path():
     return "/tmp/tapis-agent-%d/agent.sock" % os.getuid()
 
 
-def socket_path():
+def socket_path() -> str:
     """Return the agent's socket path: $TAPIS_AGENT_SOCK if set, else
     default_socket_path(). It is read at every call, so setting the
     variable in a running notebook takes effect at once."""
     return os.environ.get("TAPIS_AGENT_SOCK", "") or default_socket_path()
 
 
-def check_dir(path):
+def check_dir(path: str) -> None:
     """Raise SocketDirUnsafe unless path is a directory (not a symlink)
     owned by the current user with no group or other permission bits, as
     tmux requires of its socket directory, and as the agent and tapis-token
@@ -272,11 +276,11 @@ class Client:
     threads, and every call asks the agent afresh.
     """
 
-    def __init__(self, path=None, timeout=None):
+    def __init__(self, path: Optional[str] = None, timeout: Optional[float] = None) -> None:
         self.path = path
         self.timeout = timeout
 
-    def token_info(self, tenant=None, min_valid=None):
+    def token_info(self, tenant: Optional[str] = None, min_valid: MinValid = None) -> Dict[str, Any]:
         """Return the agent's answer for tenant's token as a dict: tenant,
         base_url, username, access_token, expires_at (RFC 3339 text) and
         expires_in (seconds left). The token stays valid for at least
@@ -295,7 +299,7 @@ class Client:
         info["expires_at"] = _frame.rfc3339(info.pop("expires_at_unix"))
         return info
 
-    def token(self, tenant=None, min_valid=None):
+    def token(self, tenant: Optional[str] = None, min_valid: MinValid = None) -> Token:
         """Return tenant's access token, valid for at least min_valid
         seconds, as a Token: a str whose repr() names the tenant and the
         time left instead of the JWT. See token_info."""
@@ -306,12 +310,12 @@ class Client:
             raise self._explain(e, tenant, secs) from None
         return _to_token(info)
 
-    def headers(self, tenant=None, min_valid=None):
+    def headers(self, tenant: Optional[str] = None, min_valid: MinValid = None) -> Dict[str, str]:
         """Return {"X-Tapis-Token": token} for tenant, the token as a plain
         str."""
         return {HEADER: str(self.token(tenant, min_valid))}
 
-    def status(self):
+    def status(self) -> Status:
         """Return the agent's status as a Status: a dict with version, pid,
         socket, config, and "tenants", one dict per tenant with its state
         and expiries, that shows itself as a table. It never holds a
@@ -321,7 +325,7 @@ class Client:
         except TapisAgentError as e:
             raise self._explain(e, None, None) from None
 
-    def login_request(self, body, timeout=None):
+    def login_request(self, body: Dict[str, Any], timeout: Optional[float] = None) -> Dict[str, Any]:
         """Send one login request (the agent's LoginRequest: tenant,
         username, password, device, client_id, wait, cancel) and return
         its answer as a dict: "tenant", the tenant's status, and "device"
@@ -332,7 +336,7 @@ class Client:
         except TapisAgentError as e:
             raise self._explain(e, body.get("tenant"), None) from None
 
-    def logout(self, tenant):
+    def logout(self, tenant: str) -> Dict[str, Any]:
         """Log out of tenant: the agent drops its session and revokes its
         tokens upstream. Return the tenant's status after."""
         try:
@@ -568,13 +572,13 @@ def _decode(status, body):
     raise _CLASSES.get(code, TapisAgentError)(code, message, hint, status)
 
 
-def token_info(tenant=None, min_valid=None):
+def token_info(tenant: Optional[str] = None, min_valid: MinValid = None) -> Dict[str, Any]:
     """Return the agent's answer for tenant's token as a dict (see
     Client.token_info)."""
     return Client().token_info(tenant, min_valid)
 
 
-def token(tenant=None, min_valid=None):
+def token(tenant: Optional[str] = None, min_valid: MinValid = None) -> Token:
     """Return tenant's access token, valid for at least min_valid seconds
     (or a datetime.timedelta; None: 60 seconds, or half the tenant's token
     lifetime when that is shorter), as a Token: str(token) is the JWT, repr()
@@ -591,13 +595,13 @@ def token(tenant=None, min_valid=None):
     return Client().token(tenant, min_valid)
 
 
-def headers(tenant=None, min_valid=None):
+def headers(tenant: Optional[str] = None, min_valid: MinValid = None) -> Dict[str, str]:
     """Return the request headers carrying tenant's access token:
     {"X-Tapis-Token": token}."""
     return Client().headers(tenant, min_valid)
 
 
-def status():
+def status() -> Status:
     """Return the agent's status as a Status, a dict that shows itself as a
     table in Jupyter and as text in a terminal: each tenant's state,
     expiries and next refresh (see Client.status)."""
@@ -615,12 +619,12 @@ class TapisAgentAuth:
     client is the Client to ask (default: Client()).
     """
 
-    def __init__(self, tenant=None, min_valid=None, client=None):
+    def __init__(self, tenant: Optional[str] = None, min_valid: MinValid = None, client: Optional["Client"] = None) -> None:
         self.tenant = tenant
         self.min_valid = min_valid
         self.client = client or Client()
 
-    def __call__(self, r):
+    def __call__(self, r: Any) -> Any:
         r.headers[HEADER] = str(self.client.token(self.tenant, self.min_valid))
         return r
 

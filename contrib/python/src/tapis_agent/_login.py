@@ -7,6 +7,7 @@ import getpass
 import os
 import shutil
 import subprocess
+from typing import Any, Dict, Optional
 
 from . import (
     CODE_AGENT_UNREACHABLE,
@@ -16,6 +17,7 @@ from . import (
     BadCredentials,
     Client,
     SocketDirUnsafe,
+    Status,
     TapisAgentError,
     _q,
     socket_path,
@@ -47,7 +49,7 @@ def _agent_binary():
     return None
 
 
-def ensure_agent(client=None):
+def ensure_agent(client: Optional[Client] = None) -> Status:
     """Return the status of the agent at the socket, after starting one
     (tapis-agent start) when none answers at the well-known socket. With
     $TAPIS_AGENT_SOCK set, or an explicit client path, the user chose an
@@ -102,7 +104,14 @@ def _tenant_status(st, tenant):
     return {}
 
 
-def login(tenant=None, username=None, device=False, client_id=None, client_key=None, client=None):
+def login(
+    tenant: Optional[str] = None,
+    username: Optional[str] = None,
+    device: bool = False,
+    client_id: Optional[str] = None,
+    client_key: Optional[str] = None,
+    client: Optional[Client] = None,
+) -> Dict[str, Any]:
     """Log the agent in to tenant (None: the agent's default tenant) and
     return the tenant's status (a dict: state, username, expiries).
 
@@ -205,7 +214,7 @@ def _login_device(client, tenant, client_id, client_key):
     return t
 
 
-def logout(tenant=None, client=None):
+def logout(tenant: Optional[str] = None, client: Optional[Client] = None) -> Dict[str, Any]:
     """Log the agent out of tenant (None: the default tenant): it drops the
     session and revokes its tokens upstream. Return the tenant's status."""
     client = client or Client()

@@ -2,6 +2,7 @@
 
 import datetime
 import html
+from typing import Any, Dict, List, Optional, Tuple
 
 from ._token import human
 
@@ -44,17 +45,17 @@ def _when(text, now):
     return "%s (%s ago)" % (stamp, human(-left))
 
 
-class Status(dict):
+class Status(Dict[str, Any]):
     """The agent's status: a dict with version, pid, socket, config and
     "tenants", one dict per tenant with its state and expiries. It never
     holds a secret. In Jupyter it renders as a table (_repr_html_), in a
     terminal as text; rows() gives the table's cells."""
 
-    def rows(self, now=None):
+    def rows(self, now: Optional[datetime.datetime] = None) -> List[Tuple[str, ...]]:
         """Return one tuple of display cells per tenant, in the order of
         _COLUMNS."""
         now = now or datetime.datetime.now(datetime.timezone.utc)
-        out = []
+        out = []  # type: List[Tuple[str, ...]]
         for t in self.get("tenants") or []:
             if not isinstance(t, dict):
                 continue
@@ -85,7 +86,7 @@ class Status(dict):
     def _header(self):
         return "tapis-agent %s, pid %s, socket %s" % (self.get("version", "?"), self.get("pid", "?"), self.get("socket", "?"))
 
-    def text(self):
+    def text(self) -> str:
         """Return the status as a text table."""
         rows = [tuple(c.upper() for c in _COLUMNS)] + self.rows()
         widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
@@ -98,16 +99,16 @@ class Status(dict):
             lines.append("(no tenants: tapis_agent.login(\"TENANT\") adds one)")
         return "\n".join(lines)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return self.text()
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.text()
 
-    def _repr_pretty_(self, p, cycle):
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(self.text())
 
-    def _repr_html_(self):
+    def _repr_html_(self) -> str:
         e = html.escape
         parts = ["<div><p>%s</p>" % e(self._header())]
         if self.get("config_error"):

@@ -21,12 +21,14 @@ imported only when a client is built.
 
 import datetime
 import re
+from typing import Any, Dict, List, Optional
 
 from . import (
     CODE_UNKNOWN_TENANT,
     HEADER,
     Client,
     LoginRequired,
+    MinValid,
     MinValidUnsatisfiable,
     TapisAgentError,
     UnknownTenant,
@@ -34,6 +36,7 @@ from . import (
     _seconds,
 )
 from ._login import _say, ensure_agent, login
+from ._token import Token
 
 #: Seconds an agent-backed client's token must stay valid when it is
 #: sent, unless the tenant's tokens live less than twice that.
@@ -44,7 +47,7 @@ _TAPIS_IO = re.compile(r"^https://([a-z0-9][a-z0-9-]*)\.tapis\.io$")
 
 def _tapipy():
     try:
-        from tapipy.tapis import Tapis, TapisResult
+        from tapipy.tapis import Tapis, TapisResult  # type: ignore
     except ImportError as e:
         raise ImportError(
             "an agent-backed tapipy client needs tapipy: pip install tapipy, or %%pip install tapipy in a notebook (%s)" % e
@@ -57,18 +60,19 @@ class AgentTokens:
     one agent. tenant None means the agent's default tenant, pinned at the
     first answer, so that the client keeps its tenant if the default
     changes. min_valid (seconds) is clamped to half the tenant's token
-    lifetime, learnt from the tokens. Safe for concurrent use."""
+    lifetime, which the agent tells when it first refuses min_valid as too
+    long. Safe for concurrent use."""
 
-    def __init__(self, tenant=None, min_valid=DEFAULT_MIN_VALID, client=None):
+    def __init__(self, tenant: Optional[str] = None, min_valid: MinValid = DEFAULT_MIN_VALID, client: Optional[Client] = None) -> None:
         secs = _seconds(min_valid)
         if secs is None:
             raise TypeError("min_valid must be a number of seconds or a datetime.timedelta, not None")
         self.client = client or Client()
         self.tenant = tenant
         self.min_valid = secs
-        self.lifetime = None
+        self.lifetime = None  # type: Optional[int]
 
-    def want(self):
+    def want(self) -> Optional[int]:
         """Return the min_valid to ask for: min_valid, at most half the
         tenant's token lifetime once known; None (the agent's default,
         which is that too) for a tenant whose tokens live less than
@@ -79,7 +83,7 @@ class AgentTokens:
             return max(1, min(self.min_valid, self.lifetime // 2))
         return self.min_valid
 
-    def token(self):
+    def token(self) -> Token:
         """Return the agent's current Token for the tenant, valid for at
         least want() seconds."""
         try:
@@ -92,7 +96,7 @@ class AgentTokens:
         return tok
 
 
-def install(t, source):
+def install(t: Any, source: AgentTokens) -> Any:
     """Make the tapipy Tapis object t agent-backed, its tokens coming from
     source (an AgentTokens). Installing again only changes the source."""
     installed = getattr(t, "_tapis_agent_tokens", None) is not None
@@ -103,7 +107,7 @@ def install(t, source):
     # The error of a refresh that tapipy swallows, raised by the next
     # get_access_jwt: without it upload() would send the expired token and
     # the user would see Tapis's "Invalid Tapis token." instead of why.
-    pending = []
+    pending = []  # type: List[TapisAgentError]
 
     def current():
         tok = t._tapis_agent_tokens.token()
@@ -168,7 +172,9 @@ def _shorten(t):
     at.expires_in = expires_in
 
 
-def tapipy_client(tenant=None, min_valid=DEFAULT_MIN_VALID, client=None, **kwargs):
+def tapipy_client(
+    tenant: Optional[str] = None, min_valid: MinValid = DEFAULT_MIN_VALID, client: Optional[Client] = None, **kwargs: Any
+) -> Any:
     """Return an agent-backed tapipy.tapis.Tapis for tenant (None: the
     agent's default tenant), made with the tenant's base URL. Every call
     carries the agent's current token, valid for at least min_valid
@@ -185,7 +191,12 @@ def tapipy_client(tenant=None, min_valid=DEFAULT_MIN_VALID, client=None, **kwarg
     return install(t, source)
 
 
-def tenant_for(base_url, username=None, client=None, status=None):
+def tenant_for(
+    base_url: Optional[str],
+    username: Optional[str] = None,
+    client: Optional[Client] = None,
+    status: Optional[Dict[str, Any]] = None,
+) -> str:
     """Return the agent's tenant for a Tapis base URL: the tenant with that
     base_url (the one of username, or the default, when several have it),
     else NAME for https://NAME.tapis.io. Raise UnknownTenant otherwise."""
@@ -196,7 +207,7 @@ def tenant_for(base_url, username=None, client=None, status=None):
     if not want:
         for t in tenants:
             if t.get("default"):
-                return t.get("tenant")
+                return str(t.get("tenant"))
         raise UnknownTenant(CODE_UNKNOWN_TENANT, "no base_url given and the agent has no default tenant", 'tapis_agent.login("designsafe")')
     same = [t for t in tenants if (t.get("base_url") or "").rstrip("/") == want]
     for pick in (
@@ -207,7 +218,7 @@ def tenant_for(base_url, username=None, client=None, status=None):
     ):
         for t in same:
             if pick(t):
-                return t.get("tenant")
+                return str(t.get("tenant"))
     m = _TAPIS_IO.match(want)
     if m:
         return m.group(1)
@@ -218,7 +229,7 @@ def tenant_for(base_url, username=None, client=None, status=None):
     )
 
 
-def plugin_install(t, kwargs):
+def plugin_install(t: Any, kwargs: Dict[str, Any]) -> Any:
     """on_tapis_client_instantiation of tapis_agent.tapipy_plugin: make t
     agent-backed for the tenant of its base URL (or tapis_agent_tenant=,
     a keyword argument of Tapis)."""
@@ -236,12 +247,12 @@ def plugin_install(t, kwargs):
 
 
 def connect_tapis(
-    token_filePath="~/.tapis_tokens.json",
-    base_url="https://designsafe.tapis.io",
-    username="",
-    password="",
-    force_connect=False,
-):
+    token_filePath: str = "~/.tapis_tokens.json",
+    base_url: str = "https://designsafe.tapis.io",
+    username: str = "",
+    password: str = "",
+    force_connect: bool = False,
+) -> Any:
     """A drop-in for DesignSafe's connect_tapis helper, with its signature
     and defaults: return an agent-backed tapipy Tapis for the tenant of
     base_url. Where the helper keeps a token file, this asks the agent:

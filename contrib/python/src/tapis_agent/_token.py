@@ -4,9 +4,10 @@ import base64
 import datetime
 import json
 import time
+from typing import Any, Dict, Optional
 
 
-def claims(jwt):
+def claims(jwt: str) -> Dict[str, Any]:
     """Return the claims of a JWT as a dict, unverified (for expiry and
     display only), or {} when it does not decode."""
     try:
@@ -17,7 +18,7 @@ def claims(jwt):
     return doc if isinstance(doc, dict) else {}
 
 
-def human(seconds):
+def human(seconds: float) -> str:
     """Return seconds as text: 45s, 12m30s, 3h59m."""
     seconds = int(seconds)
     if seconds < 0:
@@ -46,9 +47,16 @@ class Token(str):
     tenant = ""
     base_url = ""
     username = ""
-    expires_at = None  # type: datetime.datetime
+    expires_at = None  # type: Optional[datetime.datetime]
 
-    def __new__(cls, jwt, tenant="", base_url="", username="", expires_at=None):
+    def __new__(
+        cls,
+        jwt: str,
+        tenant: str = "",
+        base_url: str = "",
+        username: str = "",
+        expires_at: Optional[datetime.datetime] = None,
+    ) -> "Token":
         self = super().__new__(cls, jwt)
         self.tenant = tenant
         self.base_url = base_url
@@ -60,35 +68,35 @@ class Token(str):
         self.expires_at = expires_at
         return self
 
-    def __str__(self):
+    def __str__(self) -> str:
         return str.__str__(self)
 
-    def expires_in(self):
+    def expires_in(self) -> Optional[float]:
         """Return the seconds the token stays valid from now (negative once
         it has expired), or None when its expiry is unknown."""
         if self.expires_at is None:
             return None
         return self.expires_at.timestamp() - time.time()
 
-    def __repr__(self):
-        left = self.expires_in()
-        if left is None:
+    def __repr__(self) -> str:
+        left, at = self.expires_in(), self.expires_at
+        if left is None or at is None:
             validity = "expiry unknown"
         elif left <= 0:
             validity = "expired %s ago" % human(-left)
         else:
             validity = "valid for %s, until %s" % (
                 human(left),
-                self.expires_at.astimezone().strftime("%H:%M:%S %Z").strip(),
+                at.astimezone().strftime("%H:%M:%S %Z").strip(),
             )
         who = self.tenant or "unknown tenant"
         if self.username:
             who = "%s@%s" % (self.username, who)
         return "<tapis_agent.Token %s, %s; str(token) gives the JWT>" % (who, validity)
 
-    def _repr_pretty_(self, p, cycle):
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(repr(self))
 
-    def __reduce__(self):
+    def __reduce__(self) -> Any:
         # A pickled token is the plain JWT: nothing of this class travels.
         return (str, (str.__str__(self),))

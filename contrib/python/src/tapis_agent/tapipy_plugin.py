@@ -9,7 +9,10 @@ of Tapis, names another), and upload() refreshes through the agent.
 """
 
 
-def on_tapis_client_instantiation(client, **kwargs):
+from typing import Any
+
+
+def on_tapis_client_instantiation(client: Any, **kwargs: Any) -> None:
     """Called by tapipy once for each new Tapis object that names this
     plugin, with the constructor's arguments."""
     from ._tapipy import plugin_install
