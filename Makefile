@@ -3,23 +3,16 @@ SHELL := /bin/bash
 GO ?= go
 PREFIX ?= $(HOME)/.local
 BINDIR ?= $(PREFIX)/bin
-<<<<<<< HEAD
 # Empty: ~/.config/systemd/user (or ~/Library/LaunchAgents), or
 # PREFIX/lib/systemd/user for a PREFIX outside the home (contrib/install.sh).
 UNITDIR ?=
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-COMMIT := $(shell git rev-parse HEAD 2>/dev/null)
-LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
-=======
-UNITDIR ?= $(HOME)/.config/systemd/user
-COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 # Evaluated once per make run, so that every target of one run (the
 # binaries, the Python package, its tests) carries the same version.
 ifeq ($(origin VERSION),undefined)
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 endif
-LDFLAGS := -s -w -X main.version=$(VERSION)
->>>>>>> main
+COMMIT := $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 CMDS := tapis-agent tapis-token tapis-fake
 OUT ?= bin
 FUZZTIME ?= 30s
