@@ -72,12 +72,15 @@ func TestInstallFromArchive(t *testing.T) {
 
 	out := sh("sh", "./install.sh")
 	bin := filepath.Join(home, ".local", "bin")
-	var line string
+	lines := map[string]string{} // shell: its start-up line
 	for l := range strings.Lines(out) {
-		if _, after, ok := strings.Cut(l, "bash, in ~/.bashrc:"); ok {
-			line = strings.TrimSpace(after)
+		for shell, file := range map[string]string{"bash": "bash, in ~/.bashrc:", "zsh": "zsh, in ~/.zshrc:", "tcsh": "csh or tcsh, in ~/.cshrc:"} {
+			if _, after, ok := strings.Cut(l, file); ok {
+				lines[shell] = strings.TrimSpace(after)
+			}
 		}
 	}
+	line := lines["bash"]
 	if want := `eval "$('` + bin + `/tapis-agent' start -q)"`; line != want {
 		t.Fatalf("install.sh gives the bash line %q; want %q\n%s", line, want, out)
 	}
@@ -119,6 +122,17 @@ func TestInstallFromArchive(t *testing.T) {
 	}
 	if tok := tokenLine(t, out); tok != first {
 		t.Errorf("second login shell's token differs from the first one's: a second agent?\n%s", out)
+	}
+
+	// zsh's and csh's lines find the same agent.
+	for _, shell := range []string{"zsh", "tcsh"} {
+		if _, err := exec.LookPath(shell); err != nil {
+			t.Fatalf("%s is not installed (apt-get install %s): its start-up line is untested", shell, shell)
+		}
+		out = sh(shell, "-c", lines[shell]+"; echo sock=$TAPIS_AGENT_SOCK")
+		if !strings.Contains(out, "sock="+filepath.Join(run, "tapis-agent", "agent.sock")+"\n") {
+			t.Errorf("%s line %q does not point at the agent:\n%s", shell, lines[shell], out)
+		}
 	}
 
 	out = sh("sh", filepath.Join(home, ".local", "share", "tapis-agent", "install.sh"), "--uninstall")
