@@ -45,6 +45,9 @@ type Options struct {
 	// Reload re-reads the config for POST /v1/reload; nil: the agent keeps
 	// the config it has.
 	Reload func() error
+	// Warnings are the agent's own, shown in status: memory not locked,
+	// say. Each says what is at risk and what to do.
+	Warnings []string
 	// DevicePoll is how often a device-code login asks upstream whether
 	// the user approved it; 0 means DefaultDevicePoll.
 	DevicePoll time.Duration
@@ -86,11 +89,15 @@ type Agent struct {
 	orphans map[leaseKey]string // lease files an earlier agent kept, by job and tenant
 	polling bool                // pollJobs runs
 
-	mu        sync.Mutex // guards the fields below and every tenantState
-	cfg       *config.Config
-	configErr error
-	tenants   map[string]*tenantState // tenants with a session, a login or a login error
-	closed    bool
+	cbMu      sync.Mutex              // guards cbServers
+	cbServers map[int]*callbackServer // browser-login listeners, by port
+
+	mu           sync.Mutex // guards the fields below and every tenantState
+	cfg          *config.Config
+	configErr    error
+	tenants      map[string]*tenantState // tenants with a session, a login or a login error
+	browserFlows map[string]*deviceFlow  // browser logins by flow id, pending or just ended
+	closed       bool
 }
 
 // tenantState is what the agent holds for one tenant beyond its config.
@@ -98,7 +105,7 @@ type Agent struct {
 // removed (see pruneLocked).
 type tenantState struct {
 	session    *session         // nil when not logged in
-	flow       *deviceFlow      // the latest device-code login, pending or ended
+	flow       *deviceFlow      // the latest device-code or browser login, pending or ended
 	loginErr   string           // why the last background login failed; "" for none
 	unattended *unattendedLogin // the password_command login running or waiting to retry
 }
@@ -182,6 +189,9 @@ func New(opts Options) *Agent {
 		sinks:   make(map[string]*sinkWriter),
 		leases:  make(map[leaseKey]*jobLease),
 		orphans: make(map[leaseKey]string),
+
+		cbServers:    make(map[int]*callbackServer),
+		browserFlows: make(map[string]*deviceFlow),
 	}
 	if opts.LeaseDir != "" {
 		a.findOrphanLeases()
@@ -429,14 +439,14 @@ func (a *Agent) Token(ctx context.Context, tenant string, minValid time.Duration
 		return nil, err
 	}
 	s := a.session(name)
-	var err2 error
+	var refused error // the session's login_required answer
 	if s != nil {
-		var resp *ipc.TokenResponse
-		resp, err2 = s.token(ctx, minValid)
+		resp, err := s.token(ctx, minValid)
 		var ie *ipc.Error
-		if err2 == nil || !errors.As(err2, &ie) || ie.Code != ipc.CodeLoginRequired {
-			return resp, err2
+		if err == nil || !errors.As(err, &ie) || ie.Code != ipc.CodeLoginRequired {
+			return resp, err
 		}
+		refused = err
 	}
 	// A password_command login running now (at start, or after Tapis
 	// rejected the refresh token) answers this caller when it ends within
@@ -449,8 +459,8 @@ func (a *Agent) Token(ctx context.Context, tenant string, minValid time.Duration
 			return nil, err
 		}
 	}
-	if err2 != nil {
-		return nil, err2
+	if refused != nil {
+		return nil, refused
 	}
 	if err := a.loginRetryError(name); err != nil {
 		return nil, err
@@ -524,7 +534,7 @@ func (a *Agent) Status(ctx context.Context) (*ipc.StatusResponse, error) {
 		resp.ConfigError = cfgErr.Error()
 	}
 	resp.Leases = a.leaseStatuses()
-	resp.Warnings = a.leaseWarnings()
+	resp.Warnings = append(slices.Clip(a.opts.Warnings), a.leaseWarnings()...)
 	def := cfg.DefaultTenantName()
 	for _, v := range views {
 		var st ipc.TenantStatus
@@ -541,7 +551,11 @@ func (a *Agent) Status(ctx context.Context) (*ipc.StatusResponse, error) {
 			st.State = ipc.StateRetrying
 			st.NextRefresh = timePtr(v.retryAt)
 		}
-		if f := v.flow; f != nil && f.pending() {
+		if f := v.flow; f != nil && f.pending() && f.browser != nil {
+			st.State = ipc.StateBrowserPending
+			b := *f.browser
+			st.Browser = &b
+		} else if f != nil && f.pending() {
 			st.State = ipc.StateDevicePending
 			code := f.code
 			st.Device = &code
@@ -619,10 +633,11 @@ func (a *Agent) Logout(ctx context.Context, tenant string) (*ipc.TenantStatus, e
 			Message: fmt.Sprintf("not logged in to %s", name),
 			Hint:    hint}
 	}
-	s.logout(ctx)
+	deleted := s.logout(ctx)
 	s.removeSink()
 	a.log.Info("logout", "tenant", name)
 	st := loggedOutStatus(cfg, name)
+	st.ClientDeleted = deleted
 	return &st, nil
 }
 

@@ -8,7 +8,6 @@ import (
 
 	"github.com/tapis-agent/tapis-agent/config"
 	"github.com/tapis-agent/tapis-agent/ipc"
-	"github.com/tapis-agent/tapis-agent/secret"
 	"github.com/tapis-agent/tapis-agent/tapis"
 	"github.com/tapis-agent/tapis-agent/tapis/jwt"
 )
@@ -25,10 +24,11 @@ const deviceLifetime = 600 * time.Second
 // deviceFlow is one device-code login: the code shown to the user and the
 // goroutine polling upstream until approval, expiry or cancellation.
 type deviceFlow struct {
-	code   ipc.DeviceCode
-	cancel context.CancelFunc
-	done   chan struct{} // closed when the flow ended; err is set before
-	err    error         // nil when it ended in a session
+	code    ipc.DeviceCode
+	browser *ipc.BrowserLogin // set for a browser login instead of code
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when the flow ended; err is set before
+	err     error         // nil when it ended in a session
 }
 
 // pending reports whether the flow still waits for the user.
@@ -71,23 +71,11 @@ func (a *Agent) loginDevice(ctx context.Context, name string, req *ipc.LoginRequ
 		}
 		return &ipc.LoginResponse{Tenant: a.tenantStatus(name)}, nil
 	case req.Wait:
-		if f == nil {
+		if f == nil || f.browser != nil {
 			return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: name + ": no device-code login in progress",
 				Hint: "tapis-token login " + name + " --device"}
 		}
-		wait := time.NewTimer(a.opts.DeviceWait)
-		defer wait.Stop()
-		select {
-		case <-f.done:
-			if f.err != nil {
-				return nil, f.err
-			}
-			return &ipc.LoginResponse{Tenant: a.tenantStatus(name)}, nil
-		case <-wait.C:
-		case <-ctx.Done():
-		}
-		code := f.code
-		return &ipc.LoginResponse{Tenant: a.tenantStatus(name), Device: &code}, nil
+		return a.waitFlow(ctx, name, f)
 	}
 	return a.startDevice(ctx, name, req)
 }
@@ -95,27 +83,18 @@ func (a *Agent) loginDevice(ctx context.Context, name string, req *ipc.LoginRequ
 // startDevice starts a device-code flow and answers with the code to show.
 func (a *Agent) startDevice(ctx context.Context, name string, req *ipc.LoginRequest) (*ipc.LoginResponse, error) {
 	t := a.Config().TenantOrDefault(name)
-	creds := requestClient(t, req.ClientID, secret.Value(req.ClientKey))
-	req.ClientKey = ""
-	id := creds.ID
-	if id == "" {
-		return nil, &ipc.Error{Code: ipc.CodeBadRequest,
-			Message: fmt.Sprintf("%s: a device-code login needs an OAuth client registered with %s (its id and key); Tapis registers clients only for a caller with a token",
-				name, t.BaseURL),
-			Hint: fmt.Sprintf(`register one once with any token (e.g. from the Tapis token web page): curl -H "X-Tapis-Token: $TOKEN" -H 'Content-Type: application/json' -d '{}' %s/v3/oauth2/clients; then set client_id and client_key_file under [tenants.%s] in the config, or pass --client-id ID --client-key-stdin`,
-				t.BaseURL, name)}
-	}
-	if creds.Key.IsZero() {
-		return nil, &ipc.Error{Code: ipc.CodeBadRequest,
-			Message: fmt.Sprintf("%s: the key of client %s is needed too: the device-code login itself needs none, but every later refresh of its tokens does", name, id),
-			Hint:    fmt.Sprintf("set client_key_file under [tenants.%s] in the config, or pipe the key in: tapis-token login %s --device --client-id %s --client-key-stdin", name, name, id)}
-	}
 	api, err := a.newAPI(t)
 	if err != nil {
 		return nil, err
 	}
+	fc, err := a.resolveClient(ctx, name, t, api, req, "--device")
+	if err != nil {
+		return nil, err
+	}
+	creds, id := fc.creds, fc.creds.ID
 	dc, err := api.StartDevice(ctx, id)
 	if err != nil {
+		a.failedLogin(ctx, name, api, fc)
 		var te *tapis.Error
 		if errors.As(err, &te) && tapis.IsDefinitive(err) {
 			return nil, &ipc.Error{Code: ipc.CodeBadClient,
@@ -153,7 +132,7 @@ func (a *Agent) startDevice(ctx context.Context, name string, req *ipc.LoginRequ
 	go func() {
 		defer a.wg.Done()
 		defer cancel()
-		f.err = a.pollDevice(fctx, name, t, api, dc, &creds, deadline)
+		f.err = a.pollDevice(fctx, name, t, api, dc, &creds, fc.registered, deadline)
 		close(f.done)
 	}()
 	code := f.code
@@ -165,7 +144,7 @@ func (a *Agent) startDevice(ctx context.Context, name string, req *ipc.LoginRequ
 // until approval, the code's expiry or ctx ends. Upstream keeps answering
 // "not ready" for a code that was never entered even after it expired, so
 // the deadline is enforced here.
-func (a *Agent) pollDevice(ctx context.Context, name string, t *config.Tenant, api *tapis.Client, dc *tapis.DeviceCode, creds *tapis.ClientCredentials, deadline time.Time) error {
+func (a *Agent) pollDevice(ctx context.Context, name string, t *config.Tenant, api *tapis.Client, dc *tapis.DeviceCode, creds *tapis.ClientCredentials, registered bool, deadline time.Time) error {
 	log := a.log.With("tenant", name)
 	expired := func() error {
 		log.Warn("device_login_expired", "user_code", dc.UserCode)
@@ -197,7 +176,7 @@ func (a *Agent) pollDevice(ctx context.Context, name string, t *config.Tenant, a
 		var te *tapis.Error
 		switch {
 		case err == nil:
-			return a.finishDevice(name, api, creds, tok)
+			return a.finishDevice(name, api, creds, registered, tok)
 		case errors.Is(err, tapis.ErrDeviceNotReady):
 			continue
 		case ctx.Err() != nil:
@@ -216,7 +195,7 @@ func (a *Agent) pollDevice(ctx context.Context, name string, t *config.Tenant, a
 }
 
 // finishDevice installs the session a device-code login obtained.
-func (a *Agent) finishDevice(name string, api *tapis.Client, creds *tapis.ClientCredentials, tok *tapis.Token) error {
+func (a *Agent) finishDevice(name string, api *tapis.Client, creds *tapis.ClientCredentials, registered bool, tok *tapis.Token) error {
 	if tok.RefreshToken.IsZero() {
 		return &ipc.Error{Code: ipc.CodeInternal, Message: name + ": Tapis issued no refresh token for the device-code login",
 			Hint: "tapis-token login " + name}
@@ -228,7 +207,7 @@ func (a *Agent) finishDevice(name string, api *tapis.Client, creds *tapis.Client
 	cfg := a.Config()
 	t := cfg.TenantOrDefault(name)
 	s := a.newSession(sessionParams{name: name, tenant: t, api: api, username: username,
-		client: creds, margin: cfg.RefreshMargin}, newTokenSet(tok, a.opts.Now()))
+		client: creds, registered: registered, margin: cfg.RefreshMargin}, newTokenSet(tok, a.opts.Now()))
 	if err := a.install(s); err != nil {
 		return err
 	}

@@ -132,7 +132,8 @@ func TestDeviceLoginNeedsClient(t *testing.T) {
 		code string
 		want []string
 	}{
-		{"no client", ipc.LoginRequest{Tenant: "dev", Device: true}, ipc.CodeBadRequest, []string{"needs an OAuth client", "/v3/oauth2/clients", "--client-id"}},
+		{"no client", ipc.LoginRequest{Tenant: "dev", Device: true}, ipc.CodeClientNeeded, []string{"no OAuth client", "/v3/oauth2/webapp", "--token-stdin", "client_id"}},
+		{"bad bootstrap token", ipc.LoginRequest{Tenant: "dev", Device: true, BootstrapToken: "garbage"}, ipc.CodeBadRequest, []string{"not a Tapis access token"}},
 		{"no key", ipc.LoginRequest{Tenant: "dev", Device: true, ClientID: "c1"}, ipc.CodeBadRequest, []string{"key of client c1", "refresh", "--client-key-stdin"}},
 		// A client Tapis refuses is not the user's password: bad_client.
 		{"unknown client", ipc.LoginRequest{Tenant: "dev", Device: true, ClientID: "nope", ClientKey: "k"}, ipc.CodeBadClient, []string{"refused", "nope"}},
@@ -165,5 +166,55 @@ func TestDeviceLoginNeedsClient(t *testing.T) {
 	}
 	if st := a.tenantStatus("dev"); st.State != ipc.StateLoginRequired || st.Device != nil {
 		t.Errorf("after logout: %+v", st)
+	}
+}
+
+// Without a client, a token pasted from the Token Web App registers the
+// host's client once; the device login then ends in a refreshable session
+// whose logout deletes that client, and a second login reuses it.
+func TestDeviceBootstrap(t *testing.T) {
+	a, fake := deviceWorld(t, 0, 0, false)
+	a.opts.Hostname = "login1"
+	ctx := context.Background()
+	webapp, _ := fake.IssueTokens("jdoe", "")
+	login := func() {
+		t.Helper()
+		r, err := a.Login(ctx, &ipc.LoginRequest{Tenant: "dev", Device: true, BootstrapToken: webapp})
+		if err != nil || r.Device == nil {
+			t.Fatalf("bootstrap login: %+v, %v", r, err)
+		}
+		if err := fake.ApproveDeviceTTL(r.Device.UserCode, 48*time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		for range 10 {
+			r, err = a.Login(ctx, &ipc.LoginRequest{Tenant: "dev", Device: true, Wait: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Device == nil {
+				break
+			}
+		}
+		if r.Tenant.State != ipc.StateReady || !strings.HasPrefix(r.Tenant.ClientID, "tapis-agent-login1-") {
+			t.Fatalf("after approval: %+v", r.Tenant)
+		}
+	}
+	login()
+	first := a.tenantStatus("dev").ClientID
+	login()
+	if got := a.tenantStatus("dev").ClientID; got != first {
+		t.Errorf("second login uses client %s; want %s again", got, first)
+	}
+	if _, err := a.Token(ctx, "dev", 47*time.Hour); err != nil {
+		t.Errorf("token of the 2-day login: %v", err)
+	}
+	st, err := a.Logout(ctx, "dev")
+	if err != nil || st.ClientDeleted != first {
+		t.Fatalf("logout = %+v, %v; want client %s deleted", st, err, first)
+	}
+	for _, c := range fake.Clients() {
+		if c.Active && strings.HasPrefix(c.ClientID, "tapis-agent-") {
+			t.Errorf("active agent client %s left after logout", c.ClientID)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tapis-agent/tapis-agent/internal/safefile"
 	"github.com/tapis-agent/tapis-agent/internal/slurm"
 	"github.com/tapis-agent/tapis-agent/ipc"
 	"github.com/tapis-agent/tapis-agent/lease"
@@ -239,17 +240,10 @@ func badLease(msg, hint string) *ipc.Error {
 // checkLeasePath refuses a path at which something other than a lease
 // file exists: a lease overwrites its file and removes it at the end.
 func checkLeasePath(path string) error {
-	fi, err := os.Lstat(path)
+	data, err := readLeaseFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s exists and is not a regular file", path)
-	}
-	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
@@ -443,6 +437,12 @@ func (a *Agent) writeLeaseFile(l *jobLease, s *session, t *tokenSet) error {
 	return writeAtomic(l.path, data)
 }
 
+// readLeaseFile reads what is at a lease file's path, refusing a symlink,
+// a named pipe or a giant: the agent is about to overwrite or remove it.
+func readLeaseFile(path string) ([]byte, error) {
+	return safefile.Read(path, safefile.Options{Max: lease.MaxFileBytes, NoFollow: true})
+}
+
 // removeLeaseFile removes l's file, and its job's directory once empty.
 func (a *Agent) removeLeaseFile(l *jobLease) {
 	if err := removeIfExists(l.path); err != nil {
@@ -454,12 +454,9 @@ func (a *Agent) removeLeaseFile(l *jobLease) {
 	}
 }
 
-func removeIfExists(path string) error {
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return nil
-}
+// removeIfExists removes the regular file at path, as a token file is
+// removed; a file already gone is no error.
+func removeIfExists(path string) error { return sinkFile{path: path}.remove(sinkToken{}) }
 
 // pollJobs asks Slurm about the leased jobs every JobPoll, and ends the
 // leases of jobs that ended, or that Slurm has not known for JobGrace. It
@@ -586,7 +583,7 @@ func (a *Agent) findOrphanLeases() {
 	now := a.opts.Now()
 	for _, f := range files {
 		job := filepath.Base(filepath.Dir(f))
-		data, err := os.ReadFile(f)
+		data, err := readLeaseFile(f)
 		if err != nil {
 			continue
 		}

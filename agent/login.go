@@ -2,11 +2,8 @@ package agent
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/tapis-agent/tapis-agent/config"
@@ -18,7 +15,13 @@ import (
 
 // newAPI returns the upstream client of tenant t.
 func (a *Agent) newAPI(t *config.Tenant) (*tapis.Client, error) {
-	opts := []tapis.Option{tapis.WithTimeout(a.opts.UpstreamTimeout), tapis.WithUserAgent("tapis-agent/" + a.opts.Version)}
+	return a.newAPITimeout(t, a.opts.UpstreamTimeout)
+}
+
+// newAPITimeout returns the upstream client of tenant t whose calls give
+// up after timeout.
+func (a *Agent) newAPITimeout(t *config.Tenant, timeout time.Duration) (*tapis.Client, error) {
+	opts := []tapis.Option{tapis.WithTimeout(timeout), tapis.WithUserAgent("tapis-agent/" + a.opts.Version)}
 	if t.CAFile != "" {
 		opts = append(opts, tapis.WithCAFile(t.CAFile))
 	} else if a.opts.HTTPClient != nil {
@@ -40,12 +43,20 @@ func (a *Agent) Login(ctx context.Context, req *ipc.LoginRequest) (*ipc.LoginRes
 	if err != nil {
 		return nil, err
 	}
-	if req.Device {
+	switch {
+	case req.Probe:
+		return a.probe(ctx, name)
+	case req.Device && req.Browser:
+		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "a login is either a device-code or a browser login",
+			Hint: "tapis-token login " + name + " --browser, or --device"}
+	case req.Device:
 		req.Password = ""
 		return a.loginDevice(ctx, name, req)
-	}
-	if req.Wait || req.Cancel {
-		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "wait and cancel apply to device-code logins only",
+	case req.Browser:
+		req.Password = ""
+		return a.loginBrowser(ctx, name, req)
+	case req.Wait || req.Cancel:
+		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "wait and cancel apply to device-code and browser logins only",
 			Hint: "tapis-token login " + name + " --device"}
 	}
 	t := a.Config().TenantOrDefault(name)
@@ -85,32 +96,25 @@ func (a *Agent) passwordLogin(ctx context.Context, name string, t *config.Tenant
 	} else if old := a.session(name); old != nil && old.registered && old.username == username && old.baseURL() == api.BaseURL() {
 		creds, registered = old.client, true
 	}
-	var first *tapis.Token // the grant that registered a client, if one was registered now
+	var first *tapis.Token // the client-less grant that found or registered the client
+	var hc *hostClient
 	if creds == nil {
 		first, err = api.PasswordGrant(ctx, username, password, nil)
 		if err != nil {
 			return nil, a.upstreamError(name, "logging in", err)
 		}
-		oc, err := api.CreateClient(ctx, first.AccessToken, tapis.NewClient{
-			ID:          a.clientID(),
-			Description: truncate("tapis-agent on "+a.opts.Hostname, 70),
-		})
+		hc, err = a.ensureHostClient(ctx, name, api, first.AccessToken)
 		if err != nil {
-			return nil, a.upstreamError(name, "registering an OAuth client", err)
+			return nil, err
 		}
-		a.log.Info("client_registered", "tenant", name, "client_id", oc.ID)
-		creds = &tapis.ClientCredentials{ID: oc.ID, Key: oc.Key}
+		creds = &hc.creds
 		registered = true
 	}
 	tok, err := api.PasswordGrant(ctx, username, password, creds)
 	if err != nil {
-		if first != nil {
+		if hc != nil && hc.created {
 			// Unused, the client would pile up upstream with every retry.
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			if derr := api.DeleteClient(dctx, first.AccessToken, creds.ID); derr != nil {
-				a.log.Warn("client_delete_failed", "tenant", name, "client_id", creds.ID, "err", derr)
-			}
-			cancel()
+			a.deleteClient(ctx, name, api, first.AccessToken, creds.ID)
 		}
 		return nil, a.upstreamError(name, "logging in", err)
 	}
@@ -256,29 +260,21 @@ func (a *Agent) upstreamError(name, action string, err error) error {
 		// fix a wrong client id or key.
 		return &ipc.Error{Code: ipc.CodeBadClient, Message: fmt.Sprintf("%s: Tapis rejected the OAuth client (%s)", name, te.Message),
 			Hint: "fix client_id and client_key_file under [tenants." + name + "] in the config (the agent reloads it), then run tapis-token login " + name + " again"}
+	case errors.As(err, &te) && te.Reason == tapis.ReasonGrantNotAllowed:
+		return &ipc.Error{Code: ipc.CodeLoginFlow, Message: fmt.Sprintf("%s: %s: the tenant does not allow this login (%s)", name, action, te.Message),
+			Hint: "tapis-token login " + name + " --browser, or --device; tapis-token login says which the tenant allows"}
 	case errors.As(err, &te) && te.Reason == tapis.ReasonInvalidRefreshToken:
 		return &ipc.Error{Code: ipc.CodeLoginRequired, Message: fmt.Sprintf("%s: Tapis rejected the refresh token", name),
 			Hint: "tapis-token login " + name}
+	case tapis.Fault(err) != tapis.FaultNone:
+		return &ipc.Error{Code: ipc.CodeUpstreamUnavailable, Message: fmt.Sprintf("%s: %s: %s", name, action, tapis.Describe(err)),
+			Hint: "check the network and base_url of the tenant; try again in a minute"}
 	case tapis.IsTransient(err):
-		return &ipc.Error{Code: ipc.CodeUpstreamUnavailable, Message: fmt.Sprintf("%s: %s: %v", name, action, err),
-			Hint: "Tapis did not answer; try again in a minute"}
+		return &ipc.Error{Code: ipc.CodeUpstreamUnavailable, Message: fmt.Sprintf("%s: %s: %s", name, action, tapis.Describe(err)),
+			Hint: "Tapis is failing for now; try again in a minute"}
 	}
-	return &ipc.Error{Code: ipc.CodeInternal, Message: fmt.Sprintf("%s: %s: %v", name, action, err),
+	return &ipc.Error{Code: ipc.CodeInternal, Message: fmt.Sprintf("%s: %s: %s", name, action, tapis.Describe(err)),
 		Hint: "tapis-token status shows the tenant's last error; the agent's log says more"}
-}
-
-// clientID names an OAuth client registered for this host. Client ids are
-// unique across every Tapis tenant, hence the random suffix.
-func (a *Agent) clientID() string {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	host := strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' {
-			return r
-		}
-		return '-'
-	}, a.opts.Hostname)
-	return "tapis-agent-" + truncate(host, 50) + "-" + hex.EncodeToString(b[:])
 }
 
 func truncate(s string, n int) string {

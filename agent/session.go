@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -433,22 +434,34 @@ func (s *session) status() ipc.TenantStatus {
 	return st
 }
 
-// logout stops refreshing, revokes the tokens and the client the agent
-// registered (best effort: upstream revocation does not stop a refresh
-// token anyway), and drops the tokens.
-func (s *session) logout(ctx context.Context) {
+// logout stops refreshing, deletes the client the agent registered for
+// this host, revokes the tokens (best effort: upstream revocation does
+// not stop a refresh token anyway), and drops the tokens. It returns the
+// id of the client it deleted, or "".
+func (s *session) logout(ctx context.Context) (deleted string) {
 	if s.ref != nil {
 		s.ref.Stop()
 	}
 	t := s.tok.Swap(nil)
 	if t == nil {
-		return
+		return ""
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if s.registered && s.client != nil && s.now().Before(t.expiresAt) {
-		if err := s.api.DeleteClient(ctx, t.access, s.client.ID); err != nil {
+	if s.registered && s.client != nil {
+		access := t.access
+		if !s.now().Before(t.expiresAt) && !t.refresh.IsZero() {
+			// Deleting the client takes a live access token.
+			if nt, err := s.api.Refresh(ctx, t.refresh, *s.client); err == nil {
+				access = nt.AccessToken
+				t = &tokenSet{access: nt.AccessToken, refresh: nt.RefreshToken}
+			}
+		}
+		if err := s.api.DeleteClient(ctx, access, s.client.ID); err != nil {
 			s.log.Warn("client_delete_failed", "client_id", s.client.ID, "err", err)
+		} else {
+			s.log.Info("client_deleted", "client_id", s.client.ID, "reason", "logout")
+			deleted = s.client.ID
 		}
 	}
 	for _, tok := range []secret.Value{t.access, t.refresh} {
@@ -459,6 +472,7 @@ func (s *session) logout(ctx context.Context) {
 			s.log.Warn("revoke_failed", "err", err)
 		}
 	}
+	return deleted
 }
 
 // marginText shows a refresh_margin; 0 is the refresher's default.
@@ -556,7 +570,13 @@ func (s *session) writeSink(t *tokenSet) {
 		}
 		warning := ""
 		if err := f.write(s.sinkToken(t)); err != nil {
-			warning = fmt.Sprintf("token_file %s: cannot write it (%v); the agent keeps the session and retries at the next refresh", f.path, err)
+			why := err.Error()
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				why = pe.Err.Error() // "permission denied", without the system call
+			}
+			warning = fmt.Sprintf("token_file %s: cannot write it (%s); make its directory writable, or change token_file in the config; "+
+				"the agent keeps the session and retries at the next refresh", f.path, why)
 			s.log.Warn("token_file_failed", "path", f.path, "format", f.format, "err", err)
 		} else {
 			s.log.Debug("token_file_written", "path", f.path, "format", f.format, "jti", t.accessJTI)

@@ -50,8 +50,17 @@ type bg struct {
 // tokenBg starts tapis-token with args; wait for it with bg.wait.
 func (e *env) tokenBg(args ...string) *bg {
 	e.t.Helper()
+	return e.tokenBgEnv("", nil, args...)
+}
+
+// tokenBgEnv is tokenBg with stdin and more environment variables.
+func (e *env) tokenBgEnv(stdin string, extraEnv []string, args ...string) *bg {
+	e.t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "tapis-token"), args...)
-	cmd.Env = e.environ()
+	cmd.Env = append(e.environ(), extraEnv...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
 	b := &bg{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan struct{})}
 	cmd.Stderr = lockedWriter{&e.mu, b.stderr}
 	if err := cmd.Start(); err != nil {

@@ -28,6 +28,8 @@ const (
 	CodeBadClient           = "bad_client"              // upstream rejected the OAuth client id or key
 	CodeUnsatisfiable       = "min_valid_unsatisfiable" // even a fresh token would not live min_valid
 	CodeDeviceExpired       = "device_code_expired"     // device code expired before approval
+	CodeClientNeeded        = "client_needed"           // no OAuth client, and no token to register one with
+	CodeLoginFlow           = "login_flow_not_allowed"  // the tenant does not allow the login asked for
 	CodeInternal            = "internal"                // anything else
 )
 
@@ -56,6 +58,8 @@ var codes = [...]codeInfo{
 	{CodeMethodNotAllowed, 405, HintVersion},
 	{CodeLoginRequired, 409, HintLogin},
 	{CodeDeviceExpired, 409, HintStatus},
+	{CodeClientNeeded, 409, HintStatus},
+	{CodeLoginFlow, 400, HintStatus},
 	{CodeTooLarge, 413, HintTooLarge},
 	{CodeUpstreamUnavailable, 503, HintUpstream},
 	{CodeInternal, 500, HintLog},
@@ -121,13 +125,14 @@ type TokenResponse struct {
 
 // Session states of a tenant.
 const (
-	StateLoginRequired = "login_required"
-	StateReady         = "ready"
-	StateAccessOnly    = "access_only"
-	StateExpired       = "expired"
-	StateRefreshing    = "refreshing"
-	StateRetrying      = "retrying"
-	StateDevicePending = "device_pending"
+	StateLoginRequired  = "login_required"
+	StateReady          = "ready"
+	StateAccessOnly     = "access_only"
+	StateExpired        = "expired"
+	StateRefreshing     = "refreshing"
+	StateRetrying       = "retrying"
+	StateDevicePending  = "device_pending"
+	StateBrowserPending = "browser_pending"
 )
 
 // StatusResponse answers GET /v1/status.
@@ -141,8 +146,8 @@ type StatusResponse struct {
 	Tenants     []TenantStatus `json:"tenants"`
 	// Leases are the batch jobs the agent keeps a token file for.
 	Leases []LeaseStatus `json:"leases,omitempty"`
-	// Warnings concern the agent as a whole, such as the leases an
-	// earlier agent left behind.
+	// Warnings concern the agent as a whole, such as memory not locked or
+	// the leases an earlier agent left behind; each says what to do.
 	Warnings []string `json:"warnings,omitempty"`
 }
 
@@ -167,33 +172,62 @@ type TenantStatus struct {
 	Warnings         []string   `json:"warnings,omitempty"`
 	// Device is set while a device-code login waits for the user.
 	Device *DeviceCode `json:"device,omitempty"`
+	// Browser is set while a browser login waits for the user.
+	Browser *BrowserLogin `json:"browser,omitempty"`
+	// ClientDeleted names the OAuth client a logout deleted upstream.
+	ClientDeleted string `json:"client_deleted,omitempty"`
 }
 
 // LoginRequest is the body of POST /v1/login. With Device set the agent
-// starts a device-code flow and answers with LoginResponse.Device; otherwise
-// it performs the password grant with Username and Password.
+// starts a device-code flow and answers with LoginResponse.Device; with
+// Browser, an authorization-code flow answered with LoginResponse.Browser;
+// with Probe, it only asks the tenant which logins it allows; otherwise it
+// performs the password grant with Username and Password.
 type LoginRequest struct {
 	Tenant   string `json:"tenant"`
 	Username string `json:"username,omitempty"`
 	Password string `json:"password,omitempty"`
 	Device   bool   `json:"device,omitempty"`
+	Browser  bool   `json:"browser,omitempty"`
+	// Probe checks that the tenant answers as a Tapis authenticator and
+	// answers with LoginResponse.GrantTypes, within 10 s.
+	Probe bool `json:"probe,omitempty"`
+	// BootstrapToken is an access token (from the tenant's Token Web App)
+	// the agent may use once to find or register its OAuth client for
+	// this host, when it has none.
+	BootstrapToken string `json:"bootstrap_token,omitempty"`
+	// Flow names the browser login a Wait or Cancel is about.
+	Flow     string `json:"flow,omitempty"`
 	ClientID string `json:"client_id,omitempty"`
 	// ClientKey is the key of ClientID, needed to refresh the tokens a
 	// device-code login obtains; empty means the key from the config.
 	ClientKey string `json:"client_key,omitempty"`
-	// Wait, with Device, starts nothing: it waits a while for the
-	// tenant's device-code login in progress to end, and answers with its
-	// outcome, or with LoginResponse.Device set while it is still pending.
+	// Wait, with Device or Browser, starts nothing: it waits a while for
+	// the tenant's login in progress (with Browser, the one Flow names) to
+	// end, and answers with its outcome, or with LoginResponse.Device or
+	// Browser set while it is still pending.
 	Wait bool `json:"wait,omitempty"`
-	// Cancel, with Device, abandons the tenant's device-code login in
-	// progress; a session the tenant already had is kept.
+	// Cancel, with Device or Browser, abandons the login in progress; a
+	// session the tenant already had is kept.
 	Cancel bool `json:"cancel,omitempty"`
 }
 
 // LoginResponse answers POST /v1/login.
 type LoginResponse struct {
-	Tenant TenantStatus `json:"tenant"`
-	Device *DeviceCode  `json:"device,omitempty"`
+	Tenant     TenantStatus  `json:"tenant"`
+	Device     *DeviceCode   `json:"device,omitempty"`
+	Browser    *BrowserLogin `json:"browser,omitempty"`
+	GrantTypes []string      `json:"grant_types,omitempty"` // a Probe's answer
+}
+
+// BrowserLogin is what a user needs to finish a browser login: the
+// address to open, and the loopback port the agent listens on for the
+// redirect (forward it with ssh -L when the browser runs elsewhere).
+type BrowserLogin struct {
+	Flow      string    `json:"flow"`
+	URL       string    `json:"url"`
+	Port      int       `json:"port"`
+	ExpiresAt time.Time `json:"expires_at"`
 }
 
 // DeviceCode is what a user needs to approve a device-code login.

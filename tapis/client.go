@@ -212,8 +212,11 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 	callCtx, cancel := context.WithTimeoutCause(ctx, c.timeout, errCallTimeout)
 	defer cancel()
 
-	fail := func(status int, err error) error {
-		e := &Error{Op: r.op, StatusCode: status, Reason: ReasonUpstream, Transient: true, Err: err}
+	fail := func(resp *http.Response, err error) error {
+		e := &Error{Op: r.op, Reason: ReasonUpstream, Transient: true, Err: err, BaseURL: c.baseURL}
+		if resp != nil {
+			e.StatusCode, e.Status = resp.StatusCode, resp.Status
+		}
 		switch {
 		case ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled):
 			e.Reason, e.Transient, e.Err = ReasonCanceled, false, ctx.Err()
@@ -221,6 +224,7 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 			e.Err = ctx.Err() // the caller's deadline: still transient
 		case errors.Is(context.Cause(callCtx), errCallTimeout):
 			e.Err = fmt.Errorf("%w after %v: %w", ErrTimeout, c.timeout, context.DeadlineExceeded)
+			e.timeout = c.timeout
 		}
 		return e
 	}
@@ -251,27 +255,30 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fail(0, stripURL(err))
+		return fail(nil, stripURL(err))
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodySize+1))
 	if err != nil {
-		return fail(resp.StatusCode, fmt.Errorf("reading body: %w", err))
+		return fail(resp, fmt.Errorf("reading body: %w", err))
 	}
 	if len(b) > MaxBodySize {
-		return fail(resp.StatusCode, fmt.Errorf("body larger than %d bytes", MaxBodySize))
+		return fail(resp, fmt.Errorf("body larger than %d bytes", MaxBodySize))
 	}
 	ct := resp.Header.Get("Content-Type")
 	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
 		// Unknown paths give Flask's HTML 500 page; proxies give their own.
-		return fail(resp.StatusCode, fmt.Errorf("unexpected content type %q", truncate(ct, 64)))
+		e := fail(resp, fmt.Errorf("unexpected content type %q", truncate(ct, 64))).(*Error)
+		e.ContentType = truncate(ct, 64)
+		e.Body = bodySnippet(b, append(r.secrets, r.token))
+		return e
 	}
 	env, err := parseEnvelope(b)
 	if err != nil {
-		return fail(resp.StatusCode, err)
+		return fail(resp, err)
 	}
 	if resp.StatusCode != http.StatusOK || env.Status != "success" {
-		e := &Error{Op: r.op, StatusCode: resp.StatusCode, Message: env.Message}
+		e := &Error{Op: r.op, StatusCode: resp.StatusCode, Status: resp.Status, BaseURL: c.baseURL, Message: env.Message}
 		classify(e, append(r.secrets, r.token))
 		return e
 	}
@@ -279,10 +286,10 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 		return nil
 	}
 	if len(env.Result) == 0 || string(env.Result) == "null" {
-		return fail(resp.StatusCode, errors.New("result is null"))
+		return fail(resp, errors.New("result is null"))
 	}
 	if err := json.Unmarshal(env.Result, out); err != nil {
-		return fail(resp.StatusCode, fmt.Errorf("decoding result: %w", err))
+		return fail(resp, fmt.Errorf("decoding result: %w", err))
 	}
 	return nil
 }

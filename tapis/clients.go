@@ -30,6 +30,9 @@ type NewClient struct {
 	Key         secret.Value
 	DisplayName string
 	Description string
+	// CallbackURL is where the authorization-code grant redirects the
+	// browser; Tapis compares redirect_uri with it byte for byte.
+	CallbackURL string
 }
 
 type clientResult struct {
@@ -49,7 +52,7 @@ func (c *Client) CreateClient(ctx context.Context, accessToken secret.Value, nc 
 	body := map[string]string{}
 	for k, v := range map[string]string{
 		"client_id": nc.ID, "client_key": nc.Key.Reveal(),
-		"display_name": nc.DisplayName, "description": nc.Description,
+		"display_name": nc.DisplayName, "description": nc.Description, "callback_url": nc.CallbackURL,
 	} {
 		if v != "" {
 			body[k] = v
@@ -67,10 +70,51 @@ func (c *Client) CreateClient(ctx context.Context, accessToken secret.Value, nc 
 		return nil, &Error{Op: r.op, StatusCode: http.StatusOK, Reason: ReasonUpstream, Transient: true,
 			Err: errors.New("result has no client id or key")}
 	}
+	return res.client(), nil
+}
+
+func (r *clientResult) client() *OAuthClient {
 	return &OAuthClient{
-		ID: res.ClientID, Key: secret.Value(res.ClientKey), DisplayName: res.DisplayName,
-		Description: res.Description, Owner: res.Owner, CallbackURL: res.CallbackURL, Active: res.Active,
-	}, nil
+		ID: r.ClientID, Key: secret.Value(r.ClientKey), DisplayName: r.DisplayName,
+		Description: r.Description, Owner: r.Owner, CallbackURL: r.CallbackURL, Active: r.Active,
+	}
+}
+
+// ListClients returns the OAuth clients of the user of accessToken, with
+// their keys (Tapis returns them to the owner); deleted ones too when
+// showInactive.
+func (c *Client) ListClients(ctx context.Context, accessToken secret.Value, showInactive bool) ([]*OAuthClient, error) {
+	path := pathClients
+	if showInactive {
+		// Any non-empty value counts, even "false".
+		path += "?show_inactive=true"
+	}
+	r := request{op: "list clients", method: http.MethodGet, path: path, token: accessToken}
+	var res []clientResult
+	if err := c.do(ctx, r, &res); err != nil {
+		return nil, err
+	}
+	out := make([]*OAuthClient, 0, len(res))
+	for i := range res {
+		out = append(out, res[i].client())
+	}
+	return out, nil
+}
+
+// SetCallback changes the callback_url of the client clientID, which
+// must belong to the user of accessToken. It takes effect at once, for
+// the browser pages and the code exchange alike.
+func (c *Client) SetCallback(ctx context.Context, accessToken secret.Value, clientID, callbackURL string) error {
+	r := request{
+		op: "update client", method: http.MethodPut,
+		path:  pathClients + "/" + url.PathEscape(clientID),
+		body:  map[string]string{"callback_url": callbackURL},
+		token: accessToken,
+	}
+	if clientID == "" {
+		return &Error{Op: r.op, Reason: ReasonBadRequest, Err: errors.New("empty client id")}
+	}
+	return c.do(ctx, r, nil)
 }
 
 // DeleteClient deactivates the client clientID, which must belong to the

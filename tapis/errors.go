@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tapis-agent/tapis-agent/secret"
 )
@@ -46,6 +47,9 @@ const (
 	// ReasonClientExists: an OAuth client with that id already exists
 	// (ids are unique across all tenants); pick another id.
 	ReasonClientExists Reason = "client_exists"
+	// ReasonGrantNotAllowed: the tenant does not allow this grant type
+	// (the message lists those it does).
+	ReasonGrantNotAllowed Reason = "grant_not_allowed"
 	// ReasonBadRequest: any other rejection of the request itself
 	// (validation, grant type not allowed, wrong method).
 	ReasonBadRequest Reason = "bad_request"
@@ -105,6 +109,15 @@ type Error struct {
 	Op string
 	// StatusCode is the HTTP status, 0 when no response was received.
 	StatusCode int
+	// Status is the status line's code and reason phrase as sent
+	// ("502 Bad Gateway", "400 BAD REQUEST"); "" without a response.
+	Status string
+	// BaseURL is the tenant's base URL the call went to.
+	BaseURL string
+	// ContentType and Body describe an answer that was not a Tapis
+	// envelope: its content type and the start of its body, printable
+	// and without any value sent with the request.
+	ContentType, Body string
 	// Message is upstream's envelope message, sanitised; "" when there
 	// was no parsable envelope.
 	Message string
@@ -114,6 +127,8 @@ type Error struct {
 	Transient bool
 	// Err is the underlying error (network, timeout, parse), or nil.
 	Err error
+
+	timeout time.Duration // the per-call timeout that passed, if one did
 }
 
 // Error returns e.g. "tapis: refresh: 400: Invalid refresh_token.".
@@ -236,6 +251,8 @@ var messageReasons = []struct {
 	{"The tenant_id claim in the token,", ReasonInvalidAccessToken},
 	// §6.2 revoke of a token that no longer validates.
 	{"Invalid POST data; could not validate the token", ReasonInvalidToken},
+	// §2.6 row 4.
+	{"Invalid grant_type (", ReasonGrantNotAllowed},
 	// §4 clients.
 	{"Invalid POST data; This change would violate uniqueness constraints.", ReasonClientExists},
 	{"No client found with id", ReasonNotFound},

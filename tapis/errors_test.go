@@ -28,7 +28,7 @@ func TestMessageClassification(t *testing.T) {
 		{"2.6#2 schema", 400, "Invalid POST data: [InvalidSchemaValue(value={'password': 'hunter2'})].", tapis.ReasonBadRequest, D},
 		{"2.6#2 media", 400, "Invalid POST data: [MediaTypeNotFound(...)].", tapis.ReasonBadRequest, D},
 		{"2.6#3", 400, "Missing the required grant_type parameter.", tapis.ReasonBadRequest, D},
-		{"2.6#4", 400, "Invalid grant_type (device_code); this grant type is not allowed for this tenant. Allowable grant types: ['password', 'implicit', 'authorization_code', 'refresh_token']", tapis.ReasonBadRequest, D},
+		{"2.6#4", 400, "Invalid grant_type (device_code); this grant type is not allowed for this tenant. Allowable grant types: ['password', 'implicit', 'authorization_code', 'refresh_token']", tapis.ReasonGrantNotAllowed, D},
 		{"2.6#5", 400, "Required client_id parameter missing.", tapis.ReasonBadRequest, D},
 		{"2.6#6", 400, "Required device_code parameter missing.", tapis.ReasonBadRequest, D},
 		{"2.6#7", 400, "device code not valid.", tapis.ReasonDeviceInvalid, D},

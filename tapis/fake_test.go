@@ -230,8 +230,8 @@ func TestFakeGrantErrors(t *testing.T) {
 		status int
 		msg    string // prefix of the sanitised message
 	}{
-		{"4 password not allowed", func() error { _, err := dc.PasswordGrant(ctx, "jdoe", "pw", &cred); return err }, tapis.ReasonBadRequest, false, 400, "Invalid grant_type (password)" + notAllowed},
-		{"4 refresh not allowed", func() error { _, err := dc.Refresh(ctx, good.RefreshToken, cred); return err }, tapis.ReasonBadRequest, false, 400, "Invalid grant_type (refresh_token)" + notAllowed},
+		{"4 password not allowed", func() error { _, err := dc.PasswordGrant(ctx, "jdoe", "pw", &cred); return err }, tapis.ReasonGrantNotAllowed, false, 400, "Invalid grant_type (password)" + notAllowed},
+		{"4 refresh not allowed", func() error { _, err := dc.Refresh(ctx, good.RefreshToken, cred); return err }, tapis.ReasonGrantNotAllowed, false, 400, "Invalid grant_type (refresh_token)" + notAllowed},
 		{"11 wrong key", password("jdoe", "pw", &tapis.ClientCredentials{ID: "cid", Key: "wrong-key"}), tapis.ReasonBadClient, false, 400, "Invalid client credentials: cid, REDACTED."},
 		{"11 unknown client", refresh(good.RefreshToken, tapis.ClientCredentials{ID: "nope", Key: "k3y"}), tapis.ReasonBadClient, false, 400, "Invalid client credentials: nope, REDACTED."},
 		{"11 before password", password("jdoe", "bad", &tapis.ClientCredentials{ID: "cid", Key: "wrong-key"}), tapis.ReasonBadClient, false, 400, "Invalid client credentials"},

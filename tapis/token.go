@@ -90,6 +90,19 @@ func (c *Client) Refresh(ctx context.Context, refreshToken secret.Value, client 
 	return c.grant(ctx, r, true)
 }
 
+// ExchangeCode exchanges an authorization code for tokens. redirectURI
+// must equal the client's callback_url at this moment, byte for byte. A
+// failed exchange leaves the code usable; a successful one burns it.
+func (c *Client) ExchangeCode(ctx context.Context, code secret.Value, redirectURI string, client ClientCredentials) (*Token, error) {
+	r := request{
+		op: "code exchange", method: http.MethodPost, path: pathTokens,
+		body:    map[string]string{"grant_type": "authorization_code", "code": code.Reveal(), "redirect_uri": redirectURI},
+		basic:   &client,
+		secrets: []secret.Value{code, client.Key},
+	}
+	return c.grant(ctx, r, true)
+}
+
 // grant performs a token grant and parses its result. needRefresh makes
 // a missing refresh token an error.
 func (c *Client) grant(ctx context.Context, r request, needRefresh bool) (*Token, error) {

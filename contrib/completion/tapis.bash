@@ -92,7 +92,7 @@ _tapis_token() {
       flags="--min-valid -H --header --curl-config --json --env --csh --sh"
       [[ -z $sub ]] && flags+=" --help --version" words="login logout status claims import exec lease sbatch version help" ;;
     exec) flags="--min-valid --" ;;
-    login) flags="--username --password-stdin --device --client-id --client-key-stdin" ;;
+    login) flags="--username --password-stdin --browser --device --token-stdin --client-id --client-key-stdin" ;;
     import) flags="--refresh-token --client-id --client-key-stdin --from-env --from-file" ;;
     status) flags="--json" ;;
     lease) flags="--job --until --file --min-valid --cancel" ;;

@@ -18,6 +18,7 @@ import (
 	"github.com/tapis-agent/tapis-agent/ipc"
 	"github.com/tapis-agent/tapis-agent/ipc/ipcclient"
 	"github.com/tapis-agent/tapis-agent/tapis/jwt"
+	"golang.org/x/term"
 )
 
 // usagef returns a usage error with the message format gives.
@@ -88,10 +89,11 @@ func mistypedCommand(ctx context.Context, tenant string, err error) error {
 }
 
 func cmdLogin(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) error {
-	var passwordStdin, device, keyStdin bool
+	var passwordStdin, device, browser, keyStdin, tokenStdin bool
 	var username, clientID string
 	pos, err := cmdline.ParseArgs(args,
-		cmdline.BoolFlag("--password-stdin", &passwordStdin), cmdline.BoolFlag("--device", &device), cmdline.BoolFlag("--client-key-stdin", &keyStdin),
+		cmdline.BoolFlag("--password-stdin", &passwordStdin), cmdline.BoolFlag("--device", &device), cmdline.BoolFlag("--browser", &browser),
+		cmdline.BoolFlag("--client-key-stdin", &keyStdin), cmdline.BoolFlag("--token-stdin", &tokenStdin),
 		cmdline.ValueFlag("--username", &username), cmdline.ValueFlag("-u", &username), cmdline.ValueFlag("--client-id", &clientID))
 	if err != nil {
 		return err
@@ -100,11 +102,18 @@ func cmdLogin(ctx context.Context, args []string, stdin io.Reader, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	if device && (passwordStdin || username != "") {
+	flow := device || browser
+	switch {
+	case device && browser:
+		return usagef("--device and --browser exclude each other: pick the one the user approves the login with")
+	case device && (passwordStdin || username != ""):
 		return usagef("--device takes no username or password: the user approves the login in a browser")
-	}
-	if !device && (keyStdin || clientID != "") {
-		return usagef("--client-id and --client-key-stdin go with --device")
+	case browser && (passwordStdin || username != ""):
+		return usagef("--browser takes no username or password: the user logs in in the browser")
+	case !flow && (keyStdin || clientID != "" || tokenStdin):
+		return usagef("--client-id, --client-key-stdin and --token-stdin go with --device or --browser")
+	case keyStdin && tokenStdin:
+		return usagef("--client-key-stdin and --token-stdin both read stdin: a configured client needs no token")
 	}
 	c := client()
 	st, err := ensureAgent(ctx, c, stderr)
@@ -118,19 +127,16 @@ func cmdLogin(ctx context.Context, args []string, stdin io.Reader, stderr io.Wri
 			Msg:  "the config file is invalid, and a login now would not use what it says (base_url, username, client):\n" + st.ConfigError,
 			Hint: "fix the file (the agent reloads it when it is saved), then log in again"}
 	}
-	if device {
-		return loginDevice(ctx, c, tenant, clientID, keyStdin, stdin, stderr)
-	}
-	// The agent knows the configured username and default tenant, and
-	// whether a session is held, which a failed login keeps.
-	label, held := tenant, false
+	// The agent knows the configured username, base URL and default
+	// tenant, and whether a session is held, which a failed login keeps.
+	label, baseURL, held := tenant, "", false
 	for _, t := range st.Tenants {
 		if t.Tenant == tenant || (tenant == "" && t.Default) {
-			label = t.Tenant
+			label, baseURL = t.Tenant, t.BaseURL
 			if username == "" {
 				username = t.Username
 			}
-			held = t.State != ipc.StateLoginRequired && t.State != ipc.StateDevicePending
+			held = t.State != ipc.StateLoginRequired && t.State != ipc.StateDevicePending && t.State != ipc.StateBrowserPending
 			// Before the password is typed: a plain-http base URL, say.
 			for _, w := range t.Warnings {
 				fmt.Fprintf(stderr, "tapis-token: warning: %s: %s\n", t.Tenant, w)
@@ -139,6 +145,25 @@ func cmdLogin(ctx context.Context, args []string, stdin io.Reader, stderr io.Wri
 	}
 	if label == "" {
 		label = "Tapis"
+	}
+	// Before asking for any secret: does the tenant answer, and which
+	// logins does it allow?
+	grants, err := probeTenant(ctx, c, tenant, label, baseURL, stderr)
+	if err != nil {
+		return err
+	}
+	want := tapisGrantPassword
+	switch {
+	case device:
+		want = tapisGrantDevice
+	case browser:
+		want = tapisGrantBrowser
+	}
+	if !slices.Contains(grants, want) {
+		return offerFlows(label, want, grants)
+	}
+	if flow {
+		return loginFlow(ctx, c, tenant, label, flowOptions{browser: browser, clientID: clientID, keyStdin: keyStdin, tokenStdin: tokenStdin}, stdin, stderr)
 	}
 	again := "tapis-token login"
 	if label != "Tapis" {
@@ -170,6 +195,10 @@ func cmdLogout(ctx context.Context, args []string, stderr io.Writer) error {
 	st, err := client().Logout(ctx, tenant)
 	if err != nil {
 		return err
+	}
+	if st.ClientDeleted != "" {
+		fmt.Fprintf(stderr, "tapis-token: logged out of %s, and deleted the OAuth client %s the agent had registered for this host\n", st.Tenant, st.ClientDeleted)
+		return nil
 	}
 	fmt.Fprintf(stderr, "tapis-token: logged out of %s\n", st.Tenant)
 	return nil
@@ -280,15 +309,24 @@ func cmdImport(ctx context.Context, args []string, stdin io.Reader, stderr io.Wr
 	if !refresh && (keyStdin || clientID != "") {
 		return usagef("--client-id and --client-key-stdin go with --refresh-token")
 	}
-	r := bufio.NewReader(io.LimitReader(stdin, 1<<20))
-	first, _ := r.ReadString('\n')
+	what := "access token"
+	if refresh {
+		what = "refresh token"
+	}
+	prompts := []string{"Paste the " + what + " for " + pos[0] + " (not shown): "}
+	if refresh && keyStdin {
+		prompts = append(prompts, "Client key of "+clientID+" (not shown): ")
+	}
+	lines, err := readSecrets(stdin, stderr, prompts)
+	if err != nil {
+		return err
+	}
 	req := &ipc.ImportRequest{Tenant: pos[0], ClientID: clientID}
-	tok := strings.TrimSpace(first)
+	tok := lines[0]
 	if refresh {
 		req.RefreshToken = tok
 		if keyStdin {
-			second, _ := r.ReadString('\n')
-			req.ClientKey = strings.TrimSpace(second)
+			req.ClientKey = lines[1]
 			if req.ClientKey == "" {
 				return &cmdline.Failure{Code: cmdline.ExitUsage, Msg: "no client key on the line after the refresh token",
 					Hint: "printf '%s\\n%s\\n' \"$REFRESH_TOKEN\" \"$CLIENT_KEY\" | tapis-token import " + pos[0] + " --refresh-token --client-id ID --client-key-stdin"}
@@ -307,6 +345,31 @@ func cmdImport(ctx context.Context, args []string, stdin io.Reader, stderr io.Wr
 	}
 	fmt.Fprintf(stderr, "tapis-token: imported a token for %s (%s)\n", st.Tenant, st.State)
 	return nil
+}
+
+// readSecrets reads one line of stdin per prompt: on a terminal, each
+// after its prompt and without echo, as a password is read; else the
+// lines as they come, with no prompt. A missing line is "".
+func readSecrets(stdin io.Reader, stderr io.Writer, prompts []string) ([]string, error) {
+	lines := make([]string, len(prompts))
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		for i, p := range prompts {
+			b, err := readPassword(f, p, stderr)
+			io.WriteString(stderr, "\n")
+			if err != nil {
+				return nil, fmt.Errorf("reading from the terminal: %w", err)
+			}
+			lines[i] = strings.TrimSpace(string(b))
+			clear(b)
+		}
+		return lines, nil
+	}
+	r := bufio.NewReader(io.LimitReader(stdin, 1<<20))
+	for i := range lines {
+		line, _ := r.ReadString('\n')
+		lines[i] = strings.TrimSpace(line)
+	}
+	return lines, nil
 }
 
 func writeJSON(w io.Writer, v any) error {

@@ -31,23 +31,35 @@ var Commands = []cmdline.Command{
 		Name: "login",
 		Usage: []string{
 			"login [TENANT] [-u NAME] [--password-stdin]",
-			"login [TENANT] --device [--client-id ID] [--client-key-stdin]",
+			"login [TENANT] --browser [--token-stdin]",
+			"login [TENANT] --device [--token-stdin]",
+			"login [TENANT] --browser|--device --client-id ID [--client-key-stdin]",
 		},
 		Summary: "log in to TENANT once; the agent keeps the session fresh",
-		About: "Asks for the password on the terminal without echo (and the username unless the config names it), up to 3 tries. " +
+		About: "First checks, within 10 s and before asking for anything, that the tenant answers and which logins it allows; " +
+			"a tenant that does not take passwords is offered the logins it does. " +
+			"Asks for the password on the terminal without echo (and the username unless the config names it), up to 3 tries. " +
 			"A tenant not in the config logs in at https://TENANT.tapis.io. Starts an agent when none runs at the usual socket.\n\n" +
-			"With --device, prints an address and a code to approve in a browser elsewhere; this needs an OAuth client: " +
-			"client_id and client_key_file in the config, or --client-id and --client-key-stdin.",
+			"With --browser, logs in in a web browser: the agent listens on a loopback port for the browser's redirect " +
+			"(over SSH, forward that port with the ssh -L line shown). With --device, prints an address and a code to approve " +
+			"in a browser elsewhere. Both use the agent's OAuth client for this host (one per host and tenant, deleted at logout); " +
+			"finding or registering it takes a Tapis token once, from the tenant's Token Web App, pasted without echo when asked " +
+			"(or read from stdin with --token-stdin). An OAuth client of your own (client_id and client_key_file in the config, " +
+			"or --client-id and --client-key-stdin) needs none.",
 		Flags: []cmdline.FlagHelp{
 			{Names: "-u, --username NAME", Doc: "the Tapis username (default: the config's username, else asked)"},
 			{Names: "--password-stdin", Doc: "read the password from the first line of stdin; a wrong one fails at once (exit 4)"},
+			{Names: "--browser", Doc: "log in in a web browser (the authorization-code grant)"},
 			{Names: "--device", Doc: "log in by approving a code in a browser elsewhere"},
-			{Names: "--client-id ID", Doc: "with --device: the OAuth client to log in with"},
-			{Names: "--client-key-stdin", Doc: "with --device: read that client's key from stdin"},
+			{Names: "--token-stdin", Doc: "with --browser or --device: read the Token Web App's token from stdin instead of asking"},
+			{Names: "--client-id ID", Doc: "with --browser or --device: the OAuth client to log in with"},
+			{Names: "--client-key-stdin", Doc: "with --browser or --device: read that client's key from stdin"},
 		},
 		Example: []string{
 			"tapis-token login designsafe",
 			`echo "$PASSWORD" | tapis-token login designsafe -u jdoe --password-stdin`,
+			"tapis-token login tacc --browser",
+			"tapis-token login tacc --device",
 		},
 	},
 	{
@@ -69,6 +81,7 @@ var Commands = []cmdline.Command{
 		Name:    "logout",
 		Usage:   []string{"logout [TENANT]"},
 		Summary: "revoke the tenant's tokens upstream and forget them",
+		About:   "Also deletes the OAuth client the agent registered for this host, and says so.",
 		Example: []string{"tapis-token logout designsafe"},
 	},
 	{
@@ -76,7 +89,7 @@ var Commands = []cmdline.Command{
 		Usage:   []string{"status [--json]"},
 		Summary: "show the agent, its tenants and leases, their states, expiries, errors and warnings",
 		Flags: []cmdline.FlagHelp{
-			{Names: "--json", Doc: "print the status as JSON: version, pid, socket, config, config_error, started_at, warnings, tenants, leases"},
+			{Names: "--json", Doc: "print the status as JSON: version, pid, socket, config, config_error, started_at, tenants, leases, warnings"},
 		},
 		Example: []string{"tapis-token status"},
 	},

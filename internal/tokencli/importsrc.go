@@ -273,10 +273,17 @@ func checkV3(req ipc.ImportRequest, what string) error {
 }
 
 // removeFromFile deletes keys from the JSON object (or list of one
-// object) in path, which must still hold want: the file the import read.
+// object) in path, or in the file it links to, which must still hold
+// want: the file the import read.
 // It writes a temporary file beside it with the same mode and renames it
 // over the original, so that a reader never sees half a file.
 func removeFromFile(path string, want []byte, keys []string) error {
+	// Rewrite the file a symlink points to: renaming over the link would
+	// leave the secret in its target.
+	path, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return err
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err

@@ -206,4 +206,54 @@ func TestRemoveFromFile(t *testing.T) {
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Errorf("the directory holds %d entries; want the file alone", len(entries))
 	}
+
+	// Through a symlink, the file it points to loses the secret; the link
+	// stays a link.
+	if err := os.WriteFile(path, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(t.TempDir(), "current")
+	if err := os.Symlink(path, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := removeFromFile(link, content, []string{"refresh_token"}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); strings.Contains(string(b), jwtR) {
+		t.Errorf("removal through a symlink left the refresh token in its target")
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the symlink was replaced: %v, %v", fi.Mode(), err)
+	}
+}
+
+// FuzzParseImportFile: any content gives a request or a failure with a
+// hint, never a panic, and a failure never repeats a token of the file.
+func FuzzParseImportFile(f *testing.F) {
+	for _, s := range []string{
+		`{"access_token": "` + jwtA + `", "expires_at": "2026-11-22T18:11:15+00:00"}`,
+		`[{"baseurl":"https://tacc.tapis.io","apikey":"cid","apisecret":"ckey","refresh_token":"` + jwtR + `"}]`,
+		`{"current_user":"jdoe","profiles":[{"username":"jdoe","current_base_url":"u","auths":[{"base_url":"u","jwt":"` + jwtA + `"}]}]}`,
+		`{"profiles":[null, 3, {"auths":[null]}]}`, `{"sessions":{}}`, `[]`, `null`, `"x"`, ``,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		src, err := parseImportFile("tacc", "/f", b)
+		if err != nil {
+			var fl *cmdline.Failure
+			if !errors.As(err, &fl) || fl.Hint == "" {
+				t.Fatalf("parseImportFile = %v; want a failure with a hint", err)
+			}
+			for _, tok := range []string{jwtA, jwtR} {
+				if strings.Contains(fl.Msg+fl.Hint, tok) {
+					t.Fatalf("the failure repeats a token: %q", fl.Msg)
+				}
+			}
+			return
+		}
+		if src.req.AccessToken == "" && src.req.RefreshToken == "" {
+			t.Fatalf("parseImportFile = %+v without a token", src.req)
+		}
+	})
 }

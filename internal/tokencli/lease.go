@@ -171,6 +171,10 @@ func cmdSbatch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return &cmdline.Failure{Code: cmdline.ExitError, Msg: "submitting the job: " + err.Error(),
 			Hint: "run the same sbatch command alone to see what Slurm says"}
 	}
+	if !lease.ValidSlurmJob(job) {
+		return &cmdline.Failure{Code: cmdline.ExitError, Msg: fmt.Sprintf("sbatch printed %q, not a job id; nothing was leased", job),
+			Hint: "squeue --me shows whether a job was submitted; scontrol release JOBID lets a held one start"}
+	}
 	req.Job = job
 	st, err := c.Lease(ctx, req)
 	if err != nil {

@@ -4,6 +4,7 @@ and against hostile answers from a stand-in agent."""
 import datetime
 import json
 import os
+import random
 import shutil
 import socket
 import sys
@@ -198,7 +199,7 @@ class RealAgentTest(EnvCase):
         self.assertIn("pid %d" % self.world.agent.pid, lines[0])
         self.assertRegex(lines[1], r"^TENANT +STATE +USER +ACCESS TOKEN +NEXT REFRESH")
         self.assertRegex(lines[2], r"^demo \(default\) +ready +demo +\d\d:\d\d:\d\d \(in (59m\d\ds|1h)\) +\d\d:\d\d:\d\d \(in ")
-        self.assertRegex(lines[3], r"^idle +login_required +demo$")
+        self.assertRegex(lines[3], r"^idle +login_required +demo( |$)")
         self.assertTrue(html.startswith("<div>"))
         self.assertEqual(html.count("<tr>"), 3)
         self.assertIn("<td>login_required</td>", html)
@@ -529,6 +530,32 @@ class AnswerTest(unittest.TestCase):
                 self.assertEqual(cm.exception.code, code)
                 self.assertTrue(str(cm.exception))
                 self.assertTrue(cm.exception.hint or code in ("bad_answer", "timeout"), code)
+
+    def test_parser_refuses_garbage_cleanly(self):
+        # Mutations of real answers, and random bytes: every one parses or
+        # is refused with FrameError, never another exception.
+        from tapis_agent import _frame
+
+        rng = random.Random(11)
+        seeds = [OK, frame("error", "forbidden", r'"caf\u00e9 \x41\t\"q\""', '"h"')]
+        alphabet = b'@"\\ \nux0123456789abcdefUtokrE.-\xff\xe9'
+        for i in range(5000):
+            b = bytearray(rng.choice(seeds))
+            for _ in range(rng.randint(1, 4)):
+                op, at = rng.randrange(3), rng.randrange(len(b) + 1)
+                c = rng.choice(alphabet)
+                if op == 0:
+                    b.insert(at, c)
+                elif op == 1 and at < len(b):
+                    del b[at]
+                elif at < len(b):
+                    b[at] = c
+            if i % 5 == 0:
+                b = bytearray(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+            try:
+                _frame.parse_answer(bytes(b))
+            except _frame.FrameError:
+                pass
 
     def test_hints_name_python_calls(self):
         cases = [

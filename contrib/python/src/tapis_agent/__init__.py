@@ -43,7 +43,7 @@ import sys
 import urllib.parse
 from typing import Any, Dict, Optional, Union
 
-from . import _frame
+from . import _frame, _lease
 from ._status import Status, _parse_time
 from ._token import Token, human
 from ._version import __version__
@@ -52,6 +52,7 @@ __all__ = [
     "AgentNotRunning",
     "BadCredentials",
     "Client",
+    "LeaseFileError",
     "LoginRequired",
     "MinValidUnsatisfiable",
     "SocketDirUnsafe",
@@ -140,6 +141,12 @@ class AgentNotRunning(TapisAgentError):
 class SocketDirUnsafe(AgentNotRunning):
     """The socket's directory is not a directory of yours closed to group
     and others, so the socket in it cannot be trusted."""
+
+
+class LeaseFileError(AgentNotRunning):
+    """No agent answers, and the lease file of the batch job this runs in
+    cannot serve: it is missing, not yours, or its token has lapsed or
+    lives less than asked (tapis-token lease keeps it on the login node)."""
 
 
 class LoginRequired(TapisAgentError):
@@ -294,6 +301,8 @@ class Client:
         secs = _seconds(min_valid)
         try:
             info = self._frame_token(tenant, secs)
+        except AgentNotRunning as e:
+            info = self._leased(e, tenant, secs)
         except TapisAgentError as e:
             raise self._explain(e, tenant, secs) from None
         info["expires_at"] = _frame.rfc3339(info.pop("expires_at_unix"))
@@ -306,6 +315,8 @@ class Client:
         secs = _seconds(min_valid)
         try:
             info = self._frame_token(tenant, secs)
+        except AgentNotRunning as e:
+            info = self._leased(e, tenant, secs)
         except TapisAgentError as e:
             raise self._explain(e, tenant, secs) from None
         return _to_token(info)
@@ -343,6 +354,19 @@ class Client:
             return self._call("POST", "/v1/logout", DEFAULT_TIMEOUT, {"tenant": tenant})
         except TapisAgentError as e:
             raise self._explain(e, tenant, None) from None
+
+    def _leased(self, e, tenant, secs):
+        """Answer a token call that reached no agent (e) from the lease file
+        of the batch job this runs in, as tapis-token does: the file that
+        $TAPIS_TOKEN_FILE names, else the one of $SLURM_JOB_ID. Raise e,
+        explained, when the process names none."""
+        try:
+            got = _lease.read(tenant, secs)
+        except _lease.Problem as p:
+            raise LeaseFileError(CODE_AGENT_UNREACHABLE, "no tapis-agent answers, and " + p.message, p.hint) from None
+        if got is None:
+            raise self._explain(e, tenant, secs) from None
+        return got[1]
 
     def _frame_token(self, tenant, secs, timeout=None):
         """Ask for a token with the token frame; return the answer as
