@@ -20,7 +20,7 @@ PYTHON ?= /usr/bin/python3
 # packs an archive for each.
 PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 freebsd/amd64
 
-.PHONY: help build python test checks gotest pytest lint cross fmt-check units-check demo bench fuzz install clean
+.PHONY: help build python check unit test checks gotest pytest lint cross fmt-check units-check demo bench fuzz install clean
 
 help: ## show this help
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,6 +36,16 @@ build: ## build the binaries into bin/ (OUT=dir for another)
 # version.
 python: ## build the Python package's wheel and sdist into dist/
 	$(PYTHON) contrib/python/build_dist.py --version '$(VERSION)' --outdir dist
+
+# The quick part, for day-to-day work: what changed is vetted and its
+# unit tests run (Go caches the results of the rest), without the race
+# detector, the end-to-end tests, the Python tests or the cross-builds.
+# `make test` runs everything before a change lands.
+check: ## the quick checks: gofmt, go vet, staticcheck, unit tests (under 30 s on a warm cache)
+	@$(MAKE) --no-print-directory -j3 fmt-check lint unit
+
+unit: ## Go unit tests, all packages but the end-to-end tests and benchmarks
+	@set -o pipefail; $(GO) test $$($(GO) list ./... | grep -v -e '/e2e$$' -e '/bench') | grep -v 'no test files'
 
 # The checks run side by side: the end-to-end tests mostly wait on timers
 # and processes, which leaves the CPUs to the others.

@@ -45,6 +45,9 @@ type Options struct {
 	// Reload re-reads the config for POST /v1/reload; nil: the agent keeps
 	// the config it has.
 	Reload func() error
+	// Warnings are the agent's own, shown in status: memory not locked,
+	// say. Each says what is at risk and what to do.
+	Warnings []string
 	// DevicePoll is how often a device-code login asks upstream whether
 	// the user approved it; 0 means DefaultDevicePoll.
 	DevicePoll time.Duration
@@ -531,7 +534,7 @@ func (a *Agent) Status(ctx context.Context) (*ipc.StatusResponse, error) {
 		resp.ConfigError = cfgErr.Error()
 	}
 	resp.Leases = a.leaseStatuses()
-	resp.Warnings = a.leaseWarnings()
+	resp.Warnings = append(slices.Clip(a.opts.Warnings), a.leaseWarnings()...)
 	def := cfg.DefaultTenantName()
 	for _, v := range views {
 		var st ipc.TenantStatus

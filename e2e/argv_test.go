@@ -44,6 +44,7 @@ func TestTokenNotInArgv(t *testing.T) {
 		{"argument (unsafe)", `curl -sS -H "X-Tapis-Token: $(tapis-token dev)" "$URL"`, true},
 		{"-H @<(tapis-token -H)", `curl -sS -H @<(tapis-token -H dev) "$URL"`, false},
 		{"-K <(tapis-token --curl-config)", `curl -sS -K <(tapis-token --curl-config dev) "$URL"`, false},
+		{"tapis-token -H | curl -H @-", `tapis-token -H dev | curl -sS -H @- "$URL"`, false},
 		{"tapis-token exec", `tapis-token exec dev -- sh -c 'printf "X-Tapis-Token: %s\n" "$TAPIS_TOKEN" | curl -sS -H @- "$URL"'`, false},
 	}
 	for _, tc := range cases {

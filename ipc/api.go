@@ -146,8 +146,8 @@ type StatusResponse struct {
 	Tenants     []TenantStatus `json:"tenants"`
 	// Leases are the batch jobs the agent keeps a token file for.
 	Leases []LeaseStatus `json:"leases,omitempty"`
-	// Warnings concern the agent as a whole, such as the leases an
-	// earlier agent left behind.
+	// Warnings concern the agent as a whole, such as memory not locked or
+	// the leases an earlier agent left behind; each says what to do.
 	Warnings []string `json:"warnings,omitempty"`
 }
 

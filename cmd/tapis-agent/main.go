@@ -50,7 +50,12 @@ func report(err error, stderr io.Writer) int {
 	}
 	var ee *forward.ExitError
 	if errors.As(err, &ee) {
-		return ee.Code // ssh, or the remote command, said why
+		// 255 is ssh's own failure, which says what went wrong but not
+		// in which step; any other status is the remote command's.
+		if ee.Code == 255 {
+			fmt.Fprintf(stderr, "tapis-agent: %v\n", ee)
+		}
+		return ee.Code
 	}
 	var f *cmdline.Failure
 	if errors.As(err, &f) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/tapis-agent/tapis-agent/internal/cmdline"
+	"github.com/tapis-agent/tapis-agent/internal/forward"
 )
 
 func TestRunUsage(t *testing.T) {
@@ -124,5 +125,24 @@ func TestForwardHost(t *testing.T) {
 	out.Reset()
 	if err := run(context.Background(), []string{"forward", "--help"}, &out, &errb); err != nil || !strings.Contains(out.String(), "usage: tapis-agent forward") {
 		t.Errorf("forward --help = %v, stdout %q; want forward's help", err, out.String())
+	}
+}
+
+// TestReportSSHStatus: ssh's own failure (255) is named with its step;
+// a remote command's status passes through silently.
+func TestReportSSHStatus(t *testing.T) {
+	cases := []struct {
+		code int
+		want string
+	}{
+		{255, "tapis-agent: making the socket's directory on node: ssh exited with status 255\n"},
+		{7, ""},
+	}
+	for _, tc := range cases {
+		var errb bytes.Buffer
+		got := report(&forward.ExitError{Step: "making the socket's directory on node", Code: tc.code}, &errb)
+		if got != tc.code || errb.String() != tc.want {
+			t.Errorf("report(status %d) = %d, stderr %q; want %d, %q", tc.code, got, errb.String(), tc.code, tc.want)
+		}
 	}
 }

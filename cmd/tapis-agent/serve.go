@@ -46,7 +46,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	// A warning repeated thousands of times a second (file descriptors
 	// exhausted, a hostile client) is logged once a minute with a count.
 	log := slog.New(logflood.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: &lvl}), time.Minute))
-	daemon.Harden(log)
+	warnings := daemon.Harden(log)
 	if socket == "" {
 		socket = ipc.SocketPath()
 	}
@@ -61,6 +61,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Logger:     log,
 		Level:      configLevel,
 		Version:    version,
+		Warnings:   warnings,
 		HostsDir:   ipc.HostsDir(),
 	})
 	if err != nil {

@@ -173,12 +173,15 @@ func classifyErr(err error) *Failure {
 		sock := ipc.SocketPath()
 		hint := SocketDirHint(filepath.Dir(sock))
 		if hint != "" {
-			return &Failure{Code: ExitUnreachable, Msg: err.Error(), Hint: hint}
+			return &Failure{Code: ExitUnreachable, Msg: unreachable(err, sock), Hint: hint}
 		}
 		if f := elsewhere(sock); f != nil {
 			return f
 		}
-		return &Failure{Code: ExitUnreachable, Msg: err.Error(), Hint: ipc.HintStart}
+		return &Failure{Code: ExitUnreachable, Msg: unreachable(err, sock), Hint: ipc.HintStart}
+	}
+	if isTimeout(err) {
+		return &Failure{Code: ExitError, Msg: "the agent did not answer in time", Hint: "tapis-token status shows whether the agent is healthy; " + logHint()}
 	}
 	var ie *ipc.Error
 	if errors.As(err, &ie) {
@@ -224,6 +227,30 @@ func elsewhere(sock string) *Failure {
 	return &Failure{Code: ExitUnreachable,
 		Msg:  "no agent answers at " + sock + " on this host (" + self + "): your agent runs on " + where + "; log in here with `tapis-token login`, or ssh " + hosts[0],
 		Hint: "tapis-token login, or ssh " + hosts[0]}
+}
+
+// unreachable says why no agent answered on sock, in the user's words
+// rather than the system call's.
+func unreachable(err error, sock string) string {
+	switch {
+	case errors.Is(err, syscall.ENOENT):
+		return "no agent is running: " + sock + " does not exist"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "no agent is running: nothing answers on " + sock + " (an agent that stopped left it)"
+	case errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM):
+		return "no access to the agent's socket " + sock
+	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE):
+		return "the agent on " + sock + " closed the connection before it answered"
+	case isTimeout(err):
+		return "the agent on " + sock + " did not answer in time"
+	}
+	return err.Error() // an unsafe socket directory, said in its words
+}
+
+// isTimeout reports whether err is a deadline that passed.
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
 }
 
 // fallbackHint is the hint of an error that came without one, chosen by

@@ -61,6 +61,8 @@ type Options struct {
 	Level *slog.LevelVar
 	// Version is reported by status and logged.
 	Version string
+	// Warnings are the agent's own, for status: what Harden could not do.
+	Warnings []string
 	// HostsDir is where Serve records on which host the agent runs (see
 	// ipc.WriteHostRecord), for tapis-token on other nodes of a cluster
 	// that shares the home directory; "" records nothing.
@@ -127,6 +129,7 @@ func New(opts Options) (*Daemon, error) {
 		Reload:  d.Reload,
 		// The leases of an earlier agent are found there, and warned of.
 		LeaseDir: lease.Dir(),
+		Warnings: opts.Warnings,
 	})
 	return d, nil
 }

@@ -9,10 +9,12 @@ import "log/slog"
 // macOS no debugger attach (PT_DENY_ATTACH); on FreeBSD no tracing
 // (PROC_TRACE_CTL). Call it first, before any secret enters memory. It
 // changes the whole process for good. What it could not do, or what the
-// system lacks, it logs as hardening_incomplete; none of that stops the
-// daemon.
-func Harden(log *slog.Logger) {
-	for _, w := range harden() {
-		log.Warn("hardening_incomplete", "detail", w)
+// system lacks, it logs as hardening_incomplete and returns, for status
+// (Options.Warnings); none of that stops the daemon.
+func Harden(log *slog.Logger) []string {
+	w := harden()
+	for _, d := range w {
+		log.Warn("hardening_incomplete", "detail", d)
 	}
+	return w
 }

@@ -42,10 +42,9 @@ func lockMemory() string {
 	// container may drop it), and others may be granted it (AmbientCapabilities=).
 	if lim.Cur != unix.RLIM_INFINITY && !hasCapIPCLock() {
 		size := vmSize()
-		if size == 0 || lim.Cur < size+memlockHeadroom {
-			return fmt.Sprintf("RLIMIT_MEMLOCK is %d KiB, too small to lock the agent's memory (%d KiB mapped); "+
-				"tokens may be swapped out; raise it (ulimit -l unlimited, or LimitMEMLOCK= in the unit) to lock memory",
-				lim.Cur>>10, size>>10)
+		if need := size + memlockHeadroom; size == 0 || lim.Cur < need {
+			return fmt.Sprintf("memory not locked: RLIMIT_MEMLOCK is %s, and the agent needs %s; %s; %s",
+				kib(lim.Cur), kib(need), swapRisk(), memlockFix(lim, need))
 		}
 	}
 	// MCL_ONFAULT locks pages as they are touched instead of faulting in
@@ -56,9 +55,46 @@ func lockMemory() string {
 		err = unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE)
 	}
 	if err != nil {
-		return fmt.Sprintf("locking memory (mlockall): %v; tokens may be swapped out", err)
+		return fmt.Sprintf("memory not locked: mlockall: %v; %s", err, swapRisk())
 	}
 	return ""
+}
+
+// kib renders a limit in KiB, or "unlimited".
+func kib(n uint64) string {
+	if n == unix.RLIM_INFINITY {
+		return "unlimited"
+	}
+	return strconv.FormatUint(n>>10, 10) + " KiB"
+}
+
+// swapRisk says what is at risk while memory is not locked: with swap
+// active, the kernel may write the agent's memory, refresh tokens
+// included, to disk; without, nothing is, until swap is added.
+func swapRisk() string {
+	b, err := os.ReadFile("/proc/swaps")
+	if err != nil {
+		return "the kernel may write the refresh tokens to swap, where they outlive the agent"
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) < 2 { // the header only
+		return "no swap is active now, so nothing is written to disk unless swap is added"
+	}
+	return "swap is active (" + strings.Fields(lines[1])[0] + "), so the kernel may write the refresh tokens to it, where they outlive the agent"
+}
+
+// memlockFix says how the limit is raised: by the user up to the hard
+// limit, beyond it only by an administrator. The agent works either way.
+func memlockFix(lim unix.Rlimit, need uint64) string {
+	if lim.Max == unix.RLIM_INFINITY || lim.Max >= need {
+		n := "unlimited"
+		if lim.Max != unix.RLIM_INFINITY {
+			n = strconv.FormatUint(lim.Max>>10, 10)
+		}
+		return "raise it before starting the agent: ulimit -l " + n + " (or LimitMEMLOCK= in its systemd unit)"
+	}
+	return "the hard limit is " + kib(lim.Max) + ", which only an administrator can raise " +
+		"(memlock in /etc/security/limits.conf, or DefaultLimitMEMLOCK= for systemd user services); the agent works without it"
 }
 
 // hasCapIPCLock reports whether CAP_IPC_LOCK is in the process's effective

@@ -9,9 +9,9 @@ import (
 
 // Duration renders d rounded to the nearest unit that matters: whole days
 // from two days on (3d), minutes from an hour on (3h12m, 4h), seconds
-// from a minute on (4m10s, 48m), whole seconds below (30s), and
-// milliseconds below a second (450ms). A negative d is rendered as its
-// absolute value.
+// from a minute on (4m10s, 48m), whole seconds below (30s, and 0s or 1s
+// for less than a second). A negative d is rendered as its absolute
+// value.
 func Duration(d time.Duration) string { return format(d, true) }
 
 // DurationDown is Duration rounded down: what a token valid for 3h59m51s
@@ -43,12 +43,8 @@ func format(d time.Duration, nearest bool) string {
 		return join(int64(d/time.Hour), "h", int64(d%time.Hour/time.Minute), "m")
 	case d >= time.Minute:
 		return join(int64(d/time.Minute), "m", int64(d%time.Minute/time.Second), "s")
-	case d >= time.Second:
-		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
-	case d == 0:
-		return "0s"
 	}
-	return strconv.FormatInt(int64(d/time.Millisecond), 10) + "ms"
+	return strconv.FormatInt(int64(d/time.Second), 10) + "s"
 }
 
 // unitOf is the unit a duration of d's size is shown in.
@@ -58,10 +54,8 @@ func unitOf(d time.Duration) time.Duration {
 		return 24 * time.Hour
 	case d >= time.Hour:
 		return time.Minute
-	case d >= time.Second:
-		return time.Second
 	}
-	return time.Millisecond
+	return time.Second
 }
 
 // join writes a and its unit, and b and its unit unless b is 0: 3h12m, 2h.

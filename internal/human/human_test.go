@@ -16,7 +16,8 @@ func TestDuration(t *testing.T) {
 		near, down string
 	}{
 		{0, "0s", "0s"},
-		{450 * time.Millisecond, "450ms", "450ms"},
+		{450 * time.Millisecond, "0s", "0s"},
+		{959 * time.Millisecond, "1s", "0s"},
 		{30*s + 452*time.Millisecond, "30s", "30s"},
 		{30*s + 600*time.Millisecond, "31s", "30s"},
 		{59*s + 700*time.Millisecond, "1m", "59s"},

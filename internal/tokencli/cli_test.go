@@ -3,6 +3,9 @@ package tokencli
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -154,4 +157,65 @@ func TestIsDefaultSocket(t *testing.T) {
 			t.Errorf("isDefaultSocket(%q) = %v; want %v", tc.sock, got, tc.want)
 		}
 	}
+}
+
+// TestFieldsAgree: the README, --help and the output name the --json
+// fields alike: the token's and the status's, field by field.
+func TestFieldsAgree(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		typ  reflect.Type
+		help string // the help text that lists them
+		doc  string // the README line that lists them
+	}{
+		{"tapis-token --json", reflect.TypeFor[ipc.TokenResponse](), flagDoc(tokenCommand, "--json"), readmeLine(t, readme, "tapis-token --json ")},
+		{"tapis-token status --json", reflect.TypeFor[ipc.StatusResponse](), flagDoc(*cmdline.FindCommand(Commands, "status"), "--json"), ""},
+	}
+	for _, tc := range cases {
+		var fields []string
+		for f := range tc.typ.Fields() {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			fields = append(fields, name)
+		}
+		for _, text := range []string{tc.help, tc.doc} {
+			if text == "" {
+				continue
+			}
+			got := regexp.MustCompile(`[a-z]+(_[a-z]+)*`).FindAllString(text, -1)
+			var named []string
+			for _, w := range got {
+				if slices.Contains(fields, w) {
+					named = append(named, w)
+				}
+			}
+			if !slices.Equal(named, fields) {
+				t.Errorf("%s: %q names the fields %q; the output has %q, in that order", tc.name, text, named, fields)
+			}
+		}
+	}
+}
+
+// flagDoc returns the help of flag name of c.
+func flagDoc(c cmdline.Command, name string) string {
+	for _, f := range c.Flags {
+		if f.Names == name {
+			return f.Doc
+		}
+	}
+	return ""
+}
+
+// readmeLine returns the README's line that holds prefix.
+func readmeLine(t *testing.T, readme []byte, prefix string) string {
+	for line := range strings.Lines(string(readme)) {
+		if strings.Contains(line, prefix) {
+			return line
+		}
+	}
+	t.Fatalf("README.md has no line with %q", prefix)
+	return ""
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/tapis-agent/tapis-agent/ipc"
 	"github.com/tapis-agent/tapis-agent/ipc/ipcclient"
 	"github.com/tapis-agent/tapis-agent/tapis/jwt"
+	"golang.org/x/term"
 )
 
 // usagef returns a usage error with the message format gives.
@@ -308,15 +309,24 @@ func cmdImport(ctx context.Context, args []string, stdin io.Reader, stderr io.Wr
 	if !refresh && (keyStdin || clientID != "") {
 		return usagef("--client-id and --client-key-stdin go with --refresh-token")
 	}
-	r := bufio.NewReader(io.LimitReader(stdin, 1<<20))
-	first, _ := r.ReadString('\n')
+	what := "access token"
+	if refresh {
+		what = "refresh token"
+	}
+	prompts := []string{"Paste the " + what + " for " + pos[0] + " (not shown): "}
+	if refresh && keyStdin {
+		prompts = append(prompts, "Client key of "+clientID+" (not shown): ")
+	}
+	lines, err := readSecrets(stdin, stderr, prompts)
+	if err != nil {
+		return err
+	}
 	req := &ipc.ImportRequest{Tenant: pos[0], ClientID: clientID}
-	tok := strings.TrimSpace(first)
+	tok := lines[0]
 	if refresh {
 		req.RefreshToken = tok
 		if keyStdin {
-			second, _ := r.ReadString('\n')
-			req.ClientKey = strings.TrimSpace(second)
+			req.ClientKey = lines[1]
 			if req.ClientKey == "" {
 				return &cmdline.Failure{Code: cmdline.ExitUsage, Msg: "no client key on the line after the refresh token",
 					Hint: "printf '%s\\n%s\\n' \"$REFRESH_TOKEN\" \"$CLIENT_KEY\" | tapis-token import " + pos[0] + " --refresh-token --client-id ID --client-key-stdin"}
@@ -335,6 +345,31 @@ func cmdImport(ctx context.Context, args []string, stdin io.Reader, stderr io.Wr
 	}
 	fmt.Fprintf(stderr, "tapis-token: imported a token for %s (%s)\n", st.Tenant, st.State)
 	return nil
+}
+
+// readSecrets reads one line of stdin per prompt: on a terminal, each
+// after its prompt and without echo, as a password is read; else the
+// lines as they come, with no prompt. A missing line is "".
+func readSecrets(stdin io.Reader, stderr io.Writer, prompts []string) ([]string, error) {
+	lines := make([]string, len(prompts))
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		for i, p := range prompts {
+			b, err := readPassword(f, p, stderr)
+			io.WriteString(stderr, "\n")
+			if err != nil {
+				return nil, fmt.Errorf("reading from the terminal: %w", err)
+			}
+			lines[i] = strings.TrimSpace(string(b))
+			clear(b)
+		}
+		return lines, nil
+	}
+	r := bufio.NewReader(io.LimitReader(stdin, 1<<20))
+	for i := range lines {
+		line, _ := r.ReadString('\n')
+		lines[i] = strings.TrimSpace(line)
+	}
+	return lines, nil
 }
 
 func writeJSON(w io.Writer, v any) error {

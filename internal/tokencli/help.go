@@ -89,7 +89,7 @@ var Commands = []cmdline.Command{
 		Usage:   []string{"status [--json]"},
 		Summary: "show the agent, its tenants and leases, their states, expiries, errors and warnings",
 		Flags: []cmdline.FlagHelp{
-			{Names: "--json", Doc: "print the status as JSON: version, pid, socket, config, config_error, started_at, warnings, tenants, leases"},
+			{Names: "--json", Doc: "print the status as JSON: version, pid, socket, config, config_error, started_at, tenants, leases, warnings"},
 		},
 		Example: []string{"tapis-token status"},
 	},

@@ -89,8 +89,7 @@ func loginPrompted(ctx context.Context, c *ipcclient.Client, tenant, label, user
 				username = u
 			}
 		}
-		fmt.Fprintf(tty, "Password for %s@%s: ", username, label)
-		b, err := readPassword(tty)
+		b, err := readPassword(tty, fmt.Sprintf("Password for %s@%s: ", username, label), tty)
 		fmt.Fprintln(tty)
 		if err != nil {
 			return nil, fmt.Errorf("reading the password: %w", err)
@@ -116,16 +115,19 @@ func loginPrompted(ctx context.Context, c *ipcclient.Client, tenant, label, user
 	}
 }
 
-// readPassword reads a password on the terminal without echo. Ctrl-C
-// there would end the process with echo still off and leave the user's
-// shell blind, so an interrupt first restores the terminal, then exits as
-// the signal would (128+n).
-func readPassword(tty *os.File) ([]byte, error) {
+// readPassword shows prompt on out and reads a password on the terminal
+// tty without echo. Echo goes off before the prompt shows: what is typed as
+// soon as it appears is not shown either. Ctrl-C there would end the
+// process with echo still off and leave the user's shell blind, so an
+// interrupt first restores the terminal, then exits as the signal would
+// (128+n).
+func readPassword(tty *os.File, prompt string, out io.Writer) ([]byte, error) {
 	fd := int(tty.Fd())
 	state, err := term.GetState(fd)
 	if err != nil {
 		return nil, err
 	}
+	defer term.Restore(fd, state)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	done := make(chan struct{})
@@ -143,6 +145,8 @@ func readPassword(tty *os.File) ([]byte, error) {
 		case <-done:
 		}
 	}()
+	echoOff(fd)
+	io.WriteString(out, prompt)
 	return term.ReadPassword(fd)
 }
 
