@@ -334,8 +334,7 @@ func readBootstrapToken(need *ipc.Error, fromStdin bool, in *bufio.Reader, stder
 		return "", &cmdline.Failure{Code: cmdline.ExitError, Msg: "no terminal to paste the token on", Hint: "pipe it in: echo \"$TOKEN\" | " + again + " --token-stdin"}
 	}
 	defer tty.Close()
-	fmt.Fprint(tty, "Paste the access token (it is not shown): ")
-	b, err := readPassword(tty)
+	b, err := readPassword(tty, "Paste the access token (it is not shown): ", tty)
 	fmt.Fprintln(tty)
 	if err != nil {
 		return "", fmt.Errorf("reading the token: %w", err)
