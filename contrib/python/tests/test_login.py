@@ -131,8 +131,12 @@ class LoginTest(unittest.TestCase):
         del env["TAPIS_AGENT_SOCK"]
         sock = os.path.join(runtime, "tapis-agent", "agent.sock")
 
+        # The test changes env below: stop the agent it started with a copy
+        # that still names that agent's socket.
+        stop_env = dict(env)
+
         def stop():
-            subprocess.run([self.world.path("tapis-agent"), "stop"], env=env, timeout=harness.CALL_TIMEOUT, capture_output=True)
+            subprocess.run([self.world.path("tapis-agent"), "stop"], env=stop_env, timeout=harness.CALL_TIMEOUT, capture_output=True)
 
         self.addCleanup(stop)
         p = self.python('tapis_agent.login("demo")\nprint(tapis_agent.token("demo").tenant)', "demo\n", env)
