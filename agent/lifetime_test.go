@@ -117,3 +117,39 @@ func TestFirstTokenTellsTheLifetime(t *testing.T) {
 		t.Errorf("refreshes = %d; want 0", n)
 	}
 }
+
+func TestUnsatisfiableSaysWhy(t *testing.T) {
+	now := time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC)
+	s := &session{name: "dev"}
+	cases := []struct {
+		name     string
+		t        *tokenSet
+		minValid time.Duration
+		has      []string
+		hasNot   string
+	}{
+		{"beyond the lifetime", &tokenSet{upstream: 4 * time.Hour, issuedAt: now.Add(-3 * time.Hour), expiresAt: now.Add(time.Hour)}, 5 * time.Hour,
+			[]string{"dev issues tokens that live 4h", "--min-valid 3h36m"}, "current one"},
+		{"beyond a longer current token", &tokenSet{upstream: 4 * time.Hour, issuedAt: now.Add(-time.Hour), expiresAt: now.Add(23 * time.Hour)}, 24 * time.Hour,
+			[]string{"issues tokens that live 4h", "the current one is valid for 23h", "--min-valid 20h42m"}, ""},
+		{"aged on the way", &tokenSet{upstream: 30 * time.Second, issuedAt: now.Add(-2 * time.Second), expiresAt: now.Add(28 * time.Second)}, 29 * time.Second,
+			[]string{"even the token just refreshed is valid for only 28s", "live 30s"}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := s.unsatisfiable(tc.t, now, tc.minValid)
+			if code(err) != ipc.CodeUnsatisfiable {
+				t.Fatalf("unsatisfiable = %v; want %s", err, ipc.CodeUnsatisfiable)
+			}
+			text := err.Error() + " " + err.(*ipc.Error).Hint
+			for _, h := range tc.has {
+				if !strings.Contains(text, h) {
+					t.Errorf("%q lacks %q", text, h)
+				}
+			}
+			if tc.hasNot != "" && strings.Contains(text, tc.hasNot) {
+				t.Errorf("%q has %q", text, tc.hasNot)
+			}
+		})
+	}
+}

@@ -335,6 +335,12 @@ func (s *session) unsatisfiable(t *tokenSet, now time.Time, minValid time.Durati
 		life = t.expiresAt.Sub(t.issuedAt)
 	}
 	msg := fmt.Sprintf("%s: asked for a token valid for %s, but %s issues tokens that live %s", s.name, human.Duration(minValid), s.name, human.DurationDown(life))
+	if minValid <= life {
+		// A fresh token would do; the one just refreshed aged before the
+		// answer (exp counts whole seconds, and a loaded machine is slow).
+		msg = fmt.Sprintf("%s: asked for a token valid for %s, but even the token just refreshed is valid for only %s (%s issues tokens that live %s)",
+			s.name, human.Duration(minValid), human.DurationDown(t.expiresAt.Sub(now)), s.name, human.DurationDown(life))
+	}
 	most := life
 	if left := t.expiresAt.Sub(now); left > life {
 		msg += fmt.Sprintf(" (the current one is valid for %s more)", human.DurationDown(left))

@@ -3,7 +3,6 @@ package ipc
 import (
 	"errors"
 	"os"
-	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -39,7 +38,7 @@ type TokenCall struct {
 // a program making one call an epoll instance, an extra thread and a
 // hand-off between threads on each read. tapis-token makes one call.
 func Token(path string, c TokenCall) (*TokenResponse, error) {
-	if err := CheckDir(filepath.Dir(path)); err != nil {
+	if err := CheckPath(path); err != nil {
 		return nil, Unreachable(err)
 	}
 	// The request is ready before connecting: the agent, woken by the
@@ -56,6 +55,9 @@ func Token(path string, c TokenCall) (*TokenResponse, error) {
 		return nil, Unreachable(wrap("dial unix "+path+": "+err.Error(), err))
 	}
 	defer syscall.Close(fd)
+	if err := CheckPeer(fd, path); err != nil {
+		return nil, Unreachable(err)
+	}
 	if err := write(fd, req); err != nil {
 		return nil, ioError("sending request to agent", path, err)
 	}
@@ -99,10 +101,16 @@ func Unreachable(err error) error {
 	return wrap(ErrAgentUnreachable.Error()+": "+err.Error(), ErrAgentUnreachable, err)
 }
 
-// dial connects a blocking Unix stream socket to path. Its send timeout
+// dial connects a blocking Unix stream socket to path, refusing a symlink
+// or another user's socket there (see SocketAddr). Its send timeout
 // bounds each later write, and the connect itself when the agent's backlog
 // is full.
 func dial(path string, timeout time.Duration) (int, error) {
+	addr, done, err := socketAddr(path)
+	if err != nil {
+		return -1, err
+	}
+	defer done()
 	fd, err := socket()
 	if err != nil {
 		return -1, os.NewSyscallError("socket", err)
@@ -112,7 +120,11 @@ func dial(path string, timeout time.Duration) (int, error) {
 		return -1, err
 	}
 	for {
-		err = syscall.Connect(fd, &syscall.SockaddrUnix{Name: path})
+		err = syscall.Connect(fd, &syscall.SockaddrUnix{Name: addr})
+		if err == syscall.ENOENT && addr != path {
+			addr = path // no /proc to connect through
+			continue
+		}
 		if err != syscall.EINTR {
 			break
 		}

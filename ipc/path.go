@@ -48,8 +48,13 @@ func defaultSocketPath(goos, runtimeDir, home string, uid int) string {
 }
 
 // MakeDir creates the socket directory dir (0700) if it is missing, and
-// then checks it with CheckDir.
+// then checks it with CheckDir. It refuses to make it under a directory
+// that others may write without the sticky bit, or that another user owns
+// (see CheckPath): they could replace the directory, socket and all.
 func MakeDir(dir string) error {
+	if err := checkAncestors(dir, true); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return wrap("creating socket directory: "+err.Error(), err)
 	}
@@ -76,7 +81,9 @@ func CheckDir(dir string) error {
 	case mode&syscall.S_IFMT != syscall.S_IFDIR:
 		return errors.New("socket directory " + dir + " is not a directory (" + fileType(mode) + "); remove it or set TAPIS_AGENT_SOCK")
 	case int(st.Uid) != uid:
-		return errors.New("socket directory " + dir + " is owned by uid " + strconv.FormatUint(uint64(st.Uid), 10) + " (mode " + octal4(perm) + "), not by you (uid " + strconv.Itoa(uid) + "); remove it or set TAPIS_AGENT_SOCK to a path in a directory of yours")
+		// Another user made it first (it is in /tmp, say): the user
+		// cannot remove it, but can go elsewhere.
+		return wrap("socket directory "+dir+" is owned by uid "+strconv.FormatUint(uint64(st.Uid), 10)+" (mode "+octal4(perm)+"), not by you (uid "+strconv.Itoa(uid)+"); "+privatePlace, ErrNotYourAgent)
 	case perm&0o077 != 0:
 		return errors.New("socket directory " + dir + " has mode " + octal4(perm) + ", open to other users; run: chmod 0700 " + dir)
 	}

@@ -2,7 +2,10 @@
 
 package ipc
 
-import "syscall"
+import (
+	"os"
+	"syscall"
+)
 
 // canSpin reports whether spin can yield the processor between tries:
 // package syscall offers no sched_yield here, so the first read sleeps.
@@ -20,3 +23,14 @@ func socket() (int, error) {
 }
 
 func yield() {}
+
+func socketAddr(path string) (string, func(), error) {
+	var st syscall.Stat_t
+	if err := syscall.Lstat(path, &st); err != nil {
+		return "", nil, os.NewSyscallError("lstat", err)
+	}
+	if err := checkSocket(path, &st); err != nil {
+		return "", nil, err
+	}
+	return path, func() {}, nil
+}

@@ -161,6 +161,9 @@ func classifyErr(err error) *Failure {
 	if errors.As(err, &f) {
 		return f
 	}
+	if errors.Is(err, ipc.ErrNotYourAgent) {
+		return &Failure{Code: ExitUnreachable, Msg: err.Error(), Hint: privateSocketHint}
+	}
 	var le *lease.Error
 	if errors.As(err, &le) {
 		return &Failure{Code: ExitUnreachable, Msg: "no agent answers, and " + le.Message, Hint: le.Hint}
@@ -282,6 +285,10 @@ func logHint() string {
 // $XDG_STATE_HOME/tapis-agent/agent.log, else ~/.local/state/….
 func AgentLogPath() string { return filepath.Join(ipc.StateDir(), "agent.log") }
 
+// privateSocketHint is the way out of a socket path that another user
+// controls: one only the user can write, on this host.
+const privateSocketHint = `use a socket of your own: export TAPIS_AGENT_SOCK="$HOME/.tapis-agent/$(hostname)/agent.sock" (or set XDG_RUNTIME_DIR to a directory only you can write), then start the agent: eval "$(tapis-agent start)"`
+
 // SocketDirHint returns the fix for a socket directory that exists but
 // that ipc refuses to trust (as tmux refuses one), or "" when it is fine or
 // missing: a missing directory only means that no agent runs.
@@ -290,8 +297,12 @@ func SocketDirHint(dir string) string {
 	if syscall.Lstat(dir, &st) != nil || ipc.CheckDir(dir) == nil {
 		return ""
 	}
-	if st.Mode&syscall.S_IFMT == syscall.S_IFDIR && int(st.Uid) == os.Getuid() {
+	switch {
+	case st.Mode&syscall.S_IFMT == syscall.S_IFDIR && int(st.Uid) == os.Getuid():
 		return "chmod 0700 " + shell.Quote(dir) + ", or set TAPIS_AGENT_SOCK to a socket in a directory of yours"
+	case int(st.Uid) != os.Getuid():
+		// Made by another user first: not the user's to remove.
+		return privateSocketHint
 	}
 	return "remove " + shell.Quote(dir) + ", or set TAPIS_AGENT_SOCK to a socket in a directory of yours"
 }

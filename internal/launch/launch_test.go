@@ -26,6 +26,10 @@ func TestMain(m *testing.M) {
 	if os.Getenv("LAUNCH_TEST_AGENT") == "1" && len(os.Args) > 1 && os.Args[1] == "serve" {
 		os.Exit(serveForTest(os.Args[2:]))
 	}
+	// The agent these tests start and stop is this test program.
+	if exe, err := os.Executable(); err == nil {
+		agentNames = append(agentNames, filepath.Base(exe))
+	}
 	os.Exit(m.Run())
 }
 
@@ -284,5 +288,28 @@ func TestAlive(t *testing.T) {
 	cmd.Wait()
 	if alive(pid) {
 		t.Errorf("alive(reaped child) = true")
+	}
+}
+
+// TestIsAgentProcess: stop signals only a tapis-agent of the user's, not
+// any process an answer on the socket names.
+func TestIsAgentProcess(t *testing.T) {
+	if err := isAgentProcess(os.Getpid()); err != nil {
+		t.Errorf("isAgentProcess(the test, which stands in for the agent) = %v; want nil", err)
+	}
+	sleep := exec.Command("sleep", "60")
+	if err := sleep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sleep.Process.Kill()
+	if err := isAgentProcess(sleep.Process.Pid); err == nil || !strings.Contains(err.Error(), "runs sleep, not tapis-agent") {
+		t.Errorf("isAgentProcess(sleep) = %v; want a refusal naming what it runs", err)
+	}
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := isAgentProcess(dead.Process.Pid); err == nil {
+		t.Errorf("isAgentProcess(a process gone) = nil; want an error")
 	}
 }

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,6 +33,11 @@ func Stop(ctx context.Context, socket string) (pid int, err error) {
 	}
 	if pid <= 1 {
 		return pid, fmt.Errorf("the agent on %s reports pid %d; stop it by hand", socket, pid)
+	}
+	// The pid is what the agent says: signal it only if it is the
+	// user's own tapis-agent, never an unrelated process it names.
+	if err := isAgentProcess(pid); err != nil {
+		return pid, fmt.Errorf("the agent on %s reports pid %d, but %w; not signalling it: stop the agent by hand", socket, pid, err)
 	}
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		return pid, fmt.Errorf("signalling agent pid %d: %w", pid, err)
@@ -74,4 +82,50 @@ func alive(pid int) bool {
 		return true
 	}
 	return b[i+2] != 'Z' && b[i+2] != 'X'
+}
+
+// agentNames are the program names an agent's process may run; tests
+// add theirs.
+var agentNames = []string{"tapis-agent"}
+
+// isAgentProcess reports why process pid is not a tapis-agent of the
+// user, or nil when it is.
+func isAgentProcess(pid int) error {
+	uid, name, err := processOf(pid)
+	switch {
+	case err != nil:
+		return fmt.Errorf("process %d cannot be inspected (%v)", pid, err)
+	case uid != os.Getuid():
+		return fmt.Errorf("process %d belongs to uid %d, not to you", pid, uid)
+	case !slices.Contains(agentNames, name):
+		return fmt.Errorf("process %d runs %s, not %s", pid, name, agentNames[0])
+	}
+	return nil
+}
+
+// processOf returns the user and the program name of process pid: on
+// Linux from /proc, elsewhere from ps(1).
+func processOf(pid int) (uid int, name string, err error) {
+	if runtime.GOOS == "linux" {
+		dir := "/proc/" + strconv.Itoa(pid)
+		var st syscall.Stat_t
+		if err := syscall.Stat(dir, &st); err != nil {
+			return 0, "", err
+		}
+		exe, err := os.Readlink(dir + "/exe")
+		if err != nil {
+			return 0, "", err
+		}
+		return int(st.Uid), filepath.Base(strings.TrimSuffix(exe, " (deleted)")), nil
+	}
+	out, err := exec.Command("ps", "-o", "uid=,comm=", "-p", strconv.Itoa(pid)).Output()
+	if err != nil {
+		return 0, "", err
+	}
+	fields := strings.Fields(string(out))
+	if len(fields) < 2 {
+		return 0, "", fmt.Errorf("ps printed %q", out)
+	}
+	uid, err = strconv.Atoi(fields[0])
+	return uid, filepath.Base(strings.Join(fields[1:], " ")), err
 }

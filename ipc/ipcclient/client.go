@@ -12,7 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/tapis-agent/tapis-agent/ipc"
@@ -106,16 +106,7 @@ func call[T any](ctx context.Context, c *Client, method, path string, in any, de
 	req.Header.Set("Content-Type", "application/json")
 	sock := c.path()
 	transport := &http.Transport{DisableKeepAlives: true, MaxResponseHeaderBytes: 64 << 10,
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			if err := ipc.CheckDir(filepath.Dir(sock)); err != nil {
-				return nil, ipc.Unreachable(err)
-			}
-			conn, err := (&net.Dialer{}).DialContext(ctx, "unix", sock)
-			if err != nil {
-				return nil, ipc.Unreachable(err)
-			}
-			return conn, nil
-		}}
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx, sock) }}
 	resp, err := (&http.Client{Transport: transport}).Do(req)
 	if err != nil {
 		if errors.Is(err, ipc.ErrAgentUnreachable) || ctx.Err() != nil {
@@ -151,4 +142,40 @@ func malformed(status int, what string) *ipc.Error {
 // made: the agent stopped or crashed while at work on it.
 func cutError(sock string, err error) error {
 	return fmt.Errorf("reading answer from agent at %s: %w (%w: %w)", sock, ipc.ErrConnectionCut, ipc.ErrAgentUnreachable, err)
+}
+
+// dial connects to the agent's socket at sock, refusing before anything is
+// sent a path that others could control, a symlink, and a socket another
+// user serves (see ipc.CheckPath, ipc.SocketAddr, ipc.CheckPeer).
+func dial(ctx context.Context, sock string) (net.Conn, error) {
+	if err := ipc.CheckPath(sock); err != nil {
+		return nil, ipc.Unreachable(err)
+	}
+	addr, done, err := ipc.SocketAddr(sock)
+	if err != nil {
+		return nil, ipc.Unreachable(fmt.Errorf("dial unix %s: %w", sock, err))
+	}
+	conn, err := (&net.Dialer{}).DialContext(ctx, "unix", addr)
+	if errors.Is(err, syscall.ENOENT) && addr != sock {
+		conn, err = (&net.Dialer{}).DialContext(ctx, "unix", sock) // no /proc to connect through
+	}
+	done()
+	if oe, ok := errors.AsType[*net.OpError](err); ok {
+		err = fmt.Errorf("dial unix %s: %w", sock, oe.Err) // not the /proc address
+	}
+	if err != nil {
+		return nil, ipc.Unreachable(err)
+	}
+	rc, err := conn.(*net.UnixConn).SyscallConn()
+	if err == nil {
+		cerr := error(nil)
+		if err = rc.Control(func(fd uintptr) { cerr = ipc.CheckPeer(int(fd), sock) }); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		conn.Close()
+		return nil, ipc.Unreachable(err)
+	}
+	return conn, nil
 }
