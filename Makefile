@@ -3,14 +3,16 @@ SHELL := /bin/bash
 GO ?= go
 PREFIX ?= $(HOME)/.local
 BINDIR ?= $(PREFIX)/bin
-UNITDIR ?= $(HOME)/.config/systemd/user
-COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+# Empty: ~/.config/systemd/user (or ~/Library/LaunchAgents), or
+# PREFIX/lib/systemd/user for a PREFIX outside the home (contrib/install.sh).
+UNITDIR ?=
 # Evaluated once per make run, so that every target of one run (the
 # binaries, the Python package, its tests) carries the same version.
 ifeq ($(origin VERSION),undefined)
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 endif
-LDFLAGS := -s -w -X main.version=$(VERSION)
+COMMIT := $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 CMDS := tapis-agent tapis-token tapis-fake
 OUT ?= bin
 FUZZTIME ?= 30s
@@ -20,7 +22,7 @@ PYTHON ?= /usr/bin/python3
 # packs an archive for each.
 PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 freebsd/amd64
 
-.PHONY: help build python check unit test checks gotest pytest lint cross fmt-check units-check demo bench fuzz install clean
+.PHONY: help build python check unit test checks gotest pytest lint cross fmt-check units-check demo bench fuzz install uninstall dist dist-check clean
 
 help: ## show this help
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -91,8 +93,9 @@ fmt-check: ## fail when gofmt would change a file
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-units-check: build ## systemd-analyze verify the user units, as install writes them
+units-check: build ## check the systemd user units (systemd-analyze) and the LaunchAgent, as install writes them
 	@bash contrib/systemd/verify.sh $(OUT)
+	@$(PYTHON) -B contrib/launchd/verify.py $(OUT)
 
 demo: build ## see the whole product work on a built-in fake tenant
 	@bash contrib/demo.sh
@@ -106,18 +109,23 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; done
 
-install: build ## install binaries into PREFIX/bin, the systemd user units and completions
-	install -d $(BINDIR) $(UNITDIR)
-	install -m 0755 $(OUT)/tapis-agent $(OUT)/tapis-token $(BINDIR)/
-	sed 's|@BINDIR@|$(BINDIR)|g' contrib/systemd/tapis-agent.service > $(UNITDIR)/tapis-agent.service
-	chmod 0644 $(UNITDIR)/tapis-agent.service
-	install -m 0644 contrib/systemd/tapis-agent.socket $(UNITDIR)/
-	install -d $(COMPLETIONDIR)
-	install -m 0644 contrib/completion/tapis.bash $(COMPLETIONDIR)/tapis-agent
-	install -m 0644 contrib/completion/tapis.bash $(COMPLETIONDIR)/tapis-token
-	@echo "installed into $(BINDIR) and $(UNITDIR)"
-	@echo "run it with systemd:  systemctl --user daemon-reload && systemctl --user enable --now tapis-agent.socket"
-	@echo "or, without systemd, add to ~/.bashrc:  eval \"\$$($(BINDIR)/tapis-agent start -q)\""
+# The same script as in the release archives, given this tree and bin/.
+install: build ## install into PREFIX (default ~/.local): binaries, completion, systemd units or LaunchAgent
+	sh contrib/install.sh --source . --binaries $(OUT) --prefix '$(PREFIX)' --bindir '$(BINDIR)' $(if $(UNITDIR),--unitdir '$(UNITDIR)')
+
+uninstall: ## remove what make install (or an archive's install.sh) put into PREFIX
+	sh contrib/install.sh --uninstall --prefix '$(PREFIX)'
+
+# Release archives, byte for byte the same from any clone of the same
+# commit (see contrib/dist.sh); the Python wheel goes into each.
+dist: export SOURCE_DATE_EPOCH := $(shell git log -1 --format=%ct 2>/dev/null)
+dist: python ## release archives and SHA256SUMS into dist/ for PLATFORMS: make dist VERSION=x.y.z
+	@[[ '$(VERSION)' =~ ^[0-9]+\.[0-9]+\.[0-9]+$$ ]] || { echo "make dist: give the release version: make dist VERSION=x.y.z (got '$(VERSION)')" >&2; exit 2; }
+	bash contrib/dist.sh --version '$(VERSION)' --out dist --wheel-dir dist $(PLATFORMS)
+
+# Two clones of HEAD, one make dist each: their SHA256SUMS must match.
+dist-check: ## check that make dist is reproducible: two clones of HEAD, identical archives
+	bash contrib/dist-check.sh
 
 clean: ## remove build output
 	rm -rf $(OUT)

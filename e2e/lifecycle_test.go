@@ -415,7 +415,7 @@ func TestMakeInstall(t *testing.T) {
 	if err != nil {
 		t.Fatalf("make install: %v\n%s", err, out)
 	}
-	for _, want := range []string{"systemctl --user daemon-reload && systemctl --user enable --now tapis-agent.socket", `eval "$(` + dir + "/bin/tapis-agent start -q)"} {
+	for _, want := range []string{"systemctl --user daemon-reload && systemctl --user enable --now tapis-agent.socket", `eval "$('` + dir + `/bin/tapis-agent' start -q)"`} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("make install output lacks %q:\n%s", want, out)
 		}
@@ -460,6 +460,34 @@ func TestMakeInstall(t *testing.T) {
 	if out, err := v.CombinedOutput(); err != nil || strings.Contains(string(out), "tapis-agent") {
 		t.Errorf("systemd-analyze verify --user on the installed units: %v\n%s", err, out)
 	}
+	if err := os.RemoveAll(run); err != nil { // systemd-analyze's
+		t.Fatal(err)
+	}
+
+	// make uninstall leaves only the build output, and the go command's
+	// telemetry counters in ~/.config/go.
+	cmd = exec.Command("make", "-C", "..", "uninstall", "PREFIX="+dir, "HOME="+dir)
+	cmd.Env = append(os.Environ(), "HOME="+dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make uninstall: %v\n%s", err, out)
+	}
+	if !sameEntries(t, dir, ".config", "out") || !sameEntries(t, filepath.Join(dir, ".config"), "go") {
+		t.Errorf("make uninstall left more than the build output:\n%s", tree(t, dir))
+	}
+}
+
+// sameEntries reports whether dir holds exactly the entries names.
+func sameEntries(t *testing.T, dir string, names ...string) bool {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range ents {
+		got = append(got, e.Name())
+	}
+	return slices.Equal(got, names)
 }
 
 func TestConcurrentServesKeepOneAgent(t *testing.T) {

@@ -4,6 +4,7 @@ package ipc
 
 import (
 	"errors"
+	"strconv"
 	"syscall"
 	"unsafe"
 )
@@ -19,7 +20,7 @@ const (
 const xucredVersion = 0
 
 // getXucred reads the peer credentials of fd into cred, the system's
-// struct xucred. Package syscall has no getsockopt for a struct of any
+// struct xucred of size bytes, and checks its version. Package syscall has no getsockopt for a struct of any
 // size, and golang.org/x/sys/unix, which has, stays out of tapis-token
 // (see cmd/tapis-token's TestDeps): so this is the system call itself,
 // which both systems have kept unchanged since the 1990s.
@@ -31,6 +32,10 @@ func getXucred(fd int, cred unsafe.Pointer, size uintptr) error {
 	}
 	if n < 8 { // version and uid
 		return errors.New("short xucred from getsockopt LOCAL_PEERCRED")
+	}
+	// Both systems' struct xucred start with its version.
+	if v := *(*uint32)(cred); v != xucredVersion {
+		return errors.New("unknown xucred version " + strconv.FormatUint(uint64(v), 10))
 	}
 	return nil
 }

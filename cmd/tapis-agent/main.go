@@ -27,12 +27,9 @@ import (
 	"github.com/tapis-agent/tapis-agent/internal/tokencli"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
 func main() {
 	if filepath.Base(os.Args[0]) == "tapis-token" {
-		tokencli.Version = version
+		tokencli.Version = versionLine()
 		os.Exit(tokencli.Main(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -107,7 +104,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if len(args) > 1 {
 			err = cmdline.Usage("version takes no arguments")
 		} else {
-			cmdline.Info(name, "tapis-agent", version, "", stdout)
+			cmdline.Info(name, "tapis-agent", versionLine(), "", stdout)
 		}
 	default:
 		return cmdline.UnknownCommand("tapis-agent", commands, "unknown command ", name)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -93,6 +94,24 @@ func TestCommandTable(t *testing.T) {
 				t.Errorf("run(%q) = %v; want it to refuse only --no-such-flag", args, err)
 			}
 		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	defer func(v, c string) { version, commit = v, c }(version, commit)
+	version, commit = "1.2.3", "0123456789abcdef0123456789abcdef01234567"
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"version"}, &out, &out); err != nil {
+		t.Fatalf("version: %v", err)
+	}
+	want := "tapis-agent 1.2.3 (commit 0123456789abcdef0123456789abcdef01234567, " + runtime.Version() + ", " + runtime.GOOS + "/" + runtime.GOARCH + ")\n"
+	if out.String() != want {
+		t.Errorf("version printed %q; want %q", out.String(), want)
+	}
+	// A build without -X main.commit names the commit the go command
+	// recorded, or says it is unknown; never nothing.
+	if got := buildCommit(""); got == "" {
+		t.Error(`buildCommit("") = ""; want a commit or "unknown"`)
 	}
 }
 

@@ -56,11 +56,20 @@ def build(version, outdir):
     os.makedirs(outdir, exist_ok=True)
     for old in glob.glob(os.path.join(outdir, "tapis_agent-*")) + glob.glob(os.path.join(outdir, "tapis-agent-*")):
         os.remove(old)
+    # The wheel records each file's mode as the checkout has it, and
+    # setuptools writes its own files under the umask: fixed modes keep the
+    # wheel the same from any checkout (make dist is reproducible; the
+    # file times come from SOURCE_DATE_EPOCH).
+    os.umask(0o022)
     with tempfile.TemporaryDirectory(prefix="tapis-agent-py") as tmp:
         src = os.path.join(tmp, "tapis-agent")
         shutil.copytree(
             HERE, src, ignore=shutil.ignore_patterns("tests", "__pycache__", "*.pyc", "build", "dist", "*.egg-info")
         )
+        for dirpath, _, files in os.walk(src):
+            os.chmod(dirpath, 0o755)
+            for name in files:
+                os.chmod(os.path.join(dirpath, name), 0o644)
         with open(os.path.join(src, "src", "tapis_agent", "_version.py"), "w") as f:
             f.write("# Written by make python from the project's version.\n__version__ = %r\n" % version)
         env = dict(os.environ)

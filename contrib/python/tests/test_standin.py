@@ -20,6 +20,11 @@ from tapipy import errors  # noqa: E402
 from tapipy.tapis import Tapis  # noqa: E402
 
 
+# Seconds the fake's tokens live: short, so that the test sees one expire,
+# with room for a busy machine between a refresh and a call.
+LIFETIME = 8
+
+
 def sleep_past(when):
     """Sleep until the wall clock is past when (an aware datetime): the
     tokens are real and expire by the wall clock."""
@@ -31,16 +36,16 @@ def sleep_past(when):
 class StandinTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.world = harness.World(access_ttl="3s").start()
+        cls.world = harness.World(access_ttl="%ds" % LIFETIME).start()
 
     @classmethod
     def tearDownClass(cls):
         cls.world.stop()
 
     def fresh(self):
-        """Return the agent's token, valid for 2 s at least: time for a
-        few calls."""
-        return self.world.helper_token("demo", "--min-valid", "2s")
+        """Return the agent's token, valid for half its lifetime at least:
+        time for a few calls."""
+        return self.world.helper_token("demo", "--min-valid", "%ds" % (LIFETIME // 2))
 
     def upload_file(self):
         fd, path = tempfile.mkstemp(prefix="tpy-upload")
@@ -58,7 +63,7 @@ class StandinTest(unittest.TestCase):
         # As tapipy: claims decoded, tenant_id derived from the tenants API.
         self.assertEqual(t.tenant_id, "demo")
         self.assertEqual(t.access_token.claims["tapis/username"], "demo")
-        self.assertLessEqual(t.access_token.expires_in(), datetime.timedelta(seconds=3))
+        self.assertLessEqual(t.access_token.expires_in(), datetime.timedelta(seconds=LIFETIME))
         self.assertEqual(t.authenticator.get_userinfo().username, "demo")
         self.assertIsNone(t.upload(path, "sys", "dir/a.txt"))
         self.assertEqual(files.uploads, [("sys/dir/a.txt", files.uploads[0][1])])
@@ -83,7 +88,10 @@ class StandinTest(unittest.TestCase):
         refreshes = []
         t.refresh_user_tokens = lambda: refreshes.append("user")
         t.refresh_tokens = lambda: refreshes.append("tokens")
-        t.authenticator.get_userinfo()  # about 3 s left: less than 5
+        # With less than 5 s left, an operation refreshes first, and so
+        # does upload().
+        t.access_token.expires_in = lambda: datetime.timedelta(seconds=4)
+        t.authenticator.get_userinfo()
         self.assertEqual(refreshes, ["user"])
         filesvc.mount(t)
         t.upload(self.upload_file(), "sys", "a.txt")

@@ -1,5 +1,5 @@
 """Agent-backed tapipy clients against the real agent and fake tenant,
-with tokens that live 5 seconds, through the tapipy stand-in."""
+with tokens that live 6 seconds, through the tapipy stand-in."""
 
 import contextlib
 import io
@@ -23,7 +23,7 @@ import tapis_agent  # noqa: E402
 from tapis_agent import _tapipy  # noqa: E402
 from tapis_agent._token import claims  # noqa: E402
 
-LIFETIME = 5
+LIFETIME = 6
 
 
 def left(jwt):
@@ -93,12 +93,13 @@ class TapipyTest(unittest.TestCase):
             time.sleep(0.7)
         # A plain client from the same token fails once it has expired;
         # the agent-backed ones went on with fresh tokens, and never sent
-        # one with less than half the 5-second lifetime left.
+        # one with less than half the lifetime left.
         self.assertIsNotNone(plain_failed)
         self.assertEqual(plain_failed.message, "Invalid Tapis token.")
         for c, files, sent in clients:
             self.assertGreaterEqual(len({jwt for jwt, _ in sent}), 3, "tokens sent: %d" % len(sent))
-            self.assertGreaterEqual(min(secs for _, secs in sent), LIFETIME // 2 - 0.5)
+            # A busy machine may take a moment between the hook and the send.
+            self.assertGreaterEqual(min(secs for _, secs in sent), LIFETIME // 2 - 1)
             self.assertGreaterEqual(len(set(files.tokens)), 3)
             self.assertEqual(len(files.uploads), len(files.tokens))
             self.assertEqual(c._tapis_agent_tokens.want(), LIFETIME // 2)
@@ -133,7 +134,7 @@ class TapipyTest(unittest.TestCase):
         with self.assertRaises(tapis_agent.MinValidUnsatisfiable) as cm:
             tapis_agent.token("demo", min_valid=600)
         self.assertEqual(cm.exception.lifetime, LIFETIME)
-        self.assertEqual(cm.exception.hint, 'ask for less: tapis_agent.token("demo", min_valid=4)')
+        self.assertEqual(cm.exception.hint, 'ask for less: tapis_agent.token("demo", min_valid=%d)' % (LIFETIME * 9 // 10))
 
     def test_default_tenant_pinned(self):
         t = self.closing(tapis_agent.tapipy_client())

@@ -56,6 +56,7 @@ __all__ = [
     "LoginRequired",
     "MinValidUnsatisfiable",
     "SocketDirUnsafe",
+    "SocketNotYours",
     "Status",
     "TapisAgentAuth",
     "TapisAgentError",
@@ -141,6 +142,20 @@ class AgentNotRunning(TapisAgentError):
 class SocketDirUnsafe(AgentNotRunning):
     """The socket's directory is not a directory of yours closed to group
     and others, so the socket in it cannot be trusted."""
+
+
+class SocketNotYours(SocketDirUnsafe):
+    """The socket, a directory on its way, or the process serving it is
+    not yours or root's: another user could have put it there to collect
+    what is sent to "the agent". Nothing was sent."""
+
+
+#: The way out of a socket path that another user controls.
+_PRIVATE_HINT = (
+    'use a socket of your own: set TAPIS_AGENT_SOCK to a path in a directory only you can write, '
+    'e.g. export TAPIS_AGENT_SOCK="$HOME/.tapis-agent/$(hostname)/agent.sock" (or set XDG_RUNTIME_DIR), '
+    'then start the agent: eval "$(tapis-agent start)"'
+)
 
 
 class LeaseFileError(AgentNotRunning):
@@ -235,11 +250,12 @@ def check_dir(path: str) -> None:
         )
     uid = os.getuid()
     if st.st_uid != uid:
-        raise SocketDirUnsafe(
+        # Another user made it first (in /tmp, say): not yours to remove.
+        raise SocketNotYours(
             CODE_AGENT_UNREACHABLE,
             "socket directory %s is owned by uid %d (mode %04o), not by you (uid %d)"
             % (path, st.st_uid, perm, uid),
-            "remove it or set TAPIS_AGENT_SOCK to a path in a directory of yours",
+            _PRIVATE_HINT,
         )
     if perm & 0o077:
         raise SocketDirUnsafe(
@@ -247,6 +263,43 @@ def check_dir(path: str) -> None:
             "socket directory %s has mode %04o, open to other users" % (path, perm),
             "run: chmod 0700 %s" % path,
         )
+    _check_ancestors(os.path.abspath(path), uid)
+
+
+def _check_ancestors(path, uid):
+    """Raise SocketNotYours unless every directory above path is owned by
+    you or root and, unless sticky (as /tmp is), writable by no one else,
+    as ssh and tmux require; a symlink on the way must be yours or root's
+    and lead to such a directory. Anyone who could write one of them could
+    put another socket in the agent's place."""
+    d = os.path.dirname(path)
+    while True:
+        try:
+            sts = [os.lstat(d)]
+            if stat.S_ISLNK(sts[0].st_mode):
+                sts.append(os.stat(d))
+        except OSError as e:
+            raise AgentNotRunning(
+                CODE_AGENT_UNREACHABLE, "checking the directories above the socket: %s" % e, _START_HINT
+            ) from None
+        for st in sts:
+            if st.st_uid not in (uid, 0):
+                raise SocketNotYours(
+                    CODE_AGENT_UNREACHABLE,
+                    "directory %s above the socket is owned by uid %d, neither you (uid %d) nor root" % (d, st.st_uid, uid),
+                    _PRIVATE_HINT,
+                )
+            if stat.S_ISDIR(st.st_mode) and st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
+                raise SocketNotYours(
+                    CODE_AGENT_UNREACHABLE,
+                    "directory %s above the socket has mode %04o: others may write it, and it is not sticky"
+                    % (d, stat.S_IMODE(st.st_mode)),
+                    _PRIVATE_HINT,
+                )
+        parent = os.path.dirname(d)
+        if parent == d:
+            return
+        d = parent
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):
@@ -262,15 +315,93 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
 
 def _dial(path, timeout):
     """Return a stream socket connected to the agent at path, with timeout
-    set. Both exchanges, HTTP and the token frame, connect here."""
+    set. Both exchanges, HTTP and the token frame, connect here. A symlink
+    at path, a socket of another user's and a socket another user's process
+    serves are refused (SocketNotYours) before anything is sent."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         s.settimeout(timeout)
-        s.connect(path)
+        _connect_nofollow(s, path)
+        _check_peer(s, path)
     except BaseException:
         s.close()
         raise
     return s
+
+
+def _check_socket(path, st):
+    """Raise unless st, of path, is a socket of yours, not a symlink."""
+    if stat.S_ISLNK(st.st_mode):
+        raise SocketNotYours(
+            CODE_AGENT_UNREACHABLE, "refusing %s: it is a symlink, not the agent's socket; nothing was sent" % path,
+            _PRIVATE_HINT,
+        )
+    if not stat.S_ISSOCK(st.st_mode):
+        raise ConnectionRefusedError(111, "%s is not a socket" % path)
+    if st.st_uid != os.getuid():
+        raise SocketNotYours(
+            CODE_AGENT_UNREACHABLE,
+            "refusing the socket %s: it is owned by uid %d, not by you; nothing was sent" % (path, st.st_uid),
+            _PRIVATE_HINT,
+        )
+
+
+def _connect_nofollow(s, path):
+    """Connect s to the socket at path without following a symlink there:
+    on Linux through an O_PATH file of the socket itself, so that what was
+    checked is what is connected; elsewhere to path, checked just before."""
+    o_path = getattr(os, "O_PATH", 0)
+    if not o_path:
+        _check_socket(path, os.lstat(path))
+        s.connect(path)
+        return
+    fd = os.open(path, o_path | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        _check_socket(path, os.fstat(fd))
+        try:
+            s.connect("/proc/self/fd/%d" % fd)
+        except FileNotFoundError:
+            s.connect(path)  # no /proc to connect through
+    finally:
+        os.close(fd)
+
+
+def _peer_uid(s):
+    """Return the uid of the process at the other end of s, as the kernel
+    recorded it when the connection was made."""
+    if hasattr(socket, "SO_PEERCRED"):
+        import struct
+
+        _pid, uid, _gid = struct.unpack("3i", s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+        return uid
+    if sys.platform == "darwin" or sys.platform.startswith("freebsd"):
+        import struct
+
+        # LOCAL_PEERCRED (1) at level SOL_LOCAL (0): struct xucred, whose
+        # cr_uid follows cr_version.
+        raw = s.getsockopt(0, 1, 76)
+        _version, uid = struct.unpack_from("Ii", raw)
+        return uid
+    raise OSError("peer credentials are not supported on this system")
+
+
+def _check_peer(s, path):
+    """Raise SocketNotYours unless the process serving s runs as you."""
+    try:
+        uid = _peer_uid(s)
+    except OSError as e:
+        raise SocketNotYours(
+            CODE_AGENT_UNREACHABLE,
+            "refusing the socket %s: cannot tell who serves it (%s); nothing was sent" % (path, e),
+            _PRIVATE_HINT,
+        ) from None
+    if uid != os.getuid():
+        raise SocketNotYours(
+            CODE_AGENT_UNREACHABLE,
+            "refusing the socket %s: it is served by uid %d, not by you (uid %d), so it is not your agent; nothing was sent"
+            % (path, uid, os.getuid()),
+            _PRIVATE_HINT,
+        )
 
 
 class Client:
