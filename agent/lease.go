@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tapis-agent/tapis-agent/internal/human"
 	"github.com/tapis-agent/tapis-agent/internal/safefile"
 	"github.com/tapis-agent/tapis-agent/internal/slurm"
 	"github.com/tapis-agent/tapis-agent/ipc"
@@ -73,9 +74,11 @@ type jobLease struct {
 }
 
 // leaseLead is how much earlier than needed a lease renews its file, for
-// tokens that live life: a tenth of it, between 1 s and 5 min.
+// tokens that live life: a sixth of it, between 1 s and 5 min. It is the
+// slack a late timer or a slow refresh has before the file's token falls
+// below the lease's minimum.
 func leaseLead(life time.Duration) time.Duration {
-	return min(max(life/10, time.Second), 5*time.Minute)
+	return min(max(life/6, time.Second), 5*time.Minute)
 }
 
 // Lease answers POST /v1/lease: it starts, renews or (req.Cancel) ends
@@ -143,8 +146,8 @@ func (a *Agent) Lease(ctx context.Context, req *ipc.LeaseRequest) (*ipc.LeaseSta
 	if minValid+2*lead > life*9/10 {
 		most := max(life*9/10-2*lead, 0).Truncate(time.Second)
 		return nil, &ipc.Error{Code: ipc.CodeUnsatisfiable,
-			Message: fmt.Sprintf("a lease cannot keep %s valid for %s: its tokens live %s", tenant, minValid, round(life)),
-			Hint:    fmt.Sprintf("ask for at most --min-valid %s", most)}
+			Message: fmt.Sprintf("a lease cannot keep %s valid for %s: its tokens live %s", tenant, human.Duration(minValid), human.Duration(life)),
+			Hint:    "ask for at most --min-valid " + human.Flag(most)}
 	}
 
 	jobState := ipc.JobUntil
@@ -209,7 +212,7 @@ func (a *Agent) Lease(ctx context.Context, req *ipc.LeaseRequest) (*ipc.LeaseSta
 	if startPoller {
 		a.wg.Go(a.pollJobs)
 	}
-	a.log.Info("lease_started", "tenant", tenant, "job", req.Job, "path", path, "min_valid", minValid.String(),
+	a.log.Info("lease_started", "tenant", tenant, "job", req.Job, "path", path, "min_valid", human.Flag(minValid),
 		"until", timeText(until), "jti", l.written.accessJTI)
 	st := a.leaseStatus(l)
 	return &st, nil

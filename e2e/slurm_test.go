@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -35,16 +36,23 @@ func TestSlurmLease(t *testing.T) {
 	e.login()
 
 	out := filepath.Join(e.dir, "job.out")
+	// The Python client reads the file too, when there is a python3.
+	python := "true"
+	if py, err := exec.LookPath("python3"); err == nil {
+		src, _ := filepath.Abs(filepath.Join("..", "contrib", "python", "src"))
+		python = "PYTHONPATH=" + src + " " + py + ` -c 'import tapis_agent; print(tapis_agent.token("dev"))'`
+	}
 	script := e.script("job.sh", fmt.Sprintf(`# A compute node: the login node's agent socket is not there.
 export TAPIS_AGENT_SOCK=/nonexistent/agent.sock
 end=$(( $(date +%%s) + %d ))
 while [ "$(date +%%s)" -lt "$end" ]; do
   now=$(date +%%s)
-  if tok=$(%s dev 2>>%s.err); then echo "$now ok $tok" >>%[4]s; else echo "$now fail $?" >>%[4]s; fi
+  if tok=$(%s dev 2>>%[3]s.err); then echo "$now ok $tok" >>%[3]s; else echo "$now fail $?" >>%[3]s; fi
+  if tok=$(%[4]s 2>>%[3]s.err); then [ -z "$tok" ] || echo "$now ok $tok" >>%[3]s; else echo "$now pyfail $?" >>%[3]s; fi
   sleep 2
 done
-echo done >>%[4]s
-`, int(jobFor/time.Second), filepath.Join(binDir, "tapis-token"), out, out))
+echo done >>%[3]s
+`, int(jobFor/time.Second), filepath.Join(binDir, "tapis-token"), out, python))
 
 	r := e.mustToken("", "sbatch", "dev", "--min-valid", minValid.String(), "--", "--output="+filepath.Join(e.dir, "slurm-%j.out"), script)
 	job := strings.TrimSpace(r.stdout)
@@ -102,6 +110,8 @@ echo done >>%[4]s
 	if steps < int(jobFor/(3*time.Second)) || len(jobTokens) < 3 {
 		t.Errorf("the job read %d tokens in %d steps; want at least 3 over %d steps", len(jobTokens), steps, int(jobFor/(3*time.Second)))
 	}
+
+	t.Logf("the job read a valid token %d times (tapis-token and Python), %d distinct; the file held %d", steps, len(jobTokens), len(tokens))
 
 	// The file goes within a minute of the job's end.
 	ended := time.Now()

@@ -9,11 +9,12 @@ import time
 import unittest
 
 import harness
+from test_client import EnvCase
 
 import tapis_agent
 
 
-class LeaseFileTest(unittest.TestCase):
+class LeaseFileTest(EnvCase):
     @classmethod
     def setUpClass(cls):
         cls.world = harness.World().start()
@@ -26,13 +27,7 @@ class LeaseFileTest(unittest.TestCase):
         cls.world.stop()
 
     def setUp(self):
-        saved = dict(os.environ)
-
-        def restore():
-            os.environ.clear()
-            os.environ.update(saved)
-
-        self.addCleanup(restore)
+        super().setUp()
         # A compute node: no agent answers here.
         os.environ["TAPIS_AGENT_SOCK"] = os.path.join(self.world.dir, "nowhere", "agent.sock")
         os.environ["XDG_STATE_HOME"] = self.state
