@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapis-agent/tapis-agent/config"
 	"github.com/tapis-agent/tapis-agent/ipc"
 	"github.com/tapis-agent/tapis-agent/tapis/tapistest"
 )
@@ -138,5 +139,51 @@ func TestBrowserStateChecked(t *testing.T) {
 	}
 	if st := a.tenantStatus("dev"); st.State != ipc.StateLoginRequired {
 		t.Errorf("state after cancel = %s", st.State)
+	}
+}
+
+// Agents on two login nodes each keep their own client; logging out on
+// one never deletes the other's, and a login deletes only leftovers of
+// its own host.
+func TestHostClientsPerHost(t *testing.T) {
+	_, fake := deviceWorld(t, 0, 0, false)
+	ctx := context.Background()
+	newAgent := func(host string) *Agent {
+		a := New(Options{Config: &config.Config{Tenants: map[string]*config.Tenant{"dev": {Name: "dev", BaseURL: fake.URL(), Username: "jdoe"}}},
+			Hostname: host})
+		t.Cleanup(a.Close)
+		return a
+	}
+	// A leftover of login1 from an agent that crashed.
+	if err := fake.AddClient("jdoe", "tapis-agent-login1-0badc0de", "k"); err != nil {
+		t.Fatal(err)
+	}
+	a1, a2 := newAgent("login1"), newAgent("login1-2")
+	for _, a := range []*Agent{a1, a2} {
+		if _, err := a.Login(ctx, &ipc.LoginRequest{Tenant: "dev", Password: "pw"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	active := func() map[string]bool {
+		m := map[string]bool{}
+		for _, c := range fake.Clients() {
+			if c.Active && strings.HasPrefix(c.ClientID, "tapis-agent-") {
+				m[c.ClientID] = true
+			}
+		}
+		return m
+	}
+	c1, c2 := a1.tenantStatus("dev").ClientID, a2.tenantStatus("dev").ClientID
+	if got := active(); len(got) != 2 || !got[c1] || !got[c2] || c1 == c2 {
+		t.Fatalf("active clients %v; want %s and %s", got, c1, c2)
+	}
+	if !strings.HasPrefix(c2, "tapis-agent-login1-2-") {
+		t.Errorf("login1-2's client is %s", c2)
+	}
+	if st, err := a1.Logout(ctx, "dev"); err != nil || st.ClientDeleted != c1 {
+		t.Fatalf("logout on login1 = %+v, %v", st, err)
+	}
+	if got := active(); len(got) != 1 || !got[c2] {
+		t.Errorf("after login1's logout: %v; want only %s", got, c2)
 	}
 }

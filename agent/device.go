@@ -21,7 +21,9 @@ const DefaultDevicePoll = 5 * time.Second
 // code: Tapis codes live 600 s.
 const deviceLifetime = 600 * time.Second
 
-// deviceFlow is one device-code login: the code shown to the user and the
+// deviceFlow is one device-code login, or with browser set a browser
+// login: what the user is shown, and the goroutine that waits for the
+// outcome. For a device-code login: the code shown to the user and the
 // goroutine polling upstream until approval, expiry or cancellation.
 type deviceFlow struct {
 	code    ipc.DeviceCode

@@ -17,7 +17,7 @@ import (
 // user is asked for any secret: a black-holed address must not leave a
 // blank screen for the 30 s of an ordinary call. With the start of
 // tapis-token and the agent's answer, the user knows within 10 s.
-const ProbeTimeout = 8 * time.Second
+const ProbeTimeout = 7 * time.Second
 
 // knownTenants are tenants served at https://<name>.tapis.io, offered
 // when a name does not resolve, besides the tenants the agent knows.

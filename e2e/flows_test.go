@@ -268,7 +268,7 @@ username = "jdoe"
 		want   string
 	}{
 		{"refused", 5, "nothing answers at http://" + refusedAddr + ": the connection was refused"},
-		{"hole", 5, "http://" + hole.Addr().String() + " did not answer within 8s"},
+		{"hole", 5, "http://" + hole.Addr().String() + " did not answer within 7s"},
 	}
 	if dnsWorks {
 		cases = append(cases, struct {

@@ -183,7 +183,7 @@ func probeTenant(ctx context.Context, c *ipcclient.Client, tenant, label, baseUR
 		defer t.Stop()
 		select {
 		case <-t.C:
-			fmt.Fprintf(stderr, "tapis-token: waiting for %s to answer (at most 8s)...\n", where)
+			fmt.Fprintf(stderr, "tapis-token: waiting for %s to answer (at most 7s)...\n", where)
 		case <-done:
 		}
 	}()
