@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 import (
@@ -143,7 +145,9 @@ func (c *slurmCluster) daemon(name, path string, args ...string) {
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = append(os.Environ(), c.env()...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: a test binary killed before its cleanups (a timeout, a
+	// panic elsewhere) must not leave root daemons behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		c.t.Skipf("no real Slurm here: starting %s: %v", name, err)
