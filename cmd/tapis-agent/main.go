@@ -96,7 +96,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "forward":
 		err = forwardCmd(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "help":
-		err = help(args[1:], stdout)
+		var text string
+		if text, err = cmdline.HelpText("tapis-agent", commands, usage(), args[1:]); err == nil {
+			_, err = io.WriteString(stdout, text)
+		}
 	case "version", "--version":
 		if len(args) > 1 {
 			err = cmdline.Usage("version takes no arguments")
@@ -104,33 +107,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			cmdline.Info(name, "tapis-agent", versionLine(), "", stdout)
 		}
 	default:
-		msg := "unknown command " + name
-		if s := cmdline.ClosestCommand(commands, name); s != "" {
-			msg += "; did you mean " + s + "?"
-		}
-		return &cmdline.Failure{Code: cmdline.ExitUsage, Msg: msg, Hint: "tapis-agent help lists the commands"}
+		return cmdline.UnknownCommand("tapis-agent", commands, "unknown command ", name)
 	}
 	return cmdline.WithUsage(err, "tapis-agent", cmd)
-}
-
-// help answers `tapis-agent help [COMMAND]`.
-func help(args []string, stdout io.Writer) error {
-	text := usage()
-	switch len(args) {
-	case 0:
-	case 1:
-		c := cmdline.FindCommand(commands, args[0])
-		if c == nil {
-			msg := "no command " + args[0]
-			if s := cmdline.ClosestCommand(commands, args[0]); s != "" {
-				msg += "; did you mean " + s + "?"
-			}
-			return &cmdline.Failure{Code: cmdline.ExitUsage, Msg: msg, Hint: "tapis-agent help lists the commands"}
-		}
-		text = c.Help("tapis-agent")
-	default:
-		return cmdline.Usage("help takes at most one COMMAND")
-	}
-	_, err := io.WriteString(stdout, text)
-	return err
 }

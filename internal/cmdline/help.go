@@ -111,6 +111,33 @@ func CommandList(cmds []Command) string {
 	return FlagTable(rows)
 }
 
+// HelpText answers `PROGRAM help [COMMAND]`: with no argument the
+// program's help, programHelp; with one, that command's help, or a usage
+// error naming the command a typo meant.
+func HelpText(program string, cmds []Command, programHelp string, args []string) (string, error) {
+	switch len(args) {
+	case 0:
+		return programHelp, nil
+	case 1:
+		if c := FindCommand(cmds, args[0]); c != nil {
+			return c.Help(program), nil
+		}
+		return "", UnknownCommand(program, cmds, "no command ", args[0])
+	}
+	return "", Usage("help takes at most one COMMAND")
+}
+
+// UnknownCommand is the usage error for word, which names no command of
+// cmds: msg and word, the command it is a likely typo of, and a hint to
+// the program's list of commands.
+func UnknownCommand(program string, cmds []Command, msg, word string) error {
+	msg += word
+	if s := ClosestCommand(cmds, word); s != "" {
+		msg += "; did you mean " + s + "?"
+	}
+	return &Failure{Code: ExitUsage, Msg: msg, Hint: program + " help lists the commands"}
+}
+
 // WantsHelp reports whether a command's arguments ask for its help: -h or
 // --help before any "--".
 func WantsHelp(args []string) bool {

@@ -70,7 +70,7 @@ func run(ctx context.Context, name string, args []string, stdin io.Reader, stdou
 	case "sbatch":
 		return cmdSbatch(ctx, args[1:], stdout, stderr)
 	case "help":
-		text, err := help(args[1:])
+		text, err := cmdline.HelpText("tapis-token", Commands, usage(), args[1:])
 		if err == nil {
 			_, err = io.WriteString(stdout, text)
 		}

@@ -224,21 +224,3 @@ $XDG_RUNTIME_DIR/tapis-agent/agent.sock, else on macOS
 `)
 	return b.String()
 }
-
-// help answers `tapis-token help [COMMAND]`.
-func help(args []string) (string, error) {
-	switch len(args) {
-	case 0:
-		return usage(), nil
-	case 1:
-		if c := cmdline.FindCommand(Commands, args[0]); c != nil {
-			return c.Help("tapis-token"), nil
-		}
-		msg := "no command " + args[0]
-		if s := cmdline.ClosestCommand(Commands, args[0]); s != "" {
-			msg += "; did you mean " + s + "?"
-		}
-		return "", &cmdline.Failure{Code: cmdline.ExitUsage, Msg: msg, Hint: "tapis-token help lists the commands"}
-	}
-	return "", cmdline.Usage("help takes at most one COMMAND")
-}
