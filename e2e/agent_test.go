@@ -70,14 +70,15 @@ func TestProactiveRefresh(t *testing.T) {
 // than is left cause exactly one upstream refresh.
 func TestOnDemandRefreshOnce(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, tapistest.Config{AccessTTL: 20 * time.Second})
+	e := newEnv(t, tapistest.Config{AccessTTL: 60 * time.Second})
 	e.startAgent()
 	e.login()
-	// Expiries are the JWT's exp, in whole seconds: a fresh 20 s token
-	// may have only 19 s left when it arrives, and less after the 300 ms
-	// below. Asking 18 s forces a refresh of a token with less than 17.5 s
-	// left, and every fresh one satisfies it.
-	e.waitRemainingBelow(17500 * time.Millisecond)
+	// Expiries are the JWT's exp, in whole seconds: a fresh 60 s token
+	// may have only 59 s left when it arrives, and less after the 300 ms
+	// below. Asking 55 s forces a refresh of a token with less than 54.5 s
+	// left, and every fresh one satisfies it with seconds to spare for
+	// answering a thousand callers on a busy machine.
+	e.waitRemainingBelow(54500 * time.Millisecond)
 	before := e.fake.GrantCalls("refresh_token")
 	// Slow the refresh down so that every caller arrives while it runs.
 	e.fake.Inject(tapistest.RouteTokens, tapistest.Fault{GrantType: "refresh_token", Delay: 300 * time.Millisecond, Times: 1})
@@ -86,8 +87,8 @@ func TestOnDemandRefreshOnce(t *testing.T) {
 	var firstErr atomic.Value
 	for range 1000 {
 		wg.Go(func() {
-			tr, err := e.client().Token(context.Background(), "dev", 18*time.Second)
-			if err != nil || time.Until(tr.ExpiresAt) < 17*time.Second {
+			tr, err := e.client().Token(context.Background(), "dev", 55*time.Second)
+			if err != nil || time.Until(tr.ExpiresAt) < 54*time.Second {
 				failed.Add(1)
 				if err != nil {
 					firstErr.CompareAndSwap(nil, err.Error())
