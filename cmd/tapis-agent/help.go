@@ -50,7 +50,7 @@ var commands = []cmdline.Command{
 	{
 		Name:    "forward",
 		Usage:   []string{"forward [--socket PATH] [--remote-socket PATH] HOST [COMMAND [ARG]...]"},
-		Summary: "ssh to HOST (a compute node) with the agent's socket forwarded there, as ssh -A forwards ssh-agent",
+		Summary: "log in to HOST (a compute node) with ssh, the agent's socket forwarded there, as ssh -A forwards ssh-agent",
 		About: "Runs ssh twice: once to make a private directory on HOST (mktemp -d), then with -R to bind a socket there to the agent's, " +
 			"and a login shell or COMMAND with TAPIS_AGENT_SOCK naming it, so that tapis-token and the Python client on HOST reach the agent here. " +
 			"The directory is removed when the shell or COMMAND ends. COMMAND is run as ssh runs one: its words joined by spaces, by sh. " +
