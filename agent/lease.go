@@ -355,8 +355,10 @@ func (a *Agent) runLease(ctx context.Context, l *jobLease) {
 			"reason", "the agent stops; the file is no longer kept current")
 	case keep:
 	default:
-		a.removeLeaseFile(l)
+		// Logged first: whoever sees the file gone finds the reason
+		// already in the log.
 		a.log.Info("lease_ended", "tenant", l.key.tenant, "job", l.key.job, "reason", reason)
+		a.removeLeaseFile(l)
 	}
 }
 
