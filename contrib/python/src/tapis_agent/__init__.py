@@ -302,17 +302,6 @@ def _check_ancestors(path, uid):
         d = parent
 
 
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    """An HTTP/1.1 connection over a Unix stream socket."""
-
-    def __init__(self, path, timeout):
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self):
-        self.sock = _dial(self._path, self.timeout)
-
-
 def _dial(path, timeout):
     """Return a stream socket connected to the agent at path, with timeout
     set. Both exchanges, HTTP and the token frame, connect here. A symlink
@@ -327,6 +316,27 @@ def _dial(path, timeout):
         s.close()
         raise
     return s
+
+
+def _open(path, timeout):
+    """Check the socket's directory and connect to the agent at path (see
+    check_dir, _dial), raising the client's errors: both exchanges, HTTP
+    and the token frame, start here."""
+    check_dir(os.path.dirname(path) or ".")
+    try:
+        return _dial(path, timeout)
+    except (FileNotFoundError, ConnectionRefusedError) as e:
+        raise AgentNotRunning(
+            CODE_AGENT_UNREACHABLE, "no tapis-agent answers at %s: %s" % (path, e.strerror or e), _START_HINT
+        ) from None
+    except socket.timeout:
+        raise TapisAgentError(
+            CODE_TIMEOUT, "connecting to tapis-agent at %s timed out after %gs" % (path, timeout)
+        ) from None
+    except OSError as e:
+        raise AgentNotRunning(
+            CODE_AGENT_UNREACHABLE, "connecting to tapis-agent at %s: %s" % (path, e), _START_HINT
+        ) from None
 
 
 def _check_socket(path, st):
@@ -508,23 +518,9 @@ class Client:
             req = _frame.request(tenant, secs)
         except _frame.FrameError as e:
             raise TapisAgentError(CODE_BAD_REQUEST, str(e), "tapis_agent.status() lists the tenants") from None
-        check_dir(os.path.dirname(path) or ".")
         if timeout is None:
             timeout = self.timeout if self.timeout is not None else TOKEN_TIMEOUT
-        try:
-            conn = _dial(path, timeout)
-        except (FileNotFoundError, ConnectionRefusedError) as e:
-            raise AgentNotRunning(
-                CODE_AGENT_UNREACHABLE, "no tapis-agent answers at %s: %s" % (path, e.strerror or e), _START_HINT
-            ) from None
-        except socket.timeout:
-            raise TapisAgentError(
-                CODE_TIMEOUT, "connecting to tapis-agent at %s timed out after %gs" % (path, timeout)
-            ) from None
-        except OSError as e:
-            raise AgentNotRunning(
-                CODE_AGENT_UNREACHABLE, "connecting to tapis-agent at %s: %s" % (path, e), _START_HINT
-            ) from None
+        conn = _open(path, timeout)
         try:
             try:
                 conn.sendall(req)
@@ -639,26 +635,12 @@ class Client:
         """Send one request on a fresh connection and return the decoded
         answer. body, if not None, is sent as JSON."""
         path = self.path or socket_path()
-        check_dir(os.path.dirname(path) or ".")
         timeout = self.timeout if self.timeout is not None else default_timeout
-        conn = _UnixHTTPConnection(path, timeout)
+        # HTTP/1.1 over the Unix socket: http.client sends on the socket it
+        # is given, and never connects anew for this one request.
+        conn = http.client.HTTPConnection("localhost", timeout=timeout)
         try:
-            try:
-                conn.connect()
-            except (FileNotFoundError, ConnectionRefusedError) as e:
-                raise AgentNotRunning(
-                    CODE_AGENT_UNREACHABLE,
-                    "no tapis-agent answers at %s: %s" % (path, e.strerror or e),
-                    _START_HINT,
-                ) from None
-            except socket.timeout:
-                raise TapisAgentError(
-                    CODE_TIMEOUT, "connecting to tapis-agent at %s timed out after %gs" % (path, timeout)
-                ) from None
-            except OSError as e:
-                raise AgentNotRunning(
-                    CODE_AGENT_UNREACHABLE, "connecting to tapis-agent at %s: %s" % (path, e), _START_HINT
-                ) from None
+            conn.sock = _open(path, timeout)
             try:
                 # One request per connection: saying so lets the agent
                 # answer a token without handing the connection on.
