@@ -215,8 +215,8 @@ func testHostileTokenFile(t *testing.T, fifo bool, format string) {
 			return false
 		})
 		t.Logf("reload to the hostile token_file: dev's warning in status %s after the save: %q", time.Since(t0).Round(time.Millisecond), warning)
-		if !strings.Contains(warning, want) {
-			t.Errorf("dev's warning %q; want it to say the file %s", warning, want)
+		if !strings.Contains(warning, want) || !strings.Contains(warning, "; move that file away, or change token_file in the config;") {
+			t.Errorf("dev's warning %q; want it to say the file %s, and to move it away", warning, want)
 		}
 	}
 
@@ -339,7 +339,7 @@ type hostileConfig struct {
 // config needs.
 func hostileConfigs() []hostileConfig {
 	const deep = "nest more than 16 deep here; a tapis-agent config needs 4 at most"
-	const tooLarge = "more than the 1 MiB a config may hold"
+	const tooLarge = ", more than the 1 MiB a config may hold; is it the right file?"
 	// writeFile saves data at path as editors do: a new file renamed
 	// over the old one.
 	writeFile := func(t *testing.T, path, data string) {
@@ -365,7 +365,7 @@ func hostileConfigs() []hostileConfig {
 		}, deep},
 		{"over 1 MiB", func(t *testing.T, path, good string) {
 			writeFile(t, path, good+strings.Repeat("# "+strings.Repeat("-", 76)+"\n", (3<<20)/2/79))
-		}, tooLarge},
+		}, "the file is 1.5 MiB" + tooLarge},
 		{"named pipe", func(t *testing.T, path, _ string) {
 			if err := syscall.Mkfifo(path+".new", 0o600); err != nil {
 				t.Fatal(err)
@@ -376,7 +376,7 @@ func hostileConfigs() []hostileConfig {
 		}, "is a named pipe, not a regular file; point the agent at a regular file"},
 		{"5 MB username", func(t *testing.T, path, good string) {
 			writeFile(t, path, strings.Replace(good, `username = "jdoe"`, `username = "`+strings.Repeat("j", 5<<20)+`"`, 1))
-		}, tooLarge},
+		}, "the file is 5.0 MiB" + tooLarge},
 		{"512 KiB username", func(t *testing.T, path, good string) {
 			writeFile(t, path, strings.Replace(good, `username = "jdoe"`, `username = "`+strings.Repeat("j", 512<<10)+`"`, 1))
 		}, "tenants.dev.username: is 524288 bytes long, more than the 256 allowed"},
@@ -414,7 +414,9 @@ func testHostileConfigReload(t *testing.T) {
 	}
 	// One agent for all the files: no t.Run, whose t the env's helpers
 	// would not fail.
+	lastErr := ""
 	for _, hc := range hostileConfigs() {
+		logged := len(e.agentLog())
 		sighups := strings.Count(e.agentLog(), "msg=reload reason=SIGHUP")
 		t0 := time.Now()
 		hc.put(t, e.config, good)
@@ -453,6 +455,11 @@ func testHostileConfigReload(t *testing.T) {
 		if st := e.mustToken("", "status").stdout; !strings.Contains(st, "config error") || !strings.Contains(st, hc.want) {
 			t.Errorf("%s: tapis-token status does not show the config error:\n%.2000s", hc.name, st)
 		}
+		// The log shows each error once a minute: another one at once.
+		if log := e.agentLog()[logged:]; msg != lastErr && (!strings.Contains(log, "level=ERROR msg=config_invalid path="+e.config) || !strings.Contains(log, hc.want)) {
+			t.Errorf("%s: the agent's log since the save does not show the error:\n%.3000s", hc.name, log)
+		}
+		lastErr = msg
 
 		// The session and the good config are kept.
 		if got := e.mustToken("").stdout; got != held {
