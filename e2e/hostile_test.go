@@ -203,6 +203,10 @@ func testHostileTokenFile(t *testing.T, fifo bool, format string) {
 			return err == nil && fi.Size() < giant
 		})
 		t.Logf("reload to the sparse token_file: replaced %s after the save", time.Since(t0).Round(time.Millisecond))
+		// The agent's own file, in a format it never reads: replaced.
+		if b, err := os.ReadFile(hostile); err != nil || !strings.HasPrefix(string(b), "BASE_URL=") || !strings.Contains(string(b), "\nUSER_JWT=eyJ") {
+			t.Errorf("the token file that replaced the sparse file: %v, %.100q", err, b)
+		}
 	} else {
 		var warning string
 		e.waitFor("dev's token_file warning in status", 10*time.Second, func() bool {
@@ -225,7 +229,7 @@ func testHostileTokenFile(t *testing.T, fifo bool, format string) {
 	ctx, stop := context.WithCancel(context.Background())
 	var (
 		wg          sync.WaitGroup
-		devMu       sync.Mutex // guards devLogins, devFailed
+		devMu       sync.Mutex // guards devLogins, devFailures
 		devLogins   latencies
 		devFailures []string
 	)
@@ -272,8 +276,8 @@ func testHostileTokenFile(t *testing.T, fifo bool, format string) {
 	if statusTook > time.Second {
 		t.Errorf("tapis-token status took %s; want under 1s", statusTook)
 	}
-	if !replaced && !strings.Contains(st.stdout, hostile) {
-		t.Errorf("tapis-token status does not name dev's token file %s:\n%s", hostile, st.stdout)
+	if !replaced && !strings.Contains(st.stdout, "dev: warning: token_file "+hostile+": cannot write it") {
+		t.Errorf("tapis-token status does not warn of dev's token file %s:\n%s", hostile, st.stdout)
 	}
 	if loginTook > 5*time.Second {
 		t.Errorf("login of stage took %s; want under 5s", loginTook)
@@ -291,35 +295,43 @@ func testHostileTokenFile(t *testing.T, fifo bool, format string) {
 		t.Errorf("dev is %s; want ready, its session untouched by its token file", s.State)
 	}
 
+	// A logout removes the token file, or takes the token out of
+	// tapisv3-cli's: the hostile file is left alone, at once.
+	t3 := time.Now()
+	e.mustToken("", "logout", "dev")
+	logoutTook := time.Since(t3)
+	t.Logf("logout of dev: %s", logoutTook.Round(time.Millisecond))
+	if logoutTook > 5*time.Second {
+		t.Errorf("logout of dev took %s; want under 5s", logoutTook)
+	}
+
 	hwm, rss := memKB(t, pid, "VmHWM"), memKB(t, pid, "VmRSS")
 	t.Logf("agent memory: VmHWM %d KiB, VmRSS %d KiB", hwm, rss)
 	if hwm > hostileTokenRSS {
 		t.Errorf("agent peak memory (VmHWM) %d KiB; want under %d KiB", hwm, hostileTokenRSS)
 	}
 
-	// The pipe is still unopened by any reader: SIGTERM must end the
-	// agent all the same.
+	// No reader ever opened the pipe (a write into it would still wait):
+	// SIGTERM must end the agent all the same.
 	took := e.sigterm()
 	t.Logf("SIGTERM ended the agent in %s", took.Round(time.Millisecond))
 
 	fi, err := os.Lstat(hostile)
 	switch {
+	case replaced:
+		if !os.IsNotExist(err) {
+			t.Errorf("dev's token file after its logout: %v; want it removed", err)
+		}
 	case err != nil:
 		t.Errorf("the hostile token file: %v; want it left in place", err)
 	case fifo:
 		if fi.Mode()&os.ModeNamedPipe == 0 {
 			t.Errorf("the named pipe at %s is now %s; want it left alone", hostile, fi.Mode())
 		}
-	case format == "tapisv3-cli":
+	default:
 		// Not the CLI's config: left as it was.
 		if blocks := fi.Sys().(*syscall.Stat_t).Blocks; fi.Size() != giant || blocks > 0 {
 			t.Errorf("the sparse file is now %d bytes, %d blocks; want it untouched", fi.Size(), blocks)
-		}
-	default:
-		// The agent's own file, in a format it never reads: replaced.
-		b, err := os.ReadFile(hostile)
-		if err != nil || !strings.Contains(string(b), "USER_JWT=eyJ") {
-			t.Errorf("the token file after the agent replaced the sparse file: %v, %.100q", err, b)
 		}
 	}
 }
@@ -418,8 +430,8 @@ func testHostileConfigReload(t *testing.T) {
 	for _, hc := range hostileConfigs() {
 		logged := len(e.agentLog())
 		sighups := strings.Count(e.agentLog(), "msg=reload reason=SIGHUP")
-		t0 := time.Now()
 		hc.put(t, e.config, good)
+		t0 := time.Now() // the file is in place: saved
 		var msg string
 		e.waitFor(hc.name+": the config error in status", 10*time.Second, func() bool {
 			msg = configError()
