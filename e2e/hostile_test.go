@@ -544,3 +544,87 @@ func testHostileConfigStart(t *testing.T) {
 		})
 	}
 }
+
+// TestHostileCAFile replaces a tenant's ca_file, after the config that
+// names it was loaded, by a named pipe nobody writes or a sparse 2 GiB
+// file: the tenant's next login reads it. The login is refused at once,
+// naming the file; the other tenant is served; the agent stays small and
+// SIGTERM ends it.
+func TestHostileCAFile(t *testing.T) {
+	for _, fifo := range []bool{true, false} {
+		name := "sparse 2GiB"
+		if fifo {
+			name = "fifo"
+		}
+		t.Run(name, func(t *testing.T) { testHostileCAFile(t, fifo) })
+	}
+}
+
+func testHostileCAFile(t *testing.T, fifo bool) {
+	e := newEnv(t, tapistest.Config{})
+	prod := tapistest.New(t, tapistest.Config{TenantID: "prod", Users: map[string]string{"jdoe": "secret"}})
+	ca := filepath.Join(e.dir, "site-ca.pem")
+	_, pemBytes := selfSigned(t, "site")
+	if err := os.WriteFile(ca, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The fakes speak plain http on loopback: the CA is read at each
+	// login all the same, and never needed.
+	e.writeConfig(hostileTenants(e.fake, prod, prod, fmt.Sprintf("ca_file = %q\n", ca)))
+	e.startAgent()
+	pid := e.agent.Process.Pid
+	e.mustToken("secret\n", "login", "dev", "--password-stdin")
+	e.mustToken("secret\n", "login", "prod", "--password-stdin")
+	usual := e.timeTokens([]string{"prod"}, tokenSamples)
+	t.Logf("usual token calls of prod: %s", usual)
+
+	// Saved beside the config: the watcher ignores other files, so the
+	// config in force still names it.
+	tmp := ca + ".new"
+	want := "is a named pipe, not a regular file"
+	if fifo {
+		if err := syscall.Mkfifo(tmp, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		want = "is 2 GiB, more than the 4 MiB allowed"
+		f, err := os.Create(tmp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Truncate(2 << 30); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	if err := os.Rename(tmp, ca); err != nil {
+		t.Fatal(err)
+	}
+
+	t0 := time.Now()
+	login := e.tokenBgEnv("secret\n", nil, "login", "dev", "--password-stdin")
+	during := e.timeTokens([]string{"prod"}, tokenSamples)
+	code, stderr := e.wait(login, 10*time.Second)
+	took := time.Since(t0)
+	t.Logf("login of dev with a hostile ca_file: exit %d after %s: %s", code, took.Round(time.Millisecond), strings.TrimSpace(stderr))
+	if code == 0 || !strings.Contains(stderr, ca+" "+want) {
+		t.Errorf("login of dev: exit %d, stderr %q; want a refusal saying %s %s", code, stderr, ca, want)
+	}
+	if took > 5*time.Second {
+		t.Errorf("login of dev took %s; want the refusal within 5s", took)
+	}
+	t.Logf("token calls of prod meanwhile: %s (bound on the median %s)", during, usualBound(usual.median()))
+	if during.median() > usualBound(usual.median()) {
+		t.Errorf("prod token calls: %s; usual %s: want the median within %s", during, usual, usualBound(usual.median()))
+	}
+	// The session of dev is kept: only the new login was refused.
+	if s := e.status("dev"); s.State != ipc.StateReady {
+		t.Errorf("dev is %s; want ready, its session kept", s.State)
+	}
+	hwm := memKB(t, pid, "VmHWM")
+	t.Logf("agent memory: VmHWM %d KiB", hwm)
+	if hwm > hostileTokenRSS {
+		t.Errorf("agent peak memory (VmHWM) %d KiB; want under %d KiB", hwm, hostileTokenRSS)
+	}
+	t.Logf("SIGTERM ended the agent in %s", e.sigterm().Round(time.Millisecond))
+}
