@@ -129,7 +129,7 @@ func (d *dispatcher) classify(ctx context.Context, c *conn) {
 	case err != nil:
 		c.Close()
 	case ipc.IsFrame(first):
-		d.s.serveFrame(ctx, c, c.peer)
+		d.s.serveFrame(ctx, c, c.peer, d.done)
 	default:
 		select {
 		case d.http <- c:

@@ -183,15 +183,3 @@ func fdConn(fd int) (net.Conn, error) {
 	defer f.Close() // FileConn works on a duplicate
 	return net.FileConn(f)
 }
-
-// tokenInstant calls TokenInstant; a panic in it counts as "not at once",
-// so that the request takes the Token path, which answers a panic.
-func tokenInstant(it InstantTokener, tenant string, minValid time.Duration) (resp *ipc.TokenResponse, ok bool) {
-	defer func() {
-		if recover() != nil {
-			resp, ok = nil, false
-		}
-	}()
-	resp, ok = it.TokenInstant(tenant, minValid)
-	return resp, ok && resp != nil
-}
