@@ -335,32 +335,46 @@ func TestKeptFrames(t *testing.T) {
 	}
 }
 
+// keptHandlers are the two ways a kept connection is served: with an
+// InstantTokener, on a thread of its own (serveKept, on Linux); without,
+// through package net (serveFrame).
+func keptHandlers(token func(ctx context.Context, tenant string, minValid time.Duration) (*ipc.TokenResponse, error)) map[string]Handler {
+	return map[string]Handler{
+		"instant":     &instantHandler{fakeHandler: fakeHandler{token: token}},
+		"not instant": &fakeHandler{token: token},
+	}
+}
+
 // TestKeptFrameIdle: a kept connection that sends nothing is closed after
 // keptIdle, and an idle one does not hold up the server's shutdown.
 func TestKeptFrameIdle(t *testing.T) {
-	ts := newTestServer(t, &instantHandler{}, func(s *Server) { s.keptIdle = 200 * time.Millisecond })
-	k := dialKept(t, ts.path)
-	if got := k.ask("@tapis-agent/1 keep dev 60\n"); !strings.HasPrefix(got, "@tapis-agent/1 ok ") {
-		t.Fatalf("keep dev: %q", got)
-	}
-	if !k.closed(5 * time.Second) {
-		t.Error("an idle kept connection was not closed")
-	}
+	for name, h := range keptHandlers(nil) {
+		t.Run(name, func(t *testing.T) {
+			ts := newTestServer(t, h, func(s *Server) { s.keptIdle = 200 * time.Millisecond })
+			k := dialKept(t, ts.path)
+			if got := k.ask("@tapis-agent/1 keep dev 60\n"); !strings.HasPrefix(got, "@tapis-agent/1 ok ") {
+				t.Fatalf("keep dev: %q", got)
+			}
+			if !k.closed(5 * time.Second) {
+				t.Error("an idle kept connection was not closed")
+			}
 
-	ts = newTestServer(t, &instantHandler{}, func(s *Server) { s.shutdownTimeout = time.Minute })
-	k = dialKept(t, ts.path)
-	if got := k.ask("@tapis-agent/1 keep dev 60\n"); !strings.HasPrefix(got, "@tapis-agent/1 ok ") {
-		t.Fatalf("keep dev: %q", got)
-	}
-	ts.cancel()
-	select {
-	case err := <-ts.done:
-		ts.done <- err // for the cleanup
-	case <-time.After(10 * time.Second):
-		t.Fatal("Serve did not return while a kept connection idled")
-	}
-	if !k.closed(5 * time.Second) {
-		t.Error("the kept connection outlived the server")
+			ts = newTestServer(t, h, func(s *Server) { s.shutdownTimeout = time.Minute })
+			k = dialKept(t, ts.path)
+			if got := k.ask("@tapis-agent/1 keep dev 60\n"); !strings.HasPrefix(got, "@tapis-agent/1 ok ") {
+				t.Fatalf("keep dev: %q", got)
+			}
+			ts.cancel()
+			select {
+			case err := <-ts.done:
+				ts.done <- err // for the cleanup
+			case <-time.After(10 * time.Second):
+				t.Fatal("Serve did not return while a kept connection idled")
+			}
+			if !k.closed(5 * time.Second) {
+				t.Error("the kept connection outlived the server")
+			}
+		})
 	}
 }
 
@@ -369,28 +383,49 @@ func TestKeptFrameIdle(t *testing.T) {
 func TestKeptFrameShutdownAnswers(t *testing.T) {
 	release := make(chan struct{})
 	working := make(chan struct{}, 1)
-	h := &fakeHandler{token: func(ctx context.Context, tenant string, _ time.Duration) (*ipc.TokenResponse, error) {
+	for name, h := range keptHandlers(func(ctx context.Context, tenant string, _ time.Duration) (*ipc.TokenResponse, error) {
 		if tenant == "slow" {
 			working <- struct{}{}
 			<-release
 		}
 		return &ipc.TokenResponse{Tenant: tenant, AccessToken: "jwt", ExpiresAt: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC), ExpiresIn: 60}, nil
-	}}
-	ts := newTestServer(t, h, func(s *Server) { s.shutdownTimeout = time.Minute })
-	k := dialKept(t, ts.path)
-	if got := k.ask("@tapis-agent/1 keep dev 60\n"); !strings.HasPrefix(got, "@tapis-agent/1 ok ") {
-		t.Fatalf("keep dev: %q", got)
+	}) {
+		t.Run(name, func(t *testing.T) {
+			release = make(chan struct{})
+			ts := newTestServer(t, h, func(s *Server) { s.shutdownTimeout = time.Minute })
+			k := dialKept(t, ts.path)
+			if got := k.ask("@tapis-agent/1 keep dev 60\n"); !strings.HasPrefix(got, "@tapis-agent/1 ok ") {
+				t.Fatalf("keep dev: %q", got)
+			}
+			answered := make(chan string, 1)
+			go func() { answered <- k.ask("@tapis-agent/1 keep slow 60\n") }()
+			<-working
+			ts.cancel()
+			time.Sleep(100 * time.Millisecond) // the shutdown under way
+			close(release)
+			if got := <-answered; !strings.HasPrefix(got, `@tapis-agent/1 ok 60 1893553445 "jwt" "slow"`) {
+				t.Errorf("the request in flight at shutdown got %q; want its token", got)
+			}
+			if !k.closed(5 * time.Second) {
+				t.Error("the kept connection stayed open after the shutdown")
+			}
+		})
 	}
-	answered := make(chan string, 1)
-	go func() { answered <- k.ask("@tapis-agent/1 keep slow 60\n") }()
-	<-working
-	ts.cancel()
-	time.Sleep(100 * time.Millisecond) // the shutdown under way
-	close(release)
-	if got := <-answered; !strings.HasPrefix(got, `@tapis-agent/1 ok 60 1893553445 "jwt" "slow"`) {
-		t.Errorf("the request in flight at shutdown got %q; want its token", got)
+}
+
+// TestManyKeptFrames: more kept connections than get threads of their
+// own are all served, each request after request.
+func TestManyKeptFrames(t *testing.T) {
+	ts := newTestServer(t, &instantHandler{}, nil)
+	var conns []*keptClient
+	for range 3 * maxKeptRaw {
+		conns = append(conns, dialKept(t, ts.path))
 	}
-	if !k.closed(5 * time.Second) {
-		t.Error("the kept connection stayed open after the shutdown")
+	for round := range 3 {
+		for i, k := range conns {
+			if got := k.ask("@tapis-agent/1 keep dev 60\n"); !strings.HasPrefix(got, "@tapis-agent/1 ok 60 ") {
+				t.Fatalf("round %d, connection %d: %q", round, i, got)
+			}
+		}
 	}
 }
