@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -576,13 +575,7 @@ func (s *session) writeSink(t *tokenSet) {
 		}
 		warning := ""
 		if err := f.write(s.sinkToken(t)); err != nil {
-			why := err.Error()
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				why = pe.Err.Error() // "permission denied", without the system call
-			}
-			warning = fmt.Sprintf("token_file %s: cannot write it (%s); make its directory writable, or change token_file in the config; "+
-				"the agent keeps the session and retries at the next refresh", f.path, why)
+			warning = sinkWarning(f.path, err)
 			s.log.Warn("token_file_failed", "path", f.path, "format", f.format, "err", err)
 		} else {
 			s.log.Debug("token_file_written", "path", f.path, "format", f.format, "jti", t.accessJTI)

@@ -96,6 +96,23 @@ func (f sinkFile) remove(tok sinkToken) error {
 	return nil
 }
 
+// sinkWarning is the status warning for the token file at path that
+// could not be written, saying what to do: a file the agent refuses to
+// replace is to be moved away, a place it may not write to made writable.
+func sinkWarning(path string, err error) string {
+	why := err.Error()
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		why = pe.Err.Error() // "permission denied", without the system call
+	}
+	fix := "make its directory writable"
+	if errors.Is(err, safefile.ErrNotRegular) || errors.Is(err, safefile.ErrTooLarge) || errors.Is(err, errForeign) {
+		fix = "move that file away"
+	}
+	return fmt.Sprintf("token_file %s: cannot write it (%s); %s, or change token_file in the config; "+
+		"the agent keeps the session and retries at the next refresh", path, why, fix)
+}
+
 // connectTapis renders DesignSafe's ~/.tapis_tokens.json exactly as
 // Python's json.dump writes it: ", " and ": " separators, expires_at the
 // isoformat of the JWT exp in UTC, whole seconds, "+00:00" (older readers
@@ -191,6 +208,10 @@ func tapisV3CLIWithout(path string, tok sinkToken) ([]byte, error) {
 	return marshalIndent(top)
 }
 
+// errForeign is wrapped by the errors for a file at a token_file path
+// that holds something else than what the agent would update in it.
+var errForeign = errors.New("not overwriting it")
+
 // readV3CLI reads an existing tapisv3-cli config; a missing file is an
 // empty one. A file that is not the CLI's JSON is refused rather than
 // overwritten: it is the user's.
@@ -204,11 +225,11 @@ func readV3CLI(path string) (map[string]any, []any, error) {
 		return nil, nil, err
 	}
 	if err := json.Unmarshal(data, &top); err != nil || top == nil {
-		return nil, nil, errors.New("the file is not a tapisv3-cli config (not a JSON object); not overwriting it")
+		return nil, nil, fmt.Errorf("the file is not a tapisv3-cli config (not a JSON object); %w", errForeign)
 	}
 	profiles, ok := top["profiles"].([]any)
 	if !ok && top["profiles"] != nil {
-		return nil, nil, errors.New(`the file's "profiles" is not a list; not overwriting it`)
+		return nil, nil, fmt.Errorf(`the file's "profiles" is not a list; %w`, errForeign)
 	}
 	return top, profiles, nil
 }
@@ -238,7 +259,7 @@ func writeAtomic(path string, data []byte) (err error) {
 		return err
 	}
 	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s is %s, not a regular file; remove it or choose another token_file", path, safefile.Kind(fi.Mode()))
+		return fmt.Errorf("%s is %s, %w", path, safefile.Kind(fi.Mode()), safefile.ErrNotRegular)
 	}
 	f, err := os.CreateTemp(dir, tempPrefix(path)+"*")
 	if err != nil {

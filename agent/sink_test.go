@@ -317,6 +317,61 @@ func TestWriteAtomicRefusesNonRegular(t *testing.T) {
 	}
 }
 
+// TestSinkWarning: the warning of a token file that could not be written
+// names the file and why, and says what to do about it: move a file the
+// agent refuses to replace, make writable a place it may not write to.
+func TestSinkWarning(t *testing.T) {
+	dir := t.TempDir()
+	fifo, giant, foreign := filepath.Join(dir, "fifo"), filepath.Join(dir, "giant"), filepath.Join(dir, "foreign")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(foreign, []byte("[1, 2]"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(giant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(2 << 30); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	const move, writable = "; move that file away, or change token_file in the config; ", "; make its directory writable, or change token_file in the config; "
+	cases := []struct {
+		name, path, format string
+		err                error // instead of a write of path
+		want               []string
+	}{
+		{"named pipe", fifo, config.FormatConnectTapis, nil, []string{fifo + " is a named pipe, not a regular file)", move}},
+		{"named pipe read back", fifo, config.FormatTapisV3CLI, nil, []string{fifo + " is a named pipe, not a regular file)", move}},
+		{"sparse giant read back", giant, config.FormatTapisV3CLI, nil, []string{giant + " is 2 GiB, more than the 1 MiB allowed)", move}},
+		{"not the CLI's", foreign, config.FormatTapisV3CLI, nil, []string{"(the file is not a tapisv3-cli config (not a JSON object); not overwriting it)", move}},
+		{"permission denied", filepath.Join(dir, "ro", "tok.json"), config.FormatConnectTapis,
+			&os.PathError{Op: "open", Path: filepath.Join(dir, "ro", "tok.json"), Err: syscall.EACCES}, []string{"(permission denied)", writable}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.err
+			if err == nil {
+				err = sinkFile{path: tc.path, format: tc.format}.write(sinkToken{baseURL: "https://t", username: "jdoe", access: "NEW"})
+			}
+			if err == nil {
+				t.Fatalf("writing %s: no error", tc.path)
+			}
+			got := sinkWarning(tc.path, err)
+			for _, w := range append([]string{"token_file " + tc.path + ": cannot write it ("}, tc.want...) {
+				if !strings.Contains(got, w) {
+					t.Errorf("sinkWarning = %q; want it to hold %q", got, w)
+				}
+			}
+		})
+	}
+	if fi, err := os.Stat(giant); err != nil || fi.Size() != 2<<30 {
+		t.Errorf("the sparse file after the writes: %v; want it left as it was", err)
+	}
+}
+
 // TestTokenFileBlockingStallsOnlyItsTenant: a token file whose write never
 // ends holds up neither the agent's other tenants nor status, and shows as
 // a warning of its own tenant.

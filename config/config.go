@@ -146,7 +146,12 @@ func load(path string) (*Config, error) {
 	case errors.Is(err, safefile.ErrNotRegular):
 		return nil, &Error{File: path, Msg: "reading config: " + err.Error() + "; point the agent at a regular file", err: err}
 	case errors.Is(err, safefile.ErrTooLarge):
-		return nil, &Error{File: path, Msg: fmt.Sprintf("reading config: the file is more than the %s a config may hold; is it the right file?", safefile.Size(MaxSize)), err: err}
+		size := "more than the " + safefile.Size(MaxSize) + " a config may hold"
+		var se *safefile.SizeError
+		if errors.As(err, &se) {
+			size = safefile.Size(se.Size) + ", " + size
+		}
+		return nil, &Error{File: path, Msg: "reading config: the file is " + size + "; is it the right file?", err: err}
 	case err != nil:
 		return nil, &Error{File: path, Msg: "reading config: " + errText(err), err: err}
 	}

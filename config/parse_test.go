@@ -169,7 +169,7 @@ func TestLoadMalformed(t *testing.T) {
 		{"nested arrays", "\nx = " + strings.Repeat("[", 30) + strings.Repeat("]", 30) + "\n", []string{"config.toml:2: ", "nest more than 16 deep"}},
 		{"dotted key", strings.Repeat("a.", 17) + "a = 1\n", []string{"config.toml:1: ", "nest more than 16 deep"}},
 		{"table header", "[" + strings.Repeat("a.", 17) + "a]\n", []string{"config.toml:1: ", "nest more than 16 deep"}},
-		{"too large", "# " + strings.Repeat("x", 1<<20) + "\n", []string{"config.toml: reading config: the file is more than the 1 MiB a config may hold"}},
+		{"too large", "# " + strings.Repeat("x", 3<<19) + "\n", []string{"config.toml: reading config: the file is 1.5 MiB, more than the 1 MiB a config may hold; is it the right file?"}},
 		{"username too long", "[tenants.ds]\nusername = \"" + strings.Repeat("j", 300) + "\"\n", []string{"config.toml:2: tenants.ds.username: is 300 bytes long, more than the 256 allowed"}},
 		{"base url too long", "[tenants.ds]\nbase_url = \"https://" + strings.Repeat("d", 3000) + ".org\"\n", []string{"config.toml:2: tenants.ds.base_url: is 3012 bytes long, more than the 2048 allowed"}},
 		{"password command too long", "[tenants.ds]\npassword_command = [\"getpw\", \"" + strings.Repeat("x", 5000) + "\"]\n", []string{"config.toml:2: tenants.ds.password_command: is more than 4096 bytes long"}},

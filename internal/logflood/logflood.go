@@ -13,9 +13,10 @@ import (
 )
 
 // Handler is a slog.Handler that passes every record to the handler it
-// wraps, except that a record of level Warn or above whose level, message
-// and logger attributes (a tenant, say) were already logged within the
-// interval is counted instead. The next one logged carries the count as
+// wraps, except that a record of level Warn or above whose level, message,
+// logger attributes (a tenant, say) and "err" attribute were already
+// logged within the interval is counted instead: another error is news
+// (a config file saved with another mistake), the same one is not. The next one logged carries the count as
 // "repeated". Handlers derived with WithAttrs and WithGroup share the
 // counts. It is safe for concurrent use.
 type Handler struct {
@@ -55,7 +56,7 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 	if r.Level < slog.LevelWarn {
 		return h.next.Handle(ctx, r)
 	}
-	key := r.Level.String() + "\x00" + r.Message + "\x00" + h.scope
+	key := r.Level.String() + "\x00" + r.Message + "\x00" + h.scope + "\x00" + errText(r)
 	now := h.now()
 	c := h.counts
 	c.mu.Lock()
@@ -80,6 +81,26 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 		r.AddAttrs(slog.Int("repeated", dropped), slog.String("repeated_within", h.interval.String()))
 	}
 	return h.next.Handle(ctx, r)
+}
+
+// maxErrKey bounds how much of an error's text tells warnings apart.
+const maxErrKey = 512
+
+// errText returns the start of the value of r's "err" attribute; "" when
+// it has none.
+func errText(r slog.Record) string {
+	var s string
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key != "err" {
+			return true
+		}
+		s = a.Value.Resolve().String()
+		return false
+	})
+	if len(s) > maxErrKey {
+		s = s[:maxErrKey]
+	}
+	return s
 }
 
 // WithAttrs returns a Handler whose records carry attrs, counted apart

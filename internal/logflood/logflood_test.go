@@ -35,6 +35,16 @@ func TestRepeatedWarningsCounted(t *testing.T) {
 	if n1, n2 := count("msg=refresh_failed tenant=dev"), count("msg=refresh_failed tenant=prod"); n1 != 1 || n2 != 1 {
 		t.Errorf("refresh_failed logged %d times for dev, %d for prod; want once each", n1, n2)
 	}
+	// Another error of the same message is news: logged at once, and
+	// then counted as its own.
+	for range 3 {
+		log.Error("config_invalid", "err", "config.toml:5: unknown key")
+		log.Error("config_invalid", "err", "config.toml:6: nest more than 16 deep")
+	}
+	out = buf.String()
+	if n1, n2 := count("config.toml:5: unknown key"), count("config.toml:6: nest more than 16 deep"); n1 != 1 || n2 != 1 {
+		t.Errorf("two config errors, three times each, logged %d and %d times; want once each:\n%s", n1, n2, out)
+	}
 	if n := count("msg=ipc_request"); n != 1000 {
 		t.Errorf("info lines logged %d times; want all 1000", n)
 	}

@@ -22,7 +22,8 @@ import (
 // NoFollow, a symlink).
 var ErrNotRegular = errors.New("not a regular file")
 
-// ErrTooLarge is wrapped by the error for a file larger than the cap.
+// ErrTooLarge is wrapped by the error for a file larger than the cap, a
+// [*SizeError].
 var ErrTooLarge = errors.New("file too large")
 
 // ErrTimeout is wrapped by the error of a read that did not end in time.
@@ -81,7 +82,11 @@ func Read(name string, o Options) ([]byte, error) {
 	}
 	if int64(len(data)) > o.Max {
 		clear(data)
-		return nil, tooLarge(name, int64(len(data)), o.Max)
+		size := int64(len(data))
+		if fi, err := f.Stat(); err == nil && fi.Size() > size {
+			size = fi.Size()
+		}
+		return nil, tooLarge(name, size, o.Max)
 	}
 	return data, nil
 }
@@ -130,8 +135,22 @@ func Kind(m fs.FileMode) string {
 }
 
 func tooLarge(name string, size, limit int64) error {
-	return &fileError{name + " is " + Size(size) + ", more than the " + Size(limit) + " allowed", ErrTooLarge}
+	return &SizeError{Name: name, Size: size, Max: limit}
 }
+
+// SizeError is the error for a file larger than the cap. It wraps
+// ErrTooLarge.
+type SizeError struct {
+	Name string
+	Size int64 // the file's size, as far as it was seen
+	Max  int64 // the cap
+}
+
+func (e *SizeError) Error() string {
+	return e.Name + " is " + Size(e.Size) + ", more than the " + Size(e.Max) + " allowed"
+}
+
+func (e *SizeError) Unwrap() error { return ErrTooLarge }
 
 // fileError is an error with its own message that wraps one of the
 // package's sentinel errors.

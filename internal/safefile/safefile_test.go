@@ -76,6 +76,10 @@ func TestRead(t *testing.T) {
 			if string(got) != tc.want {
 				t.Errorf("Read(%s) = %q; want %q", tc.path, got, tc.want)
 			}
+			var se *SizeError
+			if errors.Is(err, ErrTooLarge) && (!errors.As(err, &se) || se.Name != tc.path || se.Max != tc.opts.Max || se.Size <= se.Max) {
+				t.Errorf("Read(%s) error = %#v; want a *SizeError with the name, the size and the cap", tc.path, err)
+			}
 		})
 	}
 }
