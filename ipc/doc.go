@@ -30,6 +30,18 @@
 // written as strconv.Quote writes them. Fields are separated by one space.
 // No HTTP request can start with '@' (IsFrame).
 //
+// A client that asks again and again (the Python client's agent-backed
+// tapipy, before every API call) may keep its connection: the request
+//
+//	@tapis-agent/1 keep TENANT MIN_VALID
+//
+// is answered as token is, and the connection then stays open for the
+// next request, keep or token, which the client sends once it has read
+// the answer. The agent closes a kept connection after a malformed
+// request, after a minute without one, and when it
+// shuts down; the client then connects again. The client's checks of the
+// socket and of its server are made once, when it connects.
+//
 // This package imports neither net, net/http, encoding/json nor fmt:
 // tapis-token links it, and every package a program links is initialised
 // at each of its starts.

@@ -52,15 +52,30 @@ func AppendTokenRequest(b []byte, tenant string, minValid time.Duration) ([]byte
 
 // ParseTokenRequest parses a request frame, its LF included: the tenant
 // ("" for the default tenant) and the minimum validity (NoMinValid for the
-// default). For a frame it refuses, it returns the *Error to answer.
+// default). For a frame it refuses, it returns the *Error to answer. It
+// refuses a keep request (ParseRequest), which a caller answering one
+// request per connection must not take.
 func ParseTokenRequest(line []byte) (tenant string, minValid time.Duration, err error) {
+	tenant, minValid, keep, err := ParseRequest(line)
+	if err == nil && keep {
+		return "", 0, &Error{Code: CodeBadRequest, Message: "a keep request on a connection that serves one request", Hint: HintVersion}
+	}
+	return tenant, minValid, err
+}
+
+// ParseRequest parses a request frame as ParseTokenRequest does, and
+// accepts the verb keep besides token: the same question, after whose
+// answer the connection stays open for the next request. keep reports
+// which it was.
+func ParseRequest(line []byte) (tenant string, minValid time.Duration, keep bool, err error) {
 	if len(line) > MaxRequestBytes {
-		return "", 0, &Error{Code: CodeTooLarge, Message: "request frame over " + strconv.Itoa(MaxRequestBytes) + " bytes", Hint: HintVersion}
+		return "", 0, false, &Error{Code: CodeTooLarge, Message: "request frame over " + strconv.Itoa(MaxRequestBytes) + " bytes", Hint: HintVersion}
 	}
 	f, ok := fields(line)
-	if !ok || len(f) != 4 || f[0] != frameVersion || f[1] != "token" || !isWord(f[2]) || !isWord(f[3]) {
-		return "", 0, &Error{Code: CodeBadRequest, Message: "malformed request frame: want " + frameVersion + " token TENANT MIN_VALID", Hint: HintVersion}
+	if !ok || len(f) != 4 || f[0] != frameVersion || (f[1] != "token" && f[1] != "keep") || !isWord(f[2]) || !isWord(f[3]) {
+		return "", 0, false, &Error{Code: CodeBadRequest, Message: "malformed request frame: want " + frameVersion + " token TENANT MIN_VALID", Hint: HintVersion}
 	}
+	keep = f[1] == "keep"
 	if f[2] != "-" {
 		tenant = f[2]
 	}
@@ -69,11 +84,11 @@ func ParseTokenRequest(line []byte) (tenant string, minValid time.Duration, err 
 		// Canonical decimal, at most the longest time.Duration.
 		n, err := strconv.ParseInt(f[3], 10, 64)
 		if err != nil || n < 0 || n > (1<<63-1)/int64(time.Second) || strconv.FormatInt(n, 10) != f[3] {
-			return "", 0, &Error{Code: CodeBadRequest, Message: "MIN_VALID must be a whole number of seconds", Hint: HintVersion}
+			return "", 0, false, &Error{Code: CodeBadRequest, Message: "MIN_VALID must be a whole number of seconds", Hint: HintVersion}
 		}
 		minValid = time.Duration(n) * time.Second
 	}
-	return tenant, minValid, nil
+	return tenant, minValid, keep, nil
 }
 
 // AppendTokenAnswer appends the answer frame of t. It reports false, having

@@ -65,6 +65,7 @@ func TestParseTokenRequestRefuses(t *testing.T) {
 		{"version 2", "@tapis-agent/2 token dev 60\n", CodeBadRequest},
 		{"HTTP", "GET /v1/token HTTP/1.1\n", CodeBadRequest},
 		{"verb", "@tapis-agent/1 status\n", CodeBadRequest},
+		{"keep", "@tapis-agent/1 keep dev 60\n", CodeBadRequest},
 		{"one field", "@tapis-agent/1 token dev\n", CodeBadRequest},
 		{"three fields", "@tapis-agent/1 token dev 60 x\n", CodeBadRequest},
 		{"two spaces", "@tapis-agent/1 token dev  60\n", CodeBadRequest},
@@ -84,6 +85,32 @@ func TestParseTokenRequestRefuses(t *testing.T) {
 				t.Fatalf("ParseTokenRequest(%q) = %q, %v, %v; want a %s error with message and hint", tc.in, tenant, mv, err, tc.code)
 			}
 		})
+	}
+}
+
+// TestParseRequestKeep: ParseRequest takes keep as it takes token, and
+// says which it was.
+func TestParseRequestKeep(t *testing.T) {
+	for _, tc := range []struct {
+		in     string
+		tenant string
+		mv     time.Duration
+		keep   bool
+	}{
+		{"@tapis-agent/1 keep dev 60\n", "dev", time.Minute, true},
+		{"@tapis-agent/1 keep - -\n", "", NoMinValid, true},
+		{"@tapis-agent/1 token dev 60\n", "dev", time.Minute, false},
+	} {
+		tenant, mv, keep, err := ParseRequest([]byte(tc.in))
+		if err != nil || tenant != tc.tenant || mv != tc.mv || keep != tc.keep {
+			t.Errorf("ParseRequest(%q) = %q, %v, %v, %v; want %q, %v, %v", tc.in, tenant, mv, keep, err, tc.tenant, tc.mv, tc.keep)
+		}
+	}
+	for _, in := range []string{"@tapis-agent/1 keep dev\n", "@tapis-agent/1 kept dev 60\n", "@tapis-agent/1 keep dev 60\n@tapis-agent/1 keep dev 60\n"} {
+		var e *Error
+		if _, _, _, err := ParseRequest([]byte(in)); !errors.As(err, &e) || e.Code != CodeBadRequest {
+			t.Errorf("ParseRequest(%q) = %v; want bad_request", in, err)
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,6 +26,8 @@ type dispatcher struct {
 	done chan struct{}  // closed by Close
 	wg   sync.WaitGroup // goroutines serving frames or classifying connections
 	once sync.Once      // closes done
+
+	keptRaw atomic.Int32 // kept connections served by serveKept (accept_linux.go)
 }
 
 func newDispatcher(s *Server, ln net.Listener, maxConns int) *dispatcher {
@@ -129,7 +132,7 @@ func (d *dispatcher) classify(ctx context.Context, c *conn) {
 	case err != nil:
 		c.Close()
 	case ipc.IsFrame(first):
-		d.s.serveFrame(ctx, c, c.peer)
+		d.s.serveFrame(ctx, c, c.peer, d.done)
 	default:
 		select {
 		case d.http <- c:
@@ -190,3 +193,19 @@ func rawConn(c net.Conn) syscall.RawConn {
 	}
 	return nil
 }
+
+// maxKeptRaw bounds the kept connections served by serveKept, each of
+// which holds a thread while it waits; further ones are served through
+// package net, as other connections are.
+const maxKeptRaw = 32
+
+// takeKept takes one of the maxKeptRaw places; false when none is free.
+func (d *dispatcher) takeKept() bool {
+	if d.keptRaw.Add(1) > maxKeptRaw {
+		d.keptRaw.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (d *dispatcher) releaseKept() { d.keptRaw.Add(-1) }

@@ -82,8 +82,13 @@ func (d *dispatcher) runRaw(ctx context.Context, ul *net.UnixListener) (bool, er
 		}
 		delay = 0
 		p := d.s.peerOf(ipc.PeerCred(fd))
-		if d.answerNow(ctx, fd, lfd, p, buf) {
+		answered, keep := d.answerNow(ctx, fd, lfd, p, buf)
+		if answered {
 			d.release()
+			continue
+		}
+		if keep && d.takeKept() {
+			d.wg.Go(func() { d.serveKept(ctx, fd, p) }) // gives the slot back
 			continue
 		}
 		c, err := fdConn(fd)
@@ -101,24 +106,25 @@ func (d *dispatcher) runRaw(ctx context.Context, ul *net.UnixListener) (bool, er
 // holds a whole token frame already and the Handler holds the token
 // (InstantTokener): the helper's call, nearly always, since it writes its
 // request right after connecting. Otherwise it reports false, having
-// consumed nothing: the bytes are only peeked. lfd is the listening
-// socket (see waitRequest).
-func (d *dispatcher) answerNow(ctx context.Context, fd, lfd int, p *peer, buf []byte) bool {
+// consumed nothing: the bytes are only peeked; keep then says the
+// request is a well-formed keep request, for serveKept. lfd is the
+// listening socket (see waitRequest).
+func (d *dispatcher) answerNow(ctx context.Context, fd, lfd int, p *peer, buf []byte) (answered, keep bool) {
 	it, ok := d.s.h.(InstantTokener)
 	if !ok || !d.s.serves(p) {
-		return false
+		return false, false
 	}
 	n, _, err := syscall.Recvfrom(fd, buf, syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 	if err == syscall.EAGAIN && waitRequest(fd, lfd, requestWait) {
 		n, _, err = syscall.Recvfrom(fd, buf, syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 	}
 	if err != nil || n <= 0 || !ipc.IsFrame(buf[0]) || buf[n-1] != '\n' {
-		return false
+		return false, false
 	}
 	start := time.Now()
-	tenant, minValid, err := ipc.ParseTokenRequest(buf[:n])
-	if err != nil {
-		return false // serveFrame answers it
+	tenant, minValid, keep, err := ipc.ParseRequest(buf[:n])
+	if err != nil || keep {
+		return false, keep // serveFrame or serveKept answers it
 	}
 	resp, ok := tokenInstant(it, tenant, minValid)
 	out, fits := []byte(nil), false
@@ -126,7 +132,7 @@ func (d *dispatcher) answerNow(ctx context.Context, fd, lfd int, p *peer, buf []
 		out, fits = ipc.AppendTokenAnswer(make([]byte, 0, 256+len(resp.AccessToken)), resp)
 	}
 	if !fits {
-		return false
+		return false, false
 	}
 	// Consume the request: a socket closed with unread data resets the
 	// connection, and the client could lose the answer.
@@ -138,7 +144,78 @@ func (d *dispatcher) answerNow(ctx context.Context, fd, lfd int, p *peer, buf []
 	// client gone is EPIPE, not a SIGPIPE.
 	_, _ = syscall.SendmsgN(fd, out, nil, nil, syscall.MSG_DONTWAIT|syscall.MSG_NOSIGNAL)
 	syscall.Close(fd)
-	return true
+	return true, false
+}
+
+// serveKept answers the requests of fd, a kept connection of peer p, the
+// first one waiting unread, until the client closes it, sends
+// anything but a well-formed request, idles for keptIdle, or the
+// dispatcher closes; then it closes fd and gives back its connection
+// slot. It waits in blocking read(2) with SO_RCVTIMEO, on a thread of its
+// own: the client's next request wakes that thread and no other, where
+// package net would wake the runtime's poller and hand the connection to
+// a goroutine, twice the scheduling on a busy machine.
+func (d *dispatcher) serveKept(ctx context.Context, fd int, p *peer) {
+	defer d.release()
+	defer d.releaseKept()
+	defer syscall.Close(fd)
+	ended := make(chan struct{})
+	defer close(ended)
+	go func() {
+		select {
+		case <-d.done:
+			// Ends a wait for a request; an answer being written is
+			// written first.
+			_ = syscall.Shutdown(fd, syscall.SHUT_RD)
+		case <-ended:
+		}
+	}()
+	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: int64(d.s.keptIdle / time.Second), Usec: int64(d.s.keptIdle % time.Second / time.Microsecond)})
+	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &unix.Timeval{Sec: int64(writeSlack / time.Second)})
+	it, _ := d.s.h.(InstantTokener)
+	buf := make([]byte, ipc.MaxRequestBytes+1)
+	for {
+		n := 0
+		for n == 0 || (buf[n-1] != '\n' && n < len(buf)) {
+			m, err := syscall.Read(fd, buf[n:])
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil || m <= 0 {
+				return // gone, idle too long, or closed for the shutdown
+			}
+			n += m
+		}
+		start := time.Now()
+		var a answer
+		keep := false
+		if tenant, minValid, k, err := ipc.ParseRequest(buf[:n]); err != nil {
+			e := err.(*ipc.Error)
+			a = errAnswer(e.Code, e.Message, e.Hint)
+		} else if resp, ok := tokenInstant(it, tenant, minValid); ok {
+			keep, a = k, answer{status: 200, body: resp, tenant: tenant}
+		} else {
+			keep = k
+			a = d.s.work(ctx, tokenWorkTimeout, ipc.PathToken, func(ctx context.Context) answer {
+				return d.s.token(ctx, tenant, minValid)
+			})
+		}
+		d.s.logRequest(context.WithValue(ctx, peerKey{}, p), "FRAME", ipc.PathToken, start, a)
+		out := appendFrame(make([]byte, 0, 2048), a)
+		for len(out) > 0 {
+			m, err := syscall.SendmsgN(fd, out, nil, nil, syscall.MSG_NOSIGNAL)
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil {
+				return
+			}
+			out = out[m:]
+		}
+		if !keep || d.closed() {
+			return
+		}
+	}
 }
 
 // requestWait is how long answerNow waits for a request that had not
@@ -182,16 +259,4 @@ func fdConn(fd int) (net.Conn, error) {
 	f := os.NewFile(uintptr(fd), "")
 	defer f.Close() // FileConn works on a duplicate
 	return net.FileConn(f)
-}
-
-// tokenInstant calls TokenInstant; a panic in it counts as "not at once",
-// so that the request takes the Token path, which answers a panic.
-func tokenInstant(it InstantTokener, tenant string, minValid time.Duration) (resp *ipc.TokenResponse, ok bool) {
-	defer func() {
-		if recover() != nil {
-			resp, ok = nil, false
-		}
-	}()
-	resp, ok = it.TokenInstant(tenant, minValid)
-	return resp, ok && resp != nil
 }

@@ -6,38 +6,129 @@ import (
 	"errors"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/tapis-agent/tapis-agent/ipc"
 )
 
 // serveFrame answers the token frame on c, whose peer is p, and closes c.
-func (s *Server) serveFrame(ctx context.Context, c net.Conn, p *peer) {
+// A keep request (see package ipc) keeps c open for the next request,
+// until the client closes it, sends anything but a well-formed request,
+// idles for keptIdle, or done is closed: the dispatcher is closing,
+// and an idle kept connection must not hold up the shutdown.
+func (s *Server) serveFrame(ctx context.Context, c net.Conn, p *peer, done <-chan struct{}) {
 	defer c.Close()
-	start := time.Now()
-	_ = c.SetReadDeadline(start.Add(s.readHeaderTimeout))
-	// One request frame: the bytes up to its LF. A byte after it would
-	// start a second request, which ParseTokenRequest refuses.
+	var kept *keptConn
+	wait := s.readHeaderTimeout
 	line := make([]byte, 0, ipc.MaxRequestBytes+1)
-	for bytes.IndexByte(line, '\n') < 0 && len(line) < cap(line) {
-		n, err := c.Read(line[len(line):cap(line)])
-		if err != nil {
-			return // gone, or too slow: nothing to answer
+	for {
+		start := time.Now()
+		_ = c.SetReadDeadline(start.Add(wait))
+		// One request frame: the bytes up to its LF. A byte after it would
+		// start a second request, which ParseRequest refuses: a client
+		// sends the next request once it has read the answer.
+		line = line[:0]
+		for bytes.IndexByte(line, '\n') < 0 && len(line) < cap(line) {
+			n, err := c.Read(line[len(line):cap(line)])
+			if err != nil {
+				return // gone, too slow, idle too long, or closed for the shutdown
+			}
+			line = line[:len(line)+n]
 		}
-		line = line[:len(line)+n]
+		if kept != nil {
+			if !kept.busy(true) {
+				return
+			}
+			start = time.Now() // a kept connection's wait is not the call's
+		}
+		var a answer
+		keep := false
+		if !s.serves(p) {
+			a = errAnswer(ipc.CodeForbidden, "the agent serves only its own user", ipc.HintForbidden)
+		} else if tenant, minValid, k, err := ipc.ParseRequest(line); err != nil {
+			e := err.(*ipc.Error)
+			a = errAnswer(e.Code, e.Message, e.Hint)
+		} else {
+			keep = k
+			a = s.frameAnswer(ctx, c, tenant, minValid)
+		}
+		s.logRequest(context.WithValue(ctx, peerKey{}, p), "FRAME", ipc.PathToken, start, a)
+		_ = c.SetWriteDeadline(time.Now().Add(writeSlack))
+		if _, err := c.Write(appendFrame(make([]byte, 0, 2048), a)); err != nil || !keep {
+			return
+		}
+		if kept == nil {
+			kept = keepConn(c, done)
+			defer kept.end()
+		}
+		if !kept.busy(false) {
+			return
+		}
+		wait = s.keptIdle
 	}
-	var a answer
-	if !s.serves(p) {
-		a = errAnswer(ipc.CodeForbidden, "the agent serves only its own user", ipc.HintForbidden)
-	} else if tenant, minValid, err := ipc.ParseTokenRequest(line); err != nil {
-		e := err.(*ipc.Error)
-		a = errAnswer(e.Code, e.Message, e.Hint)
-	} else {
-		a = s.frameToken(ctx, c, tenant, minValid)
+}
+
+// keptConn closes a kept connection when the dispatcher closes: at once
+// if it waits for a request, else once its answer is written.
+type keptConn struct {
+	mu      sync.Mutex
+	working bool // between a request and its answer
+	closing bool // the dispatcher is closing
+	ended   chan struct{}
+}
+
+// keepConn watches c, kept open, until end is called or done is closed.
+func keepConn(c net.Conn, done <-chan struct{}) *keptConn {
+	k := &keptConn{ended: make(chan struct{})}
+	go func() {
+		select {
+		case <-done:
+			k.mu.Lock()
+			k.closing = true
+			if !k.working {
+				c.Close() // ends the wait for a request
+			}
+			k.mu.Unlock()
+		case <-k.ended:
+		}
+	}()
+	return k
+}
+
+// busy records whether the connection is working on a request; false
+// means the dispatcher is closing and the connection must end.
+func (k *keptConn) busy(working bool) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.working = working
+	return !k.closing
+}
+
+// end stops the watch.
+func (k *keptConn) end() { close(k.ended) }
+
+// frameAnswer answers a token request read from c: at once when the
+// Handler holds the token (InstantTokener), else through frameToken.
+func (s *Server) frameAnswer(ctx context.Context, c net.Conn, tenant string, minValid time.Duration) answer {
+	if it, ok := s.h.(InstantTokener); ok {
+		if resp, ok := tokenInstant(it, tenant, minValid); ok {
+			return answer{status: 200, body: resp, tenant: tenant}
+		}
 	}
-	s.logRequest(context.WithValue(ctx, peerKey{}, p), "FRAME", ipc.PathToken, start, a)
-	_ = c.SetWriteDeadline(time.Now().Add(writeSlack))
-	_, _ = c.Write(appendFrame(make([]byte, 0, 2048), a))
+	return s.frameToken(ctx, c, tenant, minValid)
+}
+
+// tokenInstant calls TokenInstant; a panic in it counts as "not at once",
+// so that the request takes the Token path, which answers a panic.
+func tokenInstant(it InstantTokener, tenant string, minValid time.Duration) (resp *ipc.TokenResponse, ok bool) {
+	defer func() {
+		if recover() != nil {
+			resp, ok = nil, false
+		}
+	}()
+	resp, ok = it.TokenInstant(tenant, minValid)
+	return resp, ok && resp != nil
 }
 
 // frameToken answers a token request read from c. While the Handler

@@ -1,6 +1,7 @@
 package ipcserver
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -252,4 +253,179 @@ func FuzzFrameVsHTTP(f *testing.F) {
 			t.Fatalf("frame %q: answer %+v; HTTP %+v", line, frameTok, httpTok)
 		}
 	})
+}
+
+// keptClient speaks keep requests on one connection.
+type keptClient struct {
+	t *testing.T
+	c net.Conn
+	r *bufio.Reader
+}
+
+func dialKept(t *testing.T, path string) *keptClient {
+	t.Helper()
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &keptClient{t: t, c: c, r: bufio.NewReader(c)}
+}
+
+// ask sends line and returns the answer line; "" when the server closed
+// the connection instead.
+func (k *keptClient) ask(line string) string {
+	k.t.Helper()
+	k.c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(k.c, line); err != nil {
+		return ""
+	}
+	ans, err := k.r.ReadString('\n')
+	if err != nil {
+		return ""
+	}
+	return ans
+}
+
+// closed reports whether the server closes the connection, with nothing
+// more to read, within d.
+func (k *keptClient) closed(d time.Duration) bool {
+	k.c.SetReadDeadline(time.Now().Add(d))
+	_, err := k.r.ReadByte()
+	return err == io.EOF
+}
+
+// TestKeptFrames: keep requests are answered one after another on one
+// connection, through TokenInstant or the Handler's Token alike, errors
+// included; a token request or a malformed one ends the connection.
+func TestKeptFrames(t *testing.T) {
+	h := &instantHandler{}
+	ts := newTestServer(t, h, nil)
+	k := dialKept(t, ts.path)
+	for i, tc := range []struct{ req, want string }{
+		{"@tapis-agent/1 keep dev 60\n", `@tapis-agent/1 ok 60 1893553445 "jwt" "dev" "" ""` + "\n"},
+		{"@tapis-agent/1 keep slow 90\n", `@tapis-agent/1 ok 90 1893553445 "jwt" "slow" "" ""` + "\n"},
+		{"@tapis-agent/1 keep - -\n", `@tapis-agent/1 ok -1 1893553445 "jwt" "" "" ""` + "\n"},
+		{"@tapis-agent/1 token dev 60\n", `@tapis-agent/1 ok 60 1893553445 "jwt" "dev" "" ""` + "\n"},
+	} {
+		if got := k.ask(tc.req); got != tc.want {
+			t.Fatalf("request %d %q on a kept connection: %q; want %q", i, tc.req, got, tc.want)
+		}
+	}
+	if !k.closed(5 * time.Second) {
+		t.Error("the connection stayed open after a token request")
+	}
+	if n := h.instantCount(); n != 3 {
+		t.Errorf("TokenInstant answered %d calls; want 3 (all but slow)", n)
+	}
+
+	// An error answer keeps the connection; a malformed request ends it.
+	errs := dialKept(t, newTestServer(t, &frameHandler{}, nil).path)
+	if got := errs.ask("@tapis-agent/1 keep nope 60\n"); !strings.HasPrefix(got, "@tapis-agent/1 error unknown_tenant ") {
+		t.Fatalf("keep nope: %q; want unknown_tenant", got)
+	}
+	if got := errs.ask("@tapis-agent/1 keep dev 60\n"); !strings.HasPrefix(got, `@tapis-agent/1 ok 60 `) {
+		t.Fatalf("keep dev after an error: %q; want a token", got)
+	}
+	if got := errs.ask("@tapis-agent/1 keep dev sixty\n"); !strings.HasPrefix(got, "@tapis-agent/1 error bad_request ") {
+		t.Fatalf("malformed keep: %q; want bad_request", got)
+	}
+	if !errs.closed(5 * time.Second) {
+		t.Error("the connection stayed open after a malformed request")
+	}
+}
+
+// keptHandlers are the two ways a kept connection is served: with an
+// InstantTokener, on a thread of its own (serveKept, on Linux); without,
+// through package net (serveFrame).
+func keptHandlers(token func(ctx context.Context, tenant string, minValid time.Duration) (*ipc.TokenResponse, error)) map[string]Handler {
+	return map[string]Handler{
+		"instant":     &instantHandler{fakeHandler: fakeHandler{token: token}},
+		"not instant": &fakeHandler{token: token},
+	}
+}
+
+// TestKeptFrameIdle: a kept connection that sends nothing is closed after
+// keptIdle, and an idle one does not hold up the server's shutdown.
+func TestKeptFrameIdle(t *testing.T) {
+	for name, h := range keptHandlers(nil) {
+		t.Run(name, func(t *testing.T) {
+			ts := newTestServer(t, h, func(s *Server) { s.keptIdle = 200 * time.Millisecond })
+			k := dialKept(t, ts.path)
+			if got := k.ask("@tapis-agent/1 keep dev 60\n"); !strings.HasPrefix(got, "@tapis-agent/1 ok ") {
+				t.Fatalf("keep dev: %q", got)
+			}
+			if !k.closed(5 * time.Second) {
+				t.Error("an idle kept connection was not closed")
+			}
+
+			ts = newTestServer(t, h, func(s *Server) { s.shutdownTimeout = time.Minute })
+			k = dialKept(t, ts.path)
+			if got := k.ask("@tapis-agent/1 keep dev 60\n"); !strings.HasPrefix(got, "@tapis-agent/1 ok ") {
+				t.Fatalf("keep dev: %q", got)
+			}
+			ts.cancel()
+			select {
+			case err := <-ts.done:
+				ts.done <- err // for the cleanup
+			case <-time.After(10 * time.Second):
+				t.Fatal("Serve did not return while a kept connection idled")
+			}
+			if !k.closed(5 * time.Second) {
+				t.Error("the kept connection outlived the server")
+			}
+		})
+	}
+}
+
+// TestKeptFrameShutdownAnswers: a request on a kept connection that is
+// being worked on when the server shuts down still gets its answer.
+func TestKeptFrameShutdownAnswers(t *testing.T) {
+	release := make(chan struct{})
+	working := make(chan struct{}, 1)
+	for name, h := range keptHandlers(func(ctx context.Context, tenant string, _ time.Duration) (*ipc.TokenResponse, error) {
+		if tenant == "slow" {
+			working <- struct{}{}
+			<-release
+		}
+		return &ipc.TokenResponse{Tenant: tenant, AccessToken: "jwt", ExpiresAt: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC), ExpiresIn: 60}, nil
+	}) {
+		t.Run(name, func(t *testing.T) {
+			release = make(chan struct{})
+			ts := newTestServer(t, h, func(s *Server) { s.shutdownTimeout = time.Minute })
+			k := dialKept(t, ts.path)
+			if got := k.ask("@tapis-agent/1 keep dev 60\n"); !strings.HasPrefix(got, "@tapis-agent/1 ok ") {
+				t.Fatalf("keep dev: %q", got)
+			}
+			answered := make(chan string, 1)
+			go func() { answered <- k.ask("@tapis-agent/1 keep slow 60\n") }()
+			<-working
+			ts.cancel()
+			time.Sleep(100 * time.Millisecond) // the shutdown under way
+			close(release)
+			if got := <-answered; !strings.HasPrefix(got, `@tapis-agent/1 ok 60 1893553445 "jwt" "slow"`) {
+				t.Errorf("the request in flight at shutdown got %q; want its token", got)
+			}
+			if !k.closed(5 * time.Second) {
+				t.Error("the kept connection stayed open after the shutdown")
+			}
+		})
+	}
+}
+
+// TestManyKeptFrames: more kept connections than get threads of their
+// own are all served, each request after request.
+func TestManyKeptFrames(t *testing.T) {
+	ts := newTestServer(t, &instantHandler{}, nil)
+	var conns []*keptClient
+	for range 3 * maxKeptRaw {
+		conns = append(conns, dialKept(t, ts.path))
+	}
+	for round := range 3 {
+		for i, k := range conns {
+			if got := k.ask("@tapis-agent/1 keep dev 60\n"); !strings.HasPrefix(got, "@tapis-agent/1 ok 60 ") {
+				t.Fatalf("round %d, connection %d: %q", round, i, got)
+			}
+		}
+	}
 }

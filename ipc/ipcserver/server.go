@@ -54,7 +54,7 @@ const (
 	MaxBodyBytes   = 64 << 10 // bounds a request body; a larger one is answered too_large
 	MaxHeaderBytes = 8 << 10  // bounds a request's header block
 
-	idleTimeout = 60 * time.Second // closes a kept-alive HTTP connection
+	idleTimeout = 60 * time.Second // closes a kept-alive HTTP connection or kept frame connection
 	writeSlack  = 10 * time.Second // to write an answer once the work is done
 
 	// Work deadlines per call, a little below the clients' timeouts so
@@ -74,6 +74,7 @@ type Server struct {
 	// Limits, set by New; tests shorten them.
 	readHeaderTimeout time.Duration // to read a request frame or an HTTP request's headers
 	readTimeout       time.Duration // to read a whole HTTP request; the work behind it has its own
+	keptIdle          time.Duration // closes a kept token-frame connection that sends no request
 	shutdownTimeout   time.Duration // for in-flight answers once Serve's context is done
 	// maxConns bounds the connections served at once; further clients
 	// wait in the listen backlog. An idle connection holds a slot until a
@@ -89,7 +90,7 @@ func New(h Handler, logger *slog.Logger) *Server {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Server{h: h, log: logger, uid: os.Getuid(), readHeaderTimeout: 5 * time.Second,
-		readTimeout: 15 * time.Second, shutdownTimeout: 5 * time.Second, maxConns: 4096}
+		readTimeout: 15 * time.Second, keptIdle: idleTimeout, shutdownTimeout: 5 * time.Second, maxConns: 4096}
 }
 
 // Serve answers on ln until ctx is done, then stops accepting, closes ln,

@@ -19,10 +19,13 @@ import tapis_agent
 path, rounds, calls = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 def via_agent():
     return tapis_agent.token("dev")
+client, kept = tapis_agent.Client(), tapis_agent.KeptConnection()
+def via_kept():
+    return client.token("dev", None, kept)
 def via_file():
     with open(path) as f:
         return json.load(f)["access_token"]
-assert via_agent() == via_file()
+assert via_agent() == via_file() == via_kept()
 
 # tapipy calls with no network: every request is answered at once in the
 # process, so what differs between the two clients is the agent-backed
@@ -47,8 +50,8 @@ def fixed_call():
 def backed_call():
     backed.authenticator.get_userinfo()
 
-out = {"agent": [], "file": [], "fixed": [], "backed": []}
-pairs = ((("agent", via_agent), ("file", via_file)), (("fixed", fixed_call), ("backed", backed_call)))
+out = {"agent": [], "kept": [], "file": [], "fixed": [], "backed": []}
+pairs = ((("agent", via_agent), ("kept", via_kept), ("file", via_file)), (("fixed", fixed_call), ("backed", backed_call)))
 for r in range(rounds):
     for pair in pairs:
         for name, f in pair if r % 2 == 0 else pair[::-1]:
@@ -91,7 +94,7 @@ func python(w *world, p params) ([]bench.Row, error) {
 	if err != nil {
 		return nil, fmt.Errorf("python: %w", err)
 	}
-	var res struct{ Agent, File, Fixed, Backed bench.Sample }
+	var res struct{ Agent, Kept, File, Fixed, Backed bench.Sample }
 	if err := json.Unmarshal(out, &res); err != nil {
 		return nil, fmt.Errorf("python output %q: %w", out, err)
 	}
@@ -110,6 +113,9 @@ func python(w *world, p params) ([]bench.Row, error) {
 		{What: "Python client `tapis_agent.token()` per call, one interpreter, token frame, connection per call",
 			Measured: bench.MedianRange(res.Agent), Baseline: "`json.load` of a token file " + bench.MedianRange(res.File),
 			Ratio: bench.Ratio(res.Agent.Median(), res.File.Median())},
+		{What: "Python client `tapis_agent.token()` per call, one interpreter, token frame, on a KeptConnection",
+			Measured: bench.MedianRange(res.Kept), Baseline: "`json.load` of a token file " + bench.MedianRange(res.File),
+			Ratio: bench.Ratio(res.Kept.Median(), res.File.Median())},
 		{What: fmt.Sprintf("agent-backed tapipy call: time added per call by the agent hook (floor %v: %s)", hookFloor, floor),
 			Measured: bench.MedianRange(added) + " added; the call " + bench.MedianRange(res.Backed),
 			Baseline: "the same call with a fixed token " + bench.MedianRange(res.Fixed),

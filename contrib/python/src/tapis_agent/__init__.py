@@ -39,8 +39,11 @@ import json
 import os
 import socket
 import stat
+import struct
 import sys
+import threading
 import urllib.parse
+import weakref
 from typing import Any, Dict, Optional, Union
 
 from . import _frame, _lease
@@ -52,6 +55,7 @@ __all__ = [
     "AgentNotRunning",
     "BadCredentials",
     "Client",
+    "KeptConnection",
     "LeaseFileError",
     "LoginRequired",
     "MinValidUnsatisfiable",
@@ -229,6 +233,11 @@ def check_dir(path: str) -> None:
     owned by the current user with no group or other permission bits, as
     tmux requires of its socket directory, and as the agent and tapis-token
     check it. Raise AgentNotRunning when it does not exist."""
+    _check_dir(path, os.getuid())
+
+
+def _check_dir(path, uid):
+    """check_dir for the user uid."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -248,7 +257,6 @@ def check_dir(path: str) -> None:
             "socket directory %s is not a directory (mode %s)" % (path, stat.filemode(st.st_mode)),
             "remove it or set TAPIS_AGENT_SOCK",
         )
-    uid = os.getuid()
     if st.st_uid != uid:
         # Another user made it first (in /tmp, say): not yours to remove.
         raise SocketNotYours(
@@ -272,59 +280,91 @@ def _check_ancestors(path, uid):
     as ssh and tmux require; a symlink on the way must be yours or root's
     and lead to such a directory. Anyone who could write one of them could
     put another socket in the agent's place."""
+    # Every call of a token client walks this: one lstat per directory,
+    # and little else.
     d = os.path.dirname(path)
     while True:
         try:
-            sts = [os.lstat(d)]
-            if stat.S_ISLNK(sts[0].st_mode):
-                sts.append(os.stat(d))
+            st = os.lstat(d)
+            if st.st_mode & 0o170000 == stat.S_IFLNK:
+                _check_above(d, st, uid)
+                st = os.stat(d)
         except OSError as e:
             raise AgentNotRunning(
                 CODE_AGENT_UNREACHABLE, "checking the directories above the socket: %s" % e, _START_HINT
             ) from None
-        for st in sts:
-            if st.st_uid not in (uid, 0):
-                raise SocketNotYours(
-                    CODE_AGENT_UNREACHABLE,
-                    "directory %s above the socket is owned by uid %d, neither you (uid %d) nor root" % (d, st.st_uid, uid),
-                    _PRIVATE_HINT,
-                )
-            if stat.S_ISDIR(st.st_mode) and st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
-                raise SocketNotYours(
-                    CODE_AGENT_UNREACHABLE,
-                    "directory %s above the socket has mode %04o: others may write it, and it is not sticky"
-                    % (d, stat.S_IMODE(st.st_mode)),
-                    _PRIVATE_HINT,
-                )
+        _check_above(d, st, uid)
         parent = os.path.dirname(d)
         if parent == d:
             return
         d = parent
 
 
-def _dial(path, timeout):
+def _check_above(d, st, uid):
+    """Raise SocketNotYours unless st, of d above the socket, is owned by
+    uid or root and, if a directory others may write, sticky."""
+    if st.st_uid != uid and st.st_uid != 0:
+        raise SocketNotYours(
+            CODE_AGENT_UNREACHABLE,
+            "directory %s above the socket is owned by uid %d, neither you (uid %d) nor root" % (d, st.st_uid, uid),
+            _PRIVATE_HINT,
+        )
+    mode = st.st_mode
+    if mode & 0o022 and not mode & stat.S_ISVTX and stat.S_ISDIR(mode):
+        raise SocketNotYours(
+            CODE_AGENT_UNREACHABLE,
+            "directory %s above the socket has mode %04o: others may write it, and it is not sticky"
+            % (d, stat.S_IMODE(mode)),
+            _PRIVATE_HINT,
+        )
+
+
+def _dial(path, timeout, uid=None, first=b""):
     """Return a stream socket connected to the agent at path, with timeout
-    set. Both exchanges, HTTP and the token frame, connect here. A symlink
-    at path, a socket of another user's and a socket another user's process
-    serves are refused (SocketNotYours) before anything is sent."""
+    set, having sent first on it. Both exchanges, HTTP and the token frame,
+    connect here. A symlink at path, a socket of another user's and a
+    socket another user's process serves are refused (SocketNotYours)
+    before anything is sent."""
+    if uid is None:
+        uid = os.getuid()
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    held = -1
     try:
         s.settimeout(timeout)
-        _connect_nofollow(s, path)
-        _check_peer(s, path)
+        held = _connect_nofollow(s, path, uid)
+        _check_peer(s, path, uid)
+        if first:
+            _send_first(s, first)
     except BaseException:
         s.close()
         raise
+    finally:
+        if held >= 0:
+            os.close(held)
     return s
 
 
-def _open(path, timeout):
-    """Check the socket's directory and connect to the agent at path (see
-    check_dir, _dial), raising the client's errors: both exchanges, HTTP
-    and the token frame, start here."""
-    check_dir(os.path.dirname(path) or ".")
+def _send_first(s, data):
+    """Send data on s, just connected: at once, without the wait for
+    room that a socket with a timeout makes first. The agent reads a
+    request that is there when it accepts the connection without
+    sleeping again, and a token call costs one wake-up less."""
     try:
-        return _dial(path, timeout)
+        n = os.write(s.fileno(), data)
+    except BlockingIOError:
+        n = 0
+    if n < len(data):
+        s.sendall(data[n:])
+
+
+def _open(path, timeout, first=b""):
+    """Check the socket's directory, connect to the agent at path and send
+    first (see check_dir, _dial), raising the client's errors: both
+    exchanges, HTTP and the token frame, start here."""
+    uid = os.getuid()
+    _check_dir(os.path.dirname(path) or ".", uid)
+    try:
+        return _dial(path, timeout, uid, first)
     except (FileNotFoundError, ConnectionRefusedError) as e:
         raise AgentNotRunning(
             CODE_AGENT_UNREACHABLE, "no tapis-agent answers at %s: %s" % (path, e.strerror or e), _START_HINT
@@ -333,14 +373,18 @@ def _open(path, timeout):
         raise TapisAgentError(
             CODE_TIMEOUT, "connecting to tapis-agent at %s timed out after %gs" % (path, timeout)
         ) from None
+    except (BrokenPipeError, ConnectionResetError) as e:
+        raise AgentNotRunning(
+            CODE_AGENT_UNREACHABLE, "tapis-agent at %s closed the connection: %s" % (path, e.strerror or e), _START_HINT
+        ) from None
     except OSError as e:
         raise AgentNotRunning(
             CODE_AGENT_UNREACHABLE, "connecting to tapis-agent at %s: %s" % (path, e), _START_HINT
         ) from None
 
 
-def _check_socket(path, st):
-    """Raise unless st, of path, is a socket of yours, not a symlink."""
+def _check_socket(path, st, uid):
+    """Raise unless st, of path, is a socket of uid's, not a symlink."""
     if stat.S_ISLNK(st.st_mode):
         raise SocketNotYours(
             CODE_AGENT_UNREACHABLE, "refusing %s: it is a symlink, not the agent's socket; nothing was sent" % path,
@@ -348,7 +392,7 @@ def _check_socket(path, st):
         )
     if not stat.S_ISSOCK(st.st_mode):
         raise ConnectionRefusedError(111, "%s is not a socket" % path)
-    if st.st_uid != os.getuid():
+    if st.st_uid != uid:
         raise SocketNotYours(
             CODE_AGENT_UNREACHABLE,
             "refusing the socket %s: it is owned by uid %d, not by you; nothing was sent" % (path, st.st_uid),
@@ -356,37 +400,41 @@ def _check_socket(path, st):
         )
 
 
-def _connect_nofollow(s, path):
+def _connect_nofollow(s, path, uid):
     """Connect s to the socket at path without following a symlink there:
     on Linux through an O_PATH file of the socket itself, so that what was
-    checked is what is connected; elsewhere to path, checked just before."""
+    checked is what is connected; elsewhere to path, checked just before.
+    Return that file's descriptor, for the caller to close, or -1."""
     o_path = getattr(os, "O_PATH", 0)
     if not o_path:
-        _check_socket(path, os.lstat(path))
+        _check_socket(path, os.lstat(path), uid)
         s.connect(path)
-        return
+        return -1
     fd = os.open(path, o_path | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
-        _check_socket(path, os.fstat(fd))
+        _check_socket(path, os.fstat(fd), uid)
         try:
             s.connect("/proc/self/fd/%d" % fd)
         except FileNotFoundError:
             s.connect(path)  # no /proc to connect through
-    finally:
+    except BaseException:
         os.close(fd)
+        raise
+    return fd
+
+
+# struct ucred (pid, uid, gid) of SO_PEERCRED, where the system has it.
+_SO_PEERCRED = getattr(socket, "SO_PEERCRED", None)
+_UCRED = struct.Struct("3i")
 
 
 def _peer_uid(s):
     """Return the uid of the process at the other end of s, as the kernel
     recorded it when the connection was made."""
-    if hasattr(socket, "SO_PEERCRED"):
-        import struct
-
-        _pid, uid, _gid = struct.unpack("3i", s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    if _SO_PEERCRED is not None:
+        _pid, uid, _gid = _UCRED.unpack(s.getsockopt(socket.SOL_SOCKET, _SO_PEERCRED, _UCRED.size))
         return uid
     if sys.platform == "darwin" or sys.platform.startswith("freebsd"):
-        import struct
-
         # LOCAL_PEERCRED (1) at level SOL_LOCAL (0): struct xucred, whose
         # cr_uid follows cr_version.
         raw = s.getsockopt(0, 1, 76)
@@ -395,23 +443,122 @@ def _peer_uid(s):
     raise OSError("peer credentials are not supported on this system")
 
 
-def _check_peer(s, path):
-    """Raise SocketNotYours unless the process serving s runs as you."""
+def _check_peer(s, path, uid):
+    """Raise SocketNotYours unless the process serving s runs as uid."""
     try:
-        uid = _peer_uid(s)
+        peer = _peer_uid(s)
     except OSError as e:
         raise SocketNotYours(
             CODE_AGENT_UNREACHABLE,
             "refusing the socket %s: cannot tell who serves it (%s); nothing was sent" % (path, e),
             _PRIVATE_HINT,
         ) from None
-    if uid != os.getuid():
+    if peer != uid:
         raise SocketNotYours(
             CODE_AGENT_UNREACHABLE,
             "refusing the socket %s: it is served by uid %d, not by you (uid %d), so it is not your agent; nothing was sent"
-            % (path, uid, os.getuid()),
+            % (path, peer, uid),
             _PRIVATE_HINT,
         )
+
+
+def _read_answer(conn, path, timeout):
+    """Read one answer frame from conn, the agent's at path; b"" when the
+    agent closed the connection first."""
+    answer = b""
+    try:
+        while not answer.endswith(b"\n") and len(answer) <= _frame.MAX_ANSWER:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    except socket.timeout:
+        raise TapisAgentError(CODE_TIMEOUT, "tapis-agent at %s did not answer within %gs" % (path, timeout)) from None
+    except OSError as e:
+        raise AgentNotRunning(
+            CODE_AGENT_UNREACHABLE, "tapis-agent at %s closed the connection: %s" % (path, e), _START_HINT
+        ) from None
+    return answer
+
+
+class KeptConnection:
+    """A connection to the agent kept open for token after token, for a
+    caller that asks before every call of its own, as an agent-backed
+    tapipy client does: the checks of the socket's directories, of the
+    socket and of the process serving it, made on connecting, and the
+    connection itself are paid once instead of at every call. It connects
+    again, with the same checks, when the agent has closed it (idle for a
+    minute, restarted), when the socket path changes, and in a child
+    process after fork. Safe to share between threads: one asks at a
+    time. Pass it to Client.token."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sock = None  # type: Optional[socket.socket]
+        self._pid = 0
+        self._path = ""
+        _KEPT.add(self)
+
+    def close(self) -> None:
+        """Close the connection, if open; the next call connects again."""
+        with self._lock:
+            self._drop()
+
+    def _drop(self):
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def _forked(self):
+        """In a child after fork: forget the parent's connection, whose
+        answers are the parent's, and its lock, which another thread may
+        have held."""
+        self._lock = threading.Lock()
+        if self._sock is not None:
+            self._sock.close()  # the child's copy only
+            self._sock = None
+
+    def _ask(self, path, req, timeout):
+        """Send req on the kept connection to path and return the answer
+        frame; b"" when a new connection was closed without one."""
+        with self._lock:
+            while True:
+                fresh = self._sock is None or self._path != path or self._pid != os.getpid()
+                if fresh:
+                    self._drop()
+                    self._sock = _open(path, timeout, req)
+                    self._path, self._pid = path, os.getpid()
+                else:
+                    if self._sock.gettimeout() != timeout:
+                        self._sock.settimeout(timeout)
+                    try:
+                        _send_first(self._sock, req)
+                    except OSError:
+                        self._drop()  # closed by the agent: connect again
+                        continue
+                try:
+                    answer = _read_answer(self._sock, path, timeout)
+                except AgentNotRunning:
+                    self._drop()
+                    if fresh:
+                        raise
+                    continue  # reset by the agent: connect again
+                except BaseException:
+                    self._drop()
+                    raise
+                if answer.endswith(b"\n"):
+                    return answer
+                self._drop()
+                if fresh:
+                    return answer
+                # The agent closed it while idle, or went away: a token
+                # request may be asked again, on a new connection.
+
+
+# Every KeptConnection, for a child process to forget them after fork.
+_KEPT = weakref.WeakSet()  # type: weakref.WeakSet[KeptConnection]
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: [k._forked() for k in list(_KEPT)])
 
 
 class Client:
@@ -449,13 +596,15 @@ class Client:
         info["expires_at"] = _frame.rfc3339(info.pop("expires_at_unix"))
         return info
 
-    def token(self, tenant: Optional[str] = None, min_valid: MinValid = None) -> Token:
+    def token(self, tenant: Optional[str] = None, min_valid: MinValid = None, kept: Optional[KeptConnection] = None) -> Token:
         """Return tenant's access token, valid for at least min_valid
         seconds, as a Token: a str whose repr() names the tenant and the
-        time left instead of the JWT. See token_info."""
+        time left instead of the JWT. See token_info. With kept, a
+        KeptConnection, it asks on that connection, kept open for the
+        next call, instead of one of its own."""
         secs = _seconds(min_valid)
         try:
-            info = self._frame_token(tenant, secs)
+            info = self._frame_token(tenant, secs, kept=kept)
         except AgentNotRunning as e:
             info = self._leased(e, tenant, secs)
         except TapisAgentError as e:
@@ -509,37 +658,26 @@ class Client:
             raise self._explain(e, tenant, secs) from None
         return got[1]
 
-    def _frame_token(self, tenant, secs, timeout=None):
-        """Ask for a token with the token frame; return the answer as
+    def _frame_token(self, tenant, secs, timeout=None, kept=None):
+        """Ask for a token with the token frame, on a connection of its
+        own or on kept (a KeptConnection); return the answer as
         _frame.parse_answer does, or raise the agent's error (with its own
         hint: see _explain)."""
         path = self.path or socket_path()
         try:
-            req = _frame.request(tenant, secs)
+            req = _frame.request(tenant, secs, kept is not None)
         except _frame.FrameError as e:
             raise TapisAgentError(CODE_BAD_REQUEST, str(e), "tapis_agent.status() lists the tenants") from None
         if timeout is None:
             timeout = self.timeout if self.timeout is not None else TOKEN_TIMEOUT
-        conn = _open(path, timeout)
-        try:
+        if kept is not None:
+            answer = kept._ask(path, req, timeout)
+        else:
+            conn = _open(path, timeout, req)
             try:
-                conn.sendall(req)
-                answer = b""
-                while not answer.endswith(b"\n") and len(answer) <= _frame.MAX_ANSWER:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    answer += chunk
-            except socket.timeout:
-                raise TapisAgentError(
-                    CODE_TIMEOUT, "tapis-agent at %s did not answer within %gs" % (path, timeout)
-                ) from None
-            except OSError as e:
-                raise AgentNotRunning(
-                    CODE_AGENT_UNREACHABLE, "tapis-agent at %s closed the connection: %s" % (path, e), _START_HINT
-                ) from None
-        finally:
-            conn.close()
+                answer = _read_answer(conn, path, timeout)
+            finally:
+                conn.close()
         if not answer:
             # The agent went away before answering (stopped, or restarted).
             raise AgentNotRunning(
@@ -753,16 +891,18 @@ class TapisAgentAuth:
         s = requests.Session()
         s.auth = tapis_agent.TapisAgentAuth("designsafe")
 
-    client is the Client to ask (default: Client()).
+    client is the Client to ask (default: Client()). The connection to the
+    agent is kept between requests (see KeptConnection).
     """
 
     def __init__(self, tenant: Optional[str] = None, min_valid: MinValid = None, client: Optional["Client"] = None) -> None:
         self.tenant = tenant
         self.min_valid = min_valid
         self.client = client or Client()
+        self.kept = KeptConnection()
 
     def __call__(self, r: Any) -> Any:
-        r.headers[HEADER] = str(self.client.token(self.tenant, self.min_valid))
+        r.headers[HEADER] = str(self.client.token(self.tenant, self.min_valid, self.kept))
         return r
 
 

@@ -4,6 +4,7 @@ describes it). It costs a fraction of an HTTP exchange, which matters
 when every call of a long-lived tapipy client asks for the token.
 
     @tapis-agent/1 token TENANT MIN_VALID
+    @tapis-agent/1 keep TENANT MIN_VALID    (the connection stays open)
     @tapis-agent/1 ok EXPIRES_IN EXPIRES_AT "ACCESS_TOKEN" "TENANT" "BASE_URL" "USERNAME"
     @tapis-agent/1 error CODE "MESSAGE" "HINT"
 
@@ -47,10 +48,11 @@ class FrameError(ValueError):
     """A frame that cannot be written or does not parse."""
 
 
-def request(tenant, min_valid):
+def request(tenant, min_valid, keep=False):
     """Return the request frame for tenant's token (None: the default
     tenant) valid for min_valid whole seconds (None: the agent's
-    default)."""
+    default). keep asks the agent to keep the connection open for the
+    next request after its answer."""
     if tenant is None or tenant == "":
         name = b"-"
     else:
@@ -63,7 +65,7 @@ def request(tenant, min_valid):
         secs = b"-"
     else:
         secs = str(int(min_valid)).encode()
-    line = VERSION + b" token " + name + b" " + secs + b"\n"
+    line = VERSION + (b" keep " if keep else b" token ") + name + b" " + secs + b"\n"
     if len(line) > MAX_REQUEST:
         raise FrameError("tenant name %r is too long" % (tenant,))
     return line

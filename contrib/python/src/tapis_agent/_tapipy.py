@@ -27,6 +27,7 @@ from . import (
     CODE_UNKNOWN_TENANT,
     HEADER,
     Client,
+    KeptConnection,
     LoginRequired,
     MinValid,
     MinValidUnsatisfiable,
@@ -71,6 +72,8 @@ class AgentTokens:
         self.tenant = tenant
         self.min_valid = secs
         self.lifetime = None  # type: Optional[int]
+        # Asked before every API call: one connection, kept.
+        self.kept = KeptConnection()
 
     def want(self) -> Optional[int]:
         """Return the min_valid to ask for: min_valid, at most half the
@@ -87,10 +90,10 @@ class AgentTokens:
         """Return the agent's current Token for the tenant, valid for at
         least want() seconds."""
         try:
-            tok = self.client.token(self.tenant, self.want())
+            tok = self.client.token(self.tenant, self.want(), self.kept)
         except MinValidUnsatisfiable as e:
             self.lifetime = e.lifetime or 0
-            tok = self.client.token(self.tenant, self.want())
+            tok = self.client.token(self.tenant, self.want(), self.kept)
         if self.tenant is None:
             self.tenant = tok.tenant
         return tok
