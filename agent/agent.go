@@ -301,22 +301,18 @@ func dropReason(s *session, old, cfg *config.Config) string {
 }
 
 // SessionsEnding returns the names of the tenants whose sessions
-// ApplyConfig(cfg) would end, sorted, and how many sessions of tenants the
-// config in force names it would keep.
-func (a *Agent) SessionsEnding(cfg *config.Config) (ending []string, kept int) {
+// ApplyConfig(cfg) would end, sorted.
+func (a *Agent) SessionsEnding(cfg *config.Config) []string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	var ending []string
 	for name, ts := range a.tenants {
-		switch {
-		case ts.session == nil:
-		case dropReason(ts.session, a.cfg, cfg) != "":
+		if ts.session != nil && dropReason(ts.session, a.cfg, cfg) != "" {
 			ending = append(ending, name)
-		case a.cfg.Lookup(name) != nil:
-			kept++
 		}
 	}
 	sort.Strings(ending)
-	return ending, kept
+	return ending
 }
 
 // session returns the session of name, or nil.

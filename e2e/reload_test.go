@@ -124,9 +124,14 @@ func testReload(t *testing.T, symlink bool) {
 	e.mustToken("secret\n", "login", "prod", "--password-stdin")
 	e.mustToken("", "prod")
 
-	// Remove it: its session is wiped.
+	// Remove it: its session is wiped, once the file has stayed so for
+	// the settle period (a save cut short looks the same), and status
+	// says so meanwhile.
 	write(dev)
-	e.waitFor("prod gone from status", reloadWithin, func() bool { return !tenants()["prod"] })
+	e.waitFor("the wait for the file to settle in status", reloadWithin, func() bool {
+		return strings.Contains(configError(), "would end the sessions of prod;")
+	})
+	e.waitFor("prod gone from status", settlePeriod+reloadWithin, func() bool { return !tenants()["prod"] })
 	if r := e.token("", "prod"); r.code != 4 {
 		t.Errorf("token of removed prod: exit %d, stderr %q; want 4 (login required)", r.code, r.stderr)
 	}

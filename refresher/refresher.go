@@ -247,65 +247,95 @@ func (r *Refresher) validFor(d time.Duration) bool {
 // and waits for it or for ctx; the refresh itself is not cancelled when ctx
 // ends.
 //
-// Ensure never lets callers hammer a failing upstream: while a retry is
-// scheduled after a transient failure it starts at most one attempt per
-// second (callerRetryGap) rather than waiting out the backoff, and
-// otherwise returns the last error at once; after a definitive failure it
-// returns that error for good. It
-// returns ErrUnsatisfiable when a fresh token would not live minValid
-// either, and ErrStopped after Stop.
+// Ensure never lets callers hammer a failing upstream, nor makes them wait
+// out a backoff of minutes once upstream is back: while a retry is
+// scheduled after a transient failure, callers start at most one attempt
+// per second (callerRetryGap). A caller that comes sooner after the last
+// attempt waits for the gap to pass and then starts the next attempt, or
+// joins it, or gets the error of an attempt that another caller started
+// and that failed meanwhile. After a definitive failure Ensure returns
+// that error for good. It returns ErrUnsatisfiable when a fresh token
+// would not live minValid either, and ErrStopped after Stop.
 func (r *Refresher) Ensure(ctx context.Context, minValid time.Duration) error {
 	if r.validFor(minValid) {
 		return nil
 	}
-	r.mu.Lock()
-	now := r.now()
-	if left := r.life.ExpiresAt.Sub(now); left > 0 && left >= minValid {
-		r.mu.Unlock() // a refresh ended since the fast path looked
-		return nil
-	}
-	if r.stopped {
-		r.mu.Unlock()
-		return ErrStopped
-	}
-	if r.failed {
-		err := r.lastErr
-		r.mu.Unlock()
-		return err
-	}
-	// A refresh gives a token that lives Upstream: when that is known
-	// and too short, no refresh can help, and none is spent.
-	if up := r.life.Upstream; up > 0 && minValid > up {
-		r.mu.Unlock()
-		return ErrUnsatisfiable
-	}
-	f := r.flight
-	if f == nil {
-		// A caller the current token cannot satisfy does not wait out a
-		// backoff of minutes: upstream may be back, and the caller needs
-		// a token now. Retries it asks for stay one at a time and at most
-		// one per callerRetryGap.
-		if r.retrying && now.Before(r.next) && now.Sub(r.lastAttempt) < callerRetryGap {
+	waited := false
+	for {
+		r.mu.Lock()
+		now := r.now()
+		if left := r.life.ExpiresAt.Sub(now); left > 0 && left >= minValid {
+			r.mu.Unlock() // a refresh ended since the fast path looked
+			return nil
+		}
+		if r.stopped {
+			r.mu.Unlock()
+			return ErrStopped
+		}
+		if r.failed {
 			err := r.lastErr
 			r.mu.Unlock()
 			return err
 		}
-		f = r.startLocked(now)
-	}
-	r.mu.Unlock()
+		// A refresh gives a token that lives Upstream: when that is known
+		// and too short, no refresh can help, and none is spent.
+		if up := r.life.Upstream; up > 0 && minValid > up {
+			r.mu.Unlock()
+			return ErrUnsatisfiable
+		}
+		f := r.flight
+		if f == nil {
+			// A caller the current token cannot satisfy does not wait out
+			// a backoff of minutes: upstream may be back, and the caller
+			// needs a token now. The attempts callers make stay one at a
+			// time and at most one per callerRetryGap.
+			if wait := r.lastAttempt.Add(callerRetryGap).Sub(now); r.retrying && now.Before(r.next) && wait > 0 {
+				if waited {
+					// Another caller's attempt started and failed while
+					// this one waited: its answer is this caller's too.
+					err := r.lastErr
+					r.mu.Unlock()
+					return err
+				}
+				r.mu.Unlock()
+				if err := r.sleep(ctx, wait); err != nil {
+					return err
+				}
+				waited = true
+				continue
+			}
+			f = r.startLocked(now)
+		}
+		r.mu.Unlock()
 
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if f.err != nil {
+			return f.err
+		}
+		if r.validFor(minValid) {
+			return nil
+		}
+		return ErrUnsatisfiable
+	}
+}
+
+// sleep waits for d, and returns early with ctx's error when ctx ends, or
+// with nil when the Refresher stops (Ensure then says so).
+func (r *Refresher) sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
-	case <-f.done:
+	case <-t.C:
+		return nil
+	case <-r.base.Done():
+		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	if f.err != nil {
-		return f.err
-	}
-	if r.validFor(minValid) {
-		return nil
-	}
-	return ErrUnsatisfiable
 }
 
 // startLocked starts a refresh in a goroutine that the Refresher owns and

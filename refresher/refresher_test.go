@@ -330,7 +330,11 @@ func TestBackoffSequenceExact(t *testing.T) {
 	})
 }
 
-func TestEnsureDuringBackoffDoesNotCallUpstream(t *testing.T) {
+// TestEnsureDuringBackoff: callers that come within callerRetryGap of a
+// failed attempt wait for the gap and share one attempt, however many they
+// are; a caller that comes after the heal gets its token within the gap,
+// not an error.
+func TestEnsureDuringBackoff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var down atomic.Bool
 		down.Store(true)
@@ -351,37 +355,64 @@ func TestEnsureDuringBackoffDoesNotCallUpstream(t *testing.T) {
 			t.Fatalf("Ensure with upstream down = %v; want %v", err, errTransient)
 		}
 		failedAt := time.Now()
-		for range 100 {
-			if err := r.Ensure(ctx, time.Minute); !errors.Is(err, errTransient) {
-				t.Fatalf("Ensure during backoff = %v; want the last error", err)
-			}
-		}
-		if n := up.count(); n != 1 {
-			t.Fatalf("Refresh calls during backoff = %d; want 1", n)
-		}
 		st := r.Status()
 		if !st.Retrying || st.Attempts != 1 || !errors.Is(st.LastError, errTransient) || !st.NextRefresh.Equal(failedAt.Add(500*time.Millisecond)) {
 			t.Errorf("Status() during backoff = %+v; want retrying, 1 attempt, next at +0.5s", st)
 		}
 
-		time.Sleep(500 * time.Millisecond) // the retry is due
-		if err := r.Ensure(ctx, time.Minute); !errors.Is(err, errTransient) {
-			t.Fatalf("Ensure at the retry = %v; want %v", err, errTransient)
+		// A hundred callers at once, right after the failure: one attempt,
+		// once the gap has passed, and its error for every one.
+		var wg sync.WaitGroup
+		var wrong atomic.Int32
+		for range 100 {
+			wg.Go(func() {
+				if err := r.Ensure(ctx, time.Minute); !errors.Is(err, errTransient) {
+					wrong.Add(1)
+				}
+			})
 		}
-		if n, a := up.count(), r.Status().Attempts; n != 2 || a != 2 {
-			t.Fatalf("after the retry: calls = %d, attempts = %d; want 2, 2", n, a)
+		wg.Wait()
+		if n := wrong.Load(); n > 0 {
+			t.Errorf("%d of 100 callers during the backoff did not get %v", n, errTransient)
+		}
+		calls := up.times()
+		if len(calls) != 2 || calls[1].Sub(calls[0]) != callerRetryGap {
+			t.Fatalf("Refresh calls by 100 callers during the backoff at %v; want one more, %v after the first", calls, callerRetryGap)
 		}
 
+		// A caller too soon after a failed attempt, an instant after the
+		// heal: it waits for the gap and gets its token.
 		down.Store(false)
-		if err := r.Ensure(ctx, time.Minute); !errors.Is(err, errTransient) {
-			t.Fatalf("Ensure before the second retry is due = %v; want the last error", err)
-		}
-		time.Sleep(time.Second)
+		healed := time.Now()
 		if err := r.Ensure(ctx, time.Minute); err != nil {
 			t.Fatalf("Ensure after upstream recovered = %v; want nil", err)
 		}
+		if d := time.Since(healed); d != callerRetryGap {
+			t.Errorf("Ensure right after the heal took %v; want the gap, %v", d, callerRetryGap)
+		}
 		if n, st := up.count(), r.Status(); n != 3 || st.Attempts != 0 || st.Retrying {
 			t.Errorf("after recovery: calls = %d, status %+v; want 3 calls, no retry", n, st)
+		}
+	})
+}
+
+// TestEnsureWaitEndsWithContext: a caller waiting for the retry gap gives
+// up when its context ends, and starts no attempt.
+func TestEnsureWaitEndsWithContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		up := &upstream{lifetime: 4 * time.Hour, fail: func(int) error { return errTransient }}
+		r := New(Config{Refresh: up.refresh, Rand: func() float64 { return 0.99 }}, dying(time.Now(), 0))
+		defer r.Stop()
+		if err := r.Ensure(t.Context(), time.Minute); !errors.Is(err, errTransient) {
+			t.Fatalf("Ensure with upstream down = %v; want %v", err, errTransient)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		defer cancel()
+		if err := r.Ensure(ctx, time.Minute); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Ensure with a context ending within the gap = %v; want %v", err, context.DeadlineExceeded)
+		}
+		if n := up.count(); n != 1 {
+			t.Errorf("Refresh calls = %d; want 1", n)
 		}
 	})
 }
@@ -404,7 +435,7 @@ func TestEnsureCutsLongBackoffShort(t *testing.T) {
 		go r.Run(t.Context())
 		start := time.Now()
 		for time.Since(start) < 5*time.Minute {
-			// Ten callers a second, every second.
+			// Ten callers one after the other, then a pause.
 			for range 10 {
 				if err := r.Ensure(t.Context(), time.Minute); !errors.Is(err, errTransient) {
 					t.Fatalf("Ensure with upstream down = %v; want %v", err, errTransient)
@@ -420,8 +451,9 @@ func TestEnsureCutsLongBackoffShort(t *testing.T) {
 				t.Fatalf("attempts %d and %d %v apart; want at least about %v", i, i+1, gap, callerRetryGap)
 			}
 		}
-		if len(calls) < 250 || len(calls) > 301 {
-			t.Errorf("%d attempts in 5 min of callers asking; want about one a second", len(calls))
+		// The callers overrun the 5 min by their last round.
+		if asked := time.Since(start); len(calls) < 250 || len(calls) > int(asked/time.Second)+1 {
+			t.Errorf("%d attempts in %v of callers asking; want about one a second", len(calls), asked)
 		}
 		if st := r.Status(); time.Until(st.NextRefresh) < time.Minute {
 			t.Fatalf("backoff after 5 min = %v; want minutes", time.Until(st.NextRefresh))

@@ -36,11 +36,12 @@ import (
 // writes to a config file to end before it reloads.
 const watchDebounce = 200 * time.Millisecond
 
-// settleDelay is how long a config file that would end every session
-// must stay unchanged before it is put in force. A save that truncates the file and
-// writes it later (cat >, some editors, a slow network file system) shows
-// an empty or cut file for longer than watchDebounce; applying that would
-// log out every tenant it lost.
+// settleDelay is how long a config file that would end a session must
+// stay unchanged before it is put in force. A save that truncates the file
+// and writes it later (cat >, some editors, a slow network file system)
+// shows an empty or cut file for longer than watchDebounce; applying that
+// would log out every tenant it lost, and a file cut between two tenants,
+// or inside one, loses some of them only.
 const settleDelay = 5 * time.Second
 
 // Options configure a Daemon.
@@ -265,9 +266,9 @@ func (d *Daemon) loadLocked() error {
 		d.agent.SetConfigError(err)
 		return err
 	}
-	// A file cut short ends every session; an edit that removes one
-	// tenant keeps the others', and is put in force at once.
-	if ending, kept := d.agent.SessionsEnding(cfg); len(ending) > 0 && kept == 0 {
+	// A file cut short by a save under way looks like an edit that
+	// removes tenants: either waits until the file has settled.
+	if ending := d.agent.SessionsEnding(cfg); len(ending) > 0 {
 		if wait := d.settleWaitLocked(); wait > 0 {
 			// Kept from the log: how long the file stayed which way.
 			d.log.Warn("config_settling", "path", d.configPath, "ending", strings.Join(ending, ","), "wait", wait.Round(time.Millisecond).String())

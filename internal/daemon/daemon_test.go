@@ -487,3 +487,72 @@ func TestServeReloadSettles(t *testing.T) {
 		t.Errorf("config error after settling: %q", st.ConfigError)
 	}
 }
+
+// TestServeReloadSettlesCutFile: a save cut between two tenants, or one
+// that removes a tenant, ends that tenant's session only once the file has
+// stayed unchanged for the settle delay; the other session is untouched
+// throughout.
+func TestServeReloadSettlesCutFile(t *testing.T) {
+	const prodTable = "\n[tenants.prod]\nbase_url = \"https://prod.example.org\"\nusername = \"jdoe\"\n"
+	s := serve(t, devConfig+prodTable)
+	s.d.loadMu.Lock()
+	s.d.settle = time.Hour
+	s.d.loadMu.Unlock()
+	for _, name := range []string{"dev", "prod"} {
+		if _, err := s.d.agent.Import(context.Background(), &ipc.ImportRequest{Tenant: name,
+			AccessToken: accessToken("https://"+name+".example.org", time.Now().Add(time.Hour))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	states := func() string {
+		var out []string
+		for _, ts := range s.status(t).Tenants {
+			out = append(out, ts.Tenant+"="+ts.State)
+		}
+		return strings.Join(out, ",")
+	}
+	both := "dev=" + ipc.StateAccessOnly + ",prod=" + ipc.StateAccessOnly
+
+	cases := []struct{ name, cut string }{
+		{"cut after the first tenant", devConfig},
+		{"cut inside the second tenant", devConfig + "\n[tenants.prod]\nbase_url = \"https://prod.example.org\"\n"},
+	}
+	for _, tc := range cases {
+		s.write(t, tc.cut)
+		if err := s.d.Reload(); err != nil {
+			t.Fatal(err)
+		}
+		if got, msg := states(), s.status(t).ConfigError; got != both || !strings.Contains(msg, "would end the sessions of prod;") {
+			t.Fatalf("%s: %s, config error %q; want both sessions kept and the wait said", tc.name, got, msg)
+		}
+		s.write(t, devConfig+prodTable)
+		if err := s.d.Reload(); err != nil {
+			t.Fatal(err)
+		}
+		if got, msg := states(), s.status(t).ConfigError; got != both || msg != "" {
+			t.Fatalf("%s, then written whole: %s, config error %q; want both sessions and no error", tc.name, got, msg)
+		}
+	}
+
+	// Removing prod on purpose ends its session once the file has settled.
+	s.d.loadMu.Lock()
+	s.d.settle = 300 * time.Millisecond
+	s.d.loadMu.Unlock()
+	s.write(t, devConfig)
+	start := time.Now()
+	if err := s.d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	for states() != "dev="+ipc.StateAccessOnly {
+		s.notify.waitFor("READY=1")
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("prod still there %s after its removal: %s", time.Since(start), states())
+		}
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Errorf("prod's session ended %s after its removal; want after the settle delay", d)
+	}
+	if msg := s.status(t).ConfigError; msg != "" {
+		t.Errorf("config error after settling: %q", msg)
+	}
+}
