@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -244,6 +245,20 @@ func TestRead(t *testing.T) {
 	}
 	if le := leaseErr(t, func() error { _, err := Read(filepath.Dir(open), "", ipc.NoMinValid, now); return err }()); !strings.Contains(le.Message, "not a regular file") {
 		t.Errorf("Read of a directory: %q", le.Message)
+	}
+	fifo := filepath.Join(t.TempDir(), "fifo.token")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := Read(fifo, "", ipc.NoMinValid, now); done <- err }()
+	select {
+	case err := <-done:
+		if le := leaseErr(t, err); !strings.Contains(le.Message, "not a regular file") {
+			t.Errorf("Read of a named pipe: %q", le.Message)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Read of a named pipe nobody writes blocked")
 	}
 	missing := filepath.Join(t.TempDir(), "none.token")
 	leaseErr(t, func() error { _, err := Read(missing, "", ipc.NoMinValid, now); return err }())

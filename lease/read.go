@@ -132,7 +132,9 @@ func Read(path, tenant string, minValid time.Duration, now time.Time) (*ipc.Toke
 // readOwn reads the file at path, refusing one that is not a regular
 // file of the user's or that others may read or write.
 func readOwn(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	// Without blocking: a named pipe would hold the open until someone
+	// writes it, before the check below could refuse it.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
 		var hint string
 		if errors.Is(err, os.ErrNotExist) {
