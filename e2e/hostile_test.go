@@ -628,3 +628,26 @@ func testHostileCAFile(t *testing.T, fifo bool) {
 	}
 	t.Logf("SIGTERM ended the agent in %s", e.sigterm().Round(time.Millisecond))
 }
+
+// TestHostileLeaseFile points a batch job's TAPIS_TOKEN_FILE at a named
+// pipe nobody writes, with no agent answering: tapis-token refuses it at
+// once instead of waiting on the pipe.
+func TestHostileLeaseFile(t *testing.T) {
+	t.Parallel() // no figure of its own to spoil
+	e := newEnv(t, tapistest.Config{})
+	fifo := filepath.Join(e.dir, "lease.token")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	b := e.tokenBgEnv("", []string{"TAPIS_TOKEN_FILE=" + fifo}, "dev")
+	code, stderr := e.wait(b, 10*time.Second)
+	took := time.Since(t0)
+	t.Logf("tapis-token with a named pipe as lease file: exit %d after %s", code, took.Round(time.Millisecond))
+	if code != 3 || !strings.Contains(stderr, "lease file "+fifo+" is not a regular file") {
+		t.Errorf("tapis-token: exit %d, stderr %q; want 3, refusing the lease file as not a regular file", code, stderr)
+	}
+	if took > 5*time.Second {
+		t.Errorf("tapis-token took %s; want the refusal within 5s", took)
+	}
+}
