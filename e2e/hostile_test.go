@@ -203,6 +203,10 @@ func testHostileTokenFile(t *testing.T, fifo bool, format string) {
 			return err == nil && fi.Size() < giant
 		})
 		t.Logf("reload to the sparse token_file: replaced %s after the save", time.Since(t0).Round(time.Millisecond))
+		// The agent's own file, in a format it never reads: replaced.
+		if b, err := os.ReadFile(hostile); err != nil || !strings.HasPrefix(string(b), "BASE_URL=") || !strings.Contains(string(b), "\nUSER_JWT=eyJ") {
+			t.Errorf("the token file that replaced the sparse file: %v, %.100q", err, b)
+		}
 	} else {
 		var warning string
 		e.waitFor("dev's token_file warning in status", 10*time.Second, func() bool {
@@ -225,7 +229,7 @@ func testHostileTokenFile(t *testing.T, fifo bool, format string) {
 	ctx, stop := context.WithCancel(context.Background())
 	var (
 		wg          sync.WaitGroup
-		devMu       sync.Mutex // guards devLogins, devFailed
+		devMu       sync.Mutex // guards devLogins, devFailures
 		devLogins   latencies
 		devFailures []string
 	)
@@ -272,8 +276,8 @@ func testHostileTokenFile(t *testing.T, fifo bool, format string) {
 	if statusTook > time.Second {
 		t.Errorf("tapis-token status took %s; want under 1s", statusTook)
 	}
-	if !replaced && !strings.Contains(st.stdout, hostile) {
-		t.Errorf("tapis-token status does not name dev's token file %s:\n%s", hostile, st.stdout)
+	if !replaced && !strings.Contains(st.stdout, "dev: warning: token_file "+hostile+": cannot write it") {
+		t.Errorf("tapis-token status does not warn of dev's token file %s:\n%s", hostile, st.stdout)
 	}
 	if loginTook > 5*time.Second {
 		t.Errorf("login of stage took %s; want under 5s", loginTook)
@@ -291,35 +295,43 @@ func testHostileTokenFile(t *testing.T, fifo bool, format string) {
 		t.Errorf("dev is %s; want ready, its session untouched by its token file", s.State)
 	}
 
+	// A logout removes the token file, or takes the token out of
+	// tapisv3-cli's: the hostile file is left alone, at once.
+	t3 := time.Now()
+	e.mustToken("", "logout", "dev")
+	logoutTook := time.Since(t3)
+	t.Logf("logout of dev: %s", logoutTook.Round(time.Millisecond))
+	if logoutTook > 5*time.Second {
+		t.Errorf("logout of dev took %s; want under 5s", logoutTook)
+	}
+
 	hwm, rss := memKB(t, pid, "VmHWM"), memKB(t, pid, "VmRSS")
 	t.Logf("agent memory: VmHWM %d KiB, VmRSS %d KiB", hwm, rss)
 	if hwm > hostileTokenRSS {
 		t.Errorf("agent peak memory (VmHWM) %d KiB; want under %d KiB", hwm, hostileTokenRSS)
 	}
 
-	// The pipe is still unopened by any reader: SIGTERM must end the
-	// agent all the same.
+	// No reader ever opened the pipe (a write into it would still wait):
+	// SIGTERM must end the agent all the same.
 	took := e.sigterm()
 	t.Logf("SIGTERM ended the agent in %s", took.Round(time.Millisecond))
 
 	fi, err := os.Lstat(hostile)
 	switch {
+	case replaced:
+		if !os.IsNotExist(err) {
+			t.Errorf("dev's token file after its logout: %v; want it removed", err)
+		}
 	case err != nil:
 		t.Errorf("the hostile token file: %v; want it left in place", err)
 	case fifo:
 		if fi.Mode()&os.ModeNamedPipe == 0 {
 			t.Errorf("the named pipe at %s is now %s; want it left alone", hostile, fi.Mode())
 		}
-	case format == "tapisv3-cli":
+	default:
 		// Not the CLI's config: left as it was.
 		if blocks := fi.Sys().(*syscall.Stat_t).Blocks; fi.Size() != giant || blocks > 0 {
 			t.Errorf("the sparse file is now %d bytes, %d blocks; want it untouched", fi.Size(), blocks)
-		}
-	default:
-		// The agent's own file, in a format it never reads: replaced.
-		b, err := os.ReadFile(hostile)
-		if err != nil || !strings.Contains(string(b), "USER_JWT=eyJ") {
-			t.Errorf("the token file after the agent replaced the sparse file: %v, %.100q", err, b)
 		}
 	}
 }
@@ -418,8 +430,8 @@ func testHostileConfigReload(t *testing.T) {
 	for _, hc := range hostileConfigs() {
 		logged := len(e.agentLog())
 		sighups := strings.Count(e.agentLog(), "msg=reload reason=SIGHUP")
-		t0 := time.Now()
 		hc.put(t, e.config, good)
+		t0 := time.Now() // the file is in place: saved
 		var msg string
 		e.waitFor(hc.name+": the config error in status", 10*time.Second, func() bool {
 			msg = configError()
@@ -531,4 +543,88 @@ func testHostileConfigStart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHostileCAFile replaces a tenant's ca_file, after the config that
+// names it was loaded, by a named pipe nobody writes or a sparse 2 GiB
+// file: the tenant's next login reads it. The login is refused at once,
+// naming the file; the other tenant is served; the agent stays small and
+// SIGTERM ends it.
+func TestHostileCAFile(t *testing.T) {
+	for _, fifo := range []bool{true, false} {
+		name := "sparse 2GiB"
+		if fifo {
+			name = "fifo"
+		}
+		t.Run(name, func(t *testing.T) { testHostileCAFile(t, fifo) })
+	}
+}
+
+func testHostileCAFile(t *testing.T, fifo bool) {
+	e := newEnv(t, tapistest.Config{})
+	prod := tapistest.New(t, tapistest.Config{TenantID: "prod", Users: map[string]string{"jdoe": "secret"}})
+	ca := filepath.Join(e.dir, "site-ca.pem")
+	_, pemBytes := selfSigned(t, "site")
+	if err := os.WriteFile(ca, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The fakes speak plain http on loopback: the CA is read at each
+	// login all the same, and never needed.
+	e.writeConfig(hostileTenants(e.fake, prod, prod, fmt.Sprintf("ca_file = %q\n", ca)))
+	e.startAgent()
+	pid := e.agent.Process.Pid
+	e.mustToken("secret\n", "login", "dev", "--password-stdin")
+	e.mustToken("secret\n", "login", "prod", "--password-stdin")
+	usual := e.timeTokens([]string{"prod"}, tokenSamples)
+	t.Logf("usual token calls of prod: %s", usual)
+
+	// Saved beside the config: the watcher ignores other files, so the
+	// config in force still names it.
+	tmp := ca + ".new"
+	want := "is a named pipe, not a regular file"
+	if fifo {
+		if err := syscall.Mkfifo(tmp, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		want = "is 2 GiB, more than the 4 MiB allowed"
+		f, err := os.Create(tmp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Truncate(2 << 30); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	if err := os.Rename(tmp, ca); err != nil {
+		t.Fatal(err)
+	}
+
+	t0 := time.Now()
+	login := e.tokenBgEnv("secret\n", nil, "login", "dev", "--password-stdin")
+	during := e.timeTokens([]string{"prod"}, tokenSamples)
+	code, stderr := e.wait(login, 10*time.Second)
+	took := time.Since(t0)
+	t.Logf("login of dev with a hostile ca_file: exit %d after %s: %s", code, took.Round(time.Millisecond), strings.TrimSpace(stderr))
+	if code == 0 || !strings.Contains(stderr, ca+" "+want) {
+		t.Errorf("login of dev: exit %d, stderr %q; want a refusal saying %s %s", code, stderr, ca, want)
+	}
+	if took > 5*time.Second {
+		t.Errorf("login of dev took %s; want the refusal within 5s", took)
+	}
+	t.Logf("token calls of prod meanwhile: %s (bound on the median %s)", during, usualBound(usual.median()))
+	if during.median() > usualBound(usual.median()) {
+		t.Errorf("prod token calls: %s; usual %s: want the median within %s", during, usual, usualBound(usual.median()))
+	}
+	// The session of dev is kept: only the new login was refused.
+	if s := e.status("dev"); s.State != ipc.StateReady {
+		t.Errorf("dev is %s; want ready, its session kept", s.State)
+	}
+	hwm := memKB(t, pid, "VmHWM")
+	t.Logf("agent memory: VmHWM %d KiB", hwm)
+	if hwm > hostileTokenRSS {
+		t.Errorf("agent peak memory (VmHWM) %d KiB; want under %d KiB", hwm, hostileTokenRSS)
+	}
+	t.Logf("SIGTERM ended the agent in %s", e.sigterm().Round(time.Millisecond))
 }

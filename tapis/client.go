@@ -20,10 +20,10 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
+	"github.com/tapis-agent/tapis-agent/internal/safefile"
 	"github.com/tapis-agent/tapis-agent/secret"
 	"github.com/tapis-agent/tapis-agent/tapis/baseurl"
 )
@@ -35,6 +35,12 @@ const (
 	// MaxBodySize bounds every upstream response body; a bigger body is a
 	// transient error.
 	MaxBodySize = 1 << 20
+	// MaxCAFile bounds a CA file (WithCAFile); a bundle of every public
+	// CA is a few hundred kilobytes.
+	MaxCAFile = 4 << 20
+	// caFileTimeout bounds reading a CA file, on a network file system
+	// that may hang.
+	caFileTimeout = 10 * time.Second
 )
 
 // Client talks to one Tapis tenant, identified by its base URL (for
@@ -66,9 +72,11 @@ func WithHTTPClient(hc *http.Client) Option {
 }
 
 // WithCAFile adds the PEM certificates in path to the system roots used to
-// verify the server. TLS is always verified. New fails if the file cannot
-// be read or holds no certificate, or if WithHTTPClient supplied a client
-// whose Transport is not an *http.Transport.
+// verify the server. TLS is always verified. New reads the file as the
+// files the agent is pointed at are read (a regular file, at most
+// MaxCAFile, in bounded time), and fails if it cannot be read or holds no
+// certificate, or if WithHTTPClient supplied a client whose Transport is
+// not an *http.Transport.
 func WithCAFile(path string) Option {
 	return func(c *Client) { c.caFile = path }
 }
@@ -143,7 +151,9 @@ func transportWithCA(rt http.RoundTripper, caFile string) (*http.Transport, erro
 	if !ok {
 		return nil, fmt.Errorf("tapis: ca file %s: http client transport is %T, not *http.Transport", caFile, rt)
 	}
-	pemBytes, err := os.ReadFile(caFile)
+	// New runs at every login: a named pipe or a giant put at the path
+	// since the config was loaded must not hang it or fill memory.
+	pemBytes, err := safefile.ReadTimeout(caFile, safefile.Options{Max: MaxCAFile}, caFileTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("tapis: reading ca file: %w", err)
 	}

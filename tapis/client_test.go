@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -310,6 +311,35 @@ func TestWithCAFile(t *testing.T) {
 	for _, p := range []string{garbage, filepath.Join(t.TempDir(), "missing.pem")} {
 		if _, err := tapis.New(srv.URL, tapis.WithCAFile(p)); err == nil {
 			t.Errorf("New with CA file %s: want an error", p)
+		}
+	}
+	// New runs at every login: what was put at the path since it was
+	// checked is refused without blocking or reading it whole.
+	fifo, giant := filepath.Join(t.TempDir(), "fifo.pem"), filepath.Join(t.TempDir(), "giant.pem")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(giant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(2 << 30); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for _, tc := range []struct{ path, want string }{
+		{fifo, fifo + " is a named pipe, not a regular file"},
+		{giant, giant + " is 2 GiB, more than the 4 MiB allowed"},
+	} {
+		done := make(chan error, 1)
+		go func() { _, err := tapis.New(srv.URL, tapis.WithCAFile(tc.path)); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("New with CA file %s: %v; want an error saying %q", tc.path, err, tc.want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("New with CA file %s blocked", tc.path)
 		}
 	}
 	rt := &http.Client{Transport: roundTripFunc(func(*http.Request) (*http.Response, error) { return nil, errors.New("x") })}

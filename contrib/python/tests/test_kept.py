@@ -92,14 +92,18 @@ class KeptAgentTest(unittest.TestCase):
         self.assertEqual(self.token(), want)
         self.assertIs(self.kept._sock, conn)
 
-    def test_tapipy_source_keeps_its_connection(self):
+    def test_tapipy_sources_share_one_connection(self):
         from tapis_agent._tapipy import AgentTokens
 
-        source = AgentTokens("demo", client=self.client)
-        first = source.token()
-        conn = source.kept._sock
-        self.assertEqual(source.token(), first)
-        self.assertIs(source.kept._sock, conn)
+        sources = [AgentTokens("demo", client=self.client) for _ in range(3)]
+        first = sources[0].token()
+        conn = sources[0].kept._sock
+        self.assertIsNotNone(conn)
+        for source in sources:
+            self.assertEqual(source.token(), first)
+            self.assertIs(source.kept._sock, conn)
+        auth = tapis_agent.TapisAgentAuth("demo", client=self.client)
+        self.assertIs(auth.kept, sources[0].kept)
 
 
 class KeptStandInAgent:

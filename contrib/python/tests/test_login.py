@@ -114,6 +114,25 @@ class LoginTest(unittest.TestCase):
         self.assertNotIn(c["client_key"], p.stdout + p.stderr)
         self.assertEqual(self.state("idle"), "ready")
 
+    def test_device_code_without_client(self):
+        # No client named anywhere: the agent needs an access token once,
+        # which the login asks for with getpass (stdin, with no terminal).
+        self.logged_out_after("idle")
+        token = self.world.helper_token("demo")
+        p = self.python("tapis_agent.login('idle', device=True)", token + "\n")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("this host has no OAuth client of the agent yet", p.stdout)
+        self.assertIn("/v3/oauth2/webapp", p.stdout)
+        self.assertIn("Access token for idle (input hidden): ", p.stderr)  # getpass's prompt
+        self.assertIn("logged in to idle as demo with the device code", p.stdout)
+        self.assertNotIn(token, p.stdout + p.stderr)
+        self.assertEqual(self.state("idle"), "ready")
+        # Again: the agent has its client now, and asks for no token.
+        p = self.python("tapis_agent.login('idle', device=True)")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertNotIn("Access token", p.stderr)
+        self.assertIn("logged in to idle as demo with the device code", p.stdout)
+
     def test_logout(self):
         self.world.login("idle")
         p = self.python('print(tapis_agent.logout("idle")["state"])')

@@ -90,6 +90,9 @@ except tapis_agent.MinValidUnsatisfiable as e:
 t: Any = tapis_agent.tapipy_client("demo", min_valid=30)
 t2: Any = tapis_agent.connect_tapis(base_url="https://designsafe.tapis.io", username="jdoe")
 t3: Any = tapis_agent.Client("/run/user/1000/tapis-agent/agent.sock", timeout=5.0).token("demo")
+kept = tapis_agent.KeptConnection()
+t4: tapis_agent.Token = tapis_agent.Client().token("demo", 60, kept)
+kept.close()
 tenant: Dict[str, Any] = tapis_agent.login("demo", device=True)
 tapis_agent.logout("demo")
 """

@@ -105,6 +105,7 @@ CODE_BAD_CREDENTIALS = "bad_credentials"
 CODE_UNSATISFIABLE = "min_valid_unsatisfiable"
 CODE_DEVICE_EXPIRED = "device_code_expired"
 CODE_BAD_REQUEST = "bad_request"
+CODE_CLIENT_NEEDED = "client_needed"
 CODE_AGENT_UNREACHABLE = "agent_unreachable"
 CODE_BAD_ANSWER = "bad_answer"
 CODE_TIMEOUT = "timeout"
@@ -560,6 +561,10 @@ _KEPT = weakref.WeakSet()  # type: weakref.WeakSet[KeptConnection]
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=lambda: [k._forked() for k in list(_KEPT)])
 
+# The connection that agent-backed tapipy clients and TapisAgentAuth share:
+# one per process, however many of them a notebook makes.
+_SHARED_KEPT = KeptConnection()
+
 
 class Client:
     """Client of one tapis-agent socket.
@@ -892,14 +897,15 @@ class TapisAgentAuth:
         s.auth = tapis_agent.TapisAgentAuth("designsafe")
 
     client is the Client to ask (default: Client()). The connection to the
-    agent is kept between requests (see KeptConnection).
+    agent is kept between requests, one for the whole process (see
+    KeptConnection).
     """
 
     def __init__(self, tenant: Optional[str] = None, min_valid: MinValid = None, client: Optional["Client"] = None) -> None:
         self.tenant = tenant
         self.min_valid = min_valid
         self.client = client or Client()
-        self.kept = KeptConnection()
+        self.kept = _SHARED_KEPT
 
     def __call__(self, r: Any) -> Any:
         r.headers[HEADER] = str(self.client.token(self.tenant, self.min_valid, self.kept))

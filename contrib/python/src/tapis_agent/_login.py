@@ -12,6 +12,7 @@ from typing import Any, Dict, Optional
 from . import (
     CODE_AGENT_UNREACHABLE,
     CODE_BAD_REQUEST,
+    CODE_CLIENT_NEEDED,
     DEFAULT_TIMEOUT,
     AgentNotRunning,
     BadCredentials,
@@ -124,7 +125,10 @@ def login(
     With device=True it runs the device-code flow: it shows the URL to
     open and the code to enter, and waits until the login is approved
     (interrupting the cell abandons it). client_id and client_key name the
-    OAuth client for it when the agent's config names none.
+    OAuth client for it when the agent's config names none; without
+    either, the first such login on a host asks (with getpass) for one
+    access token from the tenant's Token Web App, with which the agent
+    finds or registers its own client.
 
     The agent is started when none answers at the well-known socket, as
     tapis-token login does. The password goes to the agent only; nothing
@@ -188,7 +192,21 @@ def _login_device(client, tenant, client_id, client_key):
         body["client_id"] = client_id
     if client_key:
         body["client_key"] = client_key
-    resp = client.login_request(body)
+    try:
+        resp = client.login_request(body)
+    except TapisAgentError as e:
+        if e.code != CODE_CLIENT_NEEDED:
+            raise
+        # The first device login on this host: the agent needs one access
+        # token, from the tenant's Token Web App, to find or register its
+        # OAuth client. The message says where to get it.
+        _say("tapis_agent: " + e.message)
+        token = getpass.getpass("Access token for %s (input hidden): " % tenant).strip()
+        if not token:
+            raise ValueError("no access token given; not logged in to %s" % tenant) from None
+        body["bootstrap_token"] = token
+        token = ""
+        resp = client.login_request(body)
     body = None
     name = (resp.get("tenant") or {}).get("tenant") or tenant
     d = resp.get("device")

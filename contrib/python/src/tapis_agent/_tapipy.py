@@ -27,7 +27,6 @@ from . import (
     CODE_UNKNOWN_TENANT,
     HEADER,
     Client,
-    KeptConnection,
     LoginRequired,
     MinValid,
     MinValidUnsatisfiable,
@@ -35,6 +34,7 @@ from . import (
     UnknownTenant,
     _q,
     _seconds,
+    _SHARED_KEPT,
 )
 from ._login import _say, ensure_agent, login
 from ._token import Token
@@ -72,8 +72,9 @@ class AgentTokens:
         self.tenant = tenant
         self.min_valid = secs
         self.lifetime = None  # type: Optional[int]
-        # Asked before every API call: one connection, kept.
-        self.kept = KeptConnection()
+        # Asked before every API call: one connection, kept, and shared
+        # by every agent-backed client of the process.
+        self.kept = _SHARED_KEPT
 
     def want(self) -> Optional[int]:
         """Return the min_valid to ask for: min_valid, at most half the
