@@ -238,6 +238,11 @@ func TestSlowSaveKeepsSessions(t *testing.T) {
 		if st := w.mustToken("", "status").stdout; !strings.Contains(st, "would end the sessions of dev, prod") {
 			t.Errorf("tapis-token status does not say the agent waits for the file to settle:\n%s", st)
 		}
+		// A login meanwhile would go by the config in force, not the file.
+		if r := w.token("secret\n", "login", "dev", "--password-stdin"); r.code != 1 ||
+			!strings.Contains(r.stderr, "the config file is not in force") || !strings.Contains(r.stderr, "would end the sessions of dev, prod") {
+			t.Errorf("login while the emptied file settles: exit %d, stderr %q; want 1, the file not in force and why", r.code, r.stderr)
+		}
 		// Just before the settle period ends, the sessions are still there.
 		time.Sleep(time.Until(emptied.Add(settlePeriod - time.Second)))
 		if time.Since(emptied) < settlePeriod-200*time.Millisecond {
