@@ -298,7 +298,8 @@ func (r *Refresher) Ensure(ctx context.Context, minValid time.Duration) error {
 					return err
 				}
 				r.mu.Unlock()
-				if err := r.sleep(ctx, wait); err != nil {
+				// At most the gap, should the wall clock have gone back.
+				if err := r.sleep(ctx, min(wait, callerRetryGap)); err != nil {
 					return err
 				}
 				waited = true

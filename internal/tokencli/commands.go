@@ -121,11 +121,12 @@ func cmdLogin(ctx context.Context, args []string, stdin io.Reader, stderr io.Wri
 		return err
 	}
 	if st.ConfigError != "" {
-		// The agent runs without what the file says now: a login would
-		// go to another base URL, as another user, with another client.
+		// The agent runs without what the file says now (it is invalid,
+		// or waits to settle): a login would go to another base URL, as
+		// another user, with another client.
 		return &cmdline.Failure{Code: cmdline.ExitError,
-			Msg:  "the config file is invalid, and a login now would not use what it says (base_url, username, client):\n" + st.ConfigError,
-			Hint: "fix the file (the agent reloads it when it is saved), then log in again"}
+			Msg:  "the config file is not in force, and a login now would not use what it says (base_url, username, client):\n" + st.ConfigError,
+			Hint: "fix the file if it is wrong (the agent reloads it when it is saved), then log in again"}
 	}
 	// The agent knows the configured username, base URL and default
 	// tenant, and whether a session is held, which a failed login keeps.
