@@ -127,9 +127,10 @@ func hostileTenants(dev, prod, stage *tapistest.Server, devExtra string) string 
 }
 
 // TestHostileTokenFile makes one tenant's token_file a named pipe nobody
-// reads, or a sparse 2 GiB file, and checks that the other tenants are
-// served as fast as before, that status answers and names the file, that
-// logins work, that the agent stays small and that SIGTERM ends it.
+// reads, or a sparse 2 GiB file, and checks that while that tenant's
+// reload, logins, refresh and logout write it, the other tenants are served
+// as fast as before, status answers and names the file, logins work, the
+// agent stays small and SIGTERM ends it.
 func TestHostileTokenFile(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -150,7 +151,9 @@ func TestHostileTokenFile(t *testing.T) {
 
 func testHostileTokenFile(t *testing.T, fifo bool, format string) {
 	users := map[string]string{"jdoe": "secret"}
-	e := newEnv(t, tapistest.Config{})
+	// dev's tokens live 4 s: its refresher writes the token file too,
+	// every 3 s or so.
+	e := newEnv(t, tapistest.Config{AccessTTL: 4 * time.Second})
 	prod := tapistest.New(t, tapistest.Config{TenantID: "prod", Users: users})
 	stage := tapistest.New(t, tapistest.Config{TenantID: "stage", Users: users})
 	others := []string{"prod", "stage"}
@@ -291,15 +294,31 @@ func testHostileTokenFile(t *testing.T, fifo bool, format string) {
 		t.Errorf("login of dev with a hostile token file: %s; want it to succeed with a warning", f)
 	}
 	devMu.Unlock()
-	if s := e.status("dev"); s.State != ipc.StateReady {
+	// Its tokens live 4 s: dev may be refreshing.
+	live := func(s ipc.TenantStatus) bool { return s.State == ipc.StateReady || s.State == ipc.StateRefreshing }
+	if s := e.status("dev"); !live(s) {
 		t.Errorf("dev is %s; want ready, its session untouched by its token file", s.State)
+	}
+
+	// A refresh writes the file as a login does.
+	refreshes := e.status("dev").RefreshCount
+	t3 := time.Now()
+	e.waitFor("a refresh of dev", 15*time.Second, func() bool { return e.status("dev").RefreshCount > refreshes })
+	t.Logf("a refresh of dev %s later", time.Since(t3).Round(time.Millisecond))
+	if s := e.status("dev"); !live(s) || !replaced && !slices.ContainsFunc(s.Warnings, func(w string) bool { return strings.Contains(w, "token_file "+hostile) }) {
+		t.Errorf("dev after its refresh: %s, warnings %q; want ready, warning of its token file", s.State, s.Warnings)
+	}
+	after := e.timeTokens(others, tokenSamples)
+	t.Logf("token calls of prod and stage after dev's refresh: %s", after)
+	if after.median() > usualBound(usual.median()) {
+		t.Errorf("prod and stage token calls after dev's refresh: %s; usual %s: want the median within %s", after, usual, usualBound(usual.median()))
 	}
 
 	// A logout removes the token file, or takes the token out of
 	// tapisv3-cli's: the hostile file is left alone, at once.
-	t3 := time.Now()
+	t4 := time.Now()
 	e.mustToken("", "logout", "dev")
-	logoutTook := time.Since(t3)
+	logoutTook := time.Since(t4)
 	t.Logf("logout of dev: %s", logoutTook.Round(time.Millisecond))
 	if logoutTook > 5*time.Second {
 		t.Errorf("logout of dev took %s; want under 5s", logoutTook)
