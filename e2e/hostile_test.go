@@ -408,6 +408,29 @@ func hostileConfigs() []hostileConfig {
 		{"5 MB username", func(t *testing.T, path, good string) {
 			writeFile(t, path, strings.Replace(good, `username = "jdoe"`, `username = "`+strings.Repeat("j", 5<<20)+`"`, 1))
 		}, "the file is 5.0 MiB" + tooLarge},
+		// Under 1 MiB: a key on each line (the decoder takes a kilobyte
+		// for each), a mistake, a tenant.
+		{"85000 keys", func(t *testing.T, path, good string) {
+			var b strings.Builder
+			for i := range 85000 {
+				fmt.Fprintf(&b, "k%d = 1\n", i)
+			}
+			writeFile(t, path, b.String()+good)
+		}, ":10001: the file holds more than 10000 keys, tables and array items by here; a tapis-agent config needs a few hundred; is it the right file?"},
+		{"5000 mistakes", func(t *testing.T, path, good string) {
+			var b strings.Builder
+			for i := range 5000 {
+				fmt.Fprintf(&b, "k%d = 1\n", i)
+			}
+			writeFile(t, path, b.String()+good)
+		}, ": and 4980 more errors; is it the right file?"},
+		{"5000 tenants", func(t *testing.T, path, good string) {
+			var b strings.Builder
+			for i := range 4999 {
+				fmt.Fprintf(&b, "[tenants.t%d]\n", i)
+			}
+			writeFile(t, path, good+b.String())
+		}, "tenants: 5000 tenants, more than the 1000 a config may hold; is it the right file?"},
 		{"512 KiB username", func(t *testing.T, path, good string) {
 			writeFile(t, path, strings.Replace(good, `username = "jdoe"`, `username = "`+strings.Repeat("j", 512<<10)+`"`, 1))
 		}, "tenants.dev.username: is 524288 bytes long, more than the 256 allowed"},
@@ -523,9 +546,8 @@ func testHostileConfigStart(t *testing.T) {
 			e.startAgent()
 			ready := time.Since(t0)
 			log := e.agentLog()
-			first, _, _ := strings.Cut(log, "\n")
-			if !strings.HasPrefix(first, "tapis-agent: "+e.config) || !strings.Contains(first, hc.want) ||
-				!strings.Contains(log, "\ntapis-agent: starting without this config; the agent loads the file once it is fixed\n") {
+			said, _, starting := strings.Cut(log, "\ntapis-agent: starting without this config; the agent loads the file once it is fixed\n")
+			if !starting || !strings.HasPrefix(said, "tapis-agent: "+e.config) || !strings.Contains(said, hc.want) {
 				t.Errorf("tapis-agent serve's log begins\n%.1000s\nwant the error, saying %q, and that it starts without the config", log, hc.want)
 			}
 			st, err := e.statusWithin()
