@@ -45,9 +45,13 @@ func (d *dispatcher) Accept() (net.Conn, error) {
 }
 
 // Close stops accepting, for the dispatcher and net/http alike, and closes
-// the listener. It may be called more than once.
+// the listener. It may be called more than once; only the first call can
+// fail. Serve closes the dispatcher before http.Server.Shutdown, which
+// closes it again while its Serve has not yet seen the first close, and
+// takes an error from that for a failed shutdown: it would cut the
+// answers in flight off at once.
 func (d *dispatcher) Close() error {
-	err := net.ErrClosed
+	var err error
 	d.once.Do(func() { close(d.done); err = d.ln.Close() })
 	return err
 }

@@ -179,3 +179,24 @@ func TestServeLeavesSharedSocket(t *testing.T) {
 	}
 	ln.Close()
 }
+
+// TestDispatcherCloseTwice: closing the dispatcher again is no failure.
+// Serve closes it, then http.Server.Shutdown closes it again if its Serve
+// has not yet seen the first close (on a busy machine), and takes an error
+// for a failed shutdown, which cuts the answers in flight off at once.
+func TestDispatcherCloseTwice(t *testing.T) {
+	ln, err := net.Listen("unix", filepath.Join(shortDir(t), "agent.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newDispatcher(New(&fakeHandler{}, nil), ln, 1)
+	if err := d.Close(); err != nil {
+		t.Fatalf("first Close = %v", err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatalf("second Close = %v; want nil, as http.Server.Shutdown expects", err)
+	}
+	if _, err := d.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Accept after Close = %v; want net.ErrClosed", err)
+	}
+}
