@@ -66,7 +66,7 @@ func checkShape(path string, data []byte) error {
 			MaxNesting)}
 	}
 	if crowded > 0 {
-		return &Error{File: path, Line: crowded, Msg: fmt.Sprintf("the file holds more than %d keys, tables and array items by here; a tapis-agent config needs a few hundred; is it the right file?",
+		return &Error{File: path, Line: crowded, Msg: fmt.Sprintf("the file holds more than the %d keys, tables and array items a config may hold by here; is it the right file?",
 			MaxItems)}
 	}
 	return nil

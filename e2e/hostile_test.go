@@ -118,6 +118,26 @@ func (e *env) sigterm() time.Duration {
 	}
 }
 
+// hostileFile makes at path a named pipe, or else a sparse file of size
+// bytes.
+func hostileFile(t *testing.T, path string, fifo bool, size int64) {
+	t.Helper()
+	if fifo {
+		if err := syscall.Mkfifo(path, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // hostileTenants is a config of three tenants, each on its own fake: dev
 // with the given token_file lines, prod and stage without.
 func hostileTenants(dev, prod, stage *tapistest.Server, devExtra string) string {
@@ -176,20 +196,7 @@ func testHostileTokenFile(t *testing.T, fifo bool, format string) {
 	t.Logf("usual token calls of prod and stage: %s", usual)
 
 	const giant = 2 << 30
-	if fifo {
-		if err := syscall.Mkfifo(hostile, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	} else {
-		f, err := os.Create(hostile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := f.Truncate(giant); err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
-	}
+	hostileFile(t, hostile, fifo, giant)
 
 	// The reload moves dev's token to the hostile file: refused with a
 	// warning, or, for a format the agent never reads, replaced.
@@ -411,30 +418,27 @@ func hostileConfigs() []hostileConfig {
 		// Under 1 MiB: a key on each line (the decoder takes a kilobyte
 		// for each), a mistake, a tenant.
 		{"85000 keys", func(t *testing.T, path, good string) {
-			var b strings.Builder
-			for i := range 85000 {
-				fmt.Fprintf(&b, "k%d = 1\n", i)
-			}
-			writeFile(t, path, b.String()+good)
-		}, ":10001: the file holds more than 10000 keys, tables and array items by here; a tapis-agent config needs a few hundred; is it the right file?"},
+			writeFile(t, path, numbered("k%d = 1\n", 85000)+good)
+		}, ":10001: the file holds more than the 10000 keys, tables and array items a config may hold by here; is it the right file?"},
 		{"5000 mistakes", func(t *testing.T, path, good string) {
-			var b strings.Builder
-			for i := range 5000 {
-				fmt.Fprintf(&b, "k%d = 1\n", i)
-			}
-			writeFile(t, path, b.String()+good)
+			writeFile(t, path, numbered("k%d = 1\n", 5000)+good)
 		}, ": and 4980 more errors; is it the right file?"},
 		{"5000 tenants", func(t *testing.T, path, good string) {
-			var b strings.Builder
-			for i := range 4999 {
-				fmt.Fprintf(&b, "[tenants.t%d]\n", i)
-			}
-			writeFile(t, path, good+b.String())
+			writeFile(t, path, good+numbered("[tenants.t%d]\n", 4999))
 		}, "tenants: 5000 tenants, more than the 1000 a config may hold; is it the right file?"},
 		{"512 KiB username", func(t *testing.T, path, good string) {
 			writeFile(t, path, strings.Replace(good, `username = "jdoe"`, `username = "`+strings.Repeat("j", 512<<10)+`"`, 1))
 		}, "tenants.dev.username: is 524288 bytes long, more than the 256 allowed"},
 	}
+}
+
+// numbered is n lines of format, numbered from 0.
+func numbered(format string, n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, format, i)
+	}
+	return b.String()
 }
 
 // TestHostileConfig saves hostile config files under a live agent holding
@@ -623,21 +627,10 @@ func testHostileCAFile(t *testing.T, fifo bool) {
 	// config in force still names it.
 	tmp := ca + ".new"
 	want := "is a named pipe, not a regular file"
-	if fifo {
-		if err := syscall.Mkfifo(tmp, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	} else {
+	if !fifo {
 		want = "is 2 GiB, more than the 4 MiB allowed"
-		f, err := os.Create(tmp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := f.Truncate(2 << 30); err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
 	}
+	hostileFile(t, tmp, fifo, 2<<30)
 	if err := os.Rename(tmp, ca); err != nil {
 		t.Fatal(err)
 	}
