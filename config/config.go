@@ -149,7 +149,7 @@ func load(path string) (*Config, error) {
 		size := "more than the " + safefile.Size(MaxSize) + " a config may hold"
 		var se *safefile.SizeError
 		if errors.As(err, &se) {
-			size = safefile.Size(se.Size) + ", " + size
+			size = safefile.SizeAbove(se.Size, MaxSize) + ", " + size
 		}
 		return nil, &Error{File: path, Msg: "reading config: the file is " + size + "; is it the right file?", err: err}
 	case err != nil:

@@ -18,10 +18,25 @@ const (
 	// MaxNesting is the deepest nesting accepted: open arrays and inline
 	// tables, plus the pieces of a dotted key or table header.
 	MaxNesting = 16
+	// MaxItems is the most keys, tables and array items accepted: the
+	// decoder takes about a kilobyte for each, and a config of a thousand
+	// tenants with a base_url and a username each holds three thousand.
+	MaxItems = 10000
 	// LoadTimeout bounds Load: reading the file and the key and CA files
 	// it names, on a network file system that may hang.
 	LoadTimeout = 10 * time.Second
 )
+
+// MaxTenants is the most tenants a config may hold: Tapis has a few dozen,
+// an agent serves a thousand (make bench measures it), and each is a
+// session, a line of status and, with password_command, a process at
+// start.
+const MaxTenants = 1000
+
+// maxErrors bounds the errors reported for one file: a file of a hundred
+// thousand mistakes is the wrong file, and listing them all would take
+// megabytes of status and log.
+const maxErrors = 20
 
 // maxString bounds the string values of the file; one longer is surely a
 // mistake, and would end up in every status and log line.
@@ -43,21 +58,27 @@ var maxString = map[string]int{
 func checkShape(path string, data []byte) error {
 	if len(data) > MaxSize {
 		return &Error{File: path, Msg: fmt.Sprintf("the file is %s, more than the %s a config may hold; is it the right file?",
-			safefile.Size(int64(len(data))), safefile.Size(MaxSize))}
+			safefile.SizeAbove(int64(len(data)), MaxSize), safefile.Size(MaxSize))}
 	}
-	if line := tooDeep(data); line > 0 {
-		return &Error{File: path, Line: line, Msg: fmt.Sprintf("tables, arrays or dotted keys nest more than %d deep here; a tapis-agent config needs 4 at most",
+	deep, crowded := scanShape(data)
+	if deep > 0 {
+		return &Error{File: path, Line: deep, Msg: fmt.Sprintf("tables, arrays or dotted keys nest more than %d deep here; a tapis-agent config needs 4 at most",
 			MaxNesting)}
+	}
+	if crowded > 0 {
+		return &Error{File: path, Line: crowded, Msg: fmt.Sprintf("the file holds more than %d keys, tables and array items by here; a tapis-agent config needs a few hundred; is it the right file?",
+			MaxItems)}
 	}
 	return nil
 }
 
-// tooDeep returns the line where data nests more than MaxNesting deep, or
-// 0: open arrays and inline tables, plus the dots of the dotted key (or
-// number) being read. It knows just enough TOML to skip strings and
-// comments, and runs in one pass whatever the input.
-func tooDeep(data []byte) (line int) {
-	depth, dots, n := 0, 0, 1
+// scanShape returns the line where data nests more than MaxNesting deep,
+// or 0: open arrays and inline tables, plus the dots of the dotted key (or
+// number) being read; and the line where it holds more than MaxItems
+// keys, tables and array items, or 0. It knows just enough TOML to skip
+// strings and comments, and runs in one pass whatever the input.
+func scanShape(data []byte) (deep, crowded int) {
+	depth, dots, n, items := 0, 0, 1, 0
 	for i := 0; i < len(data); i++ {
 		c := data[i]
 		switch {
@@ -89,6 +110,7 @@ func tooDeep(data []byte) (line int) {
 		case c == '[' || c == '{':
 			depth++
 			dots = 0
+			items++
 		case c == ']' || c == '}':
 			if depth > 0 {
 				depth--
@@ -96,12 +118,16 @@ func tooDeep(data []byte) (line int) {
 			dots = 0
 		case c == '=' || c == ',':
 			dots = 0
+			items++
 		}
 		if depth+dots > MaxNesting {
-			return n
+			return n, 0
+		}
+		if items > MaxItems && crowded == 0 {
+			crowded = n
 		}
 	}
-	return 0
+	return 0, crowded
 }
 
 // skipMultiline returns the index of the last quote closing the multi-line

@@ -34,8 +34,29 @@ func TestTooDeep(t *testing.T) {
 		{"after a multi-line string", "x = '''\n\n'''\n" + deep, 4},
 	}
 	for _, tc := range cases {
-		if got := tooDeep([]byte(tc.data)); got != tc.want {
-			t.Errorf("%s: tooDeep = %d; want %d", tc.name, got, tc.want)
+		if got, _ := scanShape([]byte(tc.data)); got != tc.want {
+			t.Errorf("%s: scanShape deep = %d; want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestTooCrowded(t *testing.T) {
+	cases := []struct {
+		name string
+		data string
+		want int
+	}{
+		{"a thousand tenants", manyTenants(MaxTenants), 0},
+		{"keys", "\n" + strings.Repeat("k = 1\n", MaxItems+1), MaxItems + 2},
+		{"tables", strings.Repeat("[t]\n", MaxItems+1), MaxItems + 1},
+		{"array items", "x = [" + strings.Repeat("1,", MaxItems) + "1]\n", 1},
+		{"inline tables", "x = [" + strings.Repeat("{},", MaxItems) + "{}]\n", 1},
+		{"commas in strings", "x = \"" + strings.Repeat(",", 2*MaxItems) + "\"\n", 0},
+		{"commas in a comment", "# " + strings.Repeat(",", 2*MaxItems) + "\n", 0},
+	}
+	for _, tc := range cases {
+		if _, got := scanShape([]byte(tc.data)); got != tc.want {
+			t.Errorf("%s: scanShape crowded = %d; want %d", tc.name, got, tc.want)
 		}
 	}
 }

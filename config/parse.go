@@ -87,6 +87,9 @@ func Parse(path string, data []byte) (*Config, error) {
 		return cfg, nil
 	}
 	slices.SortStableFunc(p.errs, func(a, b *Error) int { return a.Line - b.Line })
+	if p.more > 0 {
+		p.errs = append(p.errs, &Error{File: path, Msg: fmt.Sprintf("and %d more errors; is it the right file?", p.more)})
+	}
 	if len(p.errs) == 1 {
 		return nil, p.errs[0]
 	}
@@ -139,10 +142,18 @@ type parser struct {
 	file  string
 	dir   string // anchors relative paths; "" for the working directory
 	lines keyLines
-	errs  []*Error
+	errs  []*Error // the first maxErrors
+	more  int      // errors past those
 }
 
+// errCount returns how many errors were found so far, shown or not.
+func (p *parser) errCount() int { return len(p.errs) + p.more }
+
 func (p *parser) errorf(path []string, format string, args ...any) {
+	if len(p.errs) >= maxErrors {
+		p.more++
+		return
+	}
 	p.errs = append(p.errs, &Error{
 		File: p.file,
 		Line: p.lines.line(path),
@@ -204,6 +215,10 @@ func (p *parser) tenants(cfg *Config, path []string, v any) {
 		p.errorf(path, "must be a table of tenants such as [tenants.designsafe] (got %s)", tomlType(v))
 		return
 	}
+	if len(tbl) > MaxTenants {
+		p.errorf(path, "%d tenants, more than the %d a config may hold; is it the right file?", len(tbl), MaxTenants)
+		return
+	}
 	for _, name := range sortedKeys(tbl) {
 		tpath := []string{"tenants", name}
 		if err := ValidTenantName(name); err != nil {
@@ -222,7 +237,7 @@ func (p *parser) tenants(cfg *Config, path []string, v any) {
 }
 
 func (p *parser) tenant(name string, raw map[string]any) *Tenant {
-	nerr := len(p.errs)
+	nerr := p.errCount()
 	t := &Tenant{Name: name, BaseURL: baseurl.Default(name)}
 	var (
 		pwCmd       any
@@ -299,7 +314,7 @@ func (p *parser) tenant(name string, raw map[string]any) *Tenant {
 	case t.TokenFile != "":
 		t.TokenFormat = FormatConnectTapis
 	}
-	if len(p.errs) > nerr {
+	if p.errCount() > nerr {
 		return nil
 	}
 	return t

@@ -170,6 +170,7 @@ func TestLoadMalformed(t *testing.T) {
 		{"dotted key", strings.Repeat("a.", 17) + "a = 1\n", []string{"config.toml:1: ", "nest more than 16 deep"}},
 		{"table header", "[" + strings.Repeat("a.", 17) + "a]\n", []string{"config.toml:1: ", "nest more than 16 deep"}},
 		{"too large", "# " + strings.Repeat("x", 3<<19) + "\n", []string{"config.toml: reading config: the file is 1.5 MiB, more than the 1 MiB a config may hold; is it the right file?"}},
+		{"too many tenants", manyTenants(1001), []string{"config.toml:1: tenants: 1001 tenants, more than the 1000 a config may hold; is it the right file?"}},
 		{"username too long", "[tenants.ds]\nusername = \"" + strings.Repeat("j", 300) + "\"\n", []string{"config.toml:2: tenants.ds.username: is 300 bytes long, more than the 256 allowed"}},
 		{"base url too long", "[tenants.ds]\nbase_url = \"https://" + strings.Repeat("d", 3000) + ".org\"\n", []string{"config.toml:2: tenants.ds.base_url: is 3012 bytes long, more than the 2048 allowed"}},
 		{"password command too long", "[tenants.ds]\npassword_command = [\"getpw\", \"" + strings.Repeat("x", 5000) + "\"]\n", []string{"config.toml:2: tenants.ds.password_command: is more than 4096 bytes long"}},
@@ -396,5 +397,49 @@ func TestLoadUnreadable(t *testing.T) {
 	var ce *Error
 	if !errors.As(err, &ce) || ce.File != dir || !strings.Contains(err.Error(), "reading config") {
 		t.Errorf("Load(dir) error = %v; want a *config.Error about reading %s", err, dir)
+	}
+}
+
+// manyTenants is a config of n tenants, as make bench writes it.
+func manyTenants(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "[tenants.t%04d]\nbase_url = \"https://t%04d.tapis.io\"\nusername = \"jdoe\"\n\n", i, i)
+	}
+	return b.String()
+}
+
+// TestLoadManyTenants: the thousand tenants make bench configures load.
+func TestLoadManyTenants(t *testing.T) {
+	cfg, err := Parse("/x/config.toml", []byte(manyTenants(MaxTenants)))
+	if err != nil || len(cfg.Tenants) != MaxTenants {
+		t.Fatalf("Parse of %d tenants: %v; want them all", MaxTenants, err)
+	}
+}
+
+// TestLoadManyErrors: a file of many thousand mistakes is reported by its
+// first few and a count, not in megabytes of status and log.
+func TestLoadManyErrors(t *testing.T) {
+	var b strings.Builder
+	for i := range 5000 {
+		fmt.Fprintf(&b, "k%d = 1\n", i)
+	}
+	path := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path)
+	if err == nil {
+		t.Fatal("Load of 5000 unknown keys: no error")
+	}
+	msg := err.Error()
+	if n := strings.Count(msg, ": unknown key"); n != maxErrors {
+		t.Errorf("Load reported %d unknown keys; want the first %d", n, maxErrors)
+	}
+	if want := path + ": and 4980 more errors; is it the right file?"; !strings.HasSuffix(msg, want) {
+		t.Errorf("Load error ends %q; want %q", msg[max(0, len(msg)-200):], want)
+	}
+	if len(msg) > 4096 {
+		t.Errorf("Load error is %d bytes long; want a few lines", len(msg))
 	}
 }

@@ -127,9 +127,10 @@ func hostileTenants(dev, prod, stage *tapistest.Server, devExtra string) string 
 }
 
 // TestHostileTokenFile makes one tenant's token_file a named pipe nobody
-// reads, or a sparse 2 GiB file, and checks that the other tenants are
-// served as fast as before, that status answers and names the file, that
-// logins work, that the agent stays small and that SIGTERM ends it.
+// reads, or a sparse 2 GiB file, and checks that while that tenant's
+// reload, logins, refresh and logout write it, the other tenants are served
+// as fast as before, status answers and names the file, logins work, the
+// agent stays small and SIGTERM ends it.
 func TestHostileTokenFile(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -150,7 +151,9 @@ func TestHostileTokenFile(t *testing.T) {
 
 func testHostileTokenFile(t *testing.T, fifo bool, format string) {
 	users := map[string]string{"jdoe": "secret"}
-	e := newEnv(t, tapistest.Config{})
+	// dev's tokens live 4 s: its refresher writes the token file too,
+	// every 3 s or so.
+	e := newEnv(t, tapistest.Config{AccessTTL: 4 * time.Second})
 	prod := tapistest.New(t, tapistest.Config{TenantID: "prod", Users: users})
 	stage := tapistest.New(t, tapistest.Config{TenantID: "stage", Users: users})
 	others := []string{"prod", "stage"}
@@ -291,15 +294,31 @@ func testHostileTokenFile(t *testing.T, fifo bool, format string) {
 		t.Errorf("login of dev with a hostile token file: %s; want it to succeed with a warning", f)
 	}
 	devMu.Unlock()
-	if s := e.status("dev"); s.State != ipc.StateReady {
+	// Its tokens live 4 s: dev may be refreshing.
+	live := func(s ipc.TenantStatus) bool { return s.State == ipc.StateReady || s.State == ipc.StateRefreshing }
+	if s := e.status("dev"); !live(s) {
 		t.Errorf("dev is %s; want ready, its session untouched by its token file", s.State)
+	}
+
+	// A refresh writes the file as a login does.
+	refreshes := e.status("dev").RefreshCount
+	t3 := time.Now()
+	e.waitFor("a refresh of dev", 15*time.Second, func() bool { return e.status("dev").RefreshCount > refreshes })
+	t.Logf("a refresh of dev %s later", time.Since(t3).Round(time.Millisecond))
+	if s := e.status("dev"); !live(s) || !replaced && !slices.ContainsFunc(s.Warnings, func(w string) bool { return strings.Contains(w, "token_file "+hostile) }) {
+		t.Errorf("dev after its refresh: %s, warnings %q; want ready, warning of its token file", s.State, s.Warnings)
+	}
+	after := e.timeTokens(others, tokenSamples)
+	t.Logf("token calls of prod and stage after dev's refresh: %s", after)
+	if after.median() > usualBound(usual.median()) {
+		t.Errorf("prod and stage token calls after dev's refresh: %s; usual %s: want the median within %s", after, usual, usualBound(usual.median()))
 	}
 
 	// A logout removes the token file, or takes the token out of
 	// tapisv3-cli's: the hostile file is left alone, at once.
-	t3 := time.Now()
+	t4 := time.Now()
 	e.mustToken("", "logout", "dev")
-	logoutTook := time.Since(t3)
+	logoutTook := time.Since(t4)
 	t.Logf("logout of dev: %s", logoutTook.Round(time.Millisecond))
 	if logoutTook > 5*time.Second {
 		t.Errorf("logout of dev took %s; want under 5s", logoutTook)
@@ -389,6 +408,29 @@ func hostileConfigs() []hostileConfig {
 		{"5 MB username", func(t *testing.T, path, good string) {
 			writeFile(t, path, strings.Replace(good, `username = "jdoe"`, `username = "`+strings.Repeat("j", 5<<20)+`"`, 1))
 		}, "the file is 5.0 MiB" + tooLarge},
+		// Under 1 MiB: a key on each line (the decoder takes a kilobyte
+		// for each), a mistake, a tenant.
+		{"85000 keys", func(t *testing.T, path, good string) {
+			var b strings.Builder
+			for i := range 85000 {
+				fmt.Fprintf(&b, "k%d = 1\n", i)
+			}
+			writeFile(t, path, b.String()+good)
+		}, ":10001: the file holds more than 10000 keys, tables and array items by here; a tapis-agent config needs a few hundred; is it the right file?"},
+		{"5000 mistakes", func(t *testing.T, path, good string) {
+			var b strings.Builder
+			for i := range 5000 {
+				fmt.Fprintf(&b, "k%d = 1\n", i)
+			}
+			writeFile(t, path, b.String()+good)
+		}, ": and 4980 more errors; is it the right file?"},
+		{"5000 tenants", func(t *testing.T, path, good string) {
+			var b strings.Builder
+			for i := range 4999 {
+				fmt.Fprintf(&b, "[tenants.t%d]\n", i)
+			}
+			writeFile(t, path, good+b.String())
+		}, "tenants: 5000 tenants, more than the 1000 a config may hold; is it the right file?"},
 		{"512 KiB username", func(t *testing.T, path, good string) {
 			writeFile(t, path, strings.Replace(good, `username = "jdoe"`, `username = "`+strings.Repeat("j", 512<<10)+`"`, 1))
 		}, "tenants.dev.username: is 524288 bytes long, more than the 256 allowed"},
@@ -504,9 +546,8 @@ func testHostileConfigStart(t *testing.T) {
 			e.startAgent()
 			ready := time.Since(t0)
 			log := e.agentLog()
-			first, _, _ := strings.Cut(log, "\n")
-			if !strings.HasPrefix(first, "tapis-agent: "+e.config) || !strings.Contains(first, hc.want) ||
-				!strings.Contains(log, "\ntapis-agent: starting without this config; the agent loads the file once it is fixed\n") {
+			said, _, starting := strings.Cut(log, "\ntapis-agent: starting without this config; the agent loads the file once it is fixed\n")
+			if !starting || !strings.HasPrefix(said, "tapis-agent: "+e.config) || !strings.Contains(said, hc.want) {
 				t.Errorf("tapis-agent serve's log begins\n%.1000s\nwant the error, saying %q, and that it starts without the config", log, hc.want)
 			}
 			st, err := e.statusWithin()

@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -147,7 +148,7 @@ type SizeError struct {
 }
 
 func (e *SizeError) Error() string {
-	return e.Name + " is " + Size(e.Size) + ", more than the " + Size(e.Max) + " allowed"
+	return e.Name + " is " + SizeAbove(e.Size, e.Max) + ", more than the " + Size(e.Max) + " allowed"
 }
 
 func (e *SizeError) Unwrap() error { return ErrTooLarge }
@@ -161,6 +162,21 @@ type fileError struct {
 
 func (e *fileError) Error() string { return e.msg }
 func (e *fileError) Unwrap() error { return e.err }
+
+// SizeAbove shows n, a size above limit, as Size does, unless rounding
+// would make it read as no more than limit ("1.0 MiB" for 1 MiB and a
+// few bytes): then in bytes.
+func SizeAbove(n, limit int64) string {
+	s := Size(n)
+	if v, unit, ok := strings.Cut(s, " "); ok && unit != "bytes" {
+		shown, err := strconv.ParseFloat(v, 64)
+		div := int64(1) << (10 * (1 + strings.IndexByte("KMGTPE", unit[0])))
+		if err == nil && shown*float64(div) <= float64(limit) {
+			return strconv.FormatInt(n, 10) + " bytes"
+		}
+	}
+	return s
+}
 
 // Size shows a byte count for messages: "512 bytes", "64 KiB", "2.0 GiB".
 func Size(n int64) string {

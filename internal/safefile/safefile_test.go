@@ -115,3 +115,23 @@ func TestSize(t *testing.T) {
 		}
 	}
 }
+
+func TestSizeAbove(t *testing.T) {
+	cases := []struct {
+		n, limit int64
+		want     string
+	}{
+		{5, 4, "5 bytes"},
+		{3 << 19, 1 << 20, "1.5 MiB"},
+		{2 << 30, 1 << 20, "2 GiB"},
+		// One decimal would say 1.0 MiB, which is no more than 1 MiB.
+		{1088890, 1 << 20, "1088890 bytes"},
+		{1<<20 + 1, 1 << 20, "1048577 bytes"},
+		{1<<20 + 1, 1 << 19, "1.0 MiB"},
+	}
+	for _, tc := range cases {
+		if got := SizeAbove(tc.n, tc.limit); got != tc.want {
+			t.Errorf("SizeAbove(%d, %d) = %q; want %q", tc.n, tc.limit, got, tc.want)
+		}
+	}
+}
