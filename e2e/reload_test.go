@@ -137,6 +137,28 @@ func testReload(t *testing.T, symlink bool) {
 	}
 	devUntouched("after removing prod")
 
+	// A reload asked for (tapis-agent's reload request, as SIGHUP and
+	// systemctl reload) puts such a change in force at once: the user
+	// says the file is ready.
+	write(both)
+	e.waitFor("prod back in status", reloadWithin, func() bool { return tenants()["prod"] })
+	e.mustToken("secret\n", "login", "prod", "--password-stdin")
+	write(dev)
+	e.waitFor("the wait for the file to settle in status", reloadWithin, func() bool {
+		return strings.Contains(configError(), "would end the sessions of prod;")
+	})
+	asked := time.Now()
+	if err := reload(e.sock); err != nil {
+		t.Fatalf("reload request: %v", err)
+	}
+	if tenants()["prod"] || configError() != "" {
+		t.Errorf("after an asked reload: prod still there (%v) or config error %q", tenants()["prod"], configError())
+	}
+	if d := time.Since(asked); d >= settlePeriod {
+		t.Errorf("the asked reload took %s; want it at once, not after the settle period", d)
+	}
+	devUntouched("after an asked reload")
+
 	// A broken file: the config in force stays, status shows the error.
 	write(broken)
 	e.waitFor("the config error in status", reloadWithin, func() bool { return configError() != "" })

@@ -127,7 +127,7 @@ func New(opts Options) (*Daemon, error) {
 		Logger:  opts.Logger,
 		Version: opts.Version,
 		Socket:  opts.Socket,
-		Reload:  d.Reload,
+		Reload:  d.ReloadAsked,
 		// The leases of an earlier agent are found there, and warned of.
 		LeaseDir: lease.Dir(),
 		Warnings: opts.Warnings,
@@ -150,7 +150,7 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	d.loadMu.Lock()
 	d.serveCtx = ctx
-	_ = d.loadLocked()
+	_ = d.loadLocked(true) // no session yet to wait for
 	d.loadMu.Unlock()
 	defer func() {
 		d.loadMu.Lock()
@@ -183,7 +183,7 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 				return
 			case <-hup:
 				d.log.Info("reload", "reason", "SIGHUP")
-				_ = d.Reload()
+				_ = d.ReloadAsked()
 			}
 		}
 	})
@@ -233,21 +233,29 @@ func (d *Daemon) recordHost() (ipc.HostRecord, bool) {
 
 // Reload reads the config file again and puts it in force, framed for
 // systemd by RELOADING=1 and READY=1. It returns why the file did not
-// load; the config in force then stays, and status shows the error.
-// Reload is meant for while Serve runs; SIGHUP, the config watcher and
-// the agent's reload request call it.
-func (d *Daemon) Reload() error {
+// load; the config in force then stays, and status shows the error. A
+// config that would end a session waits until the file has settled.
+// Reload is meant for while Serve runs; the config watcher calls it.
+func (d *Daemon) Reload() error { return d.reload(false) }
+
+// ReloadAsked is Reload for a reload the user asked for (SIGHUP, systemctl
+// reload, the agent's reload request): the user says the file is ready,
+// and a config that ends sessions is put in force at once.
+func (d *Daemon) ReloadAsked() error { return d.reload(true) }
+
+func (d *Daemon) reload(asked bool) error {
 	d.loadMu.Lock()
 	defer d.loadMu.Unlock()
 	d.notify.reloading()
-	err := d.loadLocked()
+	err := d.loadLocked(asked)
 	d.notify.ready(d.statusLine())
 	return err
 }
 
-// loadLocked loads the config file and hands it to the agent. d.loadMu
-// must be held.
-func (d *Daemon) loadLocked() error {
+// loadLocked loads the config file and hands it to the agent; unless
+// asked, one that would end sessions waits for the file to settle.
+// d.loadMu must be held.
+func (d *Daemon) loadLocked(asked bool) error {
 	if _, err := os.Stat(d.configPath); os.IsNotExist(err) && len(d.agent.Config().Tenants) > 0 {
 		// Some editors delete the file before writing the new one, and
 		// a file deleted by mistake must not log out every tenant: the
@@ -268,7 +276,7 @@ func (d *Daemon) loadLocked() error {
 	}
 	// A file cut short by a save under way looks like an edit that
 	// removes tenants: either waits until the file has settled.
-	if ending := d.agent.SessionsEnding(cfg); len(ending) > 0 {
+	if ending := d.agent.SessionsEnding(cfg); len(ending) > 0 && !asked {
 		if wait := d.settleWaitLocked(); wait > 0 {
 			// Kept from the log: how long the file stayed which way.
 			d.log.Warn("config_settling", "path", d.configPath, "ending", strings.Join(ending, ","), "wait", wait.Round(time.Millisecond).String())
@@ -279,6 +287,9 @@ func (d *Daemon) loadLocked() error {
 		}
 	}
 	d.pending, d.pendingAt = fileSig{}, time.Time{}
+	if asked && d.settleTimer != nil {
+		d.settleTimer.Stop()
+	}
 	d.loaded = true
 	if d.level != nil {
 		setLogLevel(d.log, d.level, cfg.LogLevel)

@@ -556,3 +556,33 @@ func TestServeReloadSettlesCutFile(t *testing.T) {
 		t.Errorf("config error after settling: %q", msg)
 	}
 }
+
+// TestServeReloadAskedAtOnce: a reload the user asks for (SIGHUP, the
+// agent's reload request) puts a config that ends a session in force at
+// once, even while the watcher's reload of it waits for the file to
+// settle.
+func TestServeReloadAskedAtOnce(t *testing.T) {
+	const prodTable = "\n[tenants.prod]\nbase_url = \"https://prod.example.org\"\nusername = \"jdoe\"\n"
+	s := serve(t, devConfig+prodTable)
+	s.d.loadMu.Lock()
+	s.d.settle = time.Hour
+	s.d.loadMu.Unlock()
+	if _, err := s.d.agent.Import(context.Background(), &ipc.ImportRequest{Tenant: "prod",
+		AccessToken: accessToken("https://prod.example.org", time.Now().Add(time.Hour))}); err != nil {
+		t.Fatal(err)
+	}
+	s.write(t, devConfig)
+	if err := s.d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if msg := s.status(t).ConfigError; !strings.Contains(msg, "would end the sessions of prod;") {
+		t.Fatalf("the watcher's reload: config error %q; want the wait said", msg)
+	}
+	if err := s.d.ReloadAsked(); err != nil {
+		t.Fatal(err)
+	}
+	st := s.status(t)
+	if len(st.Tenants) != 1 || st.Tenants[0].Tenant != "dev" || st.ConfigError != "" {
+		t.Errorf("after an asked reload: tenants %+v, config error %q; want dev alone and no error", st.Tenants, st.ConfigError)
+	}
+}
