@@ -373,8 +373,9 @@ type hostileConfig struct {
 
 // hostileConfigs are the hostile config files: nesting that the TOML
 // decoder's memory grows with the square of, a file larger than any
-// config, a named pipe that blocks a read for ever, and a value no
-// config needs.
+// config, a named pipe that blocks a read for ever, a value no config
+// needs, and files under the size cap that hold more keys, mistakes or
+// tenants than a config does.
 func hostileConfigs() []hostileConfig {
 	const deep = "nest more than 16 deep here; a tapis-agent config needs 4 at most"
 	const tooLarge = ", more than the 1 MiB a config may hold; is it the right file?"
