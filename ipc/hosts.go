@@ -1,6 +1,7 @@
 package ipc
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -74,12 +75,32 @@ func RemoveHostRecord(dir string, r HostRecord) bool {
 	return os.Remove(path) == nil
 }
 
-// ReadHostRecord reads the record at path.
+// maxHostRecord bounds what ReadHostRecord reads: a record is a few
+// lines.
+const maxHostRecord = 4096
+
+// ReadHostRecord reads the record at path. Anything but a regular file
+// there is an error: the agent reads its record as it stops, and a named
+// pipe must not hold up its exit.
 func ReadHostRecord(path string) (*HostRecord, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
 		return nil, err
 	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, wrap("reading the agent record " + path + ": not a regular file")
+	}
+	b := make([]byte, maxHostRecord)
+	n, err := io.ReadFull(f, b)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return nil, err
+	}
+	b = b[:n]
 	var r HostRecord
 	for line := range strings.Lines(string(b)) {
 		k, v, _ := strings.Cut(strings.TrimSuffix(line, "\n"), "=")

@@ -4,7 +4,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestHostRecords(t *testing.T) {
@@ -64,5 +67,25 @@ func TestHostRecords(t *testing.T) {
 	}
 	if err := WriteHostRecord(dir, HostRecord{Host: "../etc"}); err == nil {
 		t.Errorf("WriteHostRecord took a host name with a slash")
+	}
+
+	// A named pipe put in the record's place is left, at once: the
+	// agent removes its record as it stops.
+	c := HostRecord{Host: "login3", Socket: "/tmp/s", PID: 44}
+	if err := syscall.Mkfifo(filepath.Join(dir, c.Host), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan bool, 1)
+	go func() { done <- RemoveHostRecord(dir, c) }()
+	select {
+	case removed := <-done:
+		if removed {
+			t.Errorf("RemoveHostRecord removed a named pipe")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("RemoveHostRecord blocked on a named pipe")
+	}
+	if _, err := ReadHostRecord(filepath.Join(dir, c.Host)); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("ReadHostRecord of a named pipe: %v; want not a regular file", err)
 	}
 }
