@@ -33,6 +33,7 @@ Every call opens its own connection, so the package is safe to use from
 several threads.
 """
 
+import atexit
 import datetime
 import http.client
 import json
@@ -564,6 +565,7 @@ if hasattr(os, "register_at_fork"):
 # The connection that agent-backed tapipy clients and TapisAgentAuth share:
 # one per process, however many of them a notebook makes.
 _SHARED_KEPT = KeptConnection()
+atexit.register(_SHARED_KEPT.close)
 
 
 class Client:
