@@ -405,7 +405,7 @@ func (a *Agent) knownNamesLocked() []string {
 // file could change.
 func configNote(err error) string {
 	first, _, _ := strings.Cut(err.Error(), "\n")
-	return "the config file is not in force (" + first + "); fix it, and the agent reloads it"
+	return "the config file is not in force (" + first + "); fix it if it is wrong, and the agent reloads it"
 }
 
 // unknownTenantHint is the hint for tenant name that the agent knows

@@ -129,7 +129,7 @@ func testReload(t *testing.T, symlink bool) {
 	// says so meanwhile.
 	write(dev)
 	e.waitFor("the wait for the file to settle in status", reloadWithin, func() bool {
-		return strings.Contains(configError(), "would end the sessions of prod;")
+		return strings.Contains(configError(), "would end the session of prod;")
 	})
 	e.waitFor("prod gone from status", settlePeriod+reloadWithin, func() bool { return !tenants()["prod"] })
 	if r := e.token("", "prod"); r.code != 4 {
@@ -145,7 +145,7 @@ func testReload(t *testing.T, symlink bool) {
 	e.mustToken("secret\n", "login", "prod", "--password-stdin")
 	write(dev)
 	e.waitFor("the wait for the file to settle in status", reloadWithin, func() bool {
-		return strings.Contains(configError(), "would end the sessions of prod;")
+		return strings.Contains(configError(), "would end the session of prod;")
 	})
 	asked := time.Now()
 	if err := reload(e.sock); err != nil {

@@ -280,8 +280,12 @@ func (d *Daemon) loadLocked(asked bool) error {
 		if wait := d.settleWaitLocked(); wait > 0 {
 			// Kept from the log: how long the file stayed which way.
 			d.log.Warn("config_settling", "path", d.configPath, "ending", strings.Join(ending, ","), "wait", wait.Round(time.Millisecond).String())
-			d.agent.SetConfigError(fmt.Errorf("config file %s changed and would end the sessions of %s; it is put in force once it has stayed unchanged for %s, in case a save is still under way",
-				d.configPath, strings.Join(ending, ", "), d.settle))
+			sessions := "the session of "
+			if len(ending) > 1 {
+				sessions = "the sessions of "
+			}
+			d.agent.SetConfigError(fmt.Errorf("config file %s changed and would end %s%s; it is put in force once it has stayed unchanged for %s, in case a save is still under way; kill -HUP %d puts it in force at once",
+				d.configPath, sessions, strings.Join(ending, ", "), d.settle, os.Getpid()))
 			d.reloadAfterLocked(wait)
 			return nil
 		}

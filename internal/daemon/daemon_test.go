@@ -452,7 +452,7 @@ func TestServeReloadSettles(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := s.status(t)
-	if got := state(); got != ipc.StateAccessOnly || !strings.Contains(st.ConfigError, "would end the sessions of dev") {
+	if got := state(); got != ipc.StateAccessOnly || !strings.Contains(st.ConfigError, "would end the session of dev;") {
 		t.Fatalf("after truncating the file: dev is %s, config error %q; want the session kept and the wait said", got, st.ConfigError)
 	}
 	if !strings.Contains(s.log.String(), "msg=config_settling") {
@@ -522,7 +522,7 @@ func TestServeReloadSettlesCutFile(t *testing.T) {
 		if err := s.d.Reload(); err != nil {
 			t.Fatal(err)
 		}
-		if got, msg := states(), s.status(t).ConfigError; got != both || !strings.Contains(msg, "would end the sessions of prod;") {
+		if got, msg := states(), s.status(t).ConfigError; got != both || !strings.Contains(msg, "would end the session of prod;") {
 			t.Fatalf("%s: %s, config error %q; want both sessions kept and the wait said", tc.name, got, msg)
 		}
 		s.write(t, devConfig+prodTable)
@@ -575,7 +575,7 @@ func TestServeReloadAskedAtOnce(t *testing.T) {
 	if err := s.d.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	if msg := s.status(t).ConfigError; !strings.Contains(msg, "would end the sessions of prod;") {
+	if msg := s.status(t).ConfigError; !strings.Contains(msg, "would end the session of prod;") {
 		t.Fatalf("the watcher's reload: config error %q; want the wait said", msg)
 	}
 	if err := s.d.ReloadAsked(); err != nil {
