@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 
@@ -158,17 +159,30 @@ func (d *dispatcher) answerNow(ctx context.Context, fd, lfd int, p *peer, buf []
 func (d *dispatcher) serveKept(ctx context.Context, fd int, p *peer) {
 	defer d.release()
 	defer d.releaseKept()
-	defer syscall.Close(fd)
+	// The watch shuts fd down only while it is open: once closed, its
+	// number may be another file's.
+	var mu sync.Mutex
+	open := true
 	ended := make(chan struct{})
-	defer close(ended)
 	go func() {
 		select {
 		case <-d.done:
 			// Ends a wait for a request; an answer being written is
 			// written first.
-			_ = syscall.Shutdown(fd, syscall.SHUT_RD)
+			mu.Lock()
+			if open {
+				_ = syscall.Shutdown(fd, syscall.SHUT_RD)
+			}
+			mu.Unlock()
 		case <-ended:
 		}
+	}()
+	defer func() {
+		close(ended)
+		mu.Lock()
+		open = false
+		syscall.Close(fd)
+		mu.Unlock()
 	}()
 	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: int64(d.s.keptIdle / time.Second), Usec: int64(d.s.keptIdle % time.Second / time.Microsecond)})
 	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &unix.Timeval{Sec: int64(writeSlack / time.Second)})
