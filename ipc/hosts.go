@@ -1,12 +1,13 @@
 package ipc
 
 import (
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/tapis-agent/tapis-agent/internal/safefile"
 )
 
 // The agent's socket is local to the machine it runs on, while the home
@@ -83,24 +84,10 @@ const maxHostRecord = 4096
 // there is an error: the agent reads its record as it stops, and a named
 // pipe must not hold up its exit.
 func ReadHostRecord(path string) (*HostRecord, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	b, err := safefile.Read(path, safefile.Options{Max: maxHostRecord})
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, wrap("reading the agent record " + path + ": not a regular file")
-	}
-	b := make([]byte, maxHostRecord)
-	n, err := io.ReadFull(f, b)
-	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
-		return nil, err
-	}
-	b = b[:n]
 	var r HostRecord
 	for line := range strings.Lines(string(b)) {
 		k, v, _ := strings.Cut(strings.TrimSuffix(line, "\n"), "=")
