@@ -184,9 +184,9 @@ func (d *dispatcher) serveKept(ctx context.Context, fd int, p *peer) {
 		syscall.Close(fd)
 		mu.Unlock()
 	}()
-	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: int64(d.s.keptIdle / time.Second), Usec: int64(d.s.keptIdle % time.Second / time.Microsecond)})
-	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &unix.Timeval{Sec: int64(writeSlack / time.Second)})
-	it, _ := d.s.h.(InstantTokener)
+	idle, slack := unix.NsecToTimeval(d.s.keptIdle.Nanoseconds()), unix.NsecToTimeval(writeSlack.Nanoseconds())
+	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &idle)
+	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &slack)
 	buf := make([]byte, ipc.MaxRequestBytes+1)
 	for {
 		n := 0
@@ -200,21 +200,7 @@ func (d *dispatcher) serveKept(ctx context.Context, fd int, p *peer) {
 			}
 			n += m
 		}
-		start := time.Now()
-		var a answer
-		keep := false
-		if tenant, minValid, k, err := ipc.ParseRequest(buf[:n]); err != nil {
-			e := err.(*ipc.Error)
-			a = errAnswer(e.Code, e.Message, e.Hint)
-		} else if resp, ok := tokenInstant(it, tenant, minValid); ok {
-			keep, a = k, answer{status: 200, body: resp, tenant: tenant}
-		} else {
-			keep = k
-			a = d.s.work(ctx, tokenWorkTimeout, ipc.PathToken, func(ctx context.Context) answer {
-				return d.s.token(ctx, tenant, minValid)
-			})
-		}
-		d.s.logRequest(context.WithValue(ctx, peerKey{}, p), "FRAME", ipc.PathToken, start, a)
+		a, keep := d.s.frameRequest(ctx, nil, p, buf[:n], time.Now())
 		out := appendFrame(make([]byte, 0, 2048), a)
 		for len(out) > 0 {
 			m, err := syscall.SendmsgN(fd, out, nil, nil, syscall.MSG_NOSIGNAL)

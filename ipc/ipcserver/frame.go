@@ -42,18 +42,7 @@ func (s *Server) serveFrame(ctx context.Context, c net.Conn, p *peer, done <-cha
 			}
 			start = time.Now() // a kept connection's wait is not the call's
 		}
-		var a answer
-		keep := false
-		if !s.serves(p) {
-			a = errAnswer(ipc.CodeForbidden, "the agent serves only its own user", ipc.HintForbidden)
-		} else if tenant, minValid, k, err := ipc.ParseRequest(line); err != nil {
-			e := err.(*ipc.Error)
-			a = errAnswer(e.Code, e.Message, e.Hint)
-		} else {
-			keep = k
-			a = s.frameAnswer(ctx, c, tenant, minValid)
-		}
-		s.logRequest(context.WithValue(ctx, peerKey{}, p), "FRAME", ipc.PathToken, start, a)
+		a, keep := s.frameRequest(ctx, c, p, line, start)
 		_ = c.SetWriteDeadline(time.Now().Add(writeSlack))
 		if _, err := c.Write(appendFrame(make([]byte, 0, 2048), a)); err != nil || !keep {
 			return
@@ -108,15 +97,32 @@ func (k *keptConn) busy(working bool) bool {
 // end stops the watch.
 func (k *keptConn) end() { close(k.ended) }
 
-// frameAnswer answers a token request read from c: at once when the
-// Handler holds the token (InstantTokener), else through frameToken.
-func (s *Server) frameAnswer(ctx context.Context, c net.Conn, tenant string, minValid time.Duration) answer {
+// frameRequest answers line, a request frame read at start from peer p,
+// logs it, and reports whether the client keeps the connection: at once
+// when the Handler holds the token (InstantTokener), else through
+// frameToken, which watches c for the client going away; with c nil (a
+// kept connection served by serveKept) without that watch.
+func (s *Server) frameRequest(ctx context.Context, c net.Conn, p *peer, line []byte, start time.Time) (a answer, keep bool) {
+	defer func() { s.logRequest(context.WithValue(ctx, peerKey{}, p), "FRAME", ipc.PathToken, start, a) }()
+	if !s.serves(p) {
+		return errAnswer(ipc.CodeForbidden, "the agent serves only its own user", ipc.HintForbidden), false
+	}
+	tenant, minValid, keep, err := ipc.ParseRequest(line)
+	if err != nil {
+		e := err.(*ipc.Error)
+		return errAnswer(e.Code, e.Message, e.Hint), false
+	}
 	if it, ok := s.h.(InstantTokener); ok {
 		if resp, ok := tokenInstant(it, tenant, minValid); ok {
-			return answer{status: 200, body: resp, tenant: tenant}
+			return answer{status: 200, body: resp, tenant: tenant}, keep
 		}
 	}
-	return s.frameToken(ctx, c, tenant, minValid)
+	if c == nil {
+		return s.work(ctx, tokenWorkTimeout, ipc.PathToken, func(ctx context.Context) answer {
+			return s.token(ctx, tenant, minValid)
+		}), keep
+	}
+	return s.frameToken(ctx, c, tenant, minValid), keep
 }
 
 // tokenInstant calls TokenInstant; a panic in it counts as "not at once",
