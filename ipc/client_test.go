@@ -12,26 +12,13 @@ import (
 // TestTokenTimesOut: an agent that accepts and never answers costs a call
 // its timeout, spinning or not, and no more.
 func TestTokenTimesOut(t *testing.T) {
-	dir, err := os.MkdirTemp("", "ipc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	path := filepath.Join(dir, "agent.sock")
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close() // held open, unanswered, until the test ends
+	var held []net.Conn // open, unanswered, until the test ends
+	t.Cleanup(func() {
+		for _, c := range held {
+			c.Close()
 		}
-	}()
+	})
+	path := testAgent(t, func(c net.Conn) { held = append(held, c) })
 	for _, spin := range []bool{false, true} {
 		start := time.Now()
 		_, err := Token(path, TokenCall{Tenant: "dev", Timeout: 200 * time.Millisecond, Spin: spin})
@@ -47,6 +34,21 @@ func TestTokenTimesOut(t *testing.T) {
 // TestTokenConnectionCut: an agent that reads the request and closes the
 // connection (it crashed, or stopped) is unreachable, and says so.
 func TestTokenConnectionCut(t *testing.T) {
+	path := testAgent(t, func(c net.Conn) {
+		c.Read(make([]byte, 512))
+		c.Close()
+	})
+	_, err := Token(path, TokenCall{Tenant: "dev", Timeout: 10 * time.Second})
+	if !errors.Is(err, ErrConnectionCut) || !errors.Is(err, ErrAgentUnreachable) {
+		t.Errorf("Token from an agent that hung up = %v; want ErrConnectionCut and ErrAgentUnreachable", err)
+	}
+}
+
+// testAgent listens on a socket in a directory of its own and hands each
+// connection to serve, in turn, until the test ends. It returns the
+// socket's path.
+func testAgent(t *testing.T, serve func(net.Conn)) string {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "ipc")
 	if err != nil {
 		t.Fatal(err)
@@ -57,19 +59,17 @@ func TestTokenConnectionCut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	done := make(chan struct{})
+	t.Cleanup(func() { ln.Close(); <-done })
 	go func() {
+		defer close(done)
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			c.Read(make([]byte, 512))
-			c.Close()
+			serve(c)
 		}
 	}()
-	_, err = Token(path, TokenCall{Tenant: "dev", Timeout: 10 * time.Second})
-	if !errors.Is(err, ErrConnectionCut) || !errors.Is(err, ErrAgentUnreachable) {
-		t.Errorf("Token from an agent that hung up = %v; want ErrConnectionCut and ErrAgentUnreachable", err)
-	}
+	return path
 }

@@ -88,26 +88,8 @@ func TestCheckPath(t *testing.T) {
 // refused before connecting; a socket is connected through what was
 // checked, and its peer passes CheckPeer.
 func TestSocketAddr(t *testing.T) {
-	dir, err := os.MkdirTemp("", "ipc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "agent.sock")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	sock := testAgent(t, func(c net.Conn) { c.Close() })
+	dir := filepath.Dir(sock)
 	link, file := filepath.Join(dir, "link"), filepath.Join(dir, "file")
 	if err := os.Symlink(sock, link); err != nil {
 		t.Fatal(err)
