@@ -321,14 +321,12 @@ def _check_above(d, st, uid):
         )
 
 
-def _dial(path, timeout, uid=None, first=b""):
+def _dial(path, timeout, uid, first):
     """Return a stream socket connected to the agent at path, with timeout
     set, having sent first on it. Both exchanges, HTTP and the token frame,
     connect here. A symlink at path, a socket of another user's and a
     socket another user's process serves are refused (SocketNotYours)
     before anything is sent."""
-    if uid is None:
-        uid = os.getuid()
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     held = -1
     try:
